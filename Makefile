@@ -1,0 +1,47 @@
+# nmcompiler: everything a fresh machine needs is installed from here.
+#   make demo   - create .venv, install, run the main job
+#   make test   - create .venv and .venv-lava, install, run every test
+PY      ?= python3.11
+PY_LAVA ?= python3.10
+VENV    := .venv
+LAVA    := .venv-lava
+PIP     := $(VENV)/bin/pip install -q -c constraints.txt
+export MPLBACKEND := Agg
+
+.PHONY: demo test lint venv lava-venv bench clean
+
+venv: $(VENV)/.installed
+lava-venv: $(LAVA)/.installed
+
+$(VENV)/.installed: pyproject.toml constraints.txt Makefile
+	test -x $(VENV)/bin/python || $(PY) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	# torch first, from the local CPU wheel (TOOLCHAINS.md)
+	$(PIP) torch==2.13.0
+	$(PIP) -e ".[nir,frameworks,spinnaker,bench,dev]"
+	# sinabs pins nir<=1.0.4 and norse pulls torchvision (a CUDA torch): no deps for them
+	$(PIP) --no-deps sinabs==3.1.3 norse==1.1.0 pbr
+	touch $@
+
+$(LAVA)/.installed: pyproject.toml constraints.txt Makefile
+	test -x $(LAVA)/bin/python || $(PY_LAVA) -m venv $(LAVA)
+	$(LAVA)/bin/pip install -q --upgrade pip
+	$(LAVA)/bin/pip install -q "lava-nc==0.10.0" pytest
+	$(LAVA)/bin/pip install -q --no-deps -e .
+	$(LAVA)/bin/pip install -q "ortools>=9.8" "pymetis>=2023.1" "typer>=0.12" "rich>=13" "matplotlib>=3.7" tomli
+	touch $@
+
+demo: venv
+	$(VENV)/bin/python -m nmcompiler.demo
+
+test: venv lava-venv
+	$(VENV)/bin/python -m pytest -q
+
+lint: venv
+	$(VENV)/bin/ruff check .
+
+bench: venv lava-venv
+	$(VENV)/bin/python bench/run_all.py
+
+clean:
+	rm -rf $(VENV) $(LAVA) build .pytest_cache
