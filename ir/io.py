@@ -31,7 +31,18 @@ from . import models as _models
 from .errors import FormatError
 from .network import Input, Network, Output, Population, Probe, Projection
 
-__all__ = ["save", "load", "write_archive", "read_archive", "FORMAT_VERSION", "FORMAT_NAME"]
+__all__ = [
+    "save",
+    "load",
+    "write_archive",
+    "read_archive",
+    "encode_records",
+    "decode_records",
+    "network_manifest",
+    "network_from_manifest",
+    "FORMAT_VERSION",
+    "FORMAT_NAME",
+]
 
 FORMAT_NAME = "nmcompiler.ir"
 FORMAT_VERSION = 1
@@ -200,6 +211,10 @@ class _Encoder:
             return {"complex": [float(v.real), float(v.imag)]}
         if isinstance(v, (tuple, list)):
             return {"tuple": [self.value(x) for x in v]}
+        if isinstance(v, dict) and all(isinstance(k, str) for k in v):
+            return {"dict": {k: self.value(x) for k, x in v.items()}}
+        if dataclasses.is_dataclass(v) and not isinstance(v, type):
+            return {"record": self.record(v)}
         raise TypeError(f"cannot store a {type(v).__name__}")
 
     def record(self, obj: Any) -> dict[str, Any]:
@@ -209,7 +224,8 @@ class _Encoder:
         }
 
 
-def _decode(v: Any, arrays: list[np.ndarray], where: str) -> Any:
+def _decode(v: Any, arrays: list[np.ndarray], where: str,
+            types: Mapping[str, type] | None = None) -> Any:
     if isinstance(v, dict):
         if "array" in v:
             i = v["array"]
@@ -226,13 +242,18 @@ def _decode(v: Any, arrays: list[np.ndarray], where: str) -> Any:
         if "complex" in v:
             return complex(*v["complex"])
         if "tuple" in v:
-            return tuple(_decode(x, arrays, where) for x in v["tuple"])
+            return tuple(_decode(x, arrays, where, types) for x in v["tuple"])
         if "float" in v:
             return float(v["float"])
+        if "dict" in v:
+            return {k: _decode(x, arrays, where, types) for k, x in v["dict"].items()}
+        if "record" in v:
+            return _build(v["record"], types or {}, where, arrays, types)
     return v
 
 
-def _build(rec: Any, table: Mapping[str, type], where: str, arrays: list[np.ndarray]) -> Any:
+def _build(rec: Any, table: Mapping[str, type], where: str, arrays: list[np.ndarray],
+           types: Mapping[str, type] | None = None) -> Any:
     if not isinstance(rec, dict) or rec.get("type") not in table:
         found = rec.get("type") if isinstance(rec, dict) else rec
         raise FormatError(f"{where}: unknown record type {found!r}", obj=where,
@@ -244,11 +265,14 @@ def _build(rec: Any, table: Mapping[str, type], where: str, arrays: list[np.ndar
     if extra:
         raise FormatError(f"{where}: {rec['type']} has unknown fields {sorted(extra)}",
                           obj=where, rule="known fields", hint="written by a newer nmcompiler?")
-    return cls(**{k: _decode(v, arrays, where) for k, v in fields_.items()})
+    return cls(**{k: _decode(v, arrays, where, types) for k, v in fields_.items()})
 
 
-def network_manifest(net: Network, enc: _Encoder) -> dict[str, Any]:
+def network_manifest(net: Network, enc: _Encoder | list[np.ndarray]) -> dict[str, Any]:
     """The manifest entries of a network (shared with compiled artifacts)."""
+    if isinstance(enc, list):
+        arrays, enc = enc, _Encoder()
+        enc.arrays = arrays
     return {
         "name": net.name,
         "metadata": net.metadata,
@@ -291,6 +315,20 @@ def network_from_manifest(m: Mapping[str, Any], arrays: list[np.ndarray], where:
                           rule="manifest schema", hint="the file is damaged or not a network"
                           ) from None
     return net
+
+
+def encode_records(value: Any, arrays: list[np.ndarray]) -> Any:
+    """Encode a value (records = frozen dataclasses, dicts, tuples, arrays) for a manifest,
+    appending its arrays to ``arrays``; used by compiled artifacts."""
+    enc = _Encoder()
+    enc.arrays = arrays
+    return enc.value(value)
+
+
+def decode_records(value: Any, arrays: list[np.ndarray], types: Mapping[str, type],
+                   where: str) -> Any:
+    """Inverse of :func:`encode_records`; ``types`` maps record type names to classes."""
+    return _decode(value, arrays, where, types)
 
 
 # ---------------------------------------------------------------------------- public

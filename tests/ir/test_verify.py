@@ -120,7 +120,8 @@ def test_unknown_model_and_connectivity():
         verify(net)
     net = base()
     net.connect("in", "out", "dense", name="s")  # type: ignore[arg-type]
-    with pytest.raises(ParameterError, match="projection .s. has unknown connectivity str: use one of Dense"):
+    with pytest.raises(ParameterError,
+                       match="projection .s. has unknown connectivity str: use one of Dense"):
         verify(net)
 
 

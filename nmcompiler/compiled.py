@@ -1,0 +1,222 @@
+"""The compiled artifact (DESIGN.md section 3): versioned, serialisable, deterministic.
+
+A :class:`CompiledNetwork` holds the lowered, quantised network (in the target's integer
+units), the target it was compiled for (with the TOML text it was read from, so the
+artifact is self-contained even for a user's own chip file), the mapping (partition,
+placement, routes), per-core usage against every budget, and the compile report.
+
+On disk, ``save_compiled(cn, "build/")`` writes a directory, atomically::
+
+    build/compiled.nmc     the artifact: the .nmir container, format "nmcompiler.compiled"
+    build/report.json      the compile report, for machines
+
+and nothing else unless a caller adds files before the rename (the CLI adds PNG plots).
+The same network, target and seed give byte-identical files.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from ir.errors import FormatError
+from ir.io import (
+    decode_records,
+    encode_records,
+    network_from_manifest,
+    network_manifest,
+    read_archive,
+    write_archive,
+)
+from ir.network import Network
+
+from .targets import Target, parse_target
+
+try:  # Python >= 3.11
+    import tomllib
+except ModuleNotFoundError:  # pragma: no cover - Python 3.10
+    import tomli as tomllib  # type: ignore[no-redef]
+
+__all__ = [
+    "CompiledNetwork",
+    "COMPILED_FORMAT",
+    "COMPILED_VERSION",
+    "ARTIFACT_NAME",
+    "save_compiled",
+    "load_compiled",
+    "write_dir_atomically",
+]
+
+COMPILED_FORMAT = "nmcompiler.compiled"
+COMPILED_VERSION = 1
+ARTIFACT_NAME = "compiled.nmc"
+REPORT_NAME = "report.json"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False)
+class CompiledNetwork:
+    """A network compiled for one target.
+
+    Attributes:
+        network: the lowered and quantised network, in the target's integer units
+            (``network.metadata["quantization"]`` says how to read them).
+        target: the target description.
+        target_toml: the TOML text the target was parsed from.
+        partition: neuron -> logical core (:class:`nmcompiler.mapping.Partition`).
+        placement: logical core -> physical core (:class:`nmcompiler.mapping.Placement`).
+        routes: messages, hops, link loads, routing tables (:class:`nmcompiler.mapping.Routes`).
+        report: the compile report (JSON-serialisable): pass reports, per-core usage
+            against every budget, quantisation error, timings.
+        seed: the seed the compile ran with.
+        options: the compile options (JSON-serialisable).
+        version: :data:`COMPILED_VERSION`.
+    """
+
+    network: Network
+    target: Target
+    target_toml: str
+    partition: Any
+    placement: Any
+    routes: Any
+    report: dict[str, Any] = field(default_factory=dict)
+    seed: int = 0
+    options: dict[str, Any] = field(default_factory=dict)
+    version: int = COMPILED_VERSION
+
+    @property
+    def n_cores(self) -> int:
+        """Logical cores used."""
+        return int(self.partition.n_cores)
+
+
+def _mapping_types() -> dict[str, type]:
+    from . import mapping
+
+    return {
+        name: obj
+        for name, obj in vars(mapping).items()
+        if isinstance(obj, type) and dataclasses.is_dataclass(obj)
+    }
+
+
+def _artifact_path(path: str | os.PathLike) -> Path:
+    p = Path(path)
+    return p / ARTIFACT_NAME if p.is_dir() or p.suffix != ".nmc" else p
+
+
+def write_dir_atomically(out_dir: str | os.PathLike, fill: Callable[[Path], None]) -> Path:
+    """Create ``out_dir`` by filling a temporary sibling and renaming it into place.
+
+    If ``fill`` raises, nothing is left behind (and an existing ``out_dir`` is kept).
+    An existing ``out_dir`` is replaced only after ``fill`` succeeded.
+    """
+    out = Path(out_dir)
+    parent = out.parent if str(out.parent) else Path(".")
+    parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=parent))
+    try:
+        fill(tmp)
+        if out.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=parent))
+            os.replace(out, old / "x")
+            os.replace(tmp, out)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out
+
+
+def _json_default(o: Any) -> Any:
+    if isinstance(o, np.integer):
+        return int(o)
+    if isinstance(o, np.floating):
+        return float(o)
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    raise TypeError(f"not JSON-serialisable: {type(o).__name__}")
+
+
+def report_json(report: dict[str, Any]) -> str:
+    """The report as deterministic JSON text."""
+    return json.dumps(report, indent=2, sort_keys=True, default=_json_default) + "\n"
+
+
+def write_compiled_files(cn: CompiledNetwork, directory: Path) -> None:
+    """Write the artifact and report.json into an existing directory."""
+    arrays: list[np.ndarray] = []
+    manifest = {
+        "format": COMPILED_FORMAT,
+        "version": COMPILED_VERSION,
+        "network": network_manifest(cn.network, arrays),
+        "target": {"name": cn.target.base_name, "variant": cn.target.variant,
+                   "toml": cn.target_toml},
+        "mapping": {
+            "partition": encode_records(cn.partition, arrays),
+            "placement": encode_records(cn.placement, arrays),
+            "routes": encode_records(cn.routes, arrays),
+        },
+        "report": json.loads(report_json(cn.report)),
+        "seed": int(cn.seed),
+        "options": json.loads(json.dumps(cn.options, sort_keys=True, default=_json_default)),
+    }
+    manifest["n_arrays"] = len(arrays)
+    write_archive(directory / ARTIFACT_NAME, manifest, arrays)
+    (directory / REPORT_NAME).write_text(report_json(cn.report))
+
+
+def save_compiled(cn: CompiledNetwork, out_dir: str | os.PathLike,
+                  extra: Callable[[Path], None] | None = None) -> Path:
+    """Write ``cn`` to the directory ``out_dir`` atomically; ``extra`` may add files."""
+
+    def fill(tmp: Path) -> None:
+        write_compiled_files(cn, tmp)
+        if extra is not None:
+            extra(tmp)
+
+    return write_dir_atomically(out_dir, fill)
+
+
+def load_compiled(path: str | os.PathLike) -> CompiledNetwork:
+    """Read a compiled artifact: a build directory or its ``compiled.nmc`` file."""
+    file = _artifact_path(path)
+    if not file.exists():
+        raise FormatError(
+            f"'{path}' holds no compiled network ({ARTIFACT_NAME} is missing)",
+            obj=str(path),
+            rule="compiled artifact",
+            hint="compile first: nmc compile MODEL --target T -o DIR",
+        )
+    manifest, arrays = read_archive(file, format_name=COMPILED_FORMAT, version=COMPILED_VERSION)
+    where = f"file '{file}'"
+    try:
+        tinfo = manifest["target"]
+        target = parse_target(tomllib.loads(tinfo["toml"]), label=f"{file}:{tinfo['name']}",
+                              variant=tinfo["variant"])
+        types = _mapping_types()
+        mapping = manifest["mapping"]
+        return CompiledNetwork(
+            network=network_from_manifest(manifest["network"], arrays, where),
+            target=target,
+            target_toml=tinfo["toml"],
+            partition=decode_records(mapping["partition"], arrays, types, where),
+            placement=decode_records(mapping["placement"], arrays, types, where),
+            routes=decode_records(mapping["routes"], arrays, types, where),
+            report=manifest["report"],
+            seed=int(manifest["seed"]),
+            options=manifest.get("options", {}),
+        )
+    except (KeyError, TypeError) as exc:
+        raise FormatError(f"{where}: manifest entry missing or malformed ({exc!r})",
+                          obj=str(file), rule="manifest schema",
+                          hint="the file is damaged: compile again") from None
