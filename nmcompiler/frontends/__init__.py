@@ -1,0 +1,1 @@
+"""Frontends: build ir.Network objects from other descriptions (DESIGN.md section 4)."""
