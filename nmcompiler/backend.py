@@ -51,6 +51,7 @@ class Counters:
             (source neuron, destination core)).
         link_hops: ``(T, n_links)`` messages that crossed each link (target's link list).
         step_time_s: ``(T,)`` modelled wall time of each step, seconds.
+        step_energy_j: ``(T,)`` modelled energy of each step (dynamic + static), joules.
         energy_j: energy by component, joules, over the whole run (``{"synaptic": ...,
             "neuron": ..., "routing": ..., "static": ...}``).
     """
@@ -61,6 +62,7 @@ class Counters:
     messages: np.ndarray | None = None
     link_hops: np.ndarray | None = None
     step_time_s: np.ndarray | None = None
+    step_energy_j: np.ndarray | None = None
     energy_j: dict[str, float] = field(default_factory=dict)
 
 

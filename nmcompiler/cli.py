@@ -7,7 +7,10 @@ asks you to report it).
 
 from __future__ import annotations
 
+import enum
 import sys
+from pathlib import Path
+from typing import Optional
 
 import typer
 from rich.console import Console
@@ -29,7 +32,7 @@ console = Console(width=None if sys.stdout.isatty() else 160)
 def _root() -> None:
     """nmcompiler: fit a spiking network onto any neuromorphic chip."""
 
-err_console = Console(stderr=True)
+err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
 
 EXIT_INTERNAL = 70
 
@@ -75,6 +78,145 @@ def targets() -> None:
             )
     console.print(table)
     console.print("Unknown numbers are labelled conservative defaults: see docs/targets.md.")
+
+
+class PresetChoice(str, enum.Enum):
+    """NIR conventions of the framework that exported the file (docs/nir.md)."""
+
+    snntorch = "snntorch"
+    norse = "norse"
+    sinabs = "sinabs"
+    rockpool = "rockpool"
+    lava = "lava"
+
+
+class IntegrationChoice(str, enum.Enum):
+    """How continuous-time decays are discretised."""
+
+    euler = "euler"
+    exact = "exact"
+
+
+class ResetChoice(str, enum.Enum):
+    """Reset of spiking NIR nodes."""
+
+    zero = "zero"
+    subtract = "subtract"
+
+
+class PartitionChoice(str, enum.Enum):
+    """Partitioner: multilevel (METIS) or the sequential-fill baseline."""
+
+    auto = "auto"
+    metis = "metis"
+    sequential = "sequential"
+
+
+class PlaceChoice(str, enum.Enum):
+    """Placer: CP-SAT where small enough, else heuristic + local search."""
+
+    auto = "auto"
+    cpsat = "cpsat"
+    heuristic = "heuristic"
+    sequential = "sequential"
+    random = "random"
+
+
+def _nir_options(preset: PresetChoice | None, dt: float | None,
+                 integration: IntegrationChoice | None, reset: ResetChoice | None,
+                 lenient: bool) -> dict:
+    return {
+        "preset": preset.value if preset else None,
+        "dt": dt,
+        "integration": integration.value if integration else None,
+        "reset": reset.value if reset else None,
+        "lenient": lenient,
+    }
+
+
+def _load(model: Path, nir_opts: dict):
+    from .api import load_model
+
+    net, warnings = load_model(model, **nir_opts)
+    for w in warnings:
+        err_console.print(f"[yellow]warning:[/] {w}", highlight=False)
+    return net
+
+
+@app.command()
+def compile(  # noqa: A001
+    model: Path = typer.Argument(..., help="a .nir file or a saved .nmir network"),
+    target: str = typer.Option(..., "--target", "-t",
+                               help="bundled target (nmc targets) or a .toml file"),
+    out: Path = typer.Option(Path("build"), "--out", "-o", help="output directory"),
+    seed: int = typer.Option(0, help="seed of every pass (same seed: same bytes)"),
+    preset: Optional[PresetChoice] = typer.Option(None, help="NIR: exporter's conventions"),
+    dt: Optional[float] = typer.Option(None, help="NIR: time step (the file's time unit)"),
+    integration: Optional[IntegrationChoice] = typer.Option(None, help="NIR: discretisation"),
+    reset: Optional[ResetChoice] = typer.Option(None, help="NIR: reset mode"),
+    lenient: bool = typer.Option(False, help="NIR: repair known defects with warnings"),
+    partitioner: PartitionChoice = typer.Option(PartitionChoice.auto),
+    placer: PlaceChoice = typer.Option(PlaceChoice.auto),
+    time_limit: float = typer.Option(10.0, help="CP-SAT time limit (s)"),
+    json_out: bool = typer.Option(False, "--json", help="print the report as JSON"),
+) -> None:
+    """Compile MODEL for a target: writes OUT/compiled.nmc, report.json, usage.png."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from .api import compile as compile_network
+    from .compiled import report_json, save_compiled
+    from .report import plot_core_usage, render_compile_report
+
+    net = _load(model, _nir_options(preset, dt, integration, reset, lenient))
+    with Progress(TextColumn("[progress.description]{task.description}"), BarColumn(),
+                  TimeElapsedColumn(), console=err_console, transient=True) as bar:
+        task = bar.add_task("compiling", total=5)
+
+        def progress(phase: str, index: int, total: int) -> None:
+            bar.update(task, completed=index, description=f"compiling: {phase}")
+
+        compiled = compile_network(net, target, seed=seed, partition_method=partitioner.value,
+                                   place_method=placer.value, time_limit_s=time_limit,
+                                   progress=progress)
+        bar.update(task, completed=5)
+
+    def plots(tmp: Path) -> None:
+        plot_core_usage(compiled, tmp / "usage.png")
+
+    save_compiled(compiled, out, extra=plots)
+    if json_out:
+        console.print_json(report_json(compiled.report))
+    else:
+        render_compile_report(compiled.report, console)
+        console.print(f"wrote {out}/compiled.nmc, report.json, usage.png")
+
+
+@app.command()
+def report(
+    build: Path = typer.Argument(..., help="a directory written by nmc compile"),
+    json_out: bool = typer.Option(False, "--json", help="print the report as JSON"),
+) -> None:
+    """Print the compile report of a build directory again."""
+    import json
+
+    from ir.errors import FormatError
+
+    from .compiled import report_json
+    from .report import render_compile_report
+
+    path = build / "report.json"
+    if not path.is_file():
+        raise FormatError(f"'{build}' has no report.json", obj=str(build), rule="build dir",
+                          hint="compile first: nmc compile MODEL --target T -o DIR")
+    try:
+        rep = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise FormatError(f"'{path}' is not valid JSON ({exc})", obj=str(path), rule="JSON",
+                          hint="compile again") from None
+    if json_out:
+        console.print_json(report_json(rep))
+    else:
+        render_compile_report(rep, console)
 
 
 def main() -> None:
