@@ -100,9 +100,9 @@ def compile(  # noqa: A001 - the API's name, as in DESIGN.md
         NetworkError, FitError, RetimingError, ConfigError: with the object, the limit
         and a hint.
     """
+    from .passes.lower import lower
     from .passes.partition import partition
     from .passes.pipeline import Pass, run_passes
-    from .passes.lower import lower
     from .passes.place import place
     from .passes.quantize import quantize
     from .passes.route import route

@@ -1,0 +1,163 @@
+"""The main job (``make demo``): build the example networks, run them on the reference
+simulator, compile them for every target, and run them on the emulator where it is
+installed, printing one comparison table.
+
+    python -m nmcompiler.demo [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+from rich.console import Console
+from rich.table import Table
+
+import ir
+from ir.errors import NmcError
+
+from .examples import digits_classifier, lsm_example
+from .targets import list_targets
+
+console = Console(width=None if sys.stdout.isatty() else 150)
+CNN_FILE = Path(__file__).resolve().parents[1].parent / "shared" / "interop" / \
+    "nir_paper_cnn" / "cnn_sinabs.nir"
+
+
+@dataclass
+class Example:
+    """One example network with its input and how to score it."""
+
+    name: str
+    network: ir.Network
+    inputs: dict[str, np.ndarray]
+    steps: int
+    task: str
+    score: Callable[[dict[str, np.ndarray]], float] | None = None
+    reference: dict[str, Any] = field(default_factory=dict)
+
+
+def _lsm(quick: bool) -> Example:
+    from .frontends.lsm import Readout
+
+    ex = lsm_example(seed=0)
+    task, lsm = ex.task, ex.lsm
+    t0 = time.perf_counter()
+    states = lsm.run(task.inputs)
+    wall = time.perf_counter() - t0
+    x = states[task.sample_times]
+    labels = task.labels(1)
+    tr, te = task.train, task.test
+    ro = Readout(alpha=100.0).fit(x[tr], labels[tr])
+    acc = float(np.mean(ro.classify(x[te]) == labels[te]))
+    steps = min(task.inputs.shape[0], 200)
+    return Example(name="LSM reservoir", network=ex.network,
+                   inputs={"input": task.inputs[:steps]}, steps=steps,
+                   task="recall 1 symbol back", reference={"accuracy": acc, "wall_s": wall})
+
+
+def _digits(quick: bool) -> Example:
+    from .frontends import ann2snn
+
+    ex = digits_classifier(seed=0, steps=50 if quick else 100)
+    n = 100 if quick else len(ex.y_test)
+    t0 = time.perf_counter()
+    pred = ann2snn.predict(ex.network, ex.x_test[:n], ex.steps)
+    wall = time.perf_counter() - t0
+    acc = float(np.mean(pred == ex.y_test[:n]))
+    inputs = {"input": ex.inputs["input"][:, :8]}
+    return Example(name="digits MLP (converted)", network=ex.network, inputs=inputs,
+                   steps=ex.steps, task="digits classification",
+                   reference={"accuracy": acc, "ann_accuracy": ex.ann_accuracy, "wall_s": wall})
+
+
+def _cnn() -> Example | None:
+    if not CNN_FILE.is_file():
+        return None
+    try:
+        from .frontends.nir import from_nir
+
+        net = from_nir(CNN_FILE, preset="sinabs").network
+    except NmcError as exc:  # nir not installed
+        console.print(f"[yellow]skipping the NIR paper CNN:[/] {exc}")
+        return None
+    rng = np.random.default_rng(0)
+    steps = 20
+    x = (rng.random((steps, 2 * 34 * 34)) < 0.05).astype(np.float64)
+    t0 = time.perf_counter()
+    res = ir.simulate(net, {"input": x})
+    wall = time.perf_counter() - t0
+    spikes = int(sum(v.sum() for v in res.outputs.values()))
+    return Example(name="NIR paper CNN (sinabs)", network=net, inputs={"input": x},
+                   steps=steps, task="random N-MNIST-shaped input",
+                   reference={"output_spikes": spikes, "wall_s": wall})
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the demo; returns the exit code."""
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="smaller data, for tests")
+    args = ap.parse_args(argv)
+
+    console.rule("nmcompiler demo: the example networks")
+    examples = [_lsm(args.quick), _digits(args.quick)]
+    cnn = _cnn()
+    if cnn is not None:
+        examples.append(cnn)
+    table = Table(title="reference simulator (float64, ir.simulate)")
+    for col in ("network", "neurons", "synapses", "task", "result", "wall time"):
+        table.add_column(col)
+    for ex in examples:
+        ref = ex.reference
+        if "accuracy" in ref:
+            result = f"accuracy {100 * ref['accuracy']:.1f}%"
+            if "ann_accuracy" in ref:
+                result += f" (ANN {100 * ref['ann_accuracy']:.1f}%)"
+        else:
+            result = f"{ref['output_spikes']} output spikes"
+        n_syn = sum(_n_syn(ex.network, p) for p in ex.network.projections.values())
+        table.add_row(ex.name, f"{ex.network.n_neurons:,}", f"{n_syn:,}", ex.task, result,
+                      f"{ref['wall_s']:.2f} s")
+    console.print(table)
+
+    console.rule("compiled for every target")
+    from .api import compile as compile_network
+
+    table = Table(title="cores used per target (or why it does not fit)")
+    targets = [t.name for t in list_targets()]
+    table.add_column("network")
+    for t in targets:
+        table.add_column(t)
+    for ex in examples:
+        row = [ex.name]
+        for t in targets:
+            try:
+                c = compile_network(ex.network, t, seed=0)
+                s = c.report["summary"]
+                row.append(f"{s['cores_used']} cores, {s['mean_hops']:.2f} hops")
+            except NmcError as exc:
+                row.append(f"[red]no:[/] {exc.rule or type(exc).__name__}")
+        table.add_row(*row)
+    console.print(table)
+    return 0
+
+
+def _n_syn(net: ir.Network, proj: Any) -> int:
+    conn = proj.conn
+    if isinstance(conn, (ir.Conv2d,)):
+        return conn.n_synapses(net.shape_of(proj.post))
+    if isinstance(conn, ir.OneToOne):
+        return net.size_of(proj.post)
+    if isinstance(conn, (ir.SumPool2d, ir.AvgPool2d)):
+        k = conn.kernel if isinstance(conn.kernel, tuple) else (conn.kernel, conn.kernel)
+        return net.size_of(proj.post) * k[0] * k[1]
+    return conn.n_synapses()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
