@@ -1,0 +1,460 @@
+"""The *route* pass: paths on the target's network and, where the chip has them, routing
+tables within their size limit.
+
+* Meshes (Loihi): unicast dimension-order routes, x first then y (the deadlock-free
+  routing of Loihi's mesh, Davies et al., IEEE Micro 2018), one message per
+  (source neuron, destination core); link loads are summed with difference arrays along
+  the rows and columns of the router grid (no loop per message).
+* SpiNNaker (triangular torus of chips): multicast. Every logical core gets a key block
+  ``key = core << b`` (``b`` bits for its neurons, mask the upper bits), as sPyNNaker
+  allocates one key space per machine vertex. Its packets follow one tree: the union of
+  the shortest paths from its chip to every chip holding a destination core, taken from a
+  breadth-first shortest-path tree of the chip graph (so the union is a tree and no chip
+  receives a packet twice). Each chip of the tree gets an entry (key, mask, route word:
+  bits 0-5 links, bit 6 + p processor p) unless the packet only passes straight through
+  (SpiNNaker's default routing sends an unmatched packet out opposite the link it came
+  in on), as sPyNNaker removes default-routable entries.
+* If a chip's table still exceeds ``routing_entries`` (1023 on SpiNNaker 1), it is
+  compressed *only until it fits*: entries with the same route word merge into aligned key
+  blocks (a prefix of the core id) that contain no key of a packet needing another route
+  or the default route at that chip; keys of packets that never reach the chip are
+  don't-cares (the idea of "don't-care" merging in A. Mundy, J. Heathcote and J. D.
+  Garside, "On-chip order-exploiting routing table minimization for a multicast
+  supercomputer network", HPSR 2016; departure: only prefix blocks, so merged entries
+  are disjoint and the table order does not matter). Merges are applied smallest level
+  first, biggest saving first, and stop as soon as the table fits.
+* Speck and ``full`` networks: direct links.
+
+:func:`deliver` simulates the tables (vectorised key/mask lookup, default routing) and
+returns every (source core, physical core) pair a packet reaches; the tests check it
+against the partition's edges.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.sparse.csgraph import shortest_path
+
+from ir.errors import FitError
+
+from ..mapping import SPINNAKER_LINK_DIRECTIONS, Partition, Placement, Routes
+
+__all__ = ["route", "unicast_link_load", "deliver", "lookup"]
+
+_PRED_CACHE: dict[tuple, np.ndarray] = {}
+
+
+# =========================================================================== helpers
+def _link_keys(target: Any) -> tuple[np.ndarray, np.ndarray, int]:
+    links = np.asarray(target.links(), dtype=np.int64).reshape(-1, 2)
+    n = int(target.n_nodes)
+    return links, links[:, 0] * n + links[:, 1], n
+
+
+def _predecessors(target: Any) -> np.ndarray:
+    """``(n_nodes, n_nodes)`` BFS shortest-path-tree parents (``pred[s, v]``)."""
+    links, _, n = _link_keys(target)
+    key = (target.name, target.path, n, links.shape[0])
+    if key not in _PRED_CACHE:
+        g = sp.csr_matrix((np.ones(links.shape[0]), (links[:, 0], links[:, 1])),
+                          shape=(n, n))
+        _, pred = shortest_path(g, method="D", unweighted=True, return_predecessors=True)
+        if len(_PRED_CACHE) > 8:
+            _PRED_CACHE.clear()
+        _PRED_CACHE[key] = pred.astype(np.int32)
+    return _PRED_CACHE[key]
+
+
+def _mesh_loads(target: Any, na: np.ndarray, nb: np.ndarray, m: np.ndarray) -> np.ndarray:
+    """Unicast x-then-y routes on the global router grid; load per ``target.links()``."""
+    t = target.topology
+    xy = np.asarray(target.node_coords(), dtype=np.int64)
+    ex = int(t.chip_grid[0] * t.node_grid[0])
+    ey = int(t.chip_grid[1] * t.node_grid[1])
+    x0, y0 = xy[na, 0], xy[na, 1]
+    x1, y1 = xy[nb, 0], xy[nb, 1]
+
+    def signed(d: np.ndarray, e: int, wrap: bool) -> np.ndarray:
+        if not wrap:
+            return d
+        d = np.mod(d, e)
+        return np.where(d > e // 2, d - e, d)
+
+    dx = signed(x1 - x0, ex, bool(t.wrap[0]))
+    dy = signed(y1 - y0, ey, bool(t.wrap[1]))
+    m = m.astype(np.int64)
+
+    def run(line: np.ndarray, start: np.ndarray, length: np.ndarray, e: int, n_lines: int
+            ) -> np.ndarray:
+        """Load on the links ``k -> k+1`` of lines of length e, segments of ``length``."""
+        diff = np.zeros((n_lines, 2 * e + 1), dtype=np.int64)
+        sel = length > 0
+        flat = diff.reshape(-1)
+        w = 2 * e + 1
+        np.add.at(flat, line[sel] * w + start[sel], m[sel])
+        np.add.at(flat, line[sel] * w + start[sel] + length[sel], -m[sel])
+        acc = np.cumsum(diff, axis=1)
+        return acc[:, :e] + acc[:, e:2 * e]
+
+    right = run(y0, x0, np.where(dx > 0, dx, 0), ex, ey)  # right[y, x]: x -> x+1
+    left_r = run(y0, ex - 1 - x0, np.where(dx < 0, -dx, 0), ex, ey)
+    left = left_r[:, ::-1]  # left[y, x]: x -> x-1
+    up = run(x1, y0, np.where(dy > 0, dy, 0), ey, ex)  # up[x, y]: y -> y+1
+    down_r = run(x1, ey - 1 - y0, np.where(dy < 0, -dy, 0), ey, ex)
+    down = down_r[:, ::-1]
+    links = np.asarray(target.links(), dtype=np.int64).reshape(-1, 2)
+    la, lb = xy[links[:, 0]], xy[links[:, 1]]
+    ddx = signed(lb[:, 0] - la[:, 0], ex, bool(t.wrap[0]))
+    ddy = signed(lb[:, 1] - la[:, 1], ey, bool(t.wrap[1]))
+    out = np.zeros(links.shape[0], dtype=np.int64)
+    xa, ya = la[:, 0], la[:, 1]
+    out = np.where((ddx == 1) & (ddy == 0), right[ya, xa], out)
+    out = np.where((ddx == -1) & (ddy == 0), left[ya, xa], out)
+    out = np.where((ddy == 1) & (ddx == 0), up[xa, ya], out)
+    out = np.where((ddy == -1) & (ddx == 0), down[xa, ya], out)
+    return out
+
+
+def _tree_loads(target: Any, na: np.ndarray, nb: np.ndarray, m: np.ndarray) -> np.ndarray:
+    """Unicast shortest-path-tree routes (any topology); load per ``target.links()``."""
+    links, lkey, n = _link_keys(target)
+    pred = _predecessors(target)
+    load = np.zeros(links.shape[0], dtype=np.int64)
+    cur, src, w = nb.copy(), na.copy(), m.astype(np.int64)
+    for _ in range(n):
+        act = cur != src
+        if not act.any():
+            break
+        cur, src, w = cur[act], src[act], w[act]
+        par = pred[src, cur].astype(np.int64)
+        idx = np.searchsorted(lkey, par * n + cur)
+        load += np.bincount(idx, weights=w, minlength=links.shape[0]).astype(np.int64)
+        cur = par
+    return load
+
+
+def unicast_link_load(target: Any, src_core: np.ndarray, dst_core: np.ndarray,
+                      messages: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Directed links and their load when every pair sends ``messages`` unicast.
+
+    Mesh: x-then-y; triangular torus and others: shortest-path tree; Speck / full:
+    the direct link. Returns ``(target.links(), load)``.
+    """
+    links, lkey, n = _link_keys(target)
+    src_core = np.asarray(src_core, dtype=np.int64)
+    dst_core = np.asarray(dst_core, dtype=np.int64)
+    m = np.asarray(messages, dtype=np.int64)
+    if links.shape[0] == 0 or src_core.size == 0:
+        return links, np.zeros(links.shape[0], dtype=np.int64)
+    na = np.asarray(target.core_node(src_core), dtype=np.int64)
+    nb = np.asarray(target.core_node(dst_core), dtype=np.int64)
+    diff = na != nb
+    na, nb, m = na[diff], nb[diff], m[diff]
+    kind = target.topology.kind
+    if kind == "mesh2d":
+        return links, _mesh_loads(target, na, nb, m)
+    if kind in ("speck_layers", "full"):
+        idx = np.searchsorted(lkey, na * n + nb)
+        return links, np.bincount(idx, weights=m, minlength=links.shape[0]).astype(np.int64)
+    return links, _tree_loads(target, na, nb, m)
+
+
+# =========================================================================== SpiNNaker
+def _direction(target: Any, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """SpiNNaker link number from chip a to neighbouring chip b."""
+    t = target.topology
+    xy = np.asarray(target.node_coords(), dtype=np.int64)
+    d = xy[b] - xy[a]
+    ex, ey = int(t.chip_grid[0]), int(t.chip_grid[1])
+    if t.wrap[0]:
+        d[:, 0] = np.mod(d[:, 0] + 1, ex) - 1
+    if t.wrap[1]:
+        d[:, 1] = np.mod(d[:, 1] + 1, ey) - 1
+    out = np.full(a.shape[0], -1, dtype=np.int64)
+    for k, (vx, vy) in enumerate(SPINNAKER_LINK_DIRECTIONS):
+        hit = (d[:, 0] == vx) & (d[:, 1] == vy) & (out < 0)
+        out[hit] = k
+    return out
+
+
+def _multicast(part: Partition, place: Placement, target: Any
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Trees of every source core. Returns entries (source, chip, route word, removable)
+    sorted by (chip, source), and the link load of the trees."""
+    cpc = int(target.topology.cores_per_chip)
+    n = int(target.n_nodes)
+    pred = _predecessors(target)
+    core = place.core
+    chip_of = core // cpc
+    src = part.edge_src.astype(np.int64)
+    dst = part.edge_dst.astype(np.int64)
+    root = chip_of[src]
+    # tree nodes: destination chips and their ancestors
+    keys = np.unique(src * n + chip_of[dst])
+    allk = [keys]
+    frontier = keys
+    for _ in range(n):
+        s, v = np.divmod(frontier, n)
+        act = v != chip_of[s]
+        s, v = s[act], v[act]
+        if s.size == 0:
+            break
+        par = pred[chip_of[s], v].astype(np.int64)
+        pk = np.unique(s * n + par)
+        new = np.setdiff1d(pk, np.concatenate(allk), assume_unique=False)
+        allk.append(new)
+        frontier = new
+    nodes = np.unique(np.concatenate(allk + [np.unique(part.edge_src.astype(np.int64) * n
+                                                       + root)]))
+    s_all, v_all = np.divmod(nodes, n)
+    words = np.zeros(nodes.shape[0], dtype=np.int64)
+    # links to children
+    child = v_all != chip_of[s_all]
+    cs, cv = s_all[child], v_all[child]
+    par = pred[chip_of[cs], cv].astype(np.int64)
+    d = _direction(target, par, cv)
+    pidx = np.searchsorted(nodes, cs * n + par)
+    np.bitwise_or.at(words, pidx, np.left_shift(1, d))
+    # processors of destination cores
+    slot = np.asarray(target.core_coords(), dtype=np.int64)[core[dst], 4]
+    didx = np.searchsorted(nodes, src * n + chip_of[dst])
+    np.bitwise_or.at(words, didx, np.left_shift(1, 6 + 1 + slot))
+    # arrival direction of every non-root node, for default routing
+    arrive = np.full(nodes.shape[0], -1, dtype=np.int64)
+    arrive[np.flatnonzero(child)] = d
+    only_link = (words < 64) & (words > 0) & ((words & (words - 1)) == 0)
+    link_bit = np.where(only_link, np.log2(np.maximum(words, 1)).astype(np.int64), -2)
+    removable = child & only_link & (link_bit == arrive)
+    # link loads: each tree edge carries the source's packets
+    links, lkey, _ = _link_keys(target)
+    lidx = np.searchsorted(lkey, par * n + cv)
+    load = np.bincount(lidx, weights=part.core_sources[cs], minlength=links.shape[0])
+    order = np.lexsort((s_all, v_all))
+    return s_all[order], v_all[order], words[order], removable[order], load.astype(np.int64)
+
+
+def _compress(src: np.ndarray, label: np.ndarray, limit: int, id_bits: int
+              ) -> list[tuple[int, int, int]]:
+    """Entries ``(first source id, level, route)`` for one chip, merged only until at most
+    ``limit`` remain. ``label``: route word, or -1 for a default-routed visitor."""
+    order = np.argsort(src, kind="stable")
+    src, label = src[order], label[order]
+    ent = src >= 0  # every non-default visitor starts as its own entry (level 0)
+    need = label >= 0
+    ent_key = np.where(need, src, -1)  # entry id: first id of its block
+    ent_lvl = np.zeros(src.shape[0], dtype=np.int64)
+    del ent
+    count = int(need.sum())
+    for lvl in range(1, id_bits + 1):
+        if count <= limit:
+            break
+        blk = src >> lvl
+        starts = np.flatnonzero(np.concatenate([[True], blk[1:] != blk[:-1]]))
+        lo = np.minimum.reduceat(label, starts)
+        hi = np.maximum.reduceat(label, starts)
+        pure = (lo == hi) & (lo >= 0)
+        if not pure.any():
+            continue
+        # entries inside each block (distinct (key, level))
+        eid = ent_key * 64 + ent_lvl
+        seg = np.repeat(np.arange(starts.shape[0]), np.diff(np.append(starts, src.shape[0])))
+        pairs = np.unique(np.stack([seg, eid], axis=1), axis=0)
+        inside = np.bincount(pairs[:, 0], minlength=starts.shape[0])
+        gain = np.where(pure, inside - 1, 0)
+        cand = np.flatnonzero(gain > 0)
+        if cand.size == 0:
+            continue
+        cand = cand[np.lexsort((cand, -gain[cand]))]
+        cum = np.cumsum(gain[cand])
+        k = int(np.searchsorted(cum, count - limit)) + 1
+        take = cand[:k]
+        count -= int(gain[take].sum())
+        hit = np.isin(seg, take)
+        ent_key[hit] = (src[hit] >> lvl) << lvl
+        ent_lvl[hit] = lvl
+    sel = need
+    trip = np.unique(np.stack([ent_key[sel], ent_lvl[sel], label[sel]], axis=1), axis=0)
+    return [(int(a), int(b), int(c)) for a, b, c in trip]
+
+
+# =========================================================================== lookup
+def lookup(routes: Routes, chips: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    """Route word of the first matching entry for each (chip, key), or -1 (no match)."""
+    chips = np.asarray(chips, dtype=np.int64)
+    keys = np.asarray(keys, dtype=np.uint32)
+    start = routes.table_offsets[chips]
+    length = routes.table_offsets[chips + 1] - start
+    out = np.full(chips.shape[0], -1, dtype=np.int64)
+    total = int(length.sum())
+    if total == 0:
+        return out
+    q = np.repeat(np.arange(chips.shape[0]), length)
+    offs = np.concatenate([[0], np.cumsum(length)[:-1]])
+    e = np.arange(total) - np.repeat(offs - start, length)
+    match = (keys[q] & routes.table_mask[e]) == routes.table_key[e]
+    big = np.iinfo(np.int64).max
+    first = np.full(chips.shape[0], big, dtype=np.int64)
+    np.minimum.at(first, q[match], e[match])
+    ok = first < big
+    out[ok] = routes.table_route[first[ok]].astype(np.int64)
+    return out
+
+
+def deliver(routes: Routes, placement: Placement, target: Any) -> np.ndarray:
+    """Simulate every source core's packet through the tables (vectorised).
+
+    Returns ``(n, 2)`` int64 (source logical core, physical core reached), unique.
+    A packet injected at its chip with no matching entry is dropped; one arriving on a
+    link with no matching entry leaves on the opposite link (default routing).
+    """
+    cpc = int(target.topology.cores_per_chip)
+    n_src = routes.keys.shape[0]
+    chip = placement.core[np.arange(n_src)] // cpc
+    xy = np.asarray(target.node_coords(), dtype=np.int64)
+    index = {(int(x), int(y)): i for i, (x, y) in enumerate(xy)}
+    t = target.topology
+    ex, ey = int(t.chip_grid[0]), int(t.chip_grid[1])
+    neigh = np.full((xy.shape[0], 6), -1, dtype=np.int64)
+    for i, (x, y) in enumerate(xy):
+        for d, (vx, vy) in enumerate(SPINNAKER_LINK_DIRECTIONS):
+            qx, qy = int(x) + vx, int(y) + vy
+            if t.wrap[0]:
+                qx %= ex
+            if t.wrap[1]:
+                qy %= ey
+            neigh[i, d] = index.get((qx, qy), -1)
+    s = np.arange(n_src)
+    v = chip.copy()
+    arrive = np.full(n_src, -1, dtype=np.int64)
+    got = []
+    for _ in range(4 * xy.shape[0] + 8):
+        if s.size == 0:
+            break
+        word = lookup(routes, v, routes.keys[s])
+        default = (word < 0) & (arrive >= 0)
+        word = np.where(default, np.left_shift(1, np.maximum(arrive, 0)), word)
+        live = word >= 0
+        s, v, word = s[live], v[live], word[live]
+        for p in range(1, 19):
+            hit = (word >> (6 + p)) & 1 == 1
+            if hit.any():
+                got.append(np.stack([s[hit], v[hit] * cpc + p - 1], axis=1))
+        ns, nv, na = [], [], []
+        for d in range(6):
+            hit = ((word >> d) & 1 == 1)
+            if hit.any():
+                nxt = neigh[v[hit], d]
+                ok = nxt >= 0
+                ns.append(s[hit][ok])
+                nv.append(nxt[ok])
+                na.append(np.full(int(ok.sum()), d, dtype=np.int64))
+        if not ns:
+            break
+        s, v, arrive = np.concatenate(ns), np.concatenate(nv), np.concatenate(na)
+    if not got:
+        return np.zeros((0, 2), dtype=np.int64)
+    return np.unique(np.concatenate(got), axis=0)
+
+
+# =========================================================================== the pass
+def route(part: Partition, placement: Placement, target: Any, *, seed: int = 0,
+          compress: bool = True) -> Routes:
+    """Route the placed partition on ``target`` (see the module docstring).
+
+    Args:
+        part, placement: the mapping to route.
+        target: the target.
+        seed: unused by the deterministic routing; kept for the pass signature.
+        compress: compress routing tables that exceed ``routing_entries``.
+
+    Raises:
+        FitError: a chip's routing table exceeds the limit even after compression.
+    """
+    t0 = time.perf_counter()
+    core = placement.core
+    ps, pd = core[part.edge_src], core[part.edge_dst]
+    hops = np.asarray(target.hops(ps, pd), dtype=np.int64)
+    msgs = part.edge_messages.astype(np.int64)
+    total = int(np.sum(msgs * hops))
+    n_msgs = int(msgs.sum())
+    limit = target.chip.routing_entries
+    tables = target.topology.kind == "triangular_torus"
+    n_chips = int(target.n_chips)
+    stats: dict[str, Any] = {}
+    empty_u32 = np.zeros(0, dtype=np.uint32)
+    keys = empty_u32
+    key_mask = 0
+    offsets = np.zeros(n_chips + 1, dtype=np.int64)
+    tk, tm, tr = empty_u32, empty_u32, empty_u32
+    raw = np.zeros(n_chips, dtype=np.int64)
+    if tables:
+        links, load = _link_keys(target)[0], None
+        s, v, w, removable, load = _multicast(part, placement, target)
+        per_core = np.bincount(part.neuron_core, minlength=part.n_cores)
+        nbits = int(np.ceil(np.log2(max(int(per_core.max(initial=1)), 1))))
+        id_bits = int(np.ceil(np.log2(max(part.n_cores, 2))))
+        if id_bits + nbits > 32:
+            raise FitError(f"{part.n_cores} cores of up to {per_core.max()} neurons need "
+                           f"{id_bits + nbits} key bits; SpiNNaker keys have 32",
+                           obj="network", rule="routing keys", need=id_bits + nbits,
+                           limit=32, hint="use fewer, fuller cores")
+        keys = (np.arange(part.n_cores, dtype=np.uint64) << np.uint64(nbits)).astype(np.uint32)
+        key_mask = int((0xFFFFFFFF << nbits) & 0xFFFFFFFF)
+        keep = ~removable
+        raw = np.bincount(v[keep], minlength=n_chips).astype(np.int64)
+        chip_start = np.searchsorted(v, np.arange(n_chips + 1))
+        ek, em, er, counts = [], [], [], np.zeros(n_chips, dtype=np.int64)
+        compressed = 0
+        for c in range(n_chips):
+            a, b = int(chip_start[c]), int(chip_start[c + 1])
+            if a == b:
+                continue
+            cs, cw, ck = s[a:b], w[a:b], keep[a:b]
+            if limit is not None and compress and int(ck.sum()) > limit:
+                label = np.where(ck, cw, -1)
+                trip = _compress(cs, label, int(limit), id_bits)
+                compressed += 1
+                kk = np.array([t[0] for t in trip], dtype=np.uint64) << np.uint64(nbits)
+                lv = np.array([t[1] for t in trip], dtype=np.uint64)
+                mm = (np.uint64(0xFFFFFFFF) << (lv + np.uint64(nbits))) & np.uint64(0xFFFFFFFF)
+                ek.append(kk.astype(np.uint32))
+                em.append(mm.astype(np.uint32))
+                er.append(np.array([t[2] for t in trip], dtype=np.uint32))
+                counts[c] = len(trip)
+            else:
+                ek.append(keys[cs[ck]])
+                em.append(np.full(int(ck.sum()), key_mask, dtype=np.uint32))
+                er.append(cw[ck].astype(np.uint32))
+                counts[c] = int(ck.sum())
+        offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+        if ek:
+            tk, tm, tr = np.concatenate(ek), np.concatenate(em), np.concatenate(er)
+        stats["chips_compressed"] = compressed
+        if limit is not None and counts.max(initial=0) > limit:
+            c = int(np.argmax(counts))
+            x, y = (int(q) for q in np.asarray(target.node_coords())[c])
+            raise FitError(
+                f"chip ({x}, {y}) needs {int(counts[c])} routing entries after compression; "
+                f"{target.name} allows {limit}",
+                obj=f"chip ({x}, {y})", rule="routing_entries", need=int(counts[c]),
+                limit=int(limit),
+                hint="place the network on more chips, group sources with the same "
+                     "destinations, or lower the fan-out of the populations routed there")
+        multicast = True
+    else:
+        links, load = unicast_link_load(target, ps, pd, msgs)
+        multicast = False
+    stats["time_s"] = round(time.perf_counter() - t0, 3)
+    return Routes(
+        target=target.name, pair_src=part.edge_src.copy(), pair_dst=part.edge_dst.copy(),
+        pair_messages=msgs, pair_hops=hops, links=np.asarray(links, dtype=np.int64),
+        link_load=np.asarray(load, dtype=np.int64), total_hops=total, messages=n_msgs,
+        mean_hops=total / n_msgs if n_msgs else 0.0,
+        max_link_load=int(np.max(load, initial=0)), multicast=multicast, keys=keys,
+        key_mask=key_mask, table_offsets=offsets, table_key=tk, table_mask=tm,
+        table_route=tr, entries_uncompressed=raw,
+        routing_limit=int(limit) if (tables and limit is not None) else None, stats=stats)
