@@ -1,0 +1,448 @@
+"""Per-family integer arithmetic of the emulator's neurons (docs/emulator.md).
+
+Every family updates a flat vector of neurons ("slots") at once, vectorised over a batch
+axis; the engine (:mod:`backends.emulator.engine`) hands it the summed synaptic input of
+one step and gets the spikes (integer payloads) back. Per-neuron parameters are arrays
+over the slots, so populations of different models share one update and the arithmetic
+of a neuron never depends on where it is mapped (DESIGN.md section 6.1).
+
+Families (chosen by the target's ``backend`` field):
+
+* ``emulator`` (:class:`GenericArith`) -- the reference semantics of ``ir/simulate.py``
+  in float64 (complex128 for resonate-and-fire), operation for operation in the same
+  order, so integer-valued networks give exactly the reference's numbers; state is
+  saturated (or wrapped) to the target's ``voltage_bits`` / ``current_bits``.
+* ``loihi`` (:class:`LoihiArith`) -- Lava 0.10's bit-accurate LIF, through
+  :mod:`backends.emulator.loihi_arith` (int32 holding 24-bit u and v; u wraps once, v
+  saturates; decays rounded towards zero; ``a << 6``; strict ``v* > vth << 6``; hard
+  reset to 0). Extensions Lava lacks are integer analogues, documented there.
+* ``spinnaker`` (:class:`SpinnakerArith`) -- sPyNNaker's s16.15 ``accum`` fixed point
+  (``neural_modelling/src/neuron/models/neuron_model_lif_impl.h``,
+  ``synapse_types/synapse_types_exponential_impl.h``): state as int64 bits of value x 2**15;
+  the voltage decay is ``MULT_ROUND_NEAREST_ACCUM`` (``(a*b + 2**14) >> 15``), the current
+  decay is ``decay_s1615`` (``(x * d) >> 32`` with ``d`` an unsigned 0.32 fraction),
+  threshold ``v >= theta`` (``threshold_type_static``), hard reset to ``v_reset`` and a
+  refractory timer (``neuron_model_has_spiked``).
+* ``speck`` (:class:`SpeckArith`) -- DYNAP-CNN integrate-and-fire as sinabs discretises
+  it: 16-bit signed integer state, saturating at ``[-2**15, 2**15 - 1]`` (sinabs'
+  ``min_v_mem = -2**15``), no leak, spike at ``v >= theta``, reset by subtraction
+  (``MembraneSubtract``) or to zero (``MembraneReset``), one spike per step or
+  ``floor(v / theta)`` (``MultiSpike``) for graded populations.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ir.errors import BackendError
+
+from . import loihi_arith as la
+
+__all__ = [
+    "FAMILIES",
+    "SlotParams",
+    "Arith",
+    "GenericArith",
+    "LoihiArith",
+    "SpinnakerArith",
+    "SpeckArith",
+    "make_arith",
+    "RESET_HARD",
+    "RESET_SOFT",
+    "RESET_NONE",
+]
+
+RESET_HARD, RESET_SOFT, RESET_NONE = 0, 1, 2
+FAMILIES = ("emulator", "loihi", "spinnaker", "speck")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False)
+class SlotParams:
+    """Per-slot (per-neuron) parameters in the network's units, arrays of length n.
+
+    ``graded_max`` is 0 for binary spikes; ``reset`` holds :data:`RESET_HARD` /
+    :data:`RESET_SOFT` / :data:`RESET_NONE`; ``extra`` holds family-specific integer
+    parameters from ``network.metadata["quantization"]`` (Loihi: du, dv, vth, bias_mant,
+    bias_exp).
+    """
+
+    alpha_u: np.ndarray
+    lam: np.ndarray
+    theta: np.ndarray
+    bias: np.ndarray
+    v_reset: np.ndarray
+    reset: np.ndarray
+    refractory: np.ndarray
+    graded_max: np.ndarray
+    fire_at_threshold: np.ndarray
+    spiking: np.ndarray
+    extra: dict[str, np.ndarray]
+
+
+def _fmt_range(bits: int | None) -> tuple[float, float] | None:
+    if not bits:
+        return None
+    return (-(2.0 ** (bits - 1)), 2.0 ** (bits - 1) - 1)
+
+
+def _limit(x: np.ndarray, rng: tuple[float, float] | None, mode: str) -> np.ndarray:
+    """Saturate or wrap to a two's-complement range (None: no limit)."""
+    if rng is None:
+        return x
+    lo, hi = rng
+    if mode == "wrap":
+        span = hi - lo + 1
+        out = np.where((x < lo) | (x > hi), np.mod(x - lo, span) + lo, x)
+        return out.astype(x.dtype, copy=False)
+    return np.clip(x, lo, hi, out=x)
+
+
+class Arith:
+    """Base: state arrays over (B, n) slots and a ``step`` on a contiguous slot range."""
+
+    family = ""
+    #: whether synaptic sums are integers (so float32/float64 accumulation is exact)
+    integer = True
+
+    def __init__(self, p: SlotParams, formats: Any = None) -> None:
+        self.p = p
+        self.formats = formats
+        self.n = int(p.theta.shape[0])
+        self.has_refr = bool(np.any(p.refractory > 0))
+
+    # state ------------------------------------------------------------------------
+    def init(self, batch: int) -> None:
+        """Allocate zero state for ``batch`` samples."""
+        raise NotImplementedError
+
+    def state(self, var: str) -> np.ndarray:
+        """``(B, n)`` view of ``u`` or ``v`` in the family's units."""
+        return getattr(self, var)
+
+    #: bool (B, len) of the neurons that fired in the last step, where the family sets it
+    fired: np.ndarray | None = None
+    #: keep ``u`` up to date even where the update does not need it (a probe reads it)
+    keep_u: bool = True
+
+    def step(self, a: np.ndarray, sl: slice, noise: np.ndarray | None) -> np.ndarray | None:
+        """Update slots ``sl`` with synaptic input ``a`` (B, len); return payloads, or None
+        for binary spikes given by the bool array ``fired``."""
+        raise NotImplementedError
+
+
+# -------------------------------------------------------------------------- generic
+class GenericArith(Arith):
+    """The reference semantics (``ir/simulate.py`` ``_PopState.step``), op for op."""
+
+    family = "emulator"
+
+    def __init__(self, p: SlotParams, formats: Any = None, *, integer: bool = True) -> None:
+        super().__init__(p, formats)
+        self.complex_v = np.asarray(p.lam).dtype.kind == "c"
+        self.integer = integer
+        self.v_rng = _fmt_range(getattr(formats, "voltage_bits", None))
+        self.u_rng = _fmt_range(getattr(formats, "current_bits", None))
+        self.v_mode = getattr(formats, "voltage_overflow", "saturate")
+        self.u_mode = getattr(formats, "current_overflow", "saturate")
+        self.any_soft = bool(np.any(p.reset == RESET_SOFT))
+        self.any_hard = bool(np.any(p.reset == RESET_HARD))
+        self.all_hard = bool(np.all(p.reset == RESET_HARD))
+        self.any_graded = bool(np.any(p.graded_max > 0))
+        self.any_fat = bool(np.any(p.fire_at_threshold))
+        self.all_fat = bool(np.all(p.fire_at_threshold))
+        self.any_alpha = bool(np.any(p.alpha_u != 0))
+        #: bound on |a| (set by the engine); lets the current skip its range check
+        self.a_bound = np.inf
+        lam = np.asarray(p.lam)
+        self.lam_one = bool(np.all(lam == 1))
+        self.bias_zero = bool(np.all(p.bias == 0))
+        th = p.theta
+        self.theta_s = float(th[0]) if th.size and np.all(th == th[0]) else None
+        vr = p.v_reset
+        self.fast = (not self.complex_v and not self.has_refr and self.all_hard
+                     and not self.any_graded and (self.all_fat or not self.any_fat)
+                     and vr.size > 0 and bool(np.all(vr == vr[0])))
+        self.v_reset_s = float(vr[0]) if vr.size else 0.0
+
+    def init(self, batch: int) -> None:  # noqa: D102
+        self.u = np.zeros((batch, self.n))
+        self.v = np.zeros((batch, self.n), dtype=np.complex128 if self.complex_v else np.float64)
+        self.refr = np.zeros((batch, self.n), dtype=np.int64) if self.has_refr else None
+
+    def _fast_step(self, a: np.ndarray, sl: slice, noise: np.ndarray | None) -> None:
+        """Same operations as :meth:`step` for the common case (hard reset to one value,
+        binary spikes, no refractory period), in place: x * 1.0 and x + 0.0 are skipped
+        because they are exact."""
+        p = self.p
+        if self.any_alpha:
+            u = self.u[:, sl] * p.alpha_u[sl] + a
+        else:
+            u = a
+        if self.u_rng is not None and (self.any_alpha or self.a_bound > self.u_rng[1]):
+            u = _limit(u, self.u_rng, self.u_mode)
+        if self.any_alpha or self.keep_u:
+            self.u[:, sl] = u
+        v = self.v[:, sl]  # a view: updated in place
+        if not self.lam_one:
+            v *= p.lam[sl]
+        v += u
+        if not self.bias_zero:
+            v += p.bias[sl]
+        if self.v_rng is not None:
+            if self.v_mode == "wrap":
+                v[...] = _limit(v, self.v_rng, self.v_mode)
+            else:
+                np.clip(v, self.v_rng[0], self.v_rng[1], out=v)
+        x = v if noise is None else v + noise
+        theta = self.theta_s if self.theta_s is not None else p.theta[sl]
+        fire = (x >= theta) if self.all_fat else (x > theta)
+        v[fire] = self.v_reset_s
+        self.fired = fire
+        return None  # binary spikes: the engine reads ``fired``
+
+    def step(self, a: np.ndarray, sl: slice, noise: np.ndarray | None
+             ) -> np.ndarray | None:  # noqa: D102
+        if self.fast:
+            return self._fast_step(a, sl, noise)
+        p = self.p
+        alpha = p.alpha_u[sl]
+        u = self.u[:, sl] * alpha + a if self.any_alpha else a.astype(np.float64, copy=True)
+        if self.u_rng is not None and self.complex_v is False:
+            u = _limit(u, self.u_rng, self.u_mode)
+        self.u[:, sl] = u
+        v_old = self.v[:, sl]
+        v_star = v_old * p.lam[sl] + u + p.bias[sl]
+        if not self.complex_v:
+            v_star = _limit(v_star, self.v_rng, self.v_mode)
+        in_ref = None
+        if self.refr is not None:
+            in_ref = self.refr[:, sl] > 0
+            v_star = np.where(in_ref, v_old, v_star)
+        x = v_star.real if self.complex_v else v_star
+        if noise is not None:
+            x = x + noise
+        theta = p.theta[sl]
+        with np.errstate(invalid="ignore"):
+            if self.all_fat:
+                fire = x >= theta
+            elif self.any_fat:
+                fire = np.where(p.fire_at_threshold[sl], x >= theta, x > theta)
+            else:
+                fire = x > theta
+        if in_ref is not None:
+            fire &= ~in_ref
+        if self.any_graded:
+            gmax = p.graded_max[sl]
+            with np.errstate(invalid="ignore", divide="ignore"):
+                n = np.clip(np.floor(x / theta), 1, np.maximum(gmax, 1))
+            s = np.where(fire, np.where(gmax > 0, n, 1.0), 0.0)
+        else:
+            s = fire.astype(np.float64)
+        if self.all_hard:
+            v_new = np.where(fire, p.v_reset[sl], v_star)
+        else:
+            rs = p.reset[sl]
+            v_new = v_star
+            if self.any_soft:
+                with np.errstate(invalid="ignore"):
+                    v_new = np.where(rs == RESET_SOFT, v_star - theta * s, v_new)
+            if self.any_hard:
+                v_new = np.where((rs == RESET_HARD) & fire, p.v_reset[sl], v_new)
+        self.v[:, sl] = v_new
+        if self.refr is not None:
+            r = self.refr[:, sl]
+            self.refr[:, sl] = np.where(fire, p.refractory[sl], np.maximum(r - 1, 0))
+        return s
+
+
+# -------------------------------------------------------------------------- loihi
+class LoihiArith(Arith):
+    """Lava's bit-accurate LIF (``loihi_arith.current_update`` / ``voltage_update`` /
+    ``spike_test``), int32 u and v in Lava's units (v = 64 x activation units), which are the units
+    of a network quantised for Loihi (``nmcompiler.passes.quantize``).
+
+    Lava has only hard reset to 0, binary spikes and no refractory period in its
+    bit-accurate models; for the other IR features the emulator uses integer analogues:
+    soft reset ``v* - (vth << 6) n``, reset none, ``v_reset`` (hard reset to
+    ``v_reset``, in v units), graded payload ``n = clip(v* // (vth << 6), 1, graded_max)`` and the
+    IR's refractory rule (v held, u integrates; ``loihi_arith.lif_refractory_step``).
+    """
+
+    family = "loihi"
+
+    def __init__(self, p: SlotParams, formats: Any = None) -> None:
+        super().__init__(p, formats)
+        ex = p.extra
+        self.du = ex["du"].astype(np.int64)
+        self.dv = ex["dv"].astype(np.int64)
+        self.vth = ex["vth"].astype(np.int64)
+        self.bias_eff = la.effective_bias(ex["bias_mant"], ex["bias_exp"]).astype(np.int32)
+        self.th64 = np.left_shift(self.vth, la.VTH_SHIFT)
+        self.vres64 = np.rint(np.real(p.v_reset)).astype(np.int32)
+        self.all_plain = bool(
+            np.all(p.reset == RESET_HARD) and not np.any(self.vres64) and not np.any(
+                p.graded_max > 0))
+
+    def init(self, batch: int) -> None:  # noqa: D102
+        self.u = np.zeros((batch, self.n), dtype=np.int32)
+        self.v = np.zeros((batch, self.n), dtype=np.int32)
+        self.refr = np.zeros((batch, self.n), dtype=np.int64) if self.has_refr else None
+
+    def step(self, a: np.ndarray, sl: slice, noise: np.ndarray | None) -> np.ndarray:  # noqa: D102
+        p = self.p
+        a32 = a.astype(np.int64).astype(np.int32) if a.dtype != np.int32 else a
+        u_new = la.current_update(self.u[:, sl], a32, self.du[sl])
+        v_old = self.v[:, sl]
+        v_star = la.voltage_update(v_old, u_new, self.bias_eff[sl], self.dv[sl])
+        in_ref = None
+        if self.refr is not None:
+            in_ref = self.refr[:, sl] > 0
+            v_star = np.where(in_ref, v_old, v_star).astype(np.int32)
+        fire = la.spike_test(v_star, self.vth[sl]) & p.spiking[sl]
+        if in_ref is not None:
+            fire &= ~in_ref
+        self.u[:, sl] = u_new
+        if self.all_plain:
+            self.v[:, sl] = np.where(fire, np.int32(0), v_star)
+            s = fire.astype(np.float64)
+        else:
+            th = self.th64[sl]
+            gmax = p.graded_max[sl]
+            n = np.clip(v_star.astype(np.int64) // np.maximum(th, 1), 1, np.maximum(gmax, 1))
+            s_int = np.where(fire, np.where(gmax > 0, n, 1), 0)
+            rs = p.reset[sl]
+            v_new = np.where(rs == RESET_SOFT, v_star - th * s_int, v_star.astype(np.int64))
+            v_new = np.where((rs == RESET_HARD) & fire, self.vres64[sl], v_new)
+            self.v[:, sl] = np.clip(v_new, la.V_MIN, la.V_MAX).astype(np.int32)
+            s = s_int.astype(np.float64)
+        if self.refr is not None:
+            r = self.refr[:, sl]
+            self.refr[:, sl] = np.where(fire, p.refractory[sl], np.maximum(r - 1, 0))
+        return s
+
+
+# -------------------------------------------------------------------------- spinnaker
+Q = 15  #: fraction bits of s16.15
+
+
+def _smul_round_nearest(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``__stdfix_smul_k_round_nearest``: (a*b + 2**14) >> 15, saturated to int32."""
+    prod = (a.astype(np.int64) * b.astype(np.int64) + (1 << (Q - 1))) >> Q
+    return np.clip(prod, -(2**31), 2**31 - 1)
+
+
+class SpinnakerArith(Arith):
+    """sPyNNaker LIF in s16.15 fixed point, state as int64 holding the 32-bit ``accum`` bits.
+
+    The quantised network is in the raw LSB units of s16.15 (the quantize pass: a value
+    ``x`` reads ``x / 2**15``); decays are fractions on the ``2**-decay_bits`` grid. Per
+    step, per neuron (IR order; ``neuron_impl_standard.h``: inputs are added to the
+    synaptic buffer, the neuron integrates, the buffer decays):
+    ``u = decay_s1615(u, D_u) + a`` with ``D_u = round(alpha_u * 2**32)`` and
+    ``decay_s1615(x, d) = (x * d) >> 32`` (floor); ``v* = MULT_ROUND_NEAREST_ACCUM(lam, v)
+    + u + bias`` (``lam`` as s16.15, ``(lam * v + 2**14) >> 15``); 32-bit overflow as the
+    target's formats say (``wrap`` or ``saturate``); spike ``v* >= theta``
+    (``threshold_type_static``); hard reset to ``v_reset`` and v held while the
+    refractory timer runs (``neuron_model_has_spiked``, ``neuron_model_state_update``).
+    """
+
+    family = "spinnaker"
+
+    def __init__(self, p: SlotParams, formats: Any = None) -> None:
+        super().__init__(p, formats)
+        self.du = np.clip(np.rint(np.real(p.alpha_u) * 2.0**32), 0, 2**32 - 1).astype(np.int64)
+        self.lam = np.rint(np.real(p.lam) * float(1 << Q)).astype(np.int64)
+        self.theta = np.rint(np.minimum(np.real(p.theta), 2.0**40)).astype(np.int64)
+        self.bias = np.rint(np.real(p.bias)).astype(np.int64)
+        self.vres = np.rint(np.real(p.v_reset)).astype(np.int64)
+        self.mode = getattr(formats, "voltage_overflow", "wrap")
+
+    def init(self, batch: int) -> None:  # noqa: D102
+        self.u = np.zeros((batch, self.n), dtype=np.int64)
+        self.v = np.zeros((batch, self.n), dtype=np.int64)
+        self.refr = np.zeros((batch, self.n), dtype=np.int64) if self.has_refr else None
+
+    def _wrap(self, x: np.ndarray) -> np.ndarray:
+        if self.mode == "wrap":
+            return ((x + 2**31) % 2**32) - 2**31
+        return np.clip(x, -(2**31), 2**31 - 1)
+
+    def step(self, a: np.ndarray, sl: slice, noise: np.ndarray | None) -> np.ndarray:  # noqa: D102
+        p = self.p
+        aq = np.rint(a).astype(np.int64)
+        u = self._wrap(((self.u[:, sl] * self.du[sl]) >> 32) + aq)
+        self.u[:, sl] = u
+        v_old = self.v[:, sl]
+        v_star = self._wrap(_smul_round_nearest(self.lam[sl], v_old) + u + self.bias[sl])
+        in_ref = None
+        if self.refr is not None:
+            in_ref = self.refr[:, sl] > 0
+            v_star = np.where(in_ref, v_old, v_star)
+        fire = (v_star >= self.theta[sl]) & p.spiking[sl]
+        if in_ref is not None:
+            fire &= ~in_ref
+        self.v[:, sl] = np.where(fire, self.vres[sl], v_star)
+        if self.refr is not None:
+            r = self.refr[:, sl]
+            self.refr[:, sl] = np.where(fire, p.refractory[sl], np.maximum(r - 1, 0))
+        return fire.astype(np.float64)
+
+
+# -------------------------------------------------------------------------- speck
+class SpeckArith(Arith):
+    """DYNAP-CNN integrate-and-fire (sinabs' discretised ``IAFSqueeze`` conventions)."""
+
+    family = "speck"
+
+    def __init__(self, p: SlotParams, formats: Any = None) -> None:
+        super().__init__(p, formats)
+        bits = int(getattr(formats, "voltage_bits", 16) or 16)
+        self.lo, self.hi = -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
+        if np.any(np.real(p.lam) != 1) or np.any(p.alpha_u != 0):
+            raise BackendError(
+                "speck arithmetic has no leak and no current stage",
+                obj="speck", rule="IAF neurons (lam = 1, alpha_u = 0)",
+                hint="use IF neurons for Speck targets",
+            )
+        self.theta = np.rint(np.real(p.theta)).astype(np.int64)
+        self.bias = np.rint(np.real(p.bias)).astype(np.int64)
+
+    def init(self, batch: int) -> None:  # noqa: D102
+        self.u = np.zeros((batch, self.n), dtype=np.int64)
+        self.v = np.zeros((batch, self.n), dtype=np.int64)
+
+    def step(self, a: np.ndarray, sl: slice, noise: np.ndarray | None) -> np.ndarray:  # noqa: D102
+        p = self.p
+        ai = np.rint(a).astype(np.int64)
+        self.u[:, sl] = ai
+        v_star = np.clip(self.v[:, sl] + ai + self.bias[sl], self.lo, self.hi)
+        th = np.maximum(self.theta[sl], 1)
+        fire = (v_star >= th) & p.spiking[sl]
+        gmax = p.graded_max[sl]
+        n = np.clip(v_star // th, 1, np.maximum(gmax, 1))
+        s = np.where(fire, np.where(gmax > 0, n, 1), 0)
+        rs = p.reset[sl]
+        v_new = np.where(rs == RESET_SOFT, v_star - th * s, v_star)
+        v_new = np.where((rs == RESET_HARD) & fire, 0, v_new)
+        self.v[:, sl] = v_new
+        return s.astype(np.float64)
+
+
+def make_arith(family: str, p: SlotParams, formats: Any = None, *, integer: bool = True
+               ) -> Arith:
+    """The arithmetic of target family ``family`` (a target's ``backend`` field)."""
+    if family == "emulator":
+        return GenericArith(p, formats, integer=integer)
+    if family == "loihi":
+        return LoihiArith(p, formats)
+    if family == "spinnaker":
+        return SpinnakerArith(p, formats)
+    if family == "speck":
+        return SpeckArith(p, formats)
+    raise BackendError(
+        f"the emulator has no arithmetic for target family '{family}'",
+        obj=family, rule="family", hint="families: " + ", ".join(FAMILIES),
+    )

@@ -1,0 +1,639 @@
+"""The emulator's engine: a compiled network stepped in the target's integer arithmetic.
+
+Design (docs/emulator.md):
+
+* **Slots.** All neurons live in flat state arrays ("slots"), ordered by zero-delay level
+  and then by population (network order), so a population is a contiguous slot range and
+  the order never depends on the mapping. The partition groups the slots per core through
+  ``slot_core`` (index arrays), which only the counters read: the arithmetic of a neuron
+  and the delivery time of a spike (its projection's delay) are the same whatever the
+  partition and placement, so mapping invariance (DESIGN.md section 6.1) holds by
+  construction and the fidelity tests check it bit for bit.
+* **Synapses.** Every synapse lands in one *group* keyed by its total delay ``d``
+  (projection delay + per-synapse delay), whether its payload counts as 1 (Loihi binary
+  axons) and, for ``d = 0``, the zero-delay level of its target. A group is one
+  ``scipy.sparse`` CSC matrix ``rows x sources``; a step delivers the sources that fired
+  at ``t - d`` by slicing their columns and multiplying by their payloads (event-driven,
+  work in proportion to the synaptic events). Integer sums are exact in float32 when a
+  per-row bound allows (2**24) and in float64 otherwise. Loihi projections with a negative
+  ``weight_exp`` get their own rows so the shift floors the projection's sum, as Lava does.
+* **Counters** come from a small CSR precomputed per source neuron: its destination
+  cores with the number of synapses on each. Per step one gather over the firing sources
+  gives messages (one per (source neuron, destination core)), synaptic operations per
+  destination core and, through the route of each core pair, hops per link and the
+  step's NoC latency. :mod:`backends.emulator.costs` turns them into time and energy.
+"""
+
+from __future__ import annotations
+
+import time
+import zlib
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.sparse import _sparsetools as _st
+
+from ir.connectivity import AvgPool2d, Conv2d, Dense, OneToOne, Sparse, SumPool2d
+from ir.errors import BackendError, InputError
+from ir.models import Reset, canonical
+from ir.network import Network
+from ir.simulate import _normalise_inputs
+from ir.verify import effective_min_delay, verify, zero_delay_order
+
+from . import loihi_arith as la
+from .arith import RESET_HARD, RESET_NONE, RESET_SOFT, SlotParams, make_arith
+from .costs import CostTables, evaluate
+
+__all__ = ["Engine", "EngineResult"]
+
+_RESET_CODE = {Reset.HARD: RESET_HARD, Reset.SOFT: RESET_SOFT, Reset.NONE: RESET_NONE}
+_F32_EXACT = 2.0**24
+
+
+@dataclass
+class EngineResult:
+    """Raw result of :meth:`Engine.run` (the backend wraps it in a RunResult)."""
+
+    outputs: dict[str, np.ndarray]
+    probes: dict[str, np.ndarray]
+    counters: dict[str, np.ndarray]
+    steps: int
+    batched: bool
+    wall_s: float
+    synaptic_events: int
+    spikes: int = 0
+
+
+def _csr_expand(indptr: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Entry ids of the CSR rows ``rows`` (concatenated) and the count per row."""
+    starts = indptr[rows]
+    counts = indptr[rows + 1] - starts
+    total = int(counts.sum())
+    if total == 0:
+        return np.zeros(0, dtype=np.int64), counts
+    offsets = np.cumsum(counts) - counts
+    ids = np.arange(total, dtype=np.int64) + np.repeat(starts - offsets, counts)
+    return ids, counts
+
+
+def _quant(net: Network) -> dict[str, Any]:
+    q = net.metadata.get("quantization") if isinstance(net.metadata, Mapping) else None
+    return dict(q) if isinstance(q, Mapping) else {}
+
+
+def _q_entry(q: Mapping[str, Any], kind: str, name: str) -> dict[str, Any]:
+    """Per-population / per-projection entry of the quantisation metadata, or {}."""
+    for key in (kind, kind[:-1] if kind.endswith("s") else kind):
+        sect = q.get(key)
+        if isinstance(sect, Mapping) and isinstance(sect.get(name), Mapping):
+            return dict(sect[name])
+    return {}
+
+
+class Engine:
+    """Precomputed, vectorised stepping of one network on one mapping.
+
+    Args:
+        net: the (quantised) network.
+        family: the arithmetic (``"emulator"``, ``"loihi"``, ``"spinnaker"``, ``"speck"``).
+        formats: the target's number formats (``target.formats``) or None.
+        neuron_core: ``(n_neurons,)`` logical core of every neuron in network order
+            (``Partition.neuron_core``); None = everything on core 0.
+        n_cores: number of logical cores (default ``neuron_core.max() + 1``).
+        costs: routes and cost tables (:class:`~backends.emulator.costs.CostTables`) or
+            None (then counters are counted but no time or energy is computed).
+        time_stepped: neuron updates every step for every neuron (else one per SOP).
+    """
+
+    def __init__(
+        self,
+        net: Network,
+        *,
+        family: str = "emulator",
+        formats: Any = None,
+        neuron_core: np.ndarray | None = None,
+        n_cores: int | None = None,
+        costs: CostTables | None = None,
+        time_stepped: bool = True,
+        check: bool = True,
+    ) -> None:
+        if check:
+            verify(net)
+        self.net = net
+        self.family = family
+        self.costs = costs
+        self.time_stepped = time_stepped
+        self._formats = formats
+        q = _quant(net)
+        order = zero_delay_order(net)
+        # ---- zero-delay levels
+        level = {name: 0 for name in order}
+        for name in order:
+            for proj in net.projections.values():
+                if proj.post == name and proj.pre in net.populations and \
+                        effective_min_delay(proj) == 0:
+                    level[name] = max(level[name], level[proj.pre] + 1)
+        self.n_levels = 1 + max(level.values(), default=0)
+        names = list(net.populations)
+        slot_order = sorted(names, key=lambda n: (level[n], names.index(n)))
+        self.pops = slot_order
+        self.slot_off: dict[str, int] = {}
+        off = 0
+        for name in slot_order:
+            self.slot_off[name] = off
+            off += net.populations[name].size
+        self.N = n = off
+        lv_bounds = [0] * (self.n_levels + 1)
+        for name in slot_order:
+            lv_bounds[level[name] + 1] = self.slot_off[name] + net.populations[name].size
+        for k in range(1, self.n_levels + 1):
+            lv_bounds[k] = max(lv_bounds[k], lv_bounds[k - 1])
+        self.level_slices = [slice(lv_bounds[k], lv_bounds[k + 1]) for k in range(self.n_levels)]
+        self.pop_level = level
+        self.src_off = dict(self.slot_off)
+        for name, inp in net.inputs.items():
+            self.src_off[name] = off
+            off += inp.size
+        self.n_src = off
+        # slot -> global neuron index in network (partition) order
+        net_off, k = {}, 0
+        for name in names:
+            net_off[name] = k
+            k += net.populations[name].size
+        slot_global = np.empty(n, dtype=np.int64)
+        for name in names:
+            s0, m = self.slot_off[name], net.populations[name].size
+            slot_global[s0:s0 + m] = np.arange(net_off[name], net_off[name] + m)
+        if neuron_core is None:
+            slot_core = np.zeros(n, dtype=np.int64)
+        else:
+            nc = np.asarray(neuron_core, dtype=np.int64)
+            if nc.shape != (n,):
+                raise BackendError(
+                    f"the partition covers {nc.shape[0]} neurons, the network has {n}",
+                    obj=net.name, rule="partition size", need=n, limit=int(nc.shape[0]),
+                    hint="compile the network again")
+            slot_core = nc[slot_global]
+        self.n_cores = int(n_cores if n_cores is not None else (slot_core.max(initial=-1) + 1))
+        self.n_cores = max(self.n_cores, 1)
+        self.slot_core = slot_core
+        self.core_neurons = np.bincount(slot_core, minlength=self.n_cores)
+        self._build_params(q)
+        self._build_synapses(q)
+        self._build_counting()
+
+    # ------------------------------------------------------------------ parameters
+    def _build_params(self, q: Mapping[str, Any]) -> None:
+        net, n = self.net, self.N
+        complex_v = any(np.asarray(canonical(net.populations[p].model)["lam"]).dtype.kind == "c"
+                        for p in self.pops)
+        arr = {k: np.zeros(n, dtype=np.complex128 if (k == "lam" and complex_v) else np.float64)
+               for k in ("alpha_u", "lam", "theta", "bias", "v_reset")}
+        reset = np.zeros(n, dtype=np.int8)
+        refr = np.zeros(n, dtype=np.int64)
+        gmax = np.zeros(n, dtype=np.int64)
+        fat = np.zeros(n, dtype=bool)
+        spiking = np.zeros(n, dtype=bool)
+        extra = {k: np.zeros(n, dtype=np.int64)
+                 for k in ("du", "dv", "vth", "bias_mant", "bias_exp")}
+        self.noisy: list[tuple[str, slice, float, np.random.Generator | None]] = []
+        self.integer_params = True
+        for name in self.pops:
+            pop = net.populations[name]
+            p = canonical(pop.model)
+            sl = slice(self.slot_off[name], self.slot_off[name] + pop.size)
+            for k in arr:
+                arr[k][sl] = np.broadcast_to(np.asarray(p[k]), (pop.size,))
+            reset[sl] = _RESET_CODE[p["reset"]]
+            refr[sl] = int(p["refractory"])
+            gmax[sl] = int(p["graded_max"]) if p["graded"] else 0
+            fat[sl] = bool(p["fire_at_threshold"])
+            spiking[sl] = bool(p["spiking"])
+            if p["noise"] and p["spiking"]:
+                self.noisy.append((name, sl, float(p["noise"]), None))
+            if self.family == "loihi":
+                e = _q_entry(q, "populations", name)
+                alpha_u, lam = np.real(p["alpha_u"]), np.real(p["lam"])
+                derived = {
+                    "du": la.decay_from_factor(alpha_u, current=True),
+                    "dv": la.decay_from_factor(lam, current=False),
+                    "vth": np.rint(np.minimum(np.real(p["theta"]) / 64.0, 2**17 - 1)),
+                }
+                bm, be = la.bias_from_float(np.real(p["bias"]), 64.0)
+                derived.update(bias_mant=bm, bias_exp=be)
+                for k in extra:
+                    val = e.get(k, derived[k])
+                    extra[k][sl] = np.broadcast_to(np.asarray(val, dtype=np.int64), (pop.size,))
+        self.params = SlotParams(
+            alpha_u=np.real(arr["alpha_u"]), lam=arr["lam"] if complex_v else arr["lam"].real,
+            theta=np.real(arr["theta"]), bias=np.real(arr["bias"]),
+            v_reset=np.real(arr["v_reset"]), reset=reset, refractory=refr, graded_max=gmax,
+            fire_at_threshold=fat, spiking=spiking, extra=extra,
+        )
+
+    # ------------------------------------------------------------------ synapses
+    def _proj_coo(self, proj: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+        """(pre, post, weight, per-synapse delays or None) of one projection."""
+        conn, net = proj.conn, self.net
+        if isinstance(conn, Sparse):
+            return conn.pre_index(), conn.indices.astype(np.int64), np.asarray(conn.weight), (
+                None if conn.delays is None else np.asarray(conn.delays, dtype=np.int64))
+        if isinstance(conn, Dense):
+            w = np.asarray(conn.weight)
+            post, pre = np.nonzero(w)
+            dl = None if conn.delays is None else np.asarray(conn.delays)[post, pre]
+            return pre.astype(np.int64), post.astype(np.int64), w[post, pre], dl
+        if isinstance(conn, OneToOne):
+            m = net.size_of(proj.pre)
+            idx = np.arange(m, dtype=np.int64)
+            w = np.broadcast_to(np.asarray(conn.weight), (m,)).copy()
+            dl = None if conn.delays is None else np.broadcast_to(
+                np.asarray(conn.delays, dtype=np.int64), (m,))
+            keep = w != 0
+            return idx[keep], idx[keep], w[keep], None if dl is None else dl[keep]
+        if isinstance(conn, (Conv2d, SumPool2d, AvgPool2d)):
+            from nmcompiler.passes.lower import conv_to_sparse, pool_to_sparse
+
+            in_shape = net.shape_of(proj.pre)
+            s = conv_to_sparse(conn, in_shape) if isinstance(conn, Conv2d) else \
+                pool_to_sparse(conn, in_shape)
+            return s.pre_index(), s.indices.astype(np.int64), np.asarray(s.weight), None
+        raise BackendError(f"projection '{proj.name}': unknown connectivity "
+                           f"{type(conn).__name__}", obj=proj.name)  # pragma: no cover
+
+    def _build_synapses(self, q: Mapping[str, Any]) -> None:
+        net, n = self.net, self.N
+        fam = self.family
+        parts: dict[tuple[int, bool, int], list] = {}
+        seg_rows: list[tuple[int, int, int, int]] = []  # (row0, slot0, size, shift)
+        n_rows = n
+        self.graded_sources = np.zeros(self.n_src, dtype=bool)
+        for name in self.pops:
+            if self.params.graded_max[self.slot_off[name]] > 0:
+                s0 = self.slot_off[name]
+                self.graded_sources[s0:s0 + net.populations[name].size] = True
+        integer = True
+        for proj in net.projections.values():
+            pre, post, w, dl = self._proj_coo(proj)
+            w = np.real(np.asarray(w))
+            binary = False
+            row_off = self.slot_off[proj.post]
+            if fam == "loihi":
+                e = _q_entry(q, "projections", proj.name)
+                exp = int(e.get("weight_exp", 0))
+                nmb = e.get("num_message_bits")
+                if nmb is None:
+                    graded_src = proj.pre in net.populations and \
+                        self.params.graded_max[self.slot_off[proj.pre]] > 0
+                    nmb = 8 if graded_src else 0
+                binary = int(nmb) == 0
+                shift = int(e.get("weight_shift", la.ACT_SHIFT + exp))
+                mant = np.rint(w / 2.0**shift)
+                mode = e.get("sign_mode") or la.sign_mode_of(mant)
+                w = la.prepare_weights(mant, num_weight_bits=int(e.get("num_weight_bits", 8)),
+                                       sign_mode=mode).astype(np.float64)
+                if exp > 0:
+                    w = w * float(2**exp)
+                elif exp < 0:
+                    m = net.size_of(proj.post)
+                    seg_rows.append((n_rows, row_off, m, -exp))
+                    row_off = n_rows
+                    n_rows += m
+            elif fam in ("spinnaker", "speck"):
+                w = np.rint(w)
+            if integer and not np.all(np.equal(np.mod(w, 1), 0)):
+                integer = False
+            d = np.full(pre.shape, int(proj.delay), dtype=np.int64)
+            if dl is not None:
+                d = d + dl
+            src = pre + self.src_off[proj.pre]
+            rows = post + row_off
+            lvl = self.pop_level[proj.post]
+            for dd in np.unique(d):
+                keep = d == dd
+                key = (int(dd), binary, lvl if dd == 0 else -1)
+                parts.setdefault(key, []).append((rows[keep], src[keep], w[keep]))
+        self.integer = integer and self.integer_params
+        self.n_rows = n_rows
+        self.segments = seg_rows
+        self.row_slot = np.arange(n_rows, dtype=np.int64)
+        for r0, s0, m, _ in seg_rows:
+            self.row_slot[r0:r0 + m] = np.arange(s0, s0 + m)
+        self.groups: list[tuple[int, bool, int, sp.csc_matrix]] = []
+        for key in sorted(parts):
+            rows = np.concatenate([p[0] for p in parts[key]])
+            cols = np.concatenate([p[1] for p in parts[key]])
+            vals = np.concatenate([p[2] for p in parts[key]]).astype(np.float64)
+            mat = sp.csc_matrix((vals, (rows, cols)), shape=(n_rows, self.n_src))
+            mat.sum_duplicates()
+            idx_t = np.int32 if mat.nnz < 2**31 and max(n_rows, self.n_src) < 2**31 else np.int64
+            mat.indptr = mat.indptr.astype(idx_t, copy=False)
+            mat.indices = mat.indices.astype(idx_t, copy=False)
+            self.groups.append((key[0], key[1], key[2], mat))
+        self.max_delay = max((g[0] for g in self.groups), default=0)
+        # exactness bound of float32 accumulation (per row: sum |w| x largest payload)
+        absrow = np.zeros(n_rows)
+        for _, _, _, m in self.groups:
+            absrow += np.bincount(m.indices, weights=np.abs(m.data), minlength=n_rows)
+        self.row_abs_max = float(absrow.max(initial=0.0))
+        self.max_pop_payload = float(max(1, int(self.params.graded_max.max(initial=0))))
+        self._mats32: list[sp.csc_matrix] | None = None
+
+    def _matrices(self, max_payload: float) -> list[sp.csc_matrix]:
+        if self.integer and self.row_abs_max * max_payload < _F32_EXACT:
+            if self._mats32 is None:
+                self._mats32 = [m.astype(np.float32) for *_, m in self.groups]
+            return self._mats32
+        return [m for *_, m in self.groups]
+
+    # ------------------------------------------------------------------ counting
+    def _build_counting(self) -> None:
+        """Per source: its destination cores and synapses on each (one CSR)."""
+        c = self.n_cores
+        n_src = self.n_src
+        counts = None
+        keys_all = []
+        for _, _, _, m in self.groups:
+            col = np.repeat(np.arange(n_src, dtype=np.int64), np.diff(m.indptr))
+            keys_all.append(col * c + self.slot_core[self.row_slot[m.indices]])
+        keys = np.concatenate(keys_all) if keys_all else np.zeros(0, dtype=np.int64)
+        if n_src * c <= 50_000_000:
+            counts = np.bincount(keys, minlength=n_src * c)
+            uk = np.flatnonzero(counts)
+            cnt = counts[uk]
+        else:
+            uk, cnt = np.unique(keys, return_counts=True)
+        src, core = np.divmod(uk, c)
+        self.ent_indptr = np.zeros(n_src + 1, dtype=np.int64)
+        np.cumsum(np.bincount(src, minlength=n_src), out=self.ent_indptr[1:])
+        self.ent_core = core.astype(np.int64)
+        self.ent_sops = cnt.astype(np.float64)
+        src_core = np.full(n_src, -1, dtype=np.int64)
+        src_core[:self.N] = self.slot_core
+        self.src_core = src_core
+        esc = src_core[src]
+        self.ent_srccore = esc
+        local = esc == core
+        self.ent_local = local
+        noc = (esc >= 0) & ~local
+        # core pairs of the inter-core entries
+        pair_key = esc * c + core
+        self.pairs = np.unique(pair_key[noc])
+        ent_pair = np.full(uk.shape[0], -1, dtype=np.int64)
+        ent_pair[noc] = np.searchsorted(self.pairs, pair_key[noc])
+        self.ent_pair = ent_pair
+        self.pair_src, self.pair_dst = np.divmod(self.pairs, c)
+        self.sops_per_src = np.bincount(src, weights=cnt, minlength=n_src)
+        if self.costs is not None:
+            self.costs.attach_pairs(self.pair_src, self.pair_dst)
+
+    # ------------------------------------------------------------------ running
+    def run(
+        self,
+        inputs: Mapping[str, np.ndarray] | None,
+        steps: int | None = None,
+        *,
+        probes: tuple[str, ...] = (),
+        count: bool = True,
+    ) -> EngineResult:
+        """Run for ``steps`` steps; inputs ``(T, n)`` or ``(T, B, n)`` per input name."""
+        net = self.net
+        arrays, steps, batch, batched = _normalise_inputs(net, inputs or {}, steps)
+        fam_ints = self.family != "emulator"
+        max_in = 1.0
+        for name, x in arrays.items():
+            if fam_ints and x.size and not np.all(np.equal(np.mod(x, 1), 0)):
+                raise InputError(
+                    f"input '{name}' holds non-integer values; the {self.family} arithmetic "
+                    "takes integer spikes or payloads", obj=name, rule="integer input",
+                    hint="round the input or run on the 'emulator' target")
+            if x.size:
+                max_in = max(max_in, float(np.abs(x).max()))
+        mats = self._matrices(max(max_in, self.max_pop_payload))
+        mdtype = mats[0].dtype if mats else np.float64
+        arith = make_arith(self.family, self.params, self._formats, integer=self.integer)
+        arith.init(batch)
+        arith.a_bound = self.row_abs_max * max(max_in, self.max_pop_payload)
+        rngs = [(sl, sd, np.random.Generator(np.random.PCG64(
+            [int(canonical(net.populations[nm].model)["seed"]), zlib.crc32(nm.encode())])))
+            for nm, sl, sd, _ in self.noisy]
+        # recording
+        keys = [p.key for p in net.probes] + [k for k in probes if "." in k]
+        rec_out = {o.name: np.zeros((steps, batch, net.size_of(o.source)))
+                   for o in net.outputs.values()}
+        rec_probe: dict[str, np.ndarray] = {}
+        for key in dict.fromkeys(keys):
+            target, var = key.rsplit(".", 1)
+            if target not in net.populations or var not in ("spikes", "v", "u"):
+                raise InputError(f"probe '{key}' names no population variable", obj=key,
+                                 rule="known probe", hint="use 'population.spikes', '.v' or '.u'")
+            cplx = var == "v" and getattr(arith, "complex_v", False)
+            rec_probe[key] = np.zeros((steps, batch, net.size_of(target)),
+                                      dtype=np.complex128 if cplx else np.float64)
+        ring_len = self.max_delay + 1
+        ring: list[tuple[np.ndarray, np.ndarray, np.ndarray] | None] = [None] * ring_len
+        s_full = np.zeros((batch, self.N))
+        need_s = bool(rec_probe) or any(
+            self.params.spiking[self.slot_off[o.source]] for o in net.outputs.values())
+        c = self.n_cores
+        cnt = None
+        if count:
+            cnt = {k: np.zeros((steps, batch, c)) for k in ("sops", "updates", "spikes",
+                                                             "messages", "local", "input")}
+            cnt["pair_msgs"] = np.zeros((steps, batch, self.pairs.shape[0]))
+        acc_buf = np.zeros((batch, self.n_rows), dtype=mdtype)
+        self._a_buf = np.zeros((batch, self.N))
+        arith.keep_u = any(k.endswith(".u") for k in rec_probe)
+        in_items = [(self.src_off[nm], arrays[nm]) for nm in net.inputs if nm in arrays]
+        n_events = 0
+        n_spikes = 0
+        groups = [(g[0], g[1], g[2], m) for g, m in zip(self.groups, mats, strict=True)]
+        t0 = time.perf_counter()
+        for t in range(steps):
+            # inputs of this step
+            act_b, act_s, act_p = [], [], []
+            for off, x in in_items:
+                xt = x[t]
+                b, i = np.nonzero(xt)
+                if i.size:
+                    act_b.append(b)
+                    act_s.append(i + off)
+                    act_p.append(xt[b, i].astype(np.float64))
+            # deliveries of earlier steps (d >= 1)
+            acc = acc_buf
+            acc.fill(0)
+            for d, binary, _, m in groups:
+                if d == 0 or t - d < 0:
+                    continue
+                ent = ring[(t - d) % ring_len]
+                if ent is not None:
+                    n_events += self._deliver(acc, m, ent, binary, batch)
+            if need_s:
+                s_full[:] = 0.0
+            for lv, sl in enumerate(self.level_slices):
+                if lv > 0 or any(g[0] == 0 for g in groups):
+                    cur = _cat(act_b, act_s, act_p)
+                    for d, binary, glv, m in groups:
+                        if d == 0 and glv == lv and cur[0].size:
+                            n_events += self._deliver(acc, m, cur, binary, batch)
+                a = self._activation(acc, sl)
+                noise = None
+                if rngs:
+                    noise = np.zeros((batch, sl.stop - sl.start))
+                    for nsl, sd, rng in rngs:
+                        if sl.start <= nsl.start < sl.stop:
+                            noise[:, nsl.start - sl.start:nsl.stop - sl.start] = \
+                                sd * rng.standard_normal((batch, nsl.stop - nsl.start))
+                arith.fired = None
+                s = arith.step(a, sl, noise if rngs else None)
+                if need_s:
+                    s_full[:, sl] = arith.fired if s is None else s
+                src = arith.fired if s is None else s
+                if batch == 1:
+                    i = np.flatnonzero(src[0])
+                    b = np.zeros(i.shape[0], dtype=np.int64)
+                else:
+                    b, i = np.nonzero(src)
+                if i.size:
+                    act_b.append(b)
+                    act_s.append(i + sl.start)
+                    act_p.append(np.ones(i.shape[0]) if s is None else s[b, i])
+            step_act = _cat(act_b, act_s, act_p)
+            n_spikes += int(np.count_nonzero(step_act[1] < self.N))
+            ring[t % ring_len] = step_act if step_act[0].size else None
+            if count:
+                self._count(cnt, t, step_act, batch)
+            for o in net.outputs.values():
+                s0 = self.slot_off[o.source]
+                m_ = net.size_of(o.source)
+                if self.params.spiking[s0]:
+                    rec_out[o.name][t] = s_full[:, s0:s0 + m_]
+                else:
+                    rec_out[o.name][t] = np.real(arith.state("v")[:, s0:s0 + m_])
+            for key, arr in rec_probe.items():
+                target, var = key.rsplit(".", 1)
+                s0 = self.slot_off[target]
+                m_ = net.size_of(target)
+                if var == "spikes":
+                    arr[t] = s_full[:, s0:s0 + m_]
+                else:
+                    arr[t] = arith.state(var)[:, s0:s0 + m_]
+        wall = time.perf_counter() - t0
+        counters: dict[str, np.ndarray] = {}
+        if count:
+            counters = cnt  # type: ignore[assignment]
+        return EngineResult(outputs=rec_out, probes=rec_probe, counters=counters, steps=steps,
+                            batched=batched, wall_s=wall, synaptic_events=n_events,
+                            spikes=n_spikes)
+
+    def _deliver(self, acc: np.ndarray, m: sp.csc_matrix, ent: tuple, binary: bool,
+                 batch: int) -> int:
+        """Add the columns of ``m`` of the firing sources, times their payloads, to ``acc``.
+
+        Zero-copy gather: scipy's compiled ``csc_matvec(n_row, n_col, Ap, Ai, Ax, x, y)``
+        adds ``Ax[Ap[j]:Ap[j+1]] * x[j]`` into ``y`` for consecutive ``j``. Giving it
+        ``Ap = [s_0, e_0, s_1, e_1, ...]`` (start and end of each firing column, sources in
+        *descending* order) and ``x = [x_0, 0, x_1, 0, ...]`` makes the even "columns" the
+        firing ones and the odd ones the gaps ``[e_k, s_{k+1})``, which are empty because
+        ``s_{k+1} <= e_{k+1} <= s_k``: work is exactly the synaptic events, with no copy of
+        the selected synapses and no Python-level index validation.
+        """
+        b, src, pay = ent
+        idx_t = m.indptr.dtype
+        if batch == 1:
+            order = np.argsort(-src, kind="stable") if src.shape[0] > 1 else None
+            cols = src if order is None else src[order]
+            k = cols.shape[0]
+            ap = np.empty(2 * k, dtype=idx_t)
+            ap[0::2] = m.indptr[cols]
+            ap[1::2] = m.indptr[cols + 1]
+            x = np.zeros(2 * k, dtype=m.dtype)
+            if binary:
+                x[0::2] = 1.0
+            else:
+                x[0::2] = pay if order is None else pay[order]
+            _st.csc_matvec(m.shape[0], 2 * k - 1, ap, m.indices, m.data, x, acc[0])
+            return int((ap[1::2] - ap[0::2]).sum())
+        ucols, inv = np.unique(src, return_inverse=True)
+        cols = ucols[::-1]
+        k = cols.shape[0]
+        ap = np.empty(2 * k, dtype=idx_t)
+        ap[0::2] = m.indptr[cols]
+        ap[1::2] = m.indptr[cols + 1]
+        x = np.zeros((2 * k, batch), dtype=m.dtype)
+        x[2 * (k - 1 - inv), b] = 1.0 if binary else pay
+        y = np.zeros((m.shape[0], batch), dtype=m.dtype)
+        _st.csc_matvecs(m.shape[0], 2 * k - 1, batch, ap, m.indices, m.data, x.ravel(),
+                        y.ravel())
+        acc += y.T
+        return int((m.indptr[src + 1] - m.indptr[src]).sum())
+
+    def _activation(self, acc: np.ndarray, sl: slice) -> np.ndarray:
+        """Synaptic input of slots ``sl`` (B, len) from the accumulator rows."""
+        a = self._a_buf[:, sl]
+        np.copyto(a, acc[:, sl])
+        if self.segments:
+            for r0, s0, m, shift in self.segments:
+                lo, hi = max(s0, sl.start), min(s0 + m, sl.stop)
+                if lo >= hi:
+                    continue
+                seg = acc[:, r0 + lo - s0:r0 + hi - s0].astype(np.float64)
+                a[:, lo - sl.start:hi - sl.start] += np.floor(seg / float(1 << shift))
+        if self.family == "loihi":
+            return a.astype(np.int64).astype(np.int32)  # int32 wrap of the port sum
+        return a
+
+    def _count(self, cnt: dict, t: int, ent: tuple, batch: int) -> None:
+        c = self.n_cores
+        b, src, _ = ent
+        if self.time_stepped:
+            cnt["updates"][t] = self.core_neurons
+        if src.size == 0:
+            return
+        is_pop = src < self.N
+        if is_pop.any():
+            cnt["spikes"][t] = np.bincount(b[is_pop] * c + self.slot_core[src[is_pop]],
+                                           minlength=batch * c).reshape(batch, c)
+        e, per = _csr_expand(self.ent_indptr, src)
+        if e.size == 0:
+            return
+        eb = np.repeat(b, per)
+        core = self.ent_core[e]
+        sops = np.bincount(eb * c + core, weights=self.ent_sops[e], minlength=batch * c)
+        cnt["sops"][t] = sops.reshape(batch, c)
+        if not self.time_stepped:
+            cnt["updates"][t] = cnt["sops"][t]
+        pair = self.ent_pair[e]
+        noc = pair >= 0
+        if noc.any():
+            cnt["messages"][t] = np.bincount(eb[noc] * c + self.ent_srccore[e[noc]],
+                                             minlength=batch * c).reshape(batch, c)
+            npair = self.pairs.shape[0]
+            cnt["pair_msgs"][t] = np.bincount(eb[noc] * npair + pair[noc],
+                                              minlength=batch * npair).reshape(batch, npair)
+        inp = self.ent_srccore[e] < 0
+        if inp.any():
+            cnt["input"][t] = np.bincount(eb[inp] * c + core[inp],
+                                          minlength=batch * c).reshape(batch, c)
+        loc = self.ent_local[e]
+        if loc.any():
+            cnt["local"][t] = np.bincount(eb[loc] * c + core[loc],
+                                          minlength=batch * c).reshape(batch, c)
+
+    def costs_of(self, counters: Mapping[str, np.ndarray]) -> dict[str, Any] | None:
+        """Time and energy from the counters (None without cost tables)."""
+        if self.costs is None or not counters:
+            return None
+        return evaluate(self.costs, counters)
+
+
+def _cat(bs: list, ss: list, ps: list) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    if not ss:
+        z = np.zeros(0, dtype=np.int64)
+        return z, z, np.zeros(0)
+    if len(ss) == 1:
+        return bs[0].astype(np.int64), ss[0].astype(np.int64), ps[0]
+    return (np.concatenate(bs).astype(np.int64), np.concatenate(ss).astype(np.int64),
+            np.concatenate(ps))
