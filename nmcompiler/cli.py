@@ -16,7 +16,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from ir.errors import NmcError
+from ir.errors import NmcError, UsageError
 
 app = typer.Typer(
     name="nmc",
@@ -217,6 +217,97 @@ def report(
         console.print_json(report_json(rep))
     else:
         render_compile_report(rep, console)
+
+
+def _load_inputs(path: Path) -> dict:
+    import zipfile
+
+    import numpy as np
+
+    from ir.errors import FormatError
+
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            return {k: f[k] for k in f.files}
+    except FileNotFoundError:
+        raise FormatError(f"input file '{path}' does not exist", obj=str(path),
+                          rule="file exists", hint="check the path") from None
+    except (ValueError, OSError, zipfile.BadZipFile) as exc:
+        raise FormatError(f"input file '{path}' is not a .npz of arrays ({exc})", obj=str(path),
+                          rule="npz", hint="write it with numpy.savez(path, input_name=array)"
+                          ) from None
+
+
+def _random_inputs(net, steps: int, rate: float, seed: int) -> dict:
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    return {name: (rng.random((steps, inp.size)) < rate).astype(np.float64)
+            for name, inp in net.inputs.items()}
+
+
+@app.command()
+def run(
+    model: Path = typer.Argument(..., help="a build directory (nmc compile) or a .nir/.nmir "
+                                 "model (then --target compiles it on the fly)"),
+    input: Optional[Path] = typer.Option(None, "--input", "-i",  # noqa: A002
+                                         help=".npz: one (T, n) or (T, B, n) array per input"),
+    steps: Optional[int] = typer.Option(None, help="steps to run (default: the input's)"),
+    rate: float = typer.Option(0.05, help="without --input: Bernoulli spike rate per step"),
+    target: Optional[str] = typer.Option(None, "--target", "-t",
+                                         help="target when MODEL is not compiled yet"),
+    seed: int = typer.Option(0, help="compile seed and random-input seed"),
+    preset: Optional[PresetChoice] = typer.Option(None, help="NIR: exporter's conventions"),
+    out: Optional[Path] = typer.Option(None, "--out", "-o",
+                                       help="where to write run_report.json and the PNGs"),
+    json_out: bool = typer.Option(False, "--json", help="print the report as JSON"),
+) -> None:
+    """Run a compiled network on the emulator: SOPs, energy, latency, rasters, heatmap."""
+    import json
+
+    from .backend import get_backend
+    from .compiled import load_compiled, report_json, write_dir_atomically
+    from .report import plot_activity, plot_raster, render_run_report, run_report
+
+    if model.is_dir():
+        compiled = load_compiled(model)
+        default_out = model / "run"
+    else:
+        if target is None:
+            raise UsageError(f"'{model}' is not a build directory; give --target to compile "
+                             "it on the fly", obj=str(model), rule="target",
+                             hint="nmc run MODEL.nir --target loihi2")
+        from .api import compile as compile_network
+
+        net = _load(model, _nir_options(preset, None, None, None, False))
+        compiled = compile_network(net, target, seed=seed)
+        default_out = Path(f"{model.stem}-{compiled.target.base_name}-run")
+    if input is not None:
+        inputs = _load_inputs(input)
+        if steps is None:
+            steps = min((int(v.shape[0]) for v in inputs.values() if v.ndim), default=0)
+    else:
+        steps = 100 if steps is None else steps
+        inputs = _random_inputs(compiled.network, steps, rate, seed)
+    if not steps or steps < 1:
+        raise UsageError("nothing to run: 0 steps", obj="steps", rule="steps >= 1",
+                         hint="pass --steps N")
+    backend = get_backend("emulator")
+    result = backend.run(compiled, inputs, steps)
+    rep = run_report(result, compiled)
+    dest = out or default_out
+
+    def fill(tmp: Path) -> None:
+        (tmp / "run_report.json").write_text(report_json(rep))
+        plot_raster(result, tmp / "raster.png")
+        plot_activity(result, compiled, tmp / "activity.png")
+
+    write_dir_atomically(dest, fill)
+    if json_out:
+        console.print_json(json.dumps(rep))
+    else:
+        render_run_report(rep, console)
+        console.print(f"wrote {dest}/run_report.json, raster.png, activity.png")
 
 
 def main() -> None:

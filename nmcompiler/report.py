@@ -135,3 +135,170 @@ def plot_core_usage(compiled: Any, path: Path) -> Path:
     fig.savefig(path, dpi=90, metadata=PNG_METADATA)
     plt.close(fig)
     return path
+
+
+# ============================================================================== runs
+def run_report(result: Any, compiled: Any, *, top: int = 5) -> dict[str, Any]:
+    """JSON summary of a backend run: SOPs, energy by component, latency, busiest parts."""
+    c = result.counters
+    steps = int(result.steps)
+    out: dict[str, Any] = {
+        "backend": result.backend,
+        "target": compiled.target.name,
+        "steps": steps,
+        "output_spikes": {k: float(np.asarray(v).sum()) for k, v in result.outputs.items()},
+    }
+    if c.sops is not None:
+        sops = np.asarray(c.sops)
+        out["synaptic_ops"] = int(sops.sum())
+        out["synaptic_ops_per_step"] = float(sops.sum() / max(steps, 1))
+        per_core = sops.sum(axis=0)
+        busiest = np.argsort(-per_core, kind="stable")[:top]
+        phys = np.asarray(compiled.placement.core)
+        out["busiest_cores"] = [
+            {"logical_core": int(i), "physical_core": int(phys[i]), "sops": int(per_core[i]),
+             "spikes": int(np.asarray(c.spikes_sent)[:, i].sum())
+             if c.spikes_sent is not None else None}
+            for i in busiest if per_core[i] > 0
+        ]
+    if c.neuron_updates is not None:
+        out["neuron_updates"] = int(np.asarray(c.neuron_updates).sum())
+    if c.spikes_sent is not None:
+        out["spikes"] = int(np.asarray(c.spikes_sent).sum())
+    if c.messages is not None:
+        out["messages"] = int(np.asarray(c.messages).sum())
+    if c.link_hops is not None and np.asarray(c.link_hops).size:
+        lh = np.asarray(c.link_hops).sum(axis=0)
+        links = compiled.target.links()
+        order = np.argsort(-lh, kind="stable")[:top]
+        out["link_hops"] = int(lh.sum())
+        out["busiest_links"] = [
+            {"link": [int(x) for x in np.asarray(links[i]).reshape(-1)], "messages": int(lh[i])}
+            for i in order if lh[i] > 0
+        ]
+    if c.step_time_s is not None:
+        st = np.asarray(c.step_time_s)
+        out["latency_per_step_s"] = {"mean": float(st.mean()), "max": float(st.max()),
+                                     "total": float(st.sum())}
+    if c.energy_j:
+        out["energy_j"] = {k: float(v) for k, v in c.energy_j.items()}
+        total = float(c.energy_j.get("total", sum(c.energy_j.values())))
+        out["energy_per_step_j"] = total / max(steps, 1)
+        if c.sops is not None and out.get("synaptic_ops"):
+            out["energy_per_sop_j"] = total / out["synaptic_ops"]
+    unknown = compiled.target.unknown_fields()
+    costs_unknown = [k for k in unknown if k.startswith("cost.")]
+    if costs_unknown:
+        out["caveat"] = (f"{len(costs_unknown)} cost numbers of {compiled.target.name} are not "
+                         "published; energy and latency use labelled defaults")
+    return out
+
+
+def _si(x: float, unit: str) -> str:
+    for scale, prefix in ((1, ""), (1e-3, "m"), (1e-6, "µ"), (1e-9, "n"), (1e-12, "p")):
+        if abs(x) >= scale or scale == 1e-12:
+            return f"{x / scale:.3g} {prefix}{unit}"
+    return f"{x:g} {unit}"
+
+
+def render_run_report(rep: dict[str, Any], console: Console) -> None:
+    """Print a run report as tables."""
+    t = Table(title=f"run on {rep['backend']} ({rep['target']}), {rep['steps']} steps",
+              show_header=False)
+    t.add_column("what")
+    t.add_column("value")
+    if "synaptic_ops" in rep:
+        t.add_row("synaptic operations", f"{rep['synaptic_ops']:,} "
+                  f"({rep['synaptic_ops_per_step']:,.0f} per step)")
+    for key, label in (("neuron_updates", "neuron updates"), ("spikes", "spikes"),
+                       ("messages", "messages into the NoC"), ("link_hops", "link hops")):
+        if key in rep:
+            t.add_row(label, f"{rep[key]:,}")
+    if "latency_per_step_s" in rep:
+        lat = rep["latency_per_step_s"]
+        t.add_row("latency per step", f"{_si(lat['mean'], 's')} mean, {_si(lat['max'], 's')} max")
+    if "energy_j" in rep:
+        e = rep["energy_j"]
+        t.add_row("energy", ", ".join(f"{k} {_si(v, 'J')}" for k, v in e.items()))
+        t.add_row("energy per step", _si(rep["energy_per_step_j"], "J"))
+        if "energy_per_sop_j" in rep:
+            t.add_row("energy per synaptic op (all in)", _si(rep["energy_per_sop_j"], "J"))
+    if rep.get("caveat"):
+        t.add_row("caveat", rep["caveat"])
+    console.print(t)
+    if rep.get("busiest_cores"):
+        bc = Table(title="busiest cores")
+        for col in ("logical core", "physical core", "synaptic ops", "spikes"):
+            bc.add_column(col, justify="right")
+        for r in rep["busiest_cores"]:
+            bc.add_row(str(r["logical_core"]), str(r["physical_core"]), f"{r['sops']:,}",
+                       "-" if r["spikes"] is None else f"{r['spikes']:,}")
+        console.print(bc)
+    if rep.get("busiest_links"):
+        bl = Table(title="busiest links (router -> router)")
+        bl.add_column("link")
+        bl.add_column("messages", justify="right")
+        for r in rep["busiest_links"]:
+            bl.add_row(" -> ".join(str(x) for x in r["link"]), f"{r['messages']:,}")
+        console.print(bl)
+
+
+def plot_raster(result: Any, path: Path, *, max_neurons: int = 2000) -> Path:
+    """PNG: spike rasters of every output (and spike probe), one panel each."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    recs = {k: np.asarray(v) for k, v in {**result.outputs, **result.probes}.items()
+            if k in result.outputs or k.endswith(".spikes")}
+    n = max(len(recs), 1)
+    fig, axes = plt.subplots(n, 1, figsize=(10, 2.2 * n + 0.6), squeeze=False)
+    for ax, (key, arr) in zip(axes[:, 0], recs.items(), strict=False):
+        a = np.real(arr[:, 0, :max_neurons]) if arr.ndim == 3 else np.real(arr[:, :max_neurons])
+        t_idx, n_idx = np.nonzero(a)
+        if t_idx.size and np.all(np.isin(np.unique(a), (0, 1))):
+            ax.scatter(t_idx, n_idx, s=2, c="k", marker="|")
+            ax.set_ylabel("neuron")
+        else:
+            im = ax.imshow(a.T, aspect="auto", origin="lower", interpolation="nearest")
+            fig.colorbar(im, ax=ax)
+        ax.set_xlim(-0.5, a.shape[0] - 0.5)
+        ax.set_title(key)
+    axes[-1, 0].set_xlabel("step")
+    fig.tight_layout()
+    fig.savefig(path, dpi=90, metadata=PNG_METADATA)
+    plt.close(fig)
+    return path
+
+
+def plot_activity(result: Any, compiled: Any, path: Path) -> Path:
+    """PNG: synaptic operations per core, on the chip layout."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    tgt = compiled.target
+    coords = tgt.core_coords().astype(float)
+    nx_, ny_ = tgt.topology.node_grid
+    sub = int(np.ceil(np.sqrt(max(tgt.topology.cores_per_node, 1))))
+    x = coords[:, 0] * (nx_ + 1) + coords[:, 2] + (coords[:, 4] % sub) / (sub + 1)
+    y = coords[:, 1] * (ny_ + 1) + coords[:, 3] + (coords[:, 4] // sub) / (sub + 1)
+    act = np.zeros(len(coords))
+    if result.counters.sops is not None:
+        act[np.asarray(compiled.placement.core)] = np.asarray(result.counters.sops).sum(axis=0)
+    fig, ax = plt.subplots(figsize=(7, 5))
+    used = act > 0
+    ax.scatter(x[~used], y[~used], s=12, c="#dddddd", marker="s")
+    sc = ax.scatter(x[used], y[used], s=30, c=act[used], cmap="inferno", marker="s")
+    fig.colorbar(sc, ax=ax, label="synaptic operations")
+    ax.set_title(f"activity per core over {result.steps} steps ({tgt.name})")
+    ax.set_aspect("equal")
+    ax.invert_yaxis()
+    ax.set_xticks([])
+    ax.set_yticks([])
+    fig.tight_layout()
+    fig.savefig(path, dpi=90, metadata=PNG_METADATA)
+    plt.close(fig)
+    return path

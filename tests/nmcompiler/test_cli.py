@@ -93,3 +93,48 @@ def test_compile_nir_paper_cnn_for_loihi2(tmp_path, shared):
     rep = json.loads((tmp_path / "cnn" / "report.json").read_text())
     assert rep["network"]["neurons"] == 8970
     assert rep["partition"]["usage"]["input_axons"]["max"] <= 4096
+
+
+def test_run_reports_sops_energy_latency_and_writes_plots(tmp_path):
+    model = small_network(tmp_path)
+    build = tmp_path / "build"
+    assert nmc("compile", str(model), "-t", "loihi", "-o", str(build)).returncode == 0
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "spikes.npz", **{"in": (rng.random((40, 16)) < 0.3).astype(np.uint8)})
+    out = nmc("run", str(build), "--input", str(tmp_path / "spikes.npz"), "-o",
+              str(tmp_path / "run"))
+    assert out.returncode == 0, out.stderr
+    for word in ("synaptic operations", "energy", "latency per step", "busiest cores"):
+        assert word in out.stdout
+    rep = json.loads((tmp_path / "run" / "run_report.json").read_text())
+    assert rep["steps"] == 40 and rep["synaptic_ops"] > 0 and rep["energy_j"]["total"] > 0
+    assert (tmp_path / "run" / "raster.png").stat().st_size > 1000
+    assert (tmp_path / "run" / "activity.png").stat().st_size > 1000
+
+
+def test_run_input_errors_are_clear(tmp_path):
+    model = small_network(tmp_path)
+    build = tmp_path / "build"
+    assert nmc("compile", str(model), "-t", "emulator", "-o", str(build)).returncode == 0
+    np.savez(tmp_path / "bad.npz", **{"in": np.zeros((10, 15))})
+    out = nmc("run", str(build), "--input", str(tmp_path / "bad.npz"))
+    assert out.returncode == 1
+    assert "input 'in' has shape (10, 15), expected (T, 16) or (T, B, 16)" in out.stderr
+    np.savez(tmp_path / "typo.npz", inp=np.zeros((10, 16)))
+    out = nmc("run", str(build), "--input", str(tmp_path / "typo.npz"))
+    assert out.returncode == 1 and "'inp' is not an input" in out.stderr
+    (tmp_path / "junk.npz").write_text("not a zip")
+    out = nmc("run", str(build), "--input", str(tmp_path / "junk.npz"))
+    assert out.returncode == 1 and "is not a .npz of arrays" in out.stderr
+    out = nmc("run", str(model))
+    assert out.returncode == 2 and "give --target" in out.stderr
+
+
+def test_run_compiles_a_nir_file_on_the_fly(tmp_path, shared):
+    pytest.importorskip("nir")
+    cnn = shared / "interop" / "nir_paper_cnn" / "cnn_sinabs.nir"
+    out = nmc("run", str(cnn), "--target", "loihi2", "--preset", "sinabs", "--steps", "10",
+              "-o", str(tmp_path / "r"), cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    rep = json.loads((tmp_path / "r" / "run_report.json").read_text())
+    assert rep["synaptic_ops"] > 0 and rep["latency_per_step_s"]["mean"] > 0
