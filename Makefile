@@ -5,13 +5,22 @@ PY      ?= python3.11
 PY_LAVA ?= python3.10
 VENV    := .venv
 LAVA    := .venv-lava
+SPYNN   := .venv-spynnaker
 PIP     := $(VENV)/bin/pip install -q -c constraints.txt
 export MPLBACKEND := Agg
 
-.PHONY: demo test lint venv lava-venv bench clean
+.PHONY: demo test lint venv lava-venv spynnaker-venv bench clean
 
 venv: $(VENV)/.installed
 lava-venv: $(LAVA)/.installed
+# sPyNNaker, for bench/compile_vs_spynnaker.py only (kept apart: it pins its own stack)
+spynnaker-venv: $(SPYNN)/.installed
+
+$(SPYNN)/.installed: Makefile
+	test -x $(SPYNN)/bin/python || $(PY) -m venv $(SPYNN)
+	$(SPYNN)/bin/pip install -q --upgrade pip
+	$(SPYNN)/bin/pip install -q "sPyNNaker==1!7.4.1" numpy
+	touch $@
 
 $(VENV)/.installed: pyproject.toml constraints.txt Makefile
 	test -x $(VENV)/bin/python || $(PY) -m venv $(VENV)
@@ -40,8 +49,8 @@ test: venv lava-venv
 lint: venv
 	$(VENV)/bin/ruff check .
 
-bench: venv lava-venv
+bench: venv lava-venv spynnaker-venv
 	$(VENV)/bin/python bench/run_all.py
 
 clean:
-	rm -rf $(VENV) $(LAVA) build .pytest_cache
+	rm -rf $(VENV) $(LAVA) $(SPYNN) build .pytest_cache
