@@ -12,11 +12,13 @@ Design (docs/emulator.md):
 * **Synapses.** Every synapse lands in one *group* keyed by its total delay ``d``
   (projection delay + per-synapse delay), whether its payload counts as 1 (Loihi binary
   axons) and, for ``d = 0``, the zero-delay level of its target. A group is one
-  ``scipy.sparse`` CSC matrix ``rows x sources``; a step delivers the sources that fired
-  at ``t - d`` by slicing their columns and multiplying by their payloads (event-driven,
-  work in proportion to the synaptic events). Integer sums are exact in float32 when a
-  per-row bound allows (2**24) and in float64 otherwise. Loihi projections with a negative
-  ``weight_exp`` get their own rows so the shift floors the projection's sum, as Lava does.
+  ``scipy.sparse`` CSC matrix ``rows x sources``; a step adds the columns of the sources
+  that fired at ``t - d``, times their payloads, with a zero-copy call of scipy's
+  ``csc_matvec`` (see :meth:`Engine._deliver`; work in proportion to the synaptic
+  events), row block by row block for large networks (cache blocking). Integer sums are
+  exact in float32 when a per-row bound allows (2**24) and in float64 otherwise. Loihi
+  projections with a negative ``weight_exp`` get their own rows so the shift floors the
+  projection's sum, as Lava does.
 * **Counters** come from a small CSR precomputed per source neuron: its destination
   cores with the number of synapses on each. Per step one gather over the firing sources
   gives messages (one per (source neuron, destination core)), synaptic operations per
@@ -339,14 +341,40 @@ class Engine:
             absrow += np.bincount(m.indices, weights=np.abs(m.data), minlength=n_rows)
         self.row_abs_max = float(absrow.max(initial=0.0))
         self.max_pop_payload = float(max(1, int(self.params.graded_max.max(initial=0))))
-        self._mats32: list[sp.csc_matrix] | None = None
+        self._mats32: list | None = None
+        self._mats_cache: dict[str, list] = {}
 
-    def _matrices(self, max_payload: float) -> list[sp.csc_matrix]:
-        if self.integer and self.row_abs_max * max_payload < _F32_EXACT:
-            if self._mats32 is None:
-                self._mats32 = [m.astype(np.float32) for *_, m in self.groups]
-            return self._mats32
-        return [m for *_, m in self.groups]
+    #: rows per cache block of the accumulator (float32: 1 MiB, a core's L2 share)
+    BLOCK_ROWS = 1 << 18
+
+    def _matrices(self, max_payload: float) -> list[list[tuple[int, sp.csc_matrix]]]:
+        """Per group, its row blocks ``(first row, CSC block)`` in the accumulation dtype.
+
+        Integer sums use float32 where exact. Groups with more rows than
+        :attr:`BLOCK_ROWS` are cut into row blocks so that the scattered additions of one
+        block stay in cache (cache blocking); the sums are the same.
+        """
+        f32 = self.integer and self.row_abs_max * max_payload < _F32_EXACT
+        key = "f32" if f32 else "f64"
+        cache = self._mats_cache.get(key)
+        if cache is None:
+            cache = []
+            for *_, m in self.groups:
+                mm = m.astype(np.float32) if f32 else m
+                blocks = []
+                if mm.shape[0] > self.BLOCK_ROWS and mm.nnz:
+                    for r0 in range(0, mm.shape[0], self.BLOCK_ROWS):
+                        blk = mm[r0:r0 + self.BLOCK_ROWS, :].tocsc()
+                        blk.indptr = blk.indptr.astype(mm.indptr.dtype, copy=False)
+                        blk.indices = blk.indices.astype(mm.indptr.dtype, copy=False)
+                        blocks.append((r0, blk))
+                else:
+                    blocks.append((0, mm))
+                cache.append(blocks)
+            self._mats_cache[key] = cache
+            if f32:
+                self._mats32 = cache  # type: ignore[assignment]
+        return cache
 
     # ------------------------------------------------------------------ counting
     def _build_counting(self) -> None:
@@ -412,7 +440,7 @@ class Engine:
             if x.size:
                 max_in = max(max_in, float(np.abs(x).max()))
         mats = self._matrices(max(max_in, self.max_pop_payload))
-        mdtype = mats[0].dtype if mats else np.float64
+        mdtype = mats[0][0][1].dtype if mats else np.float64
         arith = make_arith(self.family, self.params, self._formats, integer=self.integer)
         arith.init(batch)
         arith.a_bound = self.row_abs_max * max(max_in, self.max_pop_payload)
@@ -469,7 +497,9 @@ class Engine:
                     continue
                 ent = ring[(t - d) % ring_len]
                 if ent is not None:
-                    n_events += self._deliver(acc, m, ent, binary, batch)
+                    for r0, blk in m:
+                        n_events += self._deliver(acc[:, r0:r0 + blk.shape[0]], blk, ent,
+                                                  binary, batch)
             if need_s:
                 s_full[:] = 0.0
             for lv, sl in enumerate(self.level_slices):
@@ -477,7 +507,9 @@ class Engine:
                     cur = _cat(act_b, act_s, act_p)
                     for d, binary, glv, m in groups:
                         if d == 0 and glv == lv and cur[0].size:
-                            n_events += self._deliver(acc, m, cur, binary, batch)
+                            for r0, blk in m:
+                                n_events += self._deliver(acc[:, r0:r0 + blk.shape[0]], blk,
+                                                          cur, binary, batch)
                 a = self._activation(acc, sl)
                 noise = None
                 if rngs:

@@ -155,3 +155,52 @@ def test_zero_copy_delivery_kernel(batch):
             want[k] = m[:, src[sel]] @ (np.ones(sel.sum()) if binary else pay[sel])
         np.testing.assert_array_equal(acc, want)
         assert n == m[:, src].nnz
+
+
+def test_cache_blocked_delivery_equals_reference(monkeypatch):
+    """Row blocks of the synapse matrices (cache blocking) change no number."""
+    from backends.emulator.engine import Engine
+
+    monkeypatch.setattr(Engine, "BLOCK_ROWS", 7)
+    for seed in (1, 2):
+        net, x = random_network(seed)
+        ref = ir.simulate(net, x)
+        res = emulate(net, x)
+        for k in ref.probes:
+            np.testing.assert_array_equal(res.probes[k], ref.probes[k], err_msg=k)
+        xb = {"in": np.stack([x["in"], x["in"][::-1]], axis=1)}
+        refb = ir.simulate(net, xb)
+        resb = emulate(net, xb)
+        for k in refb.outputs:
+            np.testing.assert_array_equal(resb.outputs[k], refb.outputs[k], err_msg=k)
+
+
+@pytest.mark.parametrize("tname", ["emulator", "loihi", "spinnaker", "speck2f"])
+def test_quantize_pass_then_emulate_equals_reference(tname):
+    """A network the quantize pass represents exactly (integer weights, IF neurons, the
+    chip's own threshold comparison: strict on Loihi, inclusive on SpiNNaker and Speck)
+    runs on the emulator in the target's arithmetic with the reference's spikes."""
+    from nmcompiler.passes.quantize import quantize
+
+    inclusive = tname in ("spinnaker", "speck2f")
+    rng = np.random.default_rng(0)
+    net = ir.Network("q")
+    net.input("in", 6)
+    net.population("h", 30, ir.LIF(alpha_u=0.0, lam=1.0, theta=7.0, bias=0.25,
+                                   fire_at_threshold=inclusive))
+    net.population("o", 10, ir.LIF(alpha_u=0.0, lam=1.0, theta=5.0,
+                                   fire_at_threshold=inclusive))
+    net.connect("in", "h", ir.Dense(weight=rng.integers(0, 4, (30, 6)).astype(float)))
+    w_hh = np.where(rng.random((30, 30)) < 0.2, rng.integers(-3, 4, (30, 30)), 0)
+    net.connect("h", "h", ir.Sparse.from_dense(w_hh.astype(float)))
+    net.connect("h", "o", ir.Dense(weight=rng.integers(0, 5, (10, 30)).astype(float)))
+    net.output("h")
+    net.output("o")
+    x = {"in": (rng.random((60, 6)) < 0.3).astype(float)}
+    tgt = load_target(tname)
+    qnet, _ = quantize(net, tgt)
+    ref = ir.simulate(qnet, x)
+    res = emulate(qnet, x, target=tgt)
+    for k in ("h", "o"):
+        assert ref.outputs[k].sum() > 0
+        np.testing.assert_array_equal(res.outputs[k], ref.outputs[k], err_msg=k)
