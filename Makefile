@@ -40,7 +40,7 @@ $(LAVA)/.installed: pyproject.toml constraints.txt Makefile
 	$(LAVA)/bin/pip install -q "ortools>=9.8" "pymetis>=2023.1" "typer>=0.12" "rich>=13" "matplotlib>=3.7" tomli
 	touch $@
 
-demo: venv
+demo: venv lava-venv
 	$(VENV)/bin/python -m nmcompiler.demo
 
 test: venv lava-venv

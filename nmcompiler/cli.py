@@ -310,6 +310,15 @@ def run(
         console.print(f"wrote {dest}/run_report.json, raster.png, activity.png")
 
 
+def _register_plugins() -> None:
+    from .cli_deploy import register
+
+    register(app)
+
+
+_register_plugins()
+
+
 def main() -> None:
     """Entry point of ``nmc``: runs the app and maps errors to exit codes.
 

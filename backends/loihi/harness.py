@@ -36,7 +36,14 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["LavaRunError", "lava_available", "lava_python", "run_on_lava", "write_spec"]
+__all__ = [
+    "LavaRunError",
+    "lava_available",
+    "lava_python",
+    "run_graph_file",
+    "run_on_lava",
+    "write_spec",
+]
 
 _HERE = Path(__file__).resolve().parent
 RUNNER = _HERE / "lava_runner.py"
@@ -199,3 +206,67 @@ def run_on_lava(
             raise LavaRunError(f"Lava runner exited with status {r.returncode}:\n{tail}")
         with np.load(dst, allow_pickle=False) as z:
             return {k: np.array(z[k]) for k in z.files}
+
+
+def run_graph_file(
+    network_npz: str | Path,
+    inputs: Mapping[str, np.ndarray],
+    steps: int,
+    *,
+    python: str | None = None,
+    timeout: float = 600,
+    script: str | Path | None = None,
+    fuse: bool = False,
+) -> dict[str, np.ndarray]:
+    """Run a lowered ``network.npz`` (``backends/loihi/lower.py``) on Lava.
+
+    Calls ``script`` (default: ``lava_runner.py``, the file shipped as ``run_lava.py``) in
+    the Lava interpreter as ``--network N --input X --steps T --out O``, exactly as a user
+    runs the standalone script.
+
+    Args:
+        network_npz: the lowered graph.
+        inputs: ``{input name: (T, n) or (T, B, n)}`` integer spikes / payloads.
+        steps: number of steps.
+        fuse: pass ``--fuse`` (all populations in one LIF process; same numbers, faster).
+
+    Returns:
+        ``{"pop/x": int32 (T, B, n)}`` for every recorded variable, plus ``"lava_seconds"``
+        and ``"wall_seconds"`` (the subprocess, Python start included).
+
+    Raises:
+        LavaRunError: Lava is unavailable, or the runner failed or timed out.
+    """
+    import time
+
+    py = Path(python) if python else lava_python()
+    reason = lava_available(str(py))
+    if reason is not None:
+        raise LavaRunError(reason)
+    with tempfile.TemporaryDirectory(prefix="nmc_lava_") as tmp:
+        src, dst = Path(tmp) / "inputs.npz", Path(tmp) / "out.npz"
+        arrays = {}
+        for k, x in inputs.items():
+            a = np.asarray(x)
+            arrays[k] = (a[:, None, :] if a.ndim == 2 else a).astype(np.int64)
+        np.savez(src, **arrays)
+        cmd = [str(py), str(script or RUNNER), "--network", str(network_npz), "--input",
+               str(src), "--steps", str(int(steps)), "--out", str(dst), "--quiet"]
+        if fuse:
+            cmd.append("--fuse")
+        t0 = time.perf_counter()
+        try:
+            r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=tmp)
+        except subprocess.TimeoutExpired as e:
+            raise LavaRunError(f"Lava runner timed out after {timeout} s") from e
+        wall = time.perf_counter() - t0
+        if r.returncode != 0 or not dst.exists():
+            tail = "\n".join(r.stderr.strip().splitlines()[-15:])
+            raise LavaRunError(f"Lava runner exited with status {r.returncode}:\n{tail}")
+        with np.load(dst, allow_pickle=False) as z:
+            out = {k: np.array(z[k]) for k in z.files if k != "meta"}
+    for k, v in out.items():
+        if k != "lava_seconds" and v.ndim == 2:
+            out[k] = v[:, None, :]
+    out["wall_seconds"] = np.array(wall)
+    return out
