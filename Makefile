@@ -6,15 +6,25 @@ PY_LAVA ?= python3.10
 VENV    := .venv
 LAVA    := .venv-lava
 SPYNN   := .venv-spynnaker
+BRIAN   := .venv-brian2
 PIP     := $(VENV)/bin/pip install -q -c constraints.txt
 export MPLBACKEND := Agg
 
-.PHONY: demo test lint venv lava-venv spynnaker-venv bench clean
+.PHONY: demo test lint venv lava-venv spynnaker-venv brian2-venv bench clean
 
 venv: $(VENV)/.installed
 lava-venv: $(LAVA)/.installed
 # sPyNNaker, for bench/compile_vs_spynnaker.py only (kept apart: it pins its own stack)
 spynnaker-venv: $(SPYNN)/.installed
+
+# Brian2 2.9 needs numpy < 2.4, for bench/emulator_speed.py only
+brian2-venv: $(BRIAN)/.installed
+
+$(BRIAN)/.installed: Makefile
+	test -x $(BRIAN)/bin/python || $(PY) -m venv $(BRIAN)
+	$(BRIAN)/bin/pip install -q --upgrade pip
+	$(BRIAN)/bin/pip install -q "brian2==2.9.*" "numpy<2.4"
+	touch $@
 
 $(SPYNN)/.installed: Makefile
 	test -x $(SPYNN)/bin/python || $(PY) -m venv $(SPYNN)
@@ -49,8 +59,8 @@ test: venv lava-venv
 lint: venv
 	$(VENV)/bin/ruff check .
 
-bench: venv lava-venv spynnaker-venv
+bench: venv lava-venv spynnaker-venv brian2-venv
 	$(VENV)/bin/python bench/run_all.py
 
 clean:
-	rm -rf $(VENV) $(LAVA) $(SPYNN) build .pytest_cache
+	rm -rf $(VENV) $(LAVA) $(SPYNN) $(BRIAN) build .pytest_cache
