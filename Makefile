@@ -1,8 +1,17 @@
 # nmcompiler: everything a fresh machine needs is installed from here.
 #   make demo   - create .venv, install, run the main job
 #   make test   - create .venv and .venv-lava, install, run every test
-PY      ?= python3.11
-PY_LAVA ?= python3.10
+# Interpreters: found on PATH, or in pyenv's versions (pyenv's shims only answer for the
+# versions pyenv has selected, so python3.10 may not be on PATH even where it is installed).
+find_python = $(firstword $(foreach p,$(1) $(wildcard $(HOME)/.pyenv/versions/$(2).*/bin/$(1)) \
+  /usr/bin/$(1) /usr/local/bin/$(1),$(shell $(p) -c 'import sys; print(sys.version_info[:2] == ($(subst .,$(comma),$(2))))' 2>/dev/null | grep -q True && echo $(p))))
+comma   := ,
+ifeq ($(origin PY),undefined)
+PY      := $(call find_python,python3.11,3.11)
+endif
+ifeq ($(origin PY_LAVA),undefined)
+PY_LAVA := $(call find_python,python3.10,3.10)
+endif
 VENV    := .venv
 LAVA    := .venv-lava
 SPYNN   := .venv-spynnaker
@@ -43,6 +52,7 @@ $(VENV)/.installed: pyproject.toml constraints.txt Makefile
 	touch $@
 
 $(LAVA)/.installed: pyproject.toml constraints.txt Makefile
+	@test -n "$(PY_LAVA)" || { echo "Lava needs Python 3.10 and none was found (PATH, ~/.pyenv/versions)"; exit 3; }
 	test -x $(LAVA)/bin/python || $(PY_LAVA) -m venv $(LAVA)
 	$(LAVA)/bin/pip install -q --upgrade pip
 	$(LAVA)/bin/pip install -q "lava-nc==0.10.0" pytest
