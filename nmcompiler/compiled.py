@@ -137,7 +137,8 @@ def write_dir_atomically(out_dir: str | os.PathLike, fill: Callable[[Path], None
     return out
 
 
-def _json_default(o: Any) -> Any:
+def json_default(o: Any) -> Any:
+    """``json.dumps(default=...)`` for numpy scalars and arrays."""
     if isinstance(o, np.integer):
         return int(o)
     if isinstance(o, np.floating):
@@ -149,7 +150,7 @@ def _json_default(o: Any) -> Any:
 
 def report_json(report: dict[str, Any]) -> str:
     """The report as deterministic JSON text."""
-    return json.dumps(report, indent=2, sort_keys=True, default=_json_default) + "\n"
+    return json.dumps(report, indent=2, sort_keys=True, default=json_default) + "\n"
 
 
 def write_compiled_files(cn: CompiledNetwork, directory: Path) -> None:
@@ -168,7 +169,7 @@ def write_compiled_files(cn: CompiledNetwork, directory: Path) -> None:
         },
         "report": json.loads(report_json(cn.report)),
         "seed": int(cn.seed),
-        "options": json.loads(json.dumps(cn.options, sort_keys=True, default=_json_default)),
+        "options": json.loads(json.dumps(cn.options, sort_keys=True, default=json_default)),
     }
     manifest["n_arrays"] = len(arrays)
     write_archive(directory / ARTIFACT_NAME, manifest, arrays)

@@ -73,6 +73,17 @@ def render_compile_report(report: dict[str, Any], console: Console) -> None:
             f"{k} {v:.2f} s" for k, v in t.items() if isinstance(v, (int, float))))
 
 
+def core_positions(target: Any) -> tuple[np.ndarray, np.ndarray]:
+    """A 2-D drawing position for every physical core: chips side by side, routers (nodes)
+    in the chip, the cores of a node in a small sub-grid."""
+    coords = target.core_coords().astype(float)  # chip_x, chip_y, node_x, node_y, slot
+    nx_, ny_ = target.topology.node_grid
+    sub = int(np.ceil(np.sqrt(max(target.topology.cores_per_node, 1))))
+    x = coords[:, 0] * (nx_ + 1) + coords[:, 2] + (coords[:, 4] % sub) / (sub + 1)
+    y = coords[:, 1] * (ny_ + 1) + coords[:, 3] + (coords[:, 4] // sub) / (sub + 1)
+    return x, y
+
+
 def plot_core_usage(compiled: Any, path: Path) -> Path:
     """PNG: the chip's cores coloured by neuron fill, and inter-core traffic as lines."""
     import matplotlib
@@ -82,15 +93,9 @@ def plot_core_usage(compiled: Any, path: Path) -> Path:
 
     tgt = compiled.target
     part, pl = compiled.partition, compiled.placement
-    coords = tgt.core_coords().astype(float)  # chip_x, chip_y, node_x, node_y, slot
-    nx_, ny_ = tgt.topology.node_grid
-    cpn = max(tgt.topology.cores_per_node, 1)
-    sub = int(np.ceil(np.sqrt(cpn)))
-    # a 2-D position for every physical core: chips side by side, nodes in the chip,
-    # cores of a node in a small sub-grid
-    x = coords[:, 0] * (nx_ + 1) + coords[:, 2] + (coords[:, 4] % sub) / (sub + 1)
-    y = coords[:, 1] * (ny_ + 1) + coords[:, 3] + (coords[:, 4] // sub) / (sub + 1)
-    fill = np.zeros(len(coords))
+    x, y = core_positions(tgt)
+
+    fill = np.zeros(len(x))
     names = part.usage.names
     j = names.index("neurons")
     lim = np.maximum(part.usage.limit[:, j], 1)
@@ -98,7 +103,7 @@ def plot_core_usage(compiled: Any, path: Path) -> Path:
 
     fig, axes = plt.subplots(1, 2, figsize=(12, 5.5))
     ax = axes[0]
-    used = np.zeros(len(coords), dtype=bool)
+    used = np.zeros(len(x), dtype=bool)
     used[pl.core] = True
     ax.scatter(x[~used], y[~used], s=12, c="#dddddd", marker="s", label="free core")
     sc = ax.scatter(x[used], y[used], s=30, c=fill[used], cmap="viridis", vmin=0, vmax=1,
@@ -280,12 +285,9 @@ def plot_activity(result: Any, compiled: Any, path: Path) -> Path:
     import matplotlib.pyplot as plt
 
     tgt = compiled.target
-    coords = tgt.core_coords().astype(float)
-    nx_, ny_ = tgt.topology.node_grid
-    sub = int(np.ceil(np.sqrt(max(tgt.topology.cores_per_node, 1))))
-    x = coords[:, 0] * (nx_ + 1) + coords[:, 2] + (coords[:, 4] % sub) / (sub + 1)
-    y = coords[:, 1] * (ny_ + 1) + coords[:, 3] + (coords[:, 4] // sub) / (sub + 1)
-    act = np.zeros(len(coords))
+    x, y = core_positions(tgt)
+
+    act = np.zeros(len(x))
     if result.counters.sops is not None:
         act[np.asarray(compiled.placement.core)] = np.asarray(result.counters.sops).sum(axis=0)
     fig, ax = plt.subplots(figsize=(7, 5))

@@ -49,6 +49,7 @@ import numpy as np
 
 from backends.emulator import loihi_arith as la
 from ir.errors import BackendError
+from nmcompiler.compiled import json_default
 
 __all__ = [
     "GRAPH_FORMAT",
@@ -407,18 +408,10 @@ def write_graph(g: LavaGraph, path: str | Path) -> Path:
             arrays[f"conn{j}.delay"] = np.asarray(c["delay"], dtype=np.int64)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(path, meta=np.array(json.dumps(meta, default=_jsonable)), **arrays)
+    np.savez_compressed(path, meta=np.array(json.dumps(meta, default=json_default)), **arrays)
     return path
 
 
-def _jsonable(o: Any) -> Any:
-    if isinstance(o, np.integer):
-        return int(o)
-    if isinstance(o, np.floating):
-        return float(o)
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    raise TypeError(type(o).__name__)
 
 
 def read_graph(path: str | Path) -> LavaGraph:
