@@ -11,20 +11,37 @@ tau_m = 1e12 ms). Synaptic events = spikes x K. The emulator runs the generic
 ``emulator`` target on one core (float32 accumulation, exact here), with its counters on
 and off.
 
-Run: ``.venv/bin/python bench/emulator_speed.py [--write] [--quick]``.
+Brian2 2.9 does not import with numpy 2.4 (the main environment's), so it runs in its own
+environment through ``bench/brian2_run.py`` (the network goes over as an ``.npz``: CSR
+weights, biases, threshold; spike counts and timings come back as JSON). Create it once::
+
+    python3.11 -m venv .venv-brian2
+    .venv-brian2/bin/pip install "brian2==2.9.*" "numpy<2.4"
+
+Without it the Brian2 columns say why they are empty. Its numpy target starts fast; the
+cython target compiles (into a temporary cache shared by the sizes of one run, never
+``~/.cython``). The per-neuron spike counts of NEST and Brian2 are compared with the
+emulator's. The load average is printed at the start, after each size and at the end.
+
+Run: ``.venv/bin/python bench/emulator_speed.py [--write] [--quick] [--sizes N ...]
+[--compare-up-to N] [--brian2-targets numpy cython]``.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import ir  # noqa: E402
@@ -44,12 +61,20 @@ def connectivity(n: int, k: int, seed: int = 0):
     return pre, post, w, bias
 
 
-def ir_network(n, k, pre, post, w, bias) -> ir.Network:
+def ir_network(n, k, pre, post, w, bias, output: bool = False) -> ir.Network:
     net = ir.Network(f"bench{n}")
     net.population("p", n, ir.IF(theta=THETA, bias=bias))
     net.connect("p", "p", ir.Sparse.from_coo(pre=pre, post=post, weight=w, n_pre=n, n_post=n),
                 delay=1)
+    if output:
+        net.output("p")
     return net
+
+
+def emulator_counts(net_out, steps) -> np.ndarray:
+    """Spikes per neuron on the emulator (an untimed run with the output recorded)."""
+    res = engine_for(net_out, load_target("emulator"), check=False).run({}, steps, count=False)
+    return np.asarray(res.outputs["p"]).reshape(steps, -1).sum(axis=0).astype(np.int64)
 
 
 def run_emulator(net, steps, repeats=3):
@@ -116,88 +141,148 @@ def run_nest(n, k, pre, post, w, bias, steps):
     # the spikes of 101 IR steps), so ask for steps - 1 to run exactly ``steps`` steps
     sim.run(float(steps - 1))
     run = time.perf_counter() - t0
-    spikes = int(sum(cells.get_spike_counts().values()))
+    got = cells.get_spike_counts()
+    counts = np.array([got.get(i, 0) for i in cells.all_cells], dtype=np.int64)
     sim.end()
-    return (build, run, spikes), None
+    return (build, run, int(counts.sum()), counts), None
 
 
-def run_brian2(n, k, pre, post, w, bias, steps):
-    try:
-        import brian2 as b2
-    except Exception as exc:  # pragma: no cover - optional toolchain
-        return None, f"brian2 not importable: {type(exc).__name__}: {exc}"
-    b2.prefs.codegen.target = "numpy"
-    t0 = time.perf_counter()
-    b2.start_scope()
-    b2.defaultclock.dt = 1 * b2.ms
-    g = b2.NeuronGroup(n, "v : 1\nb : 1\nnspk : integer", threshold=f"v > {THETA}",
-                       reset="v = 0\nnspk += 1")
-    g.b = bias
-    g.run_regularly("v += b", when="groups")
-    s = b2.Synapses(g, g, "w : 1", on_pre="v_post += w", delay=0 * b2.ms)
-    s.connect(i=pre, j=post)
-    s.w = w
-    s.pre.when = "start"  # deliver step t-1's spikes before this step's update
-    net = b2.Network(g, s)
-    build = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    net.run(steps * b2.ms)
-    run = time.perf_counter() - t0
-    return (build, run, int(np.sum(g.nspk[:]))), None
+BRIAN2_PY = ROOT / ".venv-brian2" / "bin" / "python"
+BRIAN2_SETUP = ('python3.11 -m venv .venv-brian2 && .venv-brian2/bin/pip install '
+                '"brian2==2.9.*" "numpy<2.4"')
+
+
+def write_npz(path: Path, n, pre, post, w, bias, steps) -> None:
+    """The benchmark network for bench/brian2_run.py: CSR over presynaptic neurons."""
+    order = np.lexsort((post, pre))
+    indptr = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(np.bincount(pre, minlength=n), out=indptr[1:])
+    np.savez(path, n=n, steps=steps, theta=THETA, v_reset=0.0, bias=bias, indptr=indptr,
+             indices=post[order], weights=w[order])
+
+
+def run_brian2(n, k, pre, post, w, bias, steps, target="numpy", cache=None):
+    """Brian2 in its own environment (it needs numpy < 2.4), through bench/brian2_run.py:
+    ((build, run, spikes, codegen, import, counts), None) or (None, why). ``cache``: the
+    cython cache folder (shared by the sizes of one bench run: the code does not depend
+    on the size, so only the first size compiles)."""
+    if not BRIAN2_PY.exists():
+        return None, f"Brian2 not run: no .venv-brian2 (create it: {BRIAN2_SETUP})"
+    with tempfile.TemporaryDirectory(prefix="nmc-brian2-") as tmp:
+        net, out = Path(tmp) / "net.npz", Path(tmp) / "out.json"
+        write_npz(net, n, pre, post, w, bias, steps)
+        env = dict(os.environ, HOME=tmp, XDG_CACHE_HOME=tmp, OMP_NUM_THREADS="1")
+        cmd = [str(BRIAN2_PY), str(ROOT / "bench" / "brian2_run.py"), str(net), str(out),
+               "--target", target, "--cache-dir", str(cache or Path(tmp) / "cython")]
+        r = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=tmp)
+        if r.returncode != 0 or not out.exists():
+            tail = (r.stderr or r.stdout).strip().splitlines()[-1:] or ["no output"]
+            return None, f"Brian2 ({target}) failed: {tail[0]}"
+        res = json.loads(out.read_text())
+    return (res["build_s"], res["run_s"], res["spikes"], res["codegen_s"],
+            res["import_s"], np.asarray(res["counts"])), None
+
+
+def _load() -> str:
+    one, five, fifteen = os.getloadavg()
+    return f"{one:.2f} / {five:.2f} / {fifteen:.2f}"
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--write", action="store_true", help="write docs/benchmarks.md")
     ap.add_argument("--quick", action="store_true", help="small sizes only")
+    ap.add_argument("--sizes", type=int, nargs="+", default=None,
+                    help="neuron counts (default 1e3 1e4 1e5 1e6)")
+    ap.add_argument("--compare-up-to", type=int, default=None,
+                    help="run NEST and Brian2 up to this size (default 1e5; --quick: 1e4)")
+    ap.add_argument("--brian2-targets", nargs="+", default=["numpy", "cython"],
+                    choices=("numpy", "cython"), help="Brian2 code generation targets")
     args = ap.parse_args()
-    sizes = [1_000, 10_000] if args.quick else [1_000, 10_000, 100_000, 1_000_000]
-    compare_up_to = 10_000 if args.quick else 100_000
+    sizes = args.sizes or ([1_000, 10_000] if args.quick else
+                           [1_000, 10_000, 100_000, 1_000_000])
+    compare_up_to = args.compare_up_to or (10_000 if args.quick else 100_000)
     rows, cmp_rows, notes = [], [], []
-    load0 = os.getloadavg()[0]
+    load0 = _load()
+    cython_cache = tempfile.TemporaryDirectory(prefix="nmc-brian2-cython-")
+    print(f"load average (1 / 5 / 15 min) at start: {load0}, {os.cpu_count()} cores",
+          flush=True)
     for n in sizes:
         k = min(100, n // 10)
         steps = 100
         pre, post, w, bias = connectivity(n, k)
         net = ir_network(n, k, pre, post, w, bias)
         b_on, t_on, t_off, spk = run_emulator(net, steps)
+        del net
         ev = spk * k
-        rows.append((n, k, steps, spk, ev, b_on, t_on, t_off))
+        rows.append((n, k, steps, spk, ev, b_on, t_on, t_off, _load()))
         print(f"N={n:>8} K={k} steps={steps} spikes={spk} events={ev:.3g} "
               f"emu {t_on:.3f}s ({ev / t_on:.3g} ev/s) no-count {t_off:.3f}s "
-              f"({ev / t_off:.3g} ev/s)", flush=True)
-        if n <= compare_up_to:
-            nest, why_n = run_nest(n, k, pre, post, w, bias, steps)
-            br, why_b = run_brian2(n, k, pre, post, w, bias, steps)
-            for why in (why_n, why_b):
-                if why and why not in notes:
-                    notes.append(why)
-            cmp_rows.append((n, steps, spk, t_on, nest, br))
-            print(f"   NEST {nest}  Brian2 {br if br else why_b}", flush=True)
+              f"({ev / t_off:.3g} ev/s) load {_load()}", flush=True)
+        if n > compare_up_to:
+            continue
+        counts = emulator_counts(ir_network(n, k, pre, post, w, bias, output=True), steps)
+        assert int(counts.sum()) == spk
+        nest, why_n = run_nest(n, k, pre, post, w, bias, steps)
+        brs = {}
+        for tgt in args.brian2_targets:
+            brs[tgt], why_b = run_brian2(n, k, pre, post, w, bias, steps, target=tgt,
+                                         cache=cython_cache.name)
+            if why_b and why_b not in notes:
+                notes.append(why_b)
+        if why_n and why_n not in notes:
+            notes.append(why_n)
+        same = {"NEST": None if nest is None else bool(np.array_equal(nest[3], counts))}
+        for tgt, br in brs.items():
+            same[f"Brian2 {tgt}"] = None if br is None else bool(np.array_equal(br[5], counts))
+        cmp_rows.append((n, steps, spk, t_on, nest, brs, same, _load()))
+        print(f"   NEST {nest[:3] if nest else why_n}", flush=True)
+        for tgt, br in brs.items():
+            print(f"   Brian2 {tgt}: " + ("-" if br is None else
+                  f"build {br[0]:.2f}s codegen {br[3]:.2f}s run {br[1]:.3f}s "
+                  f"spikes {br[2]} (import {br[4]:.2f}s)"), flush=True)
+        print(f"   per-neuron spike counts equal to the emulator's: {same}", flush=True)
     body = ["Synaptic events per second of the emulator (one core, generic target, counters "
             "on / off; best of 3 runs; events = spikes x synapses per neuron; the first "
             "~20 steps are a silent transient while the biases charge the neurons):", "",
             "| neurons | synapses / neuron | steps | spikes | synaptic events | build (s) | "
-            "run, counters on (s) | events/s | run, counters off (s) | events/s |",
-            "|---|---|---|---|---|---|---|---|---|---|"]
-    for n, k, steps, spk, ev, b_on, t_on, t_off in rows:
+            "run, counters on (s) | events/s | run, counters off (s) | events/s | load |",
+            "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for n, k, steps, spk, ev, b_on, t_on, t_off, ld in rows:
         body.append(f"| {n:,} | {k} | {steps} | {spk:,} | {ev:,} | {b_on:.2f} | {t_on:.3f} | "
-                    f"{ev / t_on:.3g} | {t_off:.3f} | {ev / t_off:.3g} |")
+                    f"{ev / t_on:.3g} | {t_off:.3f} | {ev / t_off:.3g} | {ld} |")
+    tg = list(args.brian2_targets)
     body += ["", "Wall time against NEST 3.10 (through PyNN 0.13: native `iaf_psc_delta`, "
-             "1 thread) and Brian2 on the same network (run phase; build = network "
-             "construction):", "",
-             "| neurons | steps | emulator spikes | emulator run (s) | NEST spikes | NEST build "
-             "(s) | NEST run (s) | Brian2 spikes | Brian2 run (s) |",
-             "|---|---|---|---|---|---|---|---|---|"]
-    for n, steps, spk, t_on, nest, br in cmp_rows:
+             "1 thread) and Brian2 2.9 (its own environment `.venv-brian2`, numpy < 2.4, run "
+             "through `bench/brian2_run.py`; " + " and ".join(tg) + " code generation) on "
+             "the same network: run = the simulation; build = network construction (Brian2: "
+             "construction + code generation / compilation, a zero-length run; the cython "
+             "cache is shared by the sizes of one run, so only the first size compiles). "
+             "\"same\": the per-neuron spike counts equal the emulator's (all three use "
+             "float64 or integers on integer values with threshold 100.5, so no comparison "
+             "or rounding can differ; NEST's leak with tau_m = 1e12 ms moves v by < 1e-9).",
+             "",
+             "| neurons | steps | emulator spikes | emulator run (s) | NEST spikes | same | "
+             "NEST build (s) | NEST run (s) | "
+             + " | ".join(f"Brian2 {t} spikes | same | Brian2 {t} build (s) | Brian2 {t} "
+                          f"run (s)" for t in tg) + " | load |",
+             "|---|---|---|---|---|---|---|---|" + "---|---|---|---|" * len(tg) + "---|"]
+    yes = {True: "yes", False: "**no**", None: "-"}
+    for n, steps, spk, t_on, nest, brs, same, ld in cmp_rows:
         ns = ("-", "-", "-") if nest is None else (f"{nest[2]:,}", f"{nest[0]:.2f}",
                                                     f"{nest[1]:.3f}")
-        bs = ("-", "-") if br is None else (f"{br[2]:,}", f"{br[1]:.3f}")
-        body.append(f"| {n:,} | {steps} | {spk:,} | {t_on:.3f} | {ns[0]} | {ns[1]} | {ns[2]} | "
-                    f"{bs[0]} | {bs[1]} |")
+        cells = [f"{n:,}", str(steps), f"{spk:,}", f"{t_on:.3f}", ns[0], yes[same["NEST"]],
+                 ns[1], ns[2]]
+        for t in tg:
+            br = brs.get(t)
+            cells += (["-"] * 4 if br is None else
+                      [f"{br[2]:,}", yes[same[f"Brian2 {t}"]], f"{br[0] + br[3]:.2f}",
+                       f"{br[1]:.3f}"])
+        body.append("| " + " | ".join(cells + [ld]) + " |")
     if notes:
         body += ["", "Not run: " + "; ".join(notes)]
-    body += ["", f"Load average at start / end: {load0:.2f} / {os.getloadavg()[0]:.2f} "
+    body += ["", f"Load average (1 / 5 / 15 min) at start: {load0}; at end: {_load()}; the "
+             "\"load\" columns are taken after each row "
              f"({os.cpu_count()} cores; other work on the machine slows every column)."]
     text = "\n".join(body)
     print(text)
