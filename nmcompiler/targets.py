@@ -581,24 +581,28 @@ class Target:
                 pairs = np.stack([a.ravel(), b.ravel()], axis=1)
                 pairs = pairs[pairs[:, 0] != pairs[:, 1]]
             else:
+                # vectorised over nodes: a grid of node indices, one lookup per direction
                 xy = self.node_coords()
-                extent = np.asarray(t.chip_grid) * np.asarray(t.node_grid)
-                index = {(int(x), int(y)): i for i, (x, y) in enumerate(xy)}
+                ex, ey = (int(v) for v in np.asarray(t.chip_grid) * np.asarray(t.node_grid))
+                index = np.full((ex, ey), -1, dtype=np.int64)
+                index[xy[:, 0], xy[:, 1]] = np.arange(n)
                 steps = [(1, 0), (-1, 0), (0, 1), (0, -1)]
                 if t.kind == "triangular_torus":
                     steps += [(1, 1), (-1, -1)]
-                found = set()
-                for i, (x, y) in enumerate(xy):
-                    for sx, sy in steps:
-                        qx, qy = int(x) + sx, int(y) + sy
-                        if t.wrap[0]:
-                            qx %= int(extent[0])
-                        if t.wrap[1]:
-                            qy %= int(extent[1])
-                        j = index.get((qx, qy))
-                        if j is not None and j != i:
-                            found.add((i, j))
-                pairs = np.asarray(sorted(found), dtype=np.int64).reshape(-1, 2)
+                keys = []
+                for sx, sy in steps:
+                    qx, qy = xy[:, 0] + sx, xy[:, 1] + sy
+                    if t.wrap[0]:
+                        qx = np.mod(qx, ex)
+                    if t.wrap[1]:
+                        qy = np.mod(qy, ey)
+                    ok = (qx >= 0) & (qx < ex) & (qy >= 0) & (qy < ey)
+                    i = np.flatnonzero(ok)
+                    j = index[qx[ok], qy[ok]]
+                    keep = (j >= 0) & (j != i)
+                    keys.append(i[keep] * n + j[keep])
+                key = np.unique(np.concatenate(keys)) if keys else np.zeros(0, np.int64)
+                pairs = np.stack(np.divmod(key, n), axis=1).astype(np.int64).reshape(-1, 2)
             pairs = pairs.astype(np.int64)
             pairs.setflags(write=False)
             self._cache["links"] = pairs

@@ -146,7 +146,10 @@ def connection_pairs(
     ax = np.arange(-r, r + 1)
     off = np.stack(np.meshgrid(ax, ax, ax, indexing="ij"), -1).reshape(-1, 3)
     d2 = (off**2).sum(1)
-    keep = (d2 > 0) & (d2 <= r_max**2)
+    # offsets reaching past the grid on some axis connect nobody (and would make the
+    # slices below wrap around)
+    inside = np.all(np.abs(off) < np.asarray(grid), axis=1)
+    keep = (d2 > 0) & (d2 <= r_max**2) & inside
     off, d2 = off[keep], d2[keep]
     idx = np.arange(n, dtype=np.int64).reshape(grid)
     pres, posts = [], []

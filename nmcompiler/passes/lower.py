@@ -260,7 +260,10 @@ def fan_in(net: Network, pop: str) -> np.ndarray:
         if isinstance(conn, Dense):
             out += np.count_nonzero(conn.weight, axis=1)
         elif isinstance(conn, Sparse):
-            out += np.bincount(conn.indices[conn.weight != 0], minlength=n)
+            nz = np.count_nonzero(conn.weight)
+            idx = conn.indices if nz == conn.indices.shape[0] else \
+                conn.indices[conn.weight != 0]
+            out += np.bincount(idx, minlength=n)
         elif isinstance(conn, OneToOne):
             out += np.broadcast_to(np.asarray(conn.weight) != 0, (n,)).astype(np.int64)
         else:

@@ -59,7 +59,8 @@ from ir.network import Network
 
 from ..mapping import BUDGET_NAMES, CoreUsage, Partition
 
-__all__ = ["partition", "synapse_row_bits", "speck_layer_memory", "evaluate_partition"]
+__all__ = ["partition", "synapse_row_bits", "speck_layer_memory", "dense_pool_factor",
+           "evaluate_partition"]
 
 _SPECK_NAMES = ("neurons", "kernel_memory_words", "neuron_memory_words", "bias_memory_words",
                 "destination_cores")
@@ -100,7 +101,12 @@ def synapse_row_bits(n: np.ndarray, target: Any) -> np.ndarray:
     ``fixed_bits``: ``n * synapse_entry_bits``. Vectorised over ``n``.
     """
     core = target.core
-    n = np.asarray(n, dtype=np.int64)
+    n = np.asarray(n)
+    if n.size > 65_536 and n.dtype.kind in "iu":  # a table over the row lengths, one gather
+        top = int(n.max(initial=0))
+        if top < 1 << 20:
+            return synapse_row_bits(np.arange(top + 1, dtype=np.int64), target)[n]
+    n = n.astype(np.int64, copy=False)
     acc = core.synapse_accounting
     if acc == "loihi_synapse_config":
         bpw = int(core.synapse_entry_bits)
@@ -116,14 +122,41 @@ def synapse_row_bits(n: np.ndarray, target: Any) -> np.ndarray:
     return n * int(core.synapse_entry_bits)
 
 
-def speck_layer_memory(conn: Any, in_shape: tuple[int, ...], out_shape: tuple[int, ...]
-                       ) -> int:
+def dense_pool_factor(weight: np.ndarray, in_shape: tuple[int, ...],
+                      sizes: tuple[int, ...] = (2, 4, 8)) -> int:
+    """The largest ``k`` of ``sizes`` over which a dense ``(f, C*H*W)`` weight matrix on a
+    ``(C, H, W)`` input is constant in every ``k x k`` spatial window (1 if none).
+
+    Such a projection is a ``k x k`` sum pooling followed by a dense layer on the pooled
+    ``(C, H/k, W/k)`` input (the NIR importer composes SumPool + Flatten + Affine that
+    way); sinabs and the chip apply the pooling on the way out of the source layer.
+    Vectorised: one comparison of the weights with each window's first entry per ``k``.
+    """
+    if len(in_shape) != 3:
+        return 1
+    c, h, w = (int(x) for x in in_shape)
+    wt = np.asarray(weight)
+    if wt.ndim != 2 or wt.shape[1] != c * h * w:
+        return 1
+    for k in sorted((int(x) for x in sizes if int(x) > 1), reverse=True):
+        if h % k or w % k:
+            continue
+        r = wt.reshape(wt.shape[0], c, h // k, k, w // k, k)
+        if np.array_equal(r, np.broadcast_to(r[:, :, :, :1, :, :1], r.shape)):
+            return k
+    return 1
+
+
+def speck_layer_memory(conn: Any, in_shape: tuple[int, ...], out_shape: tuple[int, ...],
+                       pool_sizes: tuple[int, ...] = (2, 4, 8)) -> int:
     """Kernel memory words of one projection into a Speck layer (sinabs ``memory_summary``).
 
     Conv2d ``(f, c, h, w)``: ``c * 2**(ceil(log2(h*w)) + ceil(log2(f)))``; a dense or
     sparse layer is a convolution whose kernel covers the whole input (sinabs converts
     ``nn.Linear`` that way); pooling is done on the way to the destination core and needs
-    no kernel memory.
+    no kernel memory. A dense projection whose weights are constant over ``k x k``
+    spatial windows (``k`` in ``pool_sizes``, see :func:`dense_pool_factor`) is a
+    pooling plus a dense layer and is charged on the pooled ``(c, H/k, W/k)`` input.
     """
     if isinstance(conn, (SumPool2d, AvgPool2d)):
         return 0
@@ -133,6 +166,9 @@ def speck_layer_memory(conn: Any, in_shape: tuple[int, ...], out_shape: tuple[in
     if isinstance(conn, OneToOne):
         c = int(in_shape[0]) if len(in_shape) == 3 else int(np.prod(in_shape))
         return int(c * 2 ** int(_ceil_log2(1)))
+    if isinstance(conn, Dense) and len(in_shape) == 3:
+        k = dense_pool_factor(conn.weight, in_shape, pool_sizes)
+        in_shape = (in_shape[0], in_shape[1] // k, in_shape[2] // k)
     c, hw = (in_shape[0], in_shape[1] * in_shape[2]) if len(in_shape) == 3 else \
         (int(np.prod(in_shape)), 1)
     f = int(out_shape[0]) if len(out_shape) == 3 else int(np.prod(out_shape))
@@ -278,19 +314,78 @@ def _pair_matrix(view: _View, neuron_core: np.ndarray, n_cores: int) -> sp.csr_m
         m = mats[0]
         for other in mats[1:]:
             m = m + other
-        blocks.append(m.tocsr())
-    out = blocks[0] if len(blocks) == 1 else sp.vstack(blocks, format="csr")
-    out.sum_duplicates()
+        m = m.tocsr()
+        m.sum_duplicates()  # canonical: sorted, no duplicates (a no-op when already so)
+        blocks.append(m)
+    if len(blocks) == 1:
+        return blocks[0]
+    # stack the canonical blocks by hand: one copy, no re-check of up to 1e8 entries
+    ptr = [np.zeros(1, dtype=np.int64)]
+    off = 0
+    for b in blocks:
+        ptr.append(b.indptr[1:].astype(np.int64) + off)
+        off += int(b.indptr[-1])
+    out = sp.csr_matrix((np.concatenate([b.data for b in blocks]),
+                         np.concatenate([b.indices for b in blocks]), np.concatenate(ptr)),
+                        shape=(sum(b.shape[0] for b in blocks), n_cores))
+    out.has_sorted_indices = True
+    out.has_canonical_format = True
     return out
 
 
-@dataclass(frozen=True, slots=True)
+def _fill_dest(ev: _Eval) -> None:
+    """Exact destination cores per core (column ``destination_cores``) from the graph."""
+    g = ev.core_graph
+    j = ev.names.index("destination_cores")
+    ev.used[:, j] = np.diff(g.indptr) - (g.diagonal() > 0)
+
+
 class _Eval:
-    used: np.ndarray  # (C, len(names))
-    names: tuple[str, ...]
-    core_graph: sp.csr_matrix  # (C, C) messages incl. diagonal (local)
-    core_sources: np.ndarray
-    input_messages: np.ndarray
+    """Exact usage of one assignment. The core graph (messages between cores, the
+    diagonal = local) is built on first use from the (source, core) pairs: repair rounds
+    that only check budgets never build it (up to 1e8 pairs), unless the target limits
+    destination cores."""
+
+    __slots__ = ("used", "names", "core_sources", "input_messages", "pair_core",
+                 "pair_count", "pair_src_core", "_graph", "_n_cores")
+
+    def __init__(self, used: np.ndarray, names: tuple[str, ...], core_sources: np.ndarray,
+                 input_messages: np.ndarray, pair_core: np.ndarray | None = None,
+                 pair_count: np.ndarray | None = None,
+                 pair_src_core: np.ndarray | None = None,
+                 core_graph: sp.csr_matrix | None = None, n_cores: int = 0) -> None:
+        self.used = used  # (C, len(names))
+        self.names = names
+        self.core_sources = core_sources
+        self.input_messages = input_messages
+        self.pair_core = pair_core  # core of every (source, core) pair, sources in order
+        self.pair_count = pair_count  # synapses of the pair
+        self.pair_src_core = pair_src_core  # core of the source neuron (neuron rows only)
+        self._graph = core_graph
+        self._n_cores = n_cores
+
+    @property
+    def core_graph(self) -> sp.csr_matrix:
+        """``(C, C)`` CSR of messages, sorted indices, no duplicates."""
+        if self._graph is None:
+            self._graph = _core_graph(self.pair_src_core, self.pair_core, self._n_cores)
+        return self._graph
+
+
+def _core_graph(rc: np.ndarray, col: np.ndarray, n_cores: int) -> sp.csr_matrix:
+    """Messages between cores from the source core and destination core of every
+    (neuron, core) pair (``col`` may run on past ``rc`` into input rows)."""
+    nb = rc.shape[0]
+    pidx = col[:nb]
+    if n_cores * n_cores <= 50_000_000:
+        flat = np.bincount(rc.astype(np.int64) * n_cores + pidx,
+                           minlength=n_cores * n_cores).reshape(n_cores, n_cores)
+        core_graph = sp.csr_matrix(flat)
+    else:
+        core_graph = sp.coo_matrix((np.ones(nb, dtype=np.int64), (rc, pidx)),
+                                   shape=(n_cores, n_cores)).tocsr()
+    core_graph.sum_duplicates()
+    return core_graph
 
 
 def _limits(target: Any, names: tuple[str, ...], speck: bool) -> np.ndarray:
@@ -345,21 +440,19 @@ def _evaluate(view: _View, neuron_core: np.ndarray, n_cores: int, target: Any) -
                                             dtype=np.int64)
     remote = (rowlen - has_own) > 0
     core_sources = np.bincount(own[remote], minlength=n_cores).astype(np.int64)
-    if n_cores * n_cores <= 50_000_000:
-        flat = np.bincount(rc.astype(np.int64) * n_cores + pidx,
-                           minlength=n_cores * n_cores).reshape(n_cores, n_cores)
-        core_graph = sp.csr_matrix(flat)
-    else:
-        core_graph = sp.coo_matrix((np.ones(nb, dtype=np.int64), (rc, pidx)),
-                                   shape=(n_cores, n_cores)).tocsr()
-    core_graph.sum_duplicates()
-    dest = np.diff(core_graph.indptr) - (core_graph.diagonal() > 0)
+    core_graph = None
+    if target.core.max_destinations is not None:
+        core_graph = _core_graph(rc, idx, n_cores)
+        dest = np.diff(core_graph.indptr) - (core_graph.diagonal() > 0)
+    else:  # no such budget: counted from the pairs when the core graph is built
+        dest = np.zeros(n_cores, dtype=np.int64)
     input_messages = np.bincount(idx[nb:], minlength=n_cores).astype(np.int64)
     neurons = np.bincount(own, minlength=n_cores).astype(np.int64)
     names = BUDGET_NAMES
     used = np.stack([neurons, input_axons, output_axons, bits, dest.astype(np.int64)], axis=1)
     return _Eval(used=used, names=names, core_graph=core_graph, core_sources=core_sources,
-                 input_messages=input_messages)
+                 input_messages=input_messages, pair_core=idx, pair_count=m.data,
+                 pair_src_core=rc, n_cores=n_cores)
 
 
 def evaluate_partition(net: Network, target: Any, neuron_core: np.ndarray,
@@ -369,6 +462,7 @@ def evaluate_partition(net: Network, target: Any, neuron_core: np.ndarray,
     nc = np.asarray(neuron_core, dtype=np.int64)
     n_cores = int(nc.max()) + 1 if nc.size else 0
     ev = _evaluate(view, nc, n_cores, target)
+    _fill_dest(ev)
     lim = np.broadcast_to(_limits(target, ev.names, False), ev.used.shape).copy()
     return CoreUsage(names=ev.names, used=ev.used, limit=lim)
 
@@ -460,8 +554,8 @@ def _overload(ev: _Eval, lim: np.ndarray) -> np.ndarray:
 
 
 def _repair(view: _View, target: Any, neuron_core: np.ndarray, n_cores: int,
-            lim: np.ndarray, ev: _Eval | None, stats: dict[str, Any], max_rounds: int = 40
-            ) -> tuple[np.ndarray, int, _Eval]:
+            lim: np.ndarray, ev: _Eval | None, stats: dict[str, Any], max_rounds: int = 40,
+            plan: bool = False) -> tuple[np.ndarray, int, _Eval]:
     """Split over-budget cores until every core fits; raise FitError for one neuron."""
     rounds = 0
     while True:
@@ -484,6 +578,8 @@ def _repair(view: _View, target: Any, neuron_core: np.ndarray, n_cores: int,
         ratio = _overload(ev, lim)
         factor = np.ones(n_cores, dtype=np.int64)
         factor[bad] = np.maximum(2, np.ceil(ratio[bad] * 1.2)).astype(np.int64)
+        if plan:
+            factor = _plan_split(ev, lim, factor, stats)
         neuron_core, n_cores = _split_over(neuron_core, n_cores, factor)
         if n_cores > 4 * int(target.total_cores) + 64:
             raise _too_many_cores(view, target, n_cores, None, None)
@@ -491,6 +587,95 @@ def _repair(view: _View, target: Any, neuron_core: np.ndarray, n_cores: int,
         rounds += 1
     stats["repair_rounds"] = rounds
     return neuron_core, n_cores, ev
+
+
+class _SplitModel:
+    """What :func:`_predict_split` needs from the exact (source, core) pairs of one count,
+    aggregated once (O(pairs)); each prediction is then O(cores + pairs of >= 2 synapses).
+
+    Pairs of one synapse (most, on sparse networks) are counted per core; only pairs of
+    several synapses are kept one by one."""
+
+    def __init__(self, ev: _Eval, dest_limited: bool) -> None:
+        c_n = ev.used.shape[0]
+        self.c_n = c_n
+        col, cnt, src = ev.pair_core, ev.pair_count, ev.pair_src_core
+        self.exact = col is not None and cnt is not None and src is not None
+        if self.exact:
+            multi = np.flatnonzero(cnt > 1)
+            self.ones = np.bincount(col, minlength=c_n).astype(np.float64) - \
+                np.bincount(col[multi], minlength=c_n)
+            self.m_col = col[multi].astype(np.int64)
+            self.m_cnt = cnt[multi].astype(np.float64)
+            nb = src.shape[0]
+            mn = multi[multi < nb]
+            self.n_src = src[mn].astype(np.int64)
+            self.n_col = col[mn].astype(np.int64)
+            self.n_cnt = cnt[mn].astype(np.float64)
+        self.dest = dest_limited
+        if dest_limited:
+            cg = ev.core_graph.tocoo()
+            off = cg.row != cg.col
+            self.g_row, self.g_col = cg.row[off], cg.col[off]
+            self.g_msg = cg.data[off].astype(np.float64)
+
+
+def _predict_split(ev: _Eval, model: _SplitModel, f: np.ndarray) -> np.ndarray:
+    """Predicted usage (C, budgets) of each piece of every core when core ``c`` is cut
+    into ``f[c]`` contiguous pieces, from the exact (source, core) pairs of ``ev``.
+
+    Output axons: a pair of ``k`` synapses onto a cut core becomes at most ``min(f, k)``
+    pairs (an upper bound), shared evenly by the source core's pieces. Input axons: a
+    source with ``k`` synapses on a core cut in ``f`` reaches a given piece with
+    probability ``1 - (1 - 1/f)**k`` (synapses spread evenly); memory follows the input
+    axons; destinations: ``min(f, messages)`` per destination core.
+    """
+    used = ev.used.astype(np.float64)
+    out = used.copy()
+    ff = f.astype(np.float64)
+    c_n = model.c_n
+    out[:, 0] = np.ceil(used[:, 0] / ff)
+    if model.exact:
+        inp = model.ones / ff
+        fm = ff[model.m_col]
+        inp += np.bincount(model.m_col, weights=1.0 - (1.0 - 1.0 / fm) ** model.m_cnt,
+                           minlength=c_n)
+        out[:, 1] = inp
+        out[:, 3] = np.where(used[:, 1] > 0, used[:, 3] * inp / np.maximum(used[:, 1], 1),
+                             0.0)
+        extra = np.bincount(model.n_src, weights=np.minimum(ff[model.n_col], model.n_cnt)
+                            - 1.0, minlength=c_n)
+        out[:, 2] = (used[:, 2] + extra) / ff
+    else:
+        out[:, 1:4] = used[:, 1:4] / ff[:, None]
+    if model.dest:
+        dst = np.bincount(model.g_row, weights=np.minimum(ff[model.g_col], model.g_msg),
+                          minlength=c_n)
+        out[:, 4] = np.ceil(dst / ff)
+    return out
+
+
+def _plan_split(ev: _Eval, lim: np.ndarray, factor: np.ndarray, stats: dict[str, Any],
+                rounds: int = 12, margin: float = 0.95) -> np.ndarray:
+    """Raise the split factors until the predicted usage of every piece is within
+    ``margin`` of every budget (pieces are not all average), so that one repair round
+    usually suffices; the exact count after the split decides."""
+    f = factor.copy()
+    neurons = np.maximum(ev.used[:, 0], 1)
+    has = lim > 0
+    model = _SplitModel(ev, dest_limited=bool(lim[4] >= 0))
+    cut = f > 1  # only cores cut anyway are cut finer (the model is pessimistic for local
+    top = np.minimum(neurons, 2 * f)  # connectivity), at most to twice the pieces
+    for it in range(rounds):
+        pred = _predict_split(ev, model, f)
+        ratio = np.where(has[None, :], pred / np.maximum(lim, 1)[None, :], 0.0).max(axis=1)
+        over = cut & (ratio > margin) & (f < top)
+        stats["split_plan_iterations"] = it + 1
+        if not over.any():
+            break
+        f[over] = np.minimum(top[over], np.maximum(
+            f[over] + 1, np.ceil(f[over] * ratio[over] / margin))).astype(np.int64)
+    return f
 
 
 def _sequential(view: _View, cap: int) -> tuple[np.ndarray, int]:
@@ -606,6 +791,101 @@ def _metis(g: sp.csr_matrix, vw: np.ndarray, k: int, seed: int, max_edges: int
     return np.asarray(parts, dtype=np.int64)
 
 
+def _sample_usage(view: _View, nc: np.ndarray, n_cores: int, target: Any,
+                  cores: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Exact usage ``(len(cores), budgets)`` of a few ``cores`` only (destination cores
+    left 0): the synapses onto them and the synapses of their neurons, found with one
+    gather over every synapse and no sort of all of them."""
+    n = view.n_neurons
+    ins = np.zeros(n_cores, dtype=bool)
+    ins[cores] = True
+    k_in, c_in, k_out = [], [], []
+    for pr in view.projs:
+        post_core = nc[pr.post_off:pr.post_off + pr.n_post]
+        rows = np.arange(pr.n_pre, dtype=np.int64)
+        src_pop = pr.pre_row < n
+        pre_in_s = ins[nc[pr.pre_row:pr.pre_row + pr.n_pre]] if src_pop else None
+        if pr.kind == "dense":
+            r = np.bincount(post_core, minlength=n_cores)
+            cs = np.flatnonzero((r > 0) & ins)
+            k_in.append(((pr.pre_row + rows)[:, None] * n_cores + cs[None, :]).ravel())
+            c_in.append(np.tile(r[cs], pr.n_pre).astype(np.float64))
+            if src_pop:
+                cz = np.flatnonzero(r)
+                k_out.append(((pr.pre_row + rows[pre_in_s])[:, None] * n_cores
+                              + cz[None, :]).ravel())
+            continue
+        dst = post_core[pr.indices]
+        pos = np.flatnonzero(ins[dst])
+        if pr.kind == "csr":
+            pre = np.searchsorted(pr.indptr, pos, side="right") - 1
+        else:
+            pre = pr.pre[pos]
+        k_in.append((pr.pre_row + pre) * n_cores + dst[pos])
+        c_in.append(np.ones(pos.shape[0]))
+        if src_pop:
+            if pr.kind == "csr":
+                rs = np.flatnonzero(pre_in_s)
+                ln = np.diff(pr.indptr)[rs]
+                from .place import _ranges
+
+                at = _ranges(pr.indptr[rs], ln)
+                pre_o = np.repeat(rs, ln)
+            else:
+                at = np.flatnonzero(pre_in_s[pr.pre])
+                pre_o = pr.pre[at]
+            k_out.append((pr.pre_row + pre_o) * n_cores + dst[at])
+    used = np.zeros((len(cores), len(BUDGET_NAMES)), dtype=np.int64)
+    where = np.full(n_cores, -1, dtype=np.int64)
+    where[cores] = np.arange(len(cores))
+    used[:, 0] = np.bincount(nc, minlength=n_cores)[cores]
+    col = cnt = np.zeros(0, dtype=np.int64)
+    if k_in:
+        keys = np.concatenate(k_in)
+        uk, inv = np.unique(keys, return_inverse=True)
+        cnt = np.rint(np.bincount(inv, weights=np.concatenate(c_in))).astype(np.int64)
+        col = where[uk % n_cores]
+        used[:, 1] = np.bincount(col, minlength=len(cores))
+        used[:, 3] = np.bincount(col, weights=synapse_row_bits(cnt, target),
+                                 minlength=len(cores))
+        keep = col >= 0
+        col, cnt = col[keep], cnt[keep]
+    if k_out:
+        uo = np.unique(np.concatenate(k_out))
+        used[:, 2] = np.bincount(where[nc[uo // n_cores]], minlength=len(cores))
+    return used, col, cnt
+
+
+def _probe_factor(used: np.ndarray, col: np.ndarray, cnt: np.ndarray, lim: np.ndarray,
+                  margin: float = 0.9) -> int:
+    """Smallest number of pieces (the same for every probed core) whose predicted usage
+    is within ``margin`` of every budget (pieces vary about the prediction; a repair
+    round costs a full count): input axons by the spread model of
+    :func:`_predict_split` (distinct sources saturate on large cores, so the pieces
+    need more than the overload suggests), memory following them, the rest even."""
+    k = len(used)
+    cntf = cnt.astype(np.float64)
+    has = lim > 0
+
+    def worst(f: int) -> float:
+        reach = np.bincount(col, weights=1.0 - (1.0 - 1.0 / f) ** cntf, minlength=k)
+        pred = used.astype(np.float64) / f
+        pred[:, 0] = np.ceil(used[:, 0] / f)
+        pred[:, 1] = reach
+        pred[:, 3] = np.where(used[:, 1] > 0, used[:, 3] * reach / np.maximum(used[:, 1], 1),
+                              0.0)
+        return float(np.where(has[None, :], pred / np.maximum(lim, 1)[None, :], 0.0).max())
+
+    lo, hi = 1, 2
+    top = int(max(used[:, 0].max(initial=1), 1))
+    while hi < top and worst(hi) > margin:
+        lo, hi = hi, min(2 * hi, top)
+    while hi - lo > 1:  # worst(f) falls as f grows
+        mid = (lo + hi) // 2
+        lo, hi = (mid, hi) if worst(mid) > margin else (lo, mid)
+    return hi
+
+
 def _metis_partition(view: _View, target: Any, cap: int, lim: np.ndarray, seed: int,
                      max_blocks: int, sample: int, rounds: int, max_edges: int,
                      stats: dict[str, Any]) -> tuple[np.ndarray, int, _Eval | None]:
@@ -638,12 +918,37 @@ def _metis_partition(view: _View, target: Any, cap: int, lim: np.ndarray, seed: 
                                           + time.perf_counter() - tm, 3)
             base += k
         nc, n_cores = _compact(part[block])
+        if rounds == 1 and n_cores > 1:
+            # large network: a few cores counted exactly first; if they are far over a
+            # budget (random fan-in against input axons), every core is cut by their
+            # overload at once and the exact count of METIS's parts is skipped
+            probe = np.sort(rng.choice(n_cores, min(8, n_cores), replace=False))
+            su, s_col, s_cnt = _sample_usage(view, nc, n_cores, target, probe)
+            has = lim > 0
+            sr = np.where(has[None, :], su / np.maximum(lim, 1)[None, :], 0.0)[:, 1:]
+            stats["probe_overload"] = round(float(sr.max()), 3)
+            # only for spread connectivity (few synapses per (source, core) pair): the
+            # spread model is far too pessimistic for local connectivity, whose sources
+            # reach few contiguous pieces
+            spread = s_cnt.size > 0 and float(s_cnt.mean()) <= 4.0
+            stats["probe_synapses_per_pair"] = round(float(s_cnt.mean()), 3) \
+                if s_cnt.size else 0.0
+            if sr.max() > 4.0 and spread:
+                sizes = np.bincount(nc, minlength=n_cores)
+                f = np.minimum(sizes, _probe_factor(su, s_col, s_cnt, lim))
+                nc, n_cores = _split_over(nc, n_cores, f)
+                stats["probe_split"] = int(f.max())
+                stats["metis_rounds"] = r + 1
+                ev = None
+                break
         ev = _evaluate(view, nc, n_cores, target)
         ratio = _overload(ev, lim)
         stats["metis_rounds"] = r + 1
         other = np.delete(ev.used / np.maximum(lim, 1), 0, axis=1)[:, lim[1:] >= 0]
         if other.size == 0 or other.max() <= 1.0 or r == rounds - 1:
             break  # neuron overflow from METIS's imbalance is left to the repair
+        if np.median(other.max(axis=1)) > 8.0:  # far over everywhere (random fan-in vs
+            break  # input axons): re-weighting cannot help; the repair cuts every core
         # blocks of an overloaded core weigh its overload (budgets other than neurons)
         core_of_block = nc[np.searchsorted(block, np.arange(n_blocks))]
         neurons_c = np.maximum(ev.used[:, 0], 1)
@@ -667,9 +972,17 @@ def _speck_partition(net: Network, view: _View, target: Any, seed: int) -> Parti
         b = getattr(pop.model, "bias", 0.0)
         if np.any(np.asarray(b) != 0):
             bias[k] = pop.shape[0] if len(pop.shape) == 3 else pop.size
+    conv = getattr(target, "convolution", None)
+    pool_sizes = tuple(conv.pooling_sizes) if conv is not None else (2, 4, 8)
+    pooled: dict[str, int] = {}
     for pr in net.projections.values():
         k = pidx[pr.post]
-        kernel[k] += speck_layer_memory(pr.conn, net.shape_of(pr.pre), net.shape_of(pr.post))
+        in_shape = net.shape_of(pr.pre)
+        kernel[k] += speck_layer_memory(pr.conn, in_shape, net.shape_of(pr.post), pool_sizes)
+        if isinstance(pr.conn, Dense):
+            f = dense_pool_factor(pr.conn.weight, in_shape, pool_sizes)
+            if f > 1:
+                pooled[pr.name] = f
         if pr.pre in pidx and pidx[pr.pre] != k:
             dests[pidx[pr.pre]].add(k)
     n_dest = np.array([len(d) for d in dests], dtype=np.int64)
@@ -727,7 +1040,8 @@ def _speck_partition(net: Network, view: _View, target: Any, seed: int) -> Parti
         edge_src=coo.row[order].astype(np.int32), edge_dst=coo.col[order].astype(np.int32),
         edge_messages=coo.data[order].astype(np.int64), core_sources=sources.astype(np.int64),
         input_messages=in_msgs, messages=int(coo.data.sum()), local_messages=0,
-        method="layers", seed=int(seed), stats={})
+        method="layers", seed=int(seed),
+        stats={"pooled_dense_projections": pooled} if pooled else {})
 
 
 # =========================================================================== the pass
@@ -802,7 +1116,8 @@ def partition(
         rounds = metis_rounds if n_syn <= compare_below else 1  # large: repair directly
         nc, k, ev = _metis_partition(view, target, cap, lim, seed, max_blocks,
                                      sample_synapses, rounds, max_block_edges, stats)
-        nc, k, ev = _repair(view, target, nc, k, lim, ev, stats)
+        nc, k, ev = _repair(view, target, nc, k, lim, ev, stats,
+                            plan=n_syn > compare_below)  # large: aim at one repair round
         used_method = "metis"
         if method == "auto" and (k > target.total_cores or n_syn <= compare_below):
             # keep the better of METIS and the sequential baseline (dense layers, for
@@ -818,14 +1133,31 @@ def partition(
     nc_new, k = _compact(nc)
     old_of_new = np.empty(k, dtype=np.int64)
     old_of_new[nc_new] = nc
-    used = ev.used[old_of_new]
     inv = np.empty_like(old_of_new)
     inv[old_of_new] = np.arange(k)
-    cg = ev.core_graph.tocoo()
-    r, c, d = inv[cg.row], inv[cg.col], cg.data.astype(np.int64)
+    if ev._graph is None and ev.pair_src_core is not None:
+        # the core graph, built once, directly in the new numbering
+        rc = ev.pair_src_core
+        perm = _core_graph(inv[rc], inv[ev.pair_core[:rc.shape[0]]], k)
+        used = ev.used[old_of_new]
+        j = ev.names.index("destination_cores")
+        used[:, j] = np.diff(perm.indptr) - (perm.diagonal() > 0)
+    else:
+        # renumber the core graph: permute its rows, relabel and re-sort its columns
+        # (per row; no global sort of the up to 1e8 edges)
+        _fill_dest(ev)
+        used = ev.used[old_of_new]
+        perm = ev.core_graph.tocsr()[old_of_new]
+        perm = sp.csr_matrix((perm.data, inv[perm.indices], perm.indptr), shape=perm.shape)
+        perm.has_sorted_indices = False
+        perm.sort_indices()
+    r = np.repeat(np.arange(k, dtype=np.int64), np.diff(perm.indptr))
+    c = perm.indices.astype(np.int64)
+    d = perm.data.astype(np.int64)
     local = r == c
+    local_messages = int(d[local].sum())
     r, c, d = r[~local], c[~local], d[~local]
-    order = np.lexsort((c, r))
+    order = slice(None)
     stats["time_s"] = round(time.perf_counter() - t_start, 3)
     return Partition(
         target=target.name, populations=view.pops, pop_offsets=view.pop_off.copy(),
@@ -835,5 +1167,5 @@ def partition(
         edge_src=r[order].astype(np.int32), edge_dst=c[order].astype(np.int32),
         edge_messages=d[order], core_sources=ev.core_sources[old_of_new],
         input_messages=ev.input_messages[old_of_new], messages=int(d.sum()),
-        local_messages=int(cg.data[cg.row == cg.col].sum()), method=used_method,
+        local_messages=local_messages, method=used_method,
         seed=int(seed), stats=stats)

@@ -39,6 +39,7 @@ Formats (``target.formats``; family by ``target.backend``):
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from typing import Any
 
@@ -46,13 +47,20 @@ import numpy as np
 
 from ir.connectivity import AvgPool2d, Conv2d, Dense, OneToOne, Sparse, SumPool2d, _pair
 from ir.errors import FitError
-from ir.models import model_fields
+from ir.models import Reset, model_fields
 from ir.network import Network, Population, Projection
 from ir.simulate import simulate
 
 __all__ = ["quantize", "dequantize", "loihi_weight_mantissas"]
 
 _EVAL_SAMPLE = 200_000
+
+#: the spike test of each chip family (backends/emulator/arith.py): Lava's bit-accurate LIF
+#: fires on ``v* > vth << 6``; sPyNNaker's ``threshold_type_static`` and Speck's IAF on
+#: ``v* >= theta``. Other families (the generic emulator) honour ``fire_at_threshold``.
+_CHIP_COMPARE = {"loihi": ">", "spinnaker": ">=", "speck": ">="}
+_NO_GRID = 2**62  #: grid of a voltage that never changes (every threshold is equivalent)
+_STAT_SAMPLE = 1_000_000  # report's error statistics on a sample above this
 
 
 # =========================================================================== formats
@@ -73,6 +81,7 @@ class _Fmt:
     decay_bits: int
     current: bool
     frac_bits: int
+    compare: str | None  #: the chip's spike test: ">" (Loihi), ">=" (SpiNNaker, Speck), None
 
 
 def _fmt(target: Any, negative_weight_exp: bool) -> _Fmt:
@@ -91,6 +100,7 @@ def _fmt(target: Any, negative_weight_exp: bool) -> _Fmt:
         b_exp_max=2 ** int(f.bias_exponent_bits) - 1 if f.bias_exponent_bits else 0,
         decay_bits=int(f.decay_bits), current=int(f.current_bits) > 0,
         frac_bits=int(f.state_fraction_bits or 0),
+        compare=_CHIP_COMPARE.get(str(target.backend)),
     )
 
 
@@ -165,7 +175,7 @@ def _quant_weights(w: np.ndarray, k: float, fmt: _Fmt, rng: tuple[int, int, int]
     """(mantissas, exponent, quantised weights in state units) for scale ``k``."""
     lo, hi, step = rng
     top = _top(lo, hi)
-    amax = float(np.max(np.abs(w))) if w.size else 0.0
+    amax = _abs_max(w)
     e = fmt.emin
     if amax > 0:
         need = math.ceil(math.log2(k * amax / top)) - fmt.s0 if k * amax > 0 else fmt.emin
@@ -175,10 +185,26 @@ def _quant_weights(w: np.ndarray, k: float, fmt: _Fmt, rng: tuple[int, int, int]
         while e < fmt.emax and k * amax > top * 2.0 ** (fmt.s0 + e):
             e += 1
     unit = 2.0 ** (fmt.s0 + e)
-    x = k * w / unit
-    m = step * np.rint(x / step)
-    m = np.clip(m, lo, hi)
+    m = np.multiply(k, w)  # the same operations as step * rint(k * w / unit / step), in place
+    m /= unit
+    if step != 1:
+        m /= step
+    np.rint(m, out=m)
+    if step != 1:
+        m *= step
+    np.clip(m, lo, hi, out=m)
     return m, e, m * unit
+
+
+def _argabsmax(w: np.ndarray) -> int:
+    """Index of a largest ``|w|`` (the first), without an ``|w|`` temporary."""
+    a, b = int(np.argmax(w)), int(np.argmin(w))
+    return a if abs(float(w.flat[a])) >= abs(float(w.flat[b])) else b
+
+
+def _abs_max(w: np.ndarray) -> float:
+    """``max |w|`` without an ``|w|`` temporary."""
+    return float(max(np.max(w), -np.min(w))) if w.size else 0.0
 
 
 # =========================================================================== neurons
@@ -288,7 +314,7 @@ def _check_model(pop: Population, fmt: _Fmt, target: Any) -> None:
 def _choose_scale(
     theta: np.ndarray | None, bias: np.ndarray, vreset: np.ndarray,
     inc: list[tuple[str, np.ndarray, tuple[int, int, int]]], fmt: _Fmt,
-    sample: np.random.Generator,
+    sample: np.random.Generator, cmp_err: Any = None,
 ) -> tuple[float, dict]:
     bounds: dict[str, float] = {}
     if theta is not None:
@@ -302,14 +328,14 @@ def _choose_scale(
         bounds["v_reset"] = fmt.vmax / rmax
     evals = []
     for name, w, (lo, hi, step) in inc:
-        amax = float(np.max(np.abs(w))) if w.size else 0.0
+        amax = _abs_max(w)
         top = _top(lo, hi)
         if amax > 0:
             bounds[f"weights of '{name}'"] = top * 2.0 ** (fmt.s0 + fmt.emax) / amax
         ws = w
         if w.size > _EVAL_SAMPLE:
             idx = sample.choice(w.size, _EVAL_SAMPLE, replace=False)
-            ws = np.concatenate([w[idx], [w[np.argmax(np.abs(w))]]])
+            ws = np.concatenate([w[idx], [w[_argabsmax(w)]]])
         evals.append((ws, (lo, hi, step)))
     if not bounds:
         return 1.0, {"bound_by": None, "candidates": 1}
@@ -326,14 +352,18 @@ def _choose_scale(
 
     def cost(k: float) -> float:
         e = 0.0
+        qs = []
         for ws, rng in evals:
             _, _, q = _quant_weights(ws, k, fmt, rng)
+            qs.append(q)
             nrm = float(np.sum(ws * ws))
             if nrm > 0:
                 e += float(np.sum((q / k - ws) ** 2)) / nrm
         ref = 0.0
         if theta is not None:
             tq = _q_theta(theta, k, fmt)
+            if cmp_err is not None:  # the comparison's error counts as threshold error
+                tq = tq + cmp_err(k, tq, qs)
             e += float(np.max(np.abs(tq / k - theta) / theta)) ** 2
             ref = float(np.max(theta))
         if bmax > 0:
@@ -355,6 +385,67 @@ def _q_theta(theta: np.ndarray, k: float, fmt: _Fmt) -> np.ndarray:
     return m * unit
 
 
+def _state_grid(values: list[np.ndarray]) -> int | None:
+    """The gcd ``G`` of the amounts by which an integer voltage can change (weights x
+    integer payloads, bias, reset voltage, soft-reset threshold), so ``v`` stays in ``G Z``
+    (it starts at 0); None when one of them is not an integer."""
+    g = 0
+    for x in values:
+        a = np.abs(np.asarray(x, dtype=np.float64).reshape(-1))
+        if a.size == 0:
+            continue
+        if not np.all(a == np.rint(a)) or float(a.max()) >= 2.0**53:
+            return None
+        g = math.gcd(g, int(np.gcd.reduce(a.astype(np.int64))))
+    return g if g > 0 else _NO_GRID
+
+
+def _compare(t: np.ndarray, fmt: _Fmt, grid: int | None, movable: bool
+             ) -> tuple[np.ndarray, np.ndarray]:
+    """Realise a threshold ``t`` of the comparison the chip does *not* have.
+
+    ``t`` (integer state units) is the threshold in the model's comparison; returns the
+    chip's threshold ``tc`` (representable: ``m << threshold_shift``, ``1 <= m <=
+    2**threshold_bits - 1``) and the signed error ``err`` in state LSBs (0: exact; > 0 the
+    chip fires ``err`` LSBs later, < 0 earlier). On integer state ``v > t`` is ``v >= t + 1``
+    and ``v >= t`` is ``v > t - 1``; when ``v`` moves on a grid ``G`` (:func:`_state_grid`)
+    every threshold of an interval is equivalent, and the pass takes the one closest to
+    ``t -/+ 1`` there. ``movable`` is False for soft reset (the chip subtracts the threshold)
+    and graded spikes (the payload divides by it): those keep ``t``.
+    """
+    t = np.rint(t).astype(np.int64)
+    unit = 1 << fmt.th_shift
+    if fmt.compare == ">=":  # model: v > t
+        ideal = t + 1
+        if grid:
+            f = (t // grid) * grid
+            lo, hi = f + 1, f + grid
+        else:
+            lo = hi = ideal
+    else:  # chip ">", model: v >= t
+        ideal = t - 1
+        if grid:
+            c = -((-t) // grid) * grid
+            lo, hi = c - grid, c - 1
+        else:
+            lo = hi = ideal
+    if movable:
+        def down(x: np.ndarray) -> np.ndarray:
+            return np.clip(x // unit, 1, fmt.th_mant_max) * unit
+
+        def up(x: np.ndarray) -> np.ndarray:
+            return np.clip(-((-x) // unit), 1, fmt.th_mant_max) * unit
+
+        cands = np.stack([down(ideal), up(ideal), up(lo), down(hi)])
+        dist = np.maximum(lo - cands, 0) + np.maximum(cands - hi, 0)
+        best = dist == dist.min(axis=0)
+        key = np.where(best, np.abs(cands - ideal), np.iinfo(np.int64).max)
+        tc = np.take_along_axis(cands, np.argmin(key, axis=0)[None], axis=0)[0]
+    else:
+        tc = t
+    return tc, tc - np.clip(tc, lo, hi)
+
+
 def _q_bias(bias: np.ndarray, k: float, fmt: _Fmt) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     b = k * np.asarray(bias, dtype=np.float64)
     if fmt.b_mant_max == 0:
@@ -368,6 +459,59 @@ def _q_bias(bias: np.ndarray, k: float, fmt: _Fmt) -> tuple[np.ndarray, np.ndarr
     exp = np.where(over & (exp < fmt.b_exp_max), exp + 1, exp)
     mant = np.clip(np.rint(b / 2.0**exp), -fmt.b_mant_max - 1, fmt.b_mant_max)
     return mant * 2.0**exp, mant, exp
+
+
+def _grid_at(k: float, tq: np.ndarray, wqs: list[np.ndarray], *, on_grid: bool,
+             bias: np.ndarray, vreset: np.ndarray, reset: Any, fmt: _Fmt) -> int | None:
+    """The voltage grid of a population at scale ``k`` (None: no leak-free integer grid)."""
+    if not on_grid:
+        return None
+    vals = [*wqs, _q_bias(bias, k, fmt)[0]]
+    if reset is Reset.HARD:
+        vals.append(np.rint(k * vreset))
+    elif reset is Reset.SOFT:
+        vals.append(tq)
+    return _state_grid(vals)
+
+
+def _cmp_err(k: float, tq: np.ndarray, wqs: list[np.ndarray], *, grid_at: Any, fmt: _Fmt,
+             movable: bool) -> np.ndarray:
+    """The comparison's error in state LSBs at scale ``k`` (for the scale's cost)."""
+    return _compare(tq, fmt, grid_at(k, tq, wqs), movable)[1]
+
+
+def _comparison_report(model_ge: bool, chip: str | None, tq: np.ndarray, tc: np.ndarray,
+                       err: np.ndarray, k: float, grid: int | None, movable: bool,
+                       reset: Any, unit: int = 1) -> dict[str, Any]:
+    """The report's ``comparison`` entry of a population whose spike test differs from
+    its chip's (``unit``: state LSBs per threshold mantissa step)."""
+    shift = tc - tq
+    lo, hi = int(shift.min()), int(shift.max())
+    exact = bool(np.all(err == 0))
+    if not movable:
+        why = "soft reset subtracts the threshold" if reset is Reset.SOFT else \
+            "graded payloads divide by the threshold"
+        action = f"kept ({why}: moving it would change every spike)"
+    elif lo == hi == 0:
+        action = "kept (equivalent on the voltage grid)" if exact else \
+            "kept (the nearest representable threshold)"
+    else:
+        verb = "raised" if hi > 0 and lo >= 0 else "lowered" if hi <= 0 else "moved"
+        span = f"{abs(lo)}" if lo == hi else f"{min(abs(lo), abs(hi))}..{max(abs(lo), abs(hi))}"
+        action = f"{verb} by {span} LSB"
+        if unit > 1:
+            action += f" (the threshold mantissa's step is {unit} LSB)"
+    out: dict[str, Any] = {
+        "model": ">=" if model_ge else ">", "chip": chip, "action": action,
+        "threshold_model_units": _ints(tq), "threshold_chip": _ints(tc),
+        "shift_lsb": [lo, hi], "grid": grid, "exact": exact,
+        "error_lsb": int(np.max(np.abs(err))) if err.size else 0,
+    }
+    if not exact:
+        e = int(err[np.argmax(np.abs(err))])
+        out["effect"] = (f"the chip fires {abs(e)} state LSB ({abs(e) / k:.3g} in float units) "
+                         f"{'later' if e > 0 else 'earlier'} than the model at worst")
+    return out
 
 
 # =========================================================================== the pass
@@ -415,6 +559,8 @@ def quantize(
     for p in net.projections.values():
         incoming[p.post].append(p)
     pools = []
+    modes: dict[str, str] = {}
+    stat_rng = np.random.default_rng([seed, 1])
     for name, p in net.projections.items():
         if isinstance(p.conn, (SumPool2d, AvgPool2d)):
             projs[name] = Projection(name=name, pre=p.pre, post=p.post,
@@ -435,16 +581,83 @@ def quantize(
         inc = []
         for p in incoming[pname]:
             w = _weights_of(net, projs[p.name]) if p.name in pools else _weights_of(net, p)
-            inc.append((p.name, w, _mantissa_range(fmt, w, p.name, tname)[:3]))
-        k, how = _choose_scale(theta, bias, vreset, inc, fmt, rng)
+            *rng3, modes[p.name] = _mantissa_range(fmt, w, p.name, tname)
+            inc.append((p.name, w, tuple(rng3)))
         new_fields, ints, derr = _decays(pop, fmt, tname, target.capabilities)
         own = model_fields(model)
+        # the spike test: the chip's comparison where the model asks for the other one
+        model_ge = bool(model.fire_at_threshold)
+        differs = (theta is not None and fmt.compare is not None
+                   and (fmt.compare == ">=") != model_ge)
+        movable = model.reset is not Reset.SOFT and not model.graded
+        q_alpha = np.asarray(new_fields.get("alpha_u", model.alpha_u))
+        q_lam = np.asarray(new_fields.get("lam", model.lam))
+        on_grid = bool(np.all(q_alpha == 0) and np.all(q_lam == 1))
+        grid_at = functools.partial(_grid_at, on_grid=on_grid, bias=bias, vreset=vreset,
+                                    reset=model.reset, fmt=fmt)
+        cmp_err = functools.partial(_cmp_err, grid_at=grid_at, fmt=fmt, movable=movable)
+        k, how = _choose_scale(theta, bias, vreset, inc, fmt, rng,
+                               cmp_err if differs else None)
         prep: dict[str, Any] = {"scale": k, **how, "decay_error": derr}
+        # projections into this population, on its scale
+        wqs = []
+        for (name, w, rng3) in inc:
+            p = projs[name]
+            m, e, q = _quant_weights(w, k, fmt, rng3)
+            wqs.append(q)
+            mode = modes[name]
+            projs[name] = Projection(name=name, pre=p.pre, post=p.post,
+                                     conn=_with_weight(p.conn, q), delay=p.delay)
+            unit = 2.0 ** (fmt.s0 + e)
+            ws, wq = w, q
+            if w.size > _STAT_SAMPLE:  # error statistics on a seeded sample + the largest
+                idx = np.append(stat_rng.choice(w.size, _STAT_SAMPLE, replace=False),
+                                _argabsmax(w))
+                ws, wq = w[idx], q[idx]
+            nrm = float(np.sqrt(np.sum(ws * ws)))
+            diff = wq / k - ws
+            amax = _abs_max(w)
+            # rounding moves a mantissa by at most step / 2: only clipping moves it by more
+            lo3, hi3, step3 = rng3
+            clipped = 0
+            if w.size and (k * float(np.max(w)) / unit > hi3 + step3
+                           or k * float(np.min(w)) / unit < lo3 - step3):
+                clipped = int(np.count_nonzero(np.abs(k * w / unit - m) > step3))
+            rep_projs[name] = {
+                "post": pname, "weight_exp": int(e), "unit": unit,
+                "sign_mode": mode, "scale": k,
+                "rel_rms_error": float(np.sqrt(np.sum(diff * diff)) / nrm) if nrm else 0.0,
+                "max_rel_error": float(np.max(np.abs(diff)) / amax) if amax else 0.0,
+                "error_sample": int(ws.size),
+                "clipped": clipped,
+                "converted_from_pool": name in pools,
+            }
+            meta_projs[name] = {"post": pname, "scale": k, "weight_exp": int(e),
+                                "weight_shift": int(fmt.s0 + e), "sign_mode": mode,
+                                "num_weight_bits": fmt.wbits}
+        model_cmp = None
         if theta is not None:
             tq = _q_theta(theta, k, fmt)
-            new_fields["theta"] = tq if np.ndim(own["theta"]) else float(tq[0])
-            prep["threshold_rel_error"] = float(np.max(np.abs(tq / k - theta) / theta))
-            ints["theta_mant"] = _ints(tq / 2.0**fmt.th_shift)
+            tc, err = tq, np.zeros(n, dtype=np.int64)
+            if differs:
+                grid = grid_at(k, tq, wqs)
+                tc, err = _compare(tq, fmt, grid, movable)
+                tc = tc.astype(np.float64)
+                prep["comparison"] = _comparison_report(
+                    model_ge, fmt.compare, tq, tc, err, k, grid, movable, model.reset,
+                    1 << fmt.th_shift)
+                model_cmp = {"fire_at_threshold": model_ge, "theta": _ints(tq)}
+            else:
+                prep["comparison"] = {
+                    "model": ">=" if model_ge else ">", "chip": fmt.compare or "model's",
+                    "action": "none (the chip compares as the model does)", "exact": True,
+                    "error_lsb": 0}
+            new_fields["theta"] = tc if np.ndim(own["theta"]) else float(tc[0])
+            if fmt.compare is not None and "fire_at_threshold" in own:
+                new_fields["fire_at_threshold"] = fmt.compare == ">="
+            # the threshold the chip realises, in the model's comparison: tq + err
+            prep["threshold_rel_error"] = float(np.max(np.abs((tq + err) / k - theta) / theta))
+            ints["theta_mant"] = _ints(tc / 2.0**fmt.th_shift)
         bq, bm, be = _q_bias(bias, k, fmt)
         if "bias" in own:
             new_fields["bias"] = bq if np.ndim(own["bias"]) else float(bq[0])
@@ -470,29 +683,9 @@ def quantize(
                     **{kk: v for kk, v in ints.items()
                        if kk not in ("du", "dv", "theta_mant", "bias_mant", "bias_exp")}}
         meta_pops[pname] = {"scale": k, **ints}
+        if model_cmp is not None:
+            meta_pops[pname]["model_comparison"] = model_cmp
         rep_pops[pname] = prep
-        # projections into this population, on its scale
-        for (name, w, rng3) in inc:
-            p = projs[name]
-            m, e, q = _quant_weights(w, k, fmt, rng3)
-            mode = _mantissa_range(fmt, w, name, tname)[3]
-            projs[name] = Projection(name=name, pre=p.pre, post=p.post,
-                                     conn=_with_weight(p.conn, q), delay=p.delay)
-            nrm = float(np.sqrt(np.sum(w * w)))
-            diff = q / k - w
-            amax = float(np.max(np.abs(w))) if w.size else 0.0
-            raw = k * w / 2.0 ** (fmt.s0 + e)
-            rep_projs[name] = {
-                "post": pname, "weight_exp": int(e), "unit": 2.0 ** (fmt.s0 + e),
-                "sign_mode": mode, "scale": k,
-                "rel_rms_error": float(np.sqrt(np.sum(diff * diff)) / nrm) if nrm else 0.0,
-                "max_rel_error": float(np.max(np.abs(diff)) / amax) if amax else 0.0,
-                "clipped": int(np.count_nonzero(np.abs(raw - m) > rng3[2])),
-                "converted_from_pool": name in pools,
-            }
-            meta_projs[name] = {"post": pname, "scale": k, "weight_exp": int(e),
-                                "weight_shift": int(fmt.s0 + e), "sign_mode": mode,
-                                "num_weight_bits": fmt.wbits}
     meta = {
         "version": 1,
         "target": tname,
@@ -501,6 +694,7 @@ def quantize(
                  "of the post population); weight = mantissa * 2**weight_shift",
         "state_fraction_bits": fmt.frac_bits,
         "threshold_shift": fmt.th_shift,
+        "comparison": fmt.compare or "model",
         "populations": meta_pops,
         "projections": meta_projs,
     }
@@ -520,6 +714,9 @@ def quantize(
             "max_bias_error": max(
                 [v["bias_max_error"] for v in rep_pops.values()], default=0.0),
             "clipped_synapses": sum(v["clipped"] for v in rep_projs.values()),
+            "inexact_threshold_comparisons": [
+                name for name, v in rep_pops.items()
+                if not v.get("comparison", {}).get("exact", True)],
         },
         "pools_as_depthwise_conv": pools,
         "overflow": _overflow(qnet, fmt),
@@ -636,9 +833,18 @@ def dequantize(qnet: Network) -> Network:
     for name, pop in qnet.populations.items():
         k = scales[name]
         own = model_fields(pop.model)
-        ch = {f: (own[f] / k) for f in ("theta", "bias", "v_reset") if f in own}
+        ch: dict[str, Any] = {f: (own[f] / k) for f in ("theta", "bias", "v_reset")
+                              if f in own}
+        mc = meta["populations"][name].get("model_comparison")
+        if isinstance(mc, dict) and "theta" in own:  # undo the chip's comparison
+            t = np.broadcast_to(np.asarray(mc["theta"], dtype=np.float64),
+                                np.shape(own["theta"]))
+            ch["theta"] = t / k
+            ch["fire_at_threshold"] = bool(mc["fire_at_threshold"])
         for f, v in ch.items():
-            if not isinstance(v, np.ndarray):
+            if isinstance(v, np.ndarray) and v.ndim == 0:
+                ch[f] = float(v)
+            elif not isinstance(v, (np.ndarray, bool)):
                 ch[f] = float(v)
         pops[name] = Population(name=name, shape=pop.shape,
                                 model=dataclasses.replace(pop.model, **ch))

@@ -47,6 +47,33 @@ __all__ = ["route", "unicast_link_load", "deliver", "lookup"]
 
 _PRED_CACHE: dict[tuple, np.ndarray] = {}
 
+#: the unicast link load of the last placement (``place`` computes it for its report;
+#: ``route`` reuses it when given that very partition and placement: same arrays)
+_LOAD_MEMO: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+
+
+def remember_link_load(part: Partition, core: np.ndarray, links: np.ndarray,
+                       load: np.ndarray) -> None:
+    """Keep the unicast link load of ``core`` (a placement of ``part``) for :func:`route`.
+
+    Only the last one is kept, until a route uses it; it is recognised by the identity of
+    the partition's edge arrays and of the placement's core array (never by value), so a
+    route of any other mapping recomputes. Saves a pass over up to 1e8 core pairs."""
+    _LOAD_MEMO.clear()
+    _LOAD_MEMO.append((part.edge_src, part.edge_dst, part.edge_messages, core,
+                       np.asarray(load)))
+
+
+def _recall_link_load(part: Partition, core: np.ndarray) -> np.ndarray | None:
+    if not _LOAD_MEMO:
+        return None
+    src, dst, msg, c, load = _LOAD_MEMO[0]
+    if src is part.edge_src and dst is part.edge_dst and msg is part.edge_messages and \
+            c is core:
+        _LOAD_MEMO.clear()  # used once: hold no reference to the mapping afterwards
+        return load
+    return None
+
 
 # =========================================================================== helpers
 def _link_keys(target: Any) -> tuple[np.ndarray, np.ndarray, int]:
@@ -70,13 +97,17 @@ def _predecessors(target: Any) -> np.ndarray:
 
 
 def _mesh_loads(target: Any, na: np.ndarray, nb: np.ndarray, m: np.ndarray) -> np.ndarray:
-    """Unicast x-then-y routes on the global router grid; load per ``target.links()``."""
+    """Unicast x-then-y routes on the global router grid; load per ``target.links()``.
+
+    Difference arrays along every grid row (x legs, on the source's row) and column (y
+    legs, on the destination's column), filled with ``bincount``; int32 coordinates."""
     t = target.topology
     xy = np.asarray(target.node_coords(), dtype=np.int64)
     ex = int(t.chip_grid[0] * t.node_grid[0])
     ey = int(t.chip_grid[1] * t.node_grid[1])
-    x0, y0 = xy[na, 0], xy[na, 1]
-    x1, y1 = xy[nb, 0], xy[nb, 1]
+    xs = xy[:, 0].astype(np.int32)
+    ys = xy[:, 1].astype(np.int32)
+    x0, y0, x1, y1 = xs[na], ys[na], xs[nb], ys[nb]
 
     def signed(d: np.ndarray, e: int, wrap: bool) -> np.ndarray:
         if not wrap:
@@ -86,26 +117,28 @@ def _mesh_loads(target: Any, na: np.ndarray, nb: np.ndarray, m: np.ndarray) -> n
 
     dx = signed(x1 - x0, ex, bool(t.wrap[0]))
     dy = signed(y1 - y0, ey, bool(t.wrap[1]))
-    m = m.astype(np.int64)
+    del x1
+    mf = np.asarray(m, dtype=np.float64)  # bincount sums in float64: exact below 2**53
 
-    def run(line: np.ndarray, start: np.ndarray, length: np.ndarray, e: int, n_lines: int
-            ) -> np.ndarray:
+    def run(sel: np.ndarray, line: np.ndarray, start: np.ndarray, length: np.ndarray,
+            e: int, n_lines: int) -> np.ndarray:
         """Load on the links ``k -> k+1`` of lines of length e, segments of ``length``."""
-        diff = np.zeros((n_lines, 2 * e + 1), dtype=np.int64)
-        sel = length > 0
-        flat = diff.reshape(-1)
         w = 2 * e + 1
-        np.add.at(flat, line[sel] * w + start[sel], m[sel])
-        np.add.at(flat, line[sel] * w + start[sel] + length[sel], -m[sel])
-        acc = np.cumsum(diff, axis=1)
+        size = n_lines * w
+        at = line[sel].astype(np.int64) * w + start[sel]
+        ms = mf[sel]
+        flat = np.bincount(at, weights=ms, minlength=size)
+        flat -= np.bincount(at + length[sel], weights=ms, minlength=size)
+        acc = np.cumsum(np.rint(flat).astype(np.int64).reshape(n_lines, w), axis=1)
         return acc[:, :e] + acc[:, e:2 * e]
 
-    right = run(y0, x0, np.where(dx > 0, dx, 0), ex, ey)  # right[y, x]: x -> x+1
-    left_r = run(y0, ex - 1 - x0, np.where(dx < 0, -dx, 0), ex, ey)
-    left = left_r[:, ::-1]  # left[y, x]: x -> x-1
-    up = run(x1, y0, np.where(dy > 0, dy, 0), ey, ex)  # up[x, y]: y -> y+1
-    down_r = run(x1, ey - 1 - y0, np.where(dy < 0, -dy, 0), ey, ex)
-    down = down_r[:, ::-1]
+    pos, neg = dx > 0, dx < 0
+    right = run(pos, y0, x0, dx, ex, ey)  # right[y, x]: x -> x+1
+    left = run(neg, y0, ex - 1 - x0, -dx, ex, ey)[:, ::-1]  # left[y, x]: x -> x-1
+    pos, neg = dy > 0, dy < 0
+    xd = xs[nb]
+    up = run(pos, xd, y0, dy, ey, ex)  # up[x, y]: y -> y+1
+    down = run(neg, xd, ey - 1 - y0, -dy, ey, ex)[:, ::-1]
     links = np.asarray(target.links(), dtype=np.int64).reshape(-1, 2)
     la, lb = xy[links[:, 0]], xy[links[:, 1]]
     ddx = signed(lb[:, 0] - la[:, 0], ex, bool(t.wrap[0]))
@@ -116,6 +149,83 @@ def _mesh_loads(target: Any, na: np.ndarray, nb: np.ndarray, m: np.ndarray) -> n
     out = np.where((ddx == -1) & (ddy == 0), left[ya, xa], out)
     out = np.where((ddy == 1) & (ddx == 0), up[xa, ya], out)
     out = np.where((ddy == -1) & (ddx == 0), down[xa, ya], out)
+    return out
+
+
+def mesh_link_load_cores(target: Any, node: np.ndarray, src: np.ndarray, dst: np.ndarray,
+                         m: np.ndarray) -> np.ndarray:
+    """:func:`_mesh_loads` for the edges ``src -> dst`` between logical cores placed on
+    routers ``node``, aggregated before any per-message work: x legs depend only on
+    (source core, destination column), y legs only on (source row, destination core),
+    so two sparse products with one-hot matrices reduce up to 1e8 core pairs to at most
+    cores x grid-width entries. Exactly the loads of :func:`_mesh_loads`."""
+    t = target.topology
+    xy = np.asarray(target.node_coords(), dtype=np.int64)
+    ex = int(t.chip_grid[0] * t.node_grid[0])
+    ey = int(t.chip_grid[1] * t.node_grid[1])
+    c = int(node.shape[0])
+    xc, yc = xy[node, 0], xy[node, 1]
+    counts = np.bincount(src, minlength=c)
+    if src.shape[0] > 1 and np.any(src[1:] < src[:-1]):  # not sorted by source: sort
+        order = np.argsort(src, kind="stable")
+        src, dst, m = src[order], dst[order], m[order]
+    a = sp.csr_matrix((np.asarray(m, dtype=np.float64), np.asarray(dst, dtype=np.int64),
+                       np.concatenate([[0], np.cumsum(counts)])), shape=(c, c))
+    ones = np.ones(c)
+    px = sp.csr_matrix((ones, (np.arange(c), xc)), shape=(c, ex))  # core -> its column
+    py = sp.csr_matrix((ones, (np.arange(c), yc)), shape=(c, ey))  # core -> its row
+    b = (a @ px).tocoo()  # b[s, x1]: messages from core s to column x1
+    d = (py.T @ a).tocoo()  # d[y0, k]: messages from row y0 to core k
+    # x legs: from (x(s), y(s)) to (x1, y(s)); y legs: from (x(k), y0) to (x(k), y(k))
+    seg_x = (b.row, b.col, b.data)
+    seg_y = (d.row, d.col, d.data)
+    return _mesh_loads_legs(target, xy, ex, ey, xc[seg_x[0]], yc[seg_x[0]], seg_x[1],
+                            np.rint(seg_x[2]).astype(np.int64), seg_y[0], xc[seg_y[1]],
+                            yc[seg_y[1]], np.rint(seg_y[2]).astype(np.int64))
+
+
+def _mesh_loads_legs(target: Any, xy: np.ndarray, ex: int, ey: int, x0: np.ndarray,
+                     y0: np.ndarray, x1: np.ndarray, mx: np.ndarray, ya: np.ndarray,
+                     xb: np.ndarray, yb: np.ndarray, my: np.ndarray) -> np.ndarray:
+    """Link loads of x legs ``(x0, y0) -> (x1, y0)`` carrying ``mx`` and y legs
+    ``(xb, ya) -> (xb, yb)`` carrying ``my`` (difference arrays, as :func:`_mesh_loads`)."""
+    t = target.topology
+
+    def signed(d: np.ndarray, e: int, wrap: bool) -> np.ndarray:
+        if not wrap:
+            return d
+        d = np.mod(d, e)
+        return np.where(d > e // 2, d - e, d)
+
+    def run(line: np.ndarray, start: np.ndarray, length: np.ndarray, mm: np.ndarray,
+            e: int, n_lines: int) -> np.ndarray:
+        w = 2 * e + 1
+        size = n_lines * w
+        at = line.astype(np.int64) * w + start
+        ms = mm.astype(np.float64)
+        flat = np.bincount(at, weights=ms, minlength=size)
+        flat -= np.bincount(at + length, weights=ms, minlength=size)
+        acc = np.cumsum(np.rint(flat).astype(np.int64).reshape(n_lines, w), axis=1)
+        return acc[:, :e] + acc[:, e:2 * e]
+
+    dx = signed(x1 - x0, ex, bool(t.wrap[0]))
+    dy = signed(yb - ya, ey, bool(t.wrap[1]))
+    p, q = dx > 0, dx < 0
+    right = run(y0[p], x0[p], dx[p], mx[p], ex, ey)
+    left = run(y0[q], ex - 1 - x0[q], -dx[q], mx[q], ex, ey)[:, ::-1]
+    p, q = dy > 0, dy < 0
+    up = run(xb[p], ya[p], dy[p], my[p], ey, ex)
+    down = run(xb[q], ey - 1 - ya[q], -dy[q], my[q], ey, ex)[:, ::-1]
+    links = np.asarray(target.links(), dtype=np.int64).reshape(-1, 2)
+    la, lb = xy[links[:, 0]], xy[links[:, 1]]
+    ddx = signed(lb[:, 0] - la[:, 0], ex, bool(t.wrap[0]))
+    ddy = signed(lb[:, 1] - la[:, 1], ey, bool(t.wrap[1]))
+    out = np.zeros(links.shape[0], dtype=np.int64)
+    xa, yl = la[:, 0], la[:, 1]
+    out = np.where((ddx == 1) & (ddy == 0), right[yl, xa], out)
+    out = np.where((ddx == -1) & (ddy == 0), left[yl, xa], out)
+    out = np.where((ddy == 1) & (ddx == 0), up[xa, yl], out)
+    out = np.where((ddy == -1) & (ddx == 0), down[xa, yl], out)
     return out
 
 
@@ -144,14 +254,42 @@ def unicast_link_load(target: Any, src_core: np.ndarray, dst_core: np.ndarray,
     Mesh: x-then-y; triangular torus and others: shortest-path tree; Speck / full:
     the direct link. Returns ``(target.links(), load)``.
     """
-    links, lkey, n = _link_keys(target)
     src_core = np.asarray(src_core, dtype=np.int64)
     dst_core = np.asarray(dst_core, dtype=np.int64)
-    m = np.asarray(messages, dtype=np.int64)
-    if links.shape[0] == 0 or src_core.size == 0:
-        return links, np.zeros(links.shape[0], dtype=np.int64)
+    if src_core.size == 0:
+        return _node_link_load(target, src_core, dst_core, messages)
     na = np.asarray(target.core_node(src_core), dtype=np.int64)
     nb = np.asarray(target.core_node(dst_core), dtype=np.int64)
+    return _node_link_load(target, na, nb, messages)
+
+
+def _hops_nodes(target: Any, na: np.ndarray, nb: np.ndarray) -> np.ndarray:
+    """Router hops between routers ``na`` and ``nb`` (int32 Manhattan on plain meshes)."""
+    t = target.topology
+    if t.kind == "mesh2d" and not any(t.wrap):
+        xy = np.asarray(target.node_coords())
+        xs, ys = xy[:, 0].astype(np.int32), xy[:, 1].astype(np.int32)
+        h = np.abs(xs[na] - xs[nb])
+        h += np.abs(ys[na] - ys[nb])
+        return h.astype(np.int64)
+    n = int(target.n_nodes)
+    if n <= 6000 and na.size > 4 * n * n:  # many pairs: one lookup in a hop table
+        key = ("hops", target.name, target.path, n)
+        if key not in _PRED_CACHE:
+            idx = np.arange(n, dtype=np.int64)
+            _PRED_CACHE[key] = np.asarray(target._node_hops(idx[:, None], idx[None, :]),
+                                          dtype=np.int16)
+        return _PRED_CACHE[key][na, nb].astype(np.int64)
+    return np.asarray(target._node_hops(na, nb), dtype=np.int64)
+
+
+def _node_link_load(target: Any, na: np.ndarray, nb: np.ndarray, messages: np.ndarray
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`unicast_link_load` from the routers of the source and destination cores."""
+    links, lkey, n = _link_keys(target)
+    m = np.asarray(messages, dtype=np.int64)
+    if links.shape[0] == 0 or na.size == 0:
+        return links, np.zeros(links.shape[0], dtype=np.int64)
     diff = na != nb
     na, nb, m = na[diff], nb[diff], m[diff]
     kind = target.topology.kind
@@ -193,10 +331,13 @@ def _multicast(part: Partition, place: Placement, target: Any
     src = part.edge_src.astype(np.int64)
     dst = part.edge_dst.astype(np.int64)
     root = chip_of[src]
-    # tree nodes: destination chips and their ancestors
-    keys = np.unique(src * n + chip_of[dst])
-    allk = [keys]
-    frontier = keys
+    # tree nodes: destination chips and their ancestors; keys source * n + chip, marked
+    # in a bitmap over the key space (cores x chips), so each step only looks at the
+    # keys it reaches (no set difference against every key found so far)
+    space = int(part.n_cores) * n
+    seen = np.zeros(space, dtype=bool)
+    seen[src * n + chip_of[dst]] = True
+    frontier = np.flatnonzero(seen)
     for _ in range(n):
         s, v = np.divmod(frontier, n)
         act = v != chip_of[s]
@@ -204,12 +345,12 @@ def _multicast(part: Partition, place: Placement, target: Any
         if s.size == 0:
             break
         par = pred[chip_of[s], v].astype(np.int64)
-        pk = np.unique(s * n + par)
-        new = np.setdiff1d(pk, np.concatenate(allk), assume_unique=False)
-        allk.append(new)
-        frontier = new
-    nodes = np.unique(np.concatenate(allk + [np.unique(part.edge_src.astype(np.int64) * n
-                                                       + root)]))
+        pk = s * n + par
+        pk = np.unique(pk[~seen[pk]])
+        seen[pk] = True
+        frontier = pk
+    seen[src * n + root] = True
+    nodes = np.flatnonzero(seen)
     s_all, v_all = np.divmod(nodes, n)
     words = np.zeros(nodes.shape[0], dtype=np.int64)
     # links to children
@@ -259,11 +400,14 @@ def _compress(src: np.ndarray, label: np.ndarray, limit: int, id_bits: int
         pure = (lo == hi) & (lo >= 0)
         if not pure.any():
             continue
-        # entries inside each block (distinct (key, level))
+        # entries inside each block (distinct (key, level)); in a pure block every member
+        # is an entry and members of one entry are adjacent (sources sorted, prefix
+        # blocks disjoint), so counting changes along the sorted sources counts them
         eid = ent_key * 64 + ent_lvl
         seg = np.repeat(np.arange(starts.shape[0]), np.diff(np.append(starts, src.shape[0])))
-        pairs = np.unique(np.stack([seg, eid], axis=1), axis=0)
-        inside = np.bincount(pairs[:, 0], minlength=starts.shape[0])
+        change = np.ones(src.shape[0], dtype=bool)
+        change[1:] = (eid[1:] != eid[:-1]) | (seg[1:] != seg[:-1])
+        inside = np.bincount(seg[change], minlength=starts.shape[0])
         gain = np.where(pure, inside - 1, 0)
         cand = np.flatnonzero(gain > 0)
         if cand.size == 0:
@@ -273,12 +417,18 @@ def _compress(src: np.ndarray, label: np.ndarray, limit: int, id_bits: int
         k = int(np.searchsorted(cum, count - limit)) + 1
         take = cand[:k]
         count -= int(gain[take].sum())
-        hit = np.isin(seg, take)
+        mark = np.zeros(starts.shape[0], dtype=bool)
+        mark[take] = True
+        hit = mark[seg]
         ent_key[hit] = (src[hit] >> lvl) << lvl
         ent_lvl[hit] = lvl
-    sel = need
-    trip = np.unique(np.stack([ent_key[sel], ent_lvl[sel], label[sel]], axis=1), axis=0)
-    return [(int(a), int(b), int(c)) for a, b, c in trip]
+    # distinct (key, level, route) in key order: members of one entry are adjacent
+    trip = np.stack([ent_key[need], ent_lvl[need], label[need]], axis=1)
+    if trip.shape[0] > 1:
+        keep = np.ones(trip.shape[0], dtype=bool)
+        keep[1:] = np.any(trip[1:] != trip[:-1], axis=1)
+        trip = trip[keep]
+    return trip
 
 
 # =========================================================================== lookup
@@ -376,8 +526,9 @@ def route(part: Partition, placement: Placement, target: Any, *, seed: int = 0,
     """
     t0 = time.perf_counter()
     core = placement.core
-    ps, pd = core[part.edge_src], core[part.edge_dst]
-    hops = np.asarray(target.hops(ps, pd), dtype=np.int64)
+    node = np.asarray(target.core_node(core), dtype=np.int64)  # router of each logical core
+    na, nb = node[part.edge_src], node[part.edge_dst]
+    hops = _hops_nodes(target, na, nb)
     msgs = part.edge_messages.astype(np.int64)
     total = int(np.sum(msgs * hops))
     n_msgs = int(msgs.sum())
@@ -418,12 +569,12 @@ def route(part: Partition, placement: Placement, target: Any, *, seed: int = 0,
                 label = np.where(ck, cw, -1)
                 trip = _compress(cs, label, int(limit), id_bits)
                 compressed += 1
-                kk = np.array([t[0] for t in trip], dtype=np.uint64) << np.uint64(nbits)
-                lv = np.array([t[1] for t in trip], dtype=np.uint64)
+                kk = trip[:, 0].astype(np.uint64) << np.uint64(nbits)
+                lv = trip[:, 1].astype(np.uint64)
                 mm = (np.uint64(0xFFFFFFFF) << (lv + np.uint64(nbits))) & np.uint64(0xFFFFFFFF)
                 ek.append(kk.astype(np.uint32))
                 em.append(mm.astype(np.uint32))
-                er.append(np.array([t[2] for t in trip], dtype=np.uint32))
+                er.append(trip[:, 2].astype(np.uint32))
                 counts[c] = len(trip)
             else:
                 ek.append(keys[cs[ck]])
@@ -446,8 +597,13 @@ def route(part: Partition, placement: Placement, target: Any, *, seed: int = 0,
                      "destinations, or lower the fan-out of the populations routed there")
         multicast = True
     else:
-        links, load = unicast_link_load(target, ps, pd, msgs)
+        load = _recall_link_load(part, core)
+        if load is None:
+            links, load = _node_link_load(target, na, nb, msgs)
+        else:
+            links = _link_keys(target)[0]
         multicast = False
+    del na, nb
     stats["time_s"] = round(time.perf_counter() - t0, 3)
     return Routes(
         target=target.name, pair_src=part.edge_src.copy(), pair_dst=part.edge_dst.copy(),

@@ -30,7 +30,8 @@ except ModuleNotFoundError:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
 BUNDLED = ("emulator", "loihi", "loihi2", "speck2f", "spinnaker", "spinnaker2")
-ALL_IDS = BUNDLED + ("spinnaker:spinn3", "spinnaker:spinn5", "spinnaker2:board48")
+ALL_IDS = BUNDLED + ("spinnaker:spinn3", "spinnaker:spinn5", "spinnaker2:board48",
+                     "spinnaker:spinn5x12", "loihi2:halapoint")
 
 
 def _doc(name: str = "loihi") -> dict:
@@ -200,6 +201,34 @@ def test_spinnaker_budgets():
     assert s3.topology.chips_per_system == 4 and s3.topology.wrap == (True, True)
     assert s3.chip.routing_entries == 1023
     assert load_target("spinnaker:spinn5").total_cores == t.total_cores
+
+
+def test_multi_chip_variants_for_large_networks():
+    # loihi2:halapoint: Hala Point's 1,152 chips (hw_reference.md §2), Loihi 2 per-chip
+    # and per-core budgets unchanged; the chip arrangement is a labelled default
+    base = load_target("loihi2")
+    hp = load_target("loihi2:halapoint")
+    assert hp.n_chips == 1152 and hp.topology.chip_grid == (48, 24)
+    assert hp.total_cores == 1152 * 120
+    assert hp.core == base.core and hp.formats == base.formats
+    assert hp.source_of("topology.chips_per_system").status == "cited"
+    assert "HalaPoint" in hp.source_of("topology.chips_per_system").source
+    assert "topology.chip_grid" in hp.unknown_fields()
+    assert hp.total_cores * hp.core.neurons >= 10**9  # Hala Point: 1.15 B neurons
+    # corner to the last core (tile (5, 3) of chip (47, 23): its 120 cores fill 30 of
+    # the 32 tiles): (47 * 8 + 5) + (23 * 4 + 3) router hops
+    assert int(hp.hops(0, hp.total_cores - 1)) == 381 + 95
+    # spinnaker:spinn5x12: 12 SpiNN-5 boards, 24 x 24 chips, a torus (multiple of 12 x 12)
+    sp = load_target("spinnaker:spinn5x12")
+    assert sp.n_chips == 576 == 12 * 48 and sp.topology.wrap == (True, True)
+    assert sp.total_cores == 576 * 16
+    assert sp.core == load_target("spinnaker").core
+    assert sp.chip.routing_entries == 1023
+    assert sp.source_of("topology.wrap").status == "cited"
+    assert int(sp.hops(0, 16 * 23)) == 1  # (0, 0) -> (23, 0) wraps around
+    # a million neurons of 256 per core fit
+    assert sp.total_cores * sp.core.neurons >= 10**6
+    assert "spinn5x12" in load_target("spinnaker").variants
 
 
 def test_spinnaker2_budgets():

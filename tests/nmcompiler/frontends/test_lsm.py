@@ -187,3 +187,12 @@ def test_errors(call, err, words):
         call()
     assert words in str(info.value)
     assert info.value.hint
+
+
+def test_small_grid_with_long_reach_builds():
+    # a connection radius longer than the grid's thin axis must not wrap around
+    from nmcompiler.frontends.lsm import build_lsm
+
+    lsm = build_lsm(grid=(10, 10, 3), n_inputs=2, seed=0)
+    conn = lsm.network.projections
+    assert lsm.n_neurons == 300 and conn

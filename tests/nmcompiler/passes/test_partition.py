@@ -280,3 +280,54 @@ def test_speck_three_destinations():
     with pytest.raises(FitError) as e:
         partition(net, load_target("speck2f"))
     _message_ok(e.value, "layer 'a'", "3 destination cores", "2")
+
+
+def test_speck_dense_with_pooled_weights_charged_on_pooled_shape():
+    # SumPool(2x2) + Flatten + Dense composed into one Dense (as the NIR importer does):
+    # weights constant over 2x2 windows; sinabs pools on the way out of the source layer,
+    # so the kernel memory is that of the Dense on the pooled (8, 4, 4) input
+    from nmcompiler.passes.partition import dense_pool_factor, speck_layer_memory
+
+    rng = np.random.default_rng(0)
+    small = rng.normal(size=(256, 8, 4, 4))
+    big = np.repeat(np.repeat(small, 2, axis=2), 2, axis=3).reshape(256, 512)
+    assert dense_pool_factor(big, (8, 8, 8)) == 2
+    assert speck_layer_memory(ir.Dense(weight=big), (8, 8, 8), (256,)) == 8 * 2 ** (4 + 8)
+    # one differing entry: no pooling, charged on the full 8 x 8 map
+    other = big.copy()
+    other[3, 1] += 1.0
+    assert dense_pool_factor(other, (8, 8, 8)) == 1
+    assert speck_layer_memory(ir.Dense(weight=other), (8, 8, 8), (256,)) == 8 * 2 ** (6 + 8)
+    # 4 x 4 windows on an 8 x 8 map; a pooling size the target does not allow is not used
+    quad = np.repeat(np.repeat(rng.normal(size=(10, 2, 2, 2)), 4, 2), 4, 3).reshape(10, 128)
+    assert dense_pool_factor(quad, (2, 8, 8)) == 4
+    assert dense_pool_factor(quad, (2, 8, 8), sizes=(2,)) == 2
+    # in a partition: the layer fits speck2f and the stats name the pooled projection
+    net = ir.Network("pooled")
+    net.input("in", shape=(2, 16, 16))
+    net.population("conv", shape=(8, 8, 8), model=ir.IF())
+    net.connect("in", "conv", ir.Conv2d(weight=rng.normal(size=(8, 2, 3, 3)), stride=(2, 2),
+                                        padding=(1, 1)))
+    net.population("fc", 256, ir.IF())
+    net.connect("conv", "fc", ir.Dense(weight=big))
+    part = partition(net, load_target("speck2f"))
+    assert part.usage.column("kernel_memory_words").tolist()[1] == 32768
+    assert part.stats["pooled_dense_projections"] == {"conv->fc": 2}
+
+
+def test_nir_paper_cnn_fits_speck2f(shared):
+    # the NIR paper's CNN ran on Speck: SumPool(2x2) + Flatten + Affine(128 -> 256) is
+    # charged on the pooled (8, 4, 4) input: 8 * 2**(4 + 8) = 32768 kernel words
+    pytest.importorskip("nir")
+    from nmcompiler.api import compile as nmc_compile
+    from nmcompiler.api import load_model
+
+    net, _ = load_model(shared / "interop" / "nir_paper_cnn" / "cnn_sinabs.nir",
+                        preset="sinabs")
+    c = nmc_compile(net, "speck2f")
+    part = c.partition
+    kernel = dict(zip(part.populations, part.usage.column("kernel_memory_words").tolist(),
+                      strict=True))
+    assert kernel["10"] == 32768
+    assert part.stats["pooled_dense_projections"] == {"6->10": 2}
+    assert part.n_cores == 5

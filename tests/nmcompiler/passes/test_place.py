@@ -142,3 +142,57 @@ def test_speck_matching_and_errors():
     with pytest.raises(FitError) as e:
         place(part2, target)
     assert "layer 'l" in str(e.value) and e.value.hint
+
+
+def _one_router_target(tmp_path, cores: int = 400):
+    """SpiNNaker 2's file with one chip of ``cores`` cores on its single router."""
+    import re
+
+    import hw_configs
+
+    txt = hw_configs.path("spinnaker2").read_text()
+    txt = txt[:txt.index("[variants.")]
+    txt = re.sub(r"cores_per_node = \{ value = 150", f"cores_per_node = {{ value = {cores}", txt)
+    txt = re.sub(r"cores_per_chip = \{ value = 150", f"cores_per_chip = {{ value = {cores}", txt)
+    txt = re.sub(r"neurons = \{ value = 256", "neurons = { value = 2", txt)
+    path = tmp_path / "one_router.toml"
+    path.write_text(txt)
+    return path
+
+
+def test_single_router_target_no_index_error(tmp_path):
+    # regression: on a target with one router (one SpiNNaker 2 chip) the local search drew
+    # a neighbouring router from an empty link list: "IndexError: index -1 is out of
+    # bounds for axis 0 with size 0" (reached once cores x region exceeded the
+    # exhaustive-search size); one router means every placement costs 0
+    from nmcompiler.api import compile as nmc_compile
+
+    rng = np.random.default_rng(0)
+    net = ir.Network("s")
+    net.input("in", 20)
+    net.population("h", 300, ir.LIF())
+    net.population("o", 10, ir.LIF())
+    net.connect("in", "h", ir.Dense(weight=rng.normal(size=(300, 20))))
+    m = 3000
+    net.connect("h", "h", ir.Sparse.from_coo(
+        pre=rng.integers(0, 300, m), post=rng.integers(0, 300, m),
+        weight=rng.normal(size=m) * 0.1, n_pre=300, n_post=300), delay=1)
+    net.connect("h", "o", ir.Dense(weight=rng.normal(size=(10, 300))))
+    net.output("o")
+    for target in (str(_one_router_target(tmp_path)), "spinnaker2"):
+        c = nmc_compile(net, target)
+        assert c.report["summary"]["traffic_x_hops"] == 0
+        assert np.unique(c.placement.core).size == c.partition.n_cores
+        for method in ("heuristic", "sequential", "random"):
+            pl = place(c.partition, load_target(target), method=method)
+            assert np.unique(pl.core).size == c.partition.n_cores
+    # the local search itself, forced onto the sampled (non-exhaustive) path
+    t = load_target(str(_one_router_target(tmp_path)))
+    part = core_graph_partition(300, seed=2, density=0.05)
+    from nmcompiler.passes.place import _Geo, _local_search, _sym_graph
+
+    geo = _Geo(t)
+    g = _sym_graph(part)
+    pos = _local_search(geo, g, np.arange(300), np.random.default_rng(0), 100_000, 0.1,
+                        part, {})
+    assert np.unique(pos).size == 300

@@ -197,3 +197,96 @@ def test_quantize_is_pure_and_deterministic(loihi):
 def test_large_network_skips_behaviour_check(loihi):
     q, rep = quantize(_net(), loihi, check_max_neurons=5)
     assert "skipped" in rep["behaviour"]
+
+
+# ----------------------------------------------------------------- threshold comparison
+def _cmp_net(ge: bool, seed: int = 0):
+    """IF neurons with integer weights and biases: v lands exactly on theta often, so
+    ``>`` and ``>=`` give different spikes."""
+    rng = np.random.default_rng(seed)
+    net = ir.Network("cmp")
+    net.input("in", 6)
+    net.population("h", 30, ir.IF(theta=4.0, bias=1.0, fire_at_threshold=ge))
+    net.population("o", 10, ir.IF(theta=3.0, fire_at_threshold=ge))
+    net.connect("in", "h", ir.Dense(weight=rng.integers(0, 3, (30, 6)).astype(float)))
+    w_hh = np.where(rng.random((30, 30)) < 0.2, rng.integers(-2, 3, (30, 30)), 0)
+    net.connect("h", "h", ir.Sparse.from_dense(w_hh.astype(float)), delay=1)
+    net.connect("h", "o", ir.Dense(weight=rng.integers(0, 2, (10, 30)).astype(float)))
+    net.output("h")
+    net.output("o")
+    x = {"in": (rng.random((60, 6)) < 0.3).astype(float)}
+    return net, x
+
+
+@pytest.mark.parametrize("ge", [False, True], ids=["strict", "at_threshold"])
+@pytest.mark.parametrize("tname", ["emulator", "loihi", "spinnaker", "speck2f"])
+def test_quantized_network_fires_where_the_model_fires(tname, ge):
+    """Both comparison modes on every chip family: the quantised network (in the chip's
+    own comparison, threshold moved by one LSB where needed) fires exactly where the float
+    model fires, in ir.simulate and in the emulator's integer arithmetic of the family."""
+    from backends.emulator import emulate
+    from nmcompiler.targets import load_target
+
+    tgt = load_target(tname)
+    net, x = _cmp_net(ge)
+    other = ir.simulate(_cmp_net(not ge)[0], x)
+    model = ir.simulate(net, x)
+    assert any(np.any(model.outputs[k] != other.outputs[k]) for k in ("h", "o"))
+    qnet, rep = quantize(net, tgt)
+    chip = {"loihi": ">", "spinnaker": ">=", "speck2f": ">="}.get(tname)
+    for name in ("h", "o"):
+        c = rep["populations"][name]["comparison"]
+        assert c["exact"] and c["error_lsb"] == 0, c
+        m = qnet.populations[name].model
+        if chip is None:
+            assert m.fire_at_threshold == ge and "none" in c["action"]
+        else:
+            assert m.fire_at_threshold == (chip == ">=")
+            if (chip == ">=") != ge:
+                # Loihi: one vth step (64 LSB) down; SpiNNaker / Speck: one LSB up
+                assert c["shift_lsb"] == ([-64, -64] if chip == ">" else [1, 1])
+    assert rep["summary"]["inexact_threshold_comparisons"] == []
+    assert rep["behaviour"]["spike_agreement"] == 1.0
+    quant = ir.simulate(qnet, x)
+    emu = emulate(qnet, x, target=tgt)
+    for k in ("h", "o"):
+        assert model.outputs[k].sum() > 0
+        np.testing.assert_array_equal(quant.outputs[k], model.outputs[k], err_msg=k)
+        np.testing.assert_array_equal(emu.outputs[k], model.outputs[k], err_msg=k)
+    if tname == "loihi":
+        vth = qnet.metadata["quantization"]["populations"]["h"]["vth"]
+        assert vth * 64 == qnet.populations["h"].model.theta
+    _same_arrays(net, dequantize(qnet))  # the model's threshold and comparison come back
+    assert dequantize(qnet).populations["h"].model.fire_at_threshold == ge
+
+
+def test_inexact_comparisons_are_reported(loihi):
+    from nmcompiler.targets import load_target
+
+    def one(model, tgt):
+        net = ir.Network("one")
+        net.input("in", 2)
+        net.population("p", 2, model)
+        net.connect("in", "p", ir.Dense(weight=np.array([[1.0, 2.0], [1.0, 1.0]])))
+        net.output("p")
+        return quantize(net, tgt)
+
+    # leaky Loihi neuron, model ">=": v does not move on a grid and vth steps are 64 LSB,
+    # so v > t - 1 cannot be written: the threshold stays, the chip fires 1 LSB late
+    q, rep = one(ir.LIF(lam=0.5, theta=3.0, fire_at_threshold=True), loihi)
+    c = rep["populations"]["p"]["comparison"]
+    assert (c["model"], c["chip"], c["exact"], c["error_lsb"]) == (">=", ">", False, 1)
+    assert c["grid"] is None and "later" in c["effect"]
+    assert rep["summary"]["inexact_threshold_comparisons"] == ["p"]
+    k = rep["populations"]["p"]["scale"]
+    assert rep["populations"]["p"]["threshold_rel_error"] == pytest.approx(1 / k / 3.0)
+    # soft reset on Speck (">="), model ">": moving the threshold would change the reset
+    q, rep = one(ir.IF(theta=3.0, reset=ir.Reset.SOFT), load_target("speck2f"))
+    c = rep["populations"]["p"]["comparison"]
+    assert c["shift_lsb"] == [0, 0] and "soft reset" in c["action"]
+    assert q.populations["p"].model.fire_at_threshold  # the chip's comparison, stated
+    # IF neuron on Loihi with a bias of 1/4: the scale keeps v on a grid of 64 LSB and
+    # more, so lowering vth by one step is exact
+    q, rep = one(ir.IF(theta=3.0, bias=0.25, fire_at_threshold=True), loihi)
+    c = rep["populations"]["p"]["comparison"]
+    assert c["exact"] and c["grid"] % 64 == 0 and c["shift_lsb"] == [-64, -64]
