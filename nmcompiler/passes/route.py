@@ -362,6 +362,16 @@ def _multicast(part: Partition, place: Placement, target: Any
     np.bitwise_or.at(words, pidx, np.left_shift(1, d))
     # processors of destination cores
     slot = np.asarray(target.core_coords(), dtype=np.int64)[core[dst], 4]
+    if slot.size and int(slot.max()) + 7 > 31:
+        # route words are SpiNNaker 1's 32 bits: 6 links + processors 1..25 (slot + 1);
+        # SpiNNaker 2's wider words are not written yet: refuse instead of dropping bits
+        worst = int(np.argmax(slot))
+        raise FitError(
+            f"logical core {int(dst[worst])} sits in slot {int(slot[worst])} of its chip; "
+            f"the routing tables written for {target.name} hold processors 0..24 only",
+            obj=f"core {int(dst[worst])}", rule="routing word width", need=int(slot.max()),
+            limit=24, hint="use at most 25 cores per chip (a smaller network or more chips), "
+            "or compile for 'spinnaker'; wider route words are future work")
     didx = np.searchsorted(nodes, src * n + chip_of[dst])
     np.bitwise_or.at(words, didx, np.left_shift(1, 6 + 1 + slot))
     # arrival direction of every non-root node, for default routing
@@ -489,7 +499,7 @@ def deliver(routes: Routes, placement: Placement, target: Any) -> np.ndarray:
         word = np.where(default, np.left_shift(1, np.maximum(arrive, 0)), word)
         live = word >= 0
         s, v, word = s[live], v[live], word[live]
-        for p in range(1, 19):
+        for p in range(1, 26):
             hit = (word >> (6 + p)) & 1 == 1
             if hit.any():
                 got.append(np.stack([s[hit], v[hit] * cpc + p - 1], axis=1))

@@ -149,3 +149,27 @@ def test_speck_direct_links():
     r = route(part, pl, target)
     assert r.pair_hops.tolist() == [1]
     assert r.max_link_load == part.messages
+
+
+def test_spinnaker2_chips_beyond_the_route_word_are_refused():
+    # 32-bit route words hold 25 processors: a placement using slot 25+ must not
+    # silently drop destinations (spinnaker2 has 150 cores per chip)
+    import numpy as np
+
+    from ir import LIF, Network, Sparse
+    from ir.errors import FitError
+    from nmcompiler.api import compile as compile_network
+
+    rng = np.random.default_rng(0)
+    n = 256 * 40
+    net = Network("wide")
+    net.population("p", n, LIF(lam=0.9))
+    pre = rng.integers(0, n, 20 * n)
+    post = rng.integers(0, n, 20 * n)
+    net.connect("p", "p", Sparse.from_coo(pre=pre, post=post, weight=np.ones(pre.size) * .1,
+                                          n_pre=n, n_post=n), delay=1)
+    import pytest
+
+    with pytest.raises(FitError, match="at most 25 cores per chip") as err:
+        compile_network(net, "spinnaker2", seed=0)
+    assert err.value.rule == "routing word width" and err.value.limit == 24
