@@ -73,6 +73,24 @@ def render_compile_report(report: dict[str, Any], console: Console) -> None:
             f"{k} {v:.2f} s" for k, v in t.items() if isinstance(v, (int, float))))
 
 
+def _chip_axes(ax: Any) -> None:
+    """A chip-layout panel: square cells, chip row 0 on top, no ticks."""
+    ax.set_aspect("equal")
+    ax.invert_yaxis()
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def _save(fig: Any, path: Path) -> Path:
+    """Write a figure as a reproducible PNG and close it."""
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    fig.savefig(path, dpi=90, metadata=PNG_METADATA)
+    plt.close(fig)
+    return path
+
+
 def core_positions(target: Any) -> tuple[np.ndarray, np.ndarray]:
     """A 2-D drawing position for every physical core: chips side by side, routers (nodes)
     in the chip, the cores of a node in a small sub-grid."""
@@ -110,10 +128,7 @@ def plot_core_usage(compiled: Any, path: Path) -> Path:
                     marker="s", label="used core")
     fig.colorbar(sc, ax=ax, label="neuron budget used")
     ax.set_title(f"{part.n_cores} cores used of {tgt.total_cores} ({tgt.name})")
-    ax.set_aspect("equal")
-    ax.invert_yaxis()
-    ax.set_xticks([])
-    ax.set_yticks([])
+    _chip_axes(ax)
 
     ax = axes[1]
     ax.scatter(x[~used], y[~used], s=12, c="#eeeeee", marker="s")
@@ -132,14 +147,8 @@ def plot_core_usage(compiled: Any, path: Path) -> Path:
         ax.add_collection(lc)
     ax.set_title(f"inter-core traffic: {part.messages:,} messages, "
                  f"mean {pl.mean_hops:.2f} hops")
-    ax.set_aspect("equal")
-    ax.invert_yaxis()
-    ax.set_xticks([])
-    ax.set_yticks([])
-    fig.tight_layout()
-    fig.savefig(path, dpi=90, metadata=PNG_METADATA)
-    plt.close(fig)
-    return path
+    _chip_axes(ax)
+    return _save(fig, path)
 
 
 # ============================================================================== runs
@@ -271,10 +280,7 @@ def plot_raster(result: Any, path: Path, *, max_neurons: int = 2000) -> Path:
         ax.set_xlim(-0.5, a.shape[0] - 0.5)
         ax.set_title(key)
     axes[-1, 0].set_xlabel("step")
-    fig.tight_layout()
-    fig.savefig(path, dpi=90, metadata=PNG_METADATA)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def plot_activity(result: Any, compiled: Any, path: Path) -> Path:
@@ -296,11 +302,5 @@ def plot_activity(result: Any, compiled: Any, path: Path) -> Path:
     sc = ax.scatter(x[used], y[used], s=30, c=act[used], cmap="inferno", marker="s")
     fig.colorbar(sc, ax=ax, label="synaptic operations")
     ax.set_title(f"activity per core over {result.steps} steps ({tgt.name})")
-    ax.set_aspect("equal")
-    ax.invert_yaxis()
-    ax.set_xticks([])
-    ax.set_yticks([])
-    fig.tight_layout()
-    fig.savefig(path, dpi=90, metadata=PNG_METADATA)
-    plt.close(fig)
-    return path
+    _chip_axes(ax)
+    return _save(fig, path)
