@@ -184,28 +184,33 @@ def run_on_lava(
     Raises:
         LavaRunError: Lava is unavailable, or the runner failed or timed out.
     """
+    py = _checked_python(python)
+    with tempfile.TemporaryDirectory(prefix="nmc_lava_") as tmp:
+        src, dst = Path(tmp) / "net.npz", Path(tmp) / "out.npz"
+        write_spec(net_spec, steps, src)
+        return _run_runner([str(py), str(RUNNER), str(src), str(dst)], dst, tmp, timeout)
+
+
+def _checked_python(python: str | None) -> Path:
+    """The Lava interpreter, or LavaRunError saying why Lava cannot run."""
     py = Path(python) if python else lava_python()
     reason = lava_available(str(py))
     if reason is not None:
         raise LavaRunError(reason)
-    with tempfile.TemporaryDirectory(prefix="nmc_lava_") as tmp:
-        src, dst = Path(tmp) / "net.npz", Path(tmp) / "out.npz"
-        write_spec(net_spec, steps, src)
-        try:
-            r = subprocess.run(
-                [str(py), str(RUNNER), str(src), str(dst)],
-                capture_output=True,
-                text=True,
-                timeout=timeout,
-                cwd=tmp,
-            )
-        except subprocess.TimeoutExpired as e:
-            raise LavaRunError(f"Lava runner timed out after {timeout} s") from e
-        if r.returncode != 0 or not dst.exists():
-            tail = "\n".join(r.stderr.strip().splitlines()[-15:])
-            raise LavaRunError(f"Lava runner exited with status {r.returncode}:\n{tail}")
-        with np.load(dst, allow_pickle=False) as z:
-            return {k: np.array(z[k]) for k in z.files}
+    return py
+
+
+def _run_runner(cmd: list[str], dst: Path, cwd: str, timeout: float) -> dict[str, np.ndarray]:
+    """Run the Lava runner command; return the arrays it wrote to ``dst``."""
+    try:
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=cwd)
+    except subprocess.TimeoutExpired as e:
+        raise LavaRunError(f"Lava runner timed out after {timeout} s") from e
+    if r.returncode != 0 or not dst.exists():
+        tail = "\n".join(r.stderr.strip().splitlines()[-15:])
+        raise LavaRunError(f"Lava runner exited with status {r.returncode}:\n{tail}")
+    with np.load(dst, allow_pickle=False) as z:
+        return {k: np.array(z[k]) for k in z.files}
 
 
 def run_graph_file(
@@ -239,10 +244,7 @@ def run_graph_file(
     """
     import time
 
-    py = Path(python) if python else lava_python()
-    reason = lava_available(str(py))
-    if reason is not None:
-        raise LavaRunError(reason)
+    py = _checked_python(python)
     with tempfile.TemporaryDirectory(prefix="nmc_lava_") as tmp:
         src, dst = Path(tmp) / "inputs.npz", Path(tmp) / "out.npz"
         arrays = {}
@@ -255,16 +257,9 @@ def run_graph_file(
         if fuse:
             cmd.append("--fuse")
         t0 = time.perf_counter()
-        try:
-            r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=tmp)
-        except subprocess.TimeoutExpired as e:
-            raise LavaRunError(f"Lava runner timed out after {timeout} s") from e
+        out = _run_runner(cmd, dst, tmp, timeout)
         wall = time.perf_counter() - t0
-        if r.returncode != 0 or not dst.exists():
-            tail = "\n".join(r.stderr.strip().splitlines()[-15:])
-            raise LavaRunError(f"Lava runner exited with status {r.returncode}:\n{tail}")
-        with np.load(dst, allow_pickle=False) as z:
-            out = {k: np.array(z[k]) for k in z.files if k != "meta"}
+        out.pop("meta", None)
     for k, v in out.items():
         if k != "lava_seconds" and v.ndim == 2:
             out[k] = v[:, None, :]
