@@ -232,9 +232,13 @@ class Routes:
         key_mask: the mask of one core's key block (uint32 as int).
         table_offsets: ``(n_chips + 1,)`` int64; chip ``k``'s table is entries
             ``table_offsets[k]:table_offsets[k+1]`` (first match wins, in this order).
-        table_key, table_mask, table_route: ``(n_entries,)`` uint32 entry arrays; a route
-            word has bit ``d`` for link d (:data:`SPINNAKER_LINK_DIRECTIONS`) and bit
-            ``6 + p`` for processor ``p``.
+        table_key, table_mask: ``(n_entries,)`` uint32 entry arrays.
+        table_route: ``(n_entries, n_words)`` uint32: each entry's route as a bit set of
+            ``n_words`` little-endian 32-bit words (bit ``b`` is bit ``b % 32`` of word
+            ``b // 32``): bit ``d`` for link d (:data:`SPINNAKER_LINK_DIRECTIONS`) and
+            bit ``6 + p`` for processor ``p`` (0 = monitor, application core in slot k is
+            processor k + 1). One word on SpiNNaker 1 (18 processors), five on
+            SpiNNaker 2 (151 processors); see :func:`nmcompiler.passes.route.route_bits`.
         entries_uncompressed: ``(n_chips,)`` int64 entries per chip before any
             compression (default-routed entries already removed).
         routing_limit: entries allowed per chip (None: no tables).

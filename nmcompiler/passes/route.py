@@ -43,7 +43,7 @@ from ir.errors import FitError
 
 from ..mapping import SPINNAKER_LINK_DIRECTIONS, Partition, Placement, Routes
 
-__all__ = ["route", "unicast_link_load", "deliver", "lookup"]
+__all__ = ["route", "unicast_link_load", "deliver", "lookup", "route_bits", "route_words"]
 
 _PRED_CACHE: dict[tuple, np.ndarray] = {}
 
@@ -319,10 +319,39 @@ def _direction(target: Any, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return out
 
 
+def route_words(target: Any) -> int:
+    """32-bit words per route: 6 link bits, then one bit per processor 0..cores_per_chip
+    (processor 0 is the monitor; application core in slot ``k`` is processor ``k + 1``).
+    SpiNNaker 1 (18 processors): 24 bits, one word; SpiNNaker 2 (150 application cores):
+    157 bits, five words. SpiNNMachine encodes routes the same way (``RoutingEntry.
+    _calc_spinnaker_route``: bit ``6 + p`` for processor ``p``, for every processor of the
+    chip); how SpiNNaker 2's router stores the wider word is not public (hw_reference.md
+    section 4), so the words here are a logical bit set, not a register layout."""
+    return (6 + 1 + int(target.topology.cores_per_chip) + 31) // 32
+
+
+def _set_bits(words: np.ndarray, rows: np.ndarray, bits: np.ndarray) -> None:
+    """Set bit ``bits[i]`` of route ``rows[i]`` in the ``(n, n_words)`` uint32 array."""
+    bits = np.asarray(bits, dtype=np.int64)
+    np.bitwise_or.at(words, (rows, bits >> 5),
+                     np.left_shift(np.uint32(1), (bits & 31).astype(np.uint32)))
+
+
+def route_bits(routes: Routes, entries: np.ndarray) -> np.ndarray:
+    """``(len(entries), 32 * n_words)`` bool: bit ``b`` of each entry's route word
+    (links 0..5, then processor ``p`` at bit ``6 + p``)."""
+    w = np.ascontiguousarray(routes.table_route[np.asarray(entries, dtype=np.int64)])
+    if w.shape[0] == 0:
+        return np.zeros((0, 32 * routes.table_route.shape[1]), dtype=bool)
+    return np.unpackbits(w.astype("<u4").view(np.uint8), axis=1,
+                         bitorder="little").astype(bool)
+
+
 def _multicast(part: Partition, place: Placement, target: Any
                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Trees of every source core. Returns entries (source, chip, route word, removable)
-    sorted by (chip, source), and the link load of the trees."""
+    """Trees of every source core. Returns entries (source, chip, route words, removable)
+    sorted by (chip, source), and the link load of the trees; route words are
+    ``(n, route_words(target))`` uint32."""
     cpc = int(target.topology.cores_per_chip)
     n = int(target.n_nodes)
     pred = _predecessors(target)
@@ -352,33 +381,27 @@ def _multicast(part: Partition, place: Placement, target: Any
     seen[src * n + root] = True
     nodes = np.flatnonzero(seen)
     s_all, v_all = np.divmod(nodes, n)
-    words = np.zeros(nodes.shape[0], dtype=np.int64)
+    n_words = route_words(target)
+    words = np.zeros((nodes.shape[0], n_words), dtype=np.uint32)
     # links to children
     child = v_all != chip_of[s_all]
     cs, cv = s_all[child], v_all[child]
     par = pred[chip_of[cs], cv].astype(np.int64)
     d = _direction(target, par, cv)
     pidx = np.searchsorted(nodes, cs * n + par)
-    np.bitwise_or.at(words, pidx, np.left_shift(1, d))
-    # processors of destination cores
+    _set_bits(words, pidx, d)
+    # processors of destination cores: processor p = slot + 1 (processor 0 is the monitor)
     slot = np.asarray(target.core_coords(), dtype=np.int64)[core[dst], 4]
-    if slot.size and int(slot.max()) + 7 > 31:
-        # route words are SpiNNaker 1's 32 bits: 6 links + processors 1..25 (slot + 1);
-        # SpiNNaker 2's wider words are not written yet: refuse instead of dropping bits
-        worst = int(np.argmax(slot))
-        raise FitError(
-            f"logical core {int(dst[worst])} sits in slot {int(slot[worst])} of its chip; "
-            f"the routing tables written for {target.name} hold processors 0..24 only",
-            obj=f"core {int(dst[worst])}", rule="routing word width", need=int(slot.max()),
-            limit=24, hint="use at most 25 cores per chip (a smaller network or more chips), "
-            "or compile for 'spinnaker'; wider route words are future work")
     didx = np.searchsorted(nodes, src * n + chip_of[dst])
-    np.bitwise_or.at(words, didx, np.left_shift(1, 6 + 1 + slot))
+    _set_bits(words, didx, 6 + 1 + slot)
     # arrival direction of every non-root node, for default routing
     arrive = np.full(nodes.shape[0], -1, dtype=np.int64)
     arrive[np.flatnonzero(child)] = d
-    only_link = (words < 64) & (words > 0) & ((words & (words - 1)) == 0)
-    link_bit = np.where(only_link, np.log2(np.maximum(words, 1)).astype(np.int64), -2)
+    w0 = words[:, 0].astype(np.int64)
+    only_link = (w0 < 64) & (w0 > 0) & ((w0 & (w0 - 1)) == 0)
+    if n_words > 1:
+        only_link &= ~words[:, 1:].any(axis=1)
+    link_bit = np.where(only_link, np.log2(np.maximum(w0, 1)).astype(np.int64), -2)
     removable = child & only_link & (link_bit == arrive)
     # link loads: each tree edge carries the source's packets
     links, lkey, _ = _link_keys(target)
@@ -443,7 +466,8 @@ def _compress(src: np.ndarray, label: np.ndarray, limit: int, id_bits: int
 
 # =========================================================================== lookup
 def lookup(routes: Routes, chips: np.ndarray, keys: np.ndarray) -> np.ndarray:
-    """Route word of the first matching entry for each (chip, key), or -1 (no match)."""
+    """Index of the first matching entry for each (chip, key), or -1 (no match); the
+    route itself is ``routes.table_route[index]`` (see :func:`route_bits`)."""
     chips = np.asarray(chips, dtype=np.int64)
     keys = np.asarray(keys, dtype=np.uint32)
     start = routes.table_offsets[chips]
@@ -460,7 +484,7 @@ def lookup(routes: Routes, chips: np.ndarray, keys: np.ndarray) -> np.ndarray:
     first = np.full(chips.shape[0], big, dtype=np.int64)
     np.minimum.at(first, q[match], e[match])
     ok = first < big
-    out[ok] = routes.table_route[first[ok]].astype(np.int64)
+    out[ok] = first[ok]
     return out
 
 
@@ -494,18 +518,20 @@ def deliver(routes: Routes, placement: Placement, target: Any) -> np.ndarray:
     for _ in range(4 * xy.shape[0] + 8):
         if s.size == 0:
             break
-        word = lookup(routes, v, routes.keys[s])
-        default = (word < 0) & (arrive >= 0)
-        word = np.where(default, np.left_shift(1, np.maximum(arrive, 0)), word)
-        live = word >= 0
-        s, v, word = s[live], v[live], word[live]
-        for p in range(1, 26):
-            hit = (word >> (6 + p)) & 1 == 1
-            if hit.any():
-                got.append(np.stack([s[hit], v[hit] * cpc + p - 1], axis=1))
+        entry = lookup(routes, v, routes.keys[s])
+        # a packet that arrived on a link and matches nothing goes straight on
+        default = (entry < 0) & (arrive >= 0)
+        live = (entry >= 0) | default
+        s, v, entry, default, arrive = s[live], v[live], entry[live], default[live], arrive[live]
+        bits = route_bits(routes, np.maximum(entry, 0))
+        bits[default] = False
+        bits[np.flatnonzero(default), arrive[default]] = True
+        r, c = np.nonzero(bits[:, 7:7 + cpc])  # processor c + 1 = slot c
+        if r.size:
+            got.append(np.stack([s[r], v[r] * cpc + c], axis=1))
         ns, nv, na = [], [], []
         for d in range(6):
-            hit = ((word >> d) & 1 == 1)
+            hit = bits[:, d]
             if hit.any():
                 nxt = neigh[v[hit], d]
                 ok = nxt >= 0
@@ -550,7 +576,8 @@ def route(part: Partition, placement: Placement, target: Any, *, seed: int = 0,
     keys = empty_u32
     key_mask = 0
     offsets = np.zeros(n_chips + 1, dtype=np.int64)
-    tk, tm, tr = empty_u32, empty_u32, empty_u32
+    tk, tm = empty_u32, empty_u32
+    tr = np.zeros((0, route_words(target) if tables else 1), dtype=np.uint32)
     raw = np.zeros(n_chips, dtype=np.int64)
     if tables:
         links, load = _link_keys(target)[0], None
@@ -567,6 +594,13 @@ def route(part: Partition, placement: Placement, target: Any, *, seed: int = 0,
         key_mask = int((0xFFFFFFFF << nbits) & 0xFFFFFFFF)
         keep = ~removable
         raw = np.bincount(v[keep], minlength=n_chips).astype(np.int64)
+        # one integer label per distinct route (the compressor compares labels)
+        if w.shape[1] == 1:
+            uniq, label_all = None, w[:, 0].astype(np.int64)
+        else:
+            rows = np.ascontiguousarray(w).view(np.dtype((np.void, 4 * w.shape[1])))[:, 0]
+            _, first, label_all = np.unique(rows, return_index=True, return_inverse=True)
+            uniq = w[first]
         chip_start = np.searchsorted(v, np.arange(n_chips + 1))
         ek, em, er, counts = [], [], [], np.zeros(n_chips, dtype=np.int64)
         compressed = 0
@@ -574,9 +608,9 @@ def route(part: Partition, placement: Placement, target: Any, *, seed: int = 0,
             a, b = int(chip_start[c]), int(chip_start[c + 1])
             if a == b:
                 continue
-            cs, cw, ck = s[a:b], w[a:b], keep[a:b]
+            cs, ck = s[a:b], keep[a:b]
             if limit is not None and compress and int(ck.sum()) > limit:
-                label = np.where(ck, cw, -1)
+                label = np.where(ck, label_all[a:b], -1)
                 trip = _compress(cs, label, int(limit), id_bits)
                 compressed += 1
                 kk = trip[:, 0].astype(np.uint64) << np.uint64(nbits)
@@ -584,16 +618,16 @@ def route(part: Partition, placement: Placement, target: Any, *, seed: int = 0,
                 mm = (np.uint64(0xFFFFFFFF) << (lv + np.uint64(nbits))) & np.uint64(0xFFFFFFFF)
                 ek.append(kk.astype(np.uint32))
                 em.append(mm.astype(np.uint32))
-                er.append(trip[:, 2].astype(np.uint32))
+                er.append(trip[:, 2:3].astype(np.uint32) if uniq is None else uniq[trip[:, 2]])
                 counts[c] = len(trip)
             else:
                 ek.append(keys[cs[ck]])
                 em.append(np.full(int(ck.sum()), key_mask, dtype=np.uint32))
-                er.append(cw[ck].astype(np.uint32))
+                er.append(w[a:b][ck])
                 counts[c] = int(ck.sum())
         offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
         if ek:
-            tk, tm, tr = np.concatenate(ek), np.concatenate(em), np.concatenate(er)
+            tk, tm, tr = np.concatenate(ek), np.concatenate(em), np.concatenate(er, axis=0)
         stats["chips_compressed"] = compressed
         if limit is not None and counts.max(initial=0) > limit:
             c = int(np.argmax(counts))

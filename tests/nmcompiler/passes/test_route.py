@@ -40,14 +40,14 @@ def expected_deliveries(part, pl) -> set:
                                     axis=0).tolist()))
 
 
-def spinnaker_with(entries: int, variant: str | None = None):
+def spinnaker_with(entries: int, variant: str | None = None, base: str = "spinnaker"):
     import hw_configs
 
-    doc = tomllib.loads(hw_configs.path("spinnaker").read_text())
+    doc = tomllib.loads(hw_configs.path(base).read_text())
     doc["real_chip"] = False
     doc["chip_budget"]["routing_entries"] = {"value": entries, "status": "synthetic",
                                              "note": "test"}
-    return parse_target(doc, label=f"spinnaker-{entries}", variant=variant)
+    return parse_target(doc, label=f"{base}-{entries}", variant=variant)
 
 
 def test_mesh_hops_and_link_loads():
@@ -131,7 +131,7 @@ def test_lookup_first_match_wins():
     chip = int(np.argmax(r.entries_per_chip))
     a = r.table_offsets[chip]
     key = r.table_key[a]
-    assert lookup(r, np.array([chip]), np.array([key]))[0] == r.table_route[a]
+    assert lookup(r, np.array([chip]), np.array([key]))[0] == a
     assert lookup(r, np.array([chip]), np.array([0xFFFFFFF0], dtype=np.uint32))[0] == -1
 
 
@@ -151,25 +151,48 @@ def test_speck_direct_links():
     assert r.max_link_load == part.messages
 
 
-def test_spinnaker2_chips_beyond_the_route_word_are_refused():
-    # 32-bit route words hold 25 processors: a placement using slot 25+ must not
-    # silently drop destinations (spinnaker2 has 150 cores per chip)
-    import numpy as np
-
-    from ir import LIF, Network, Sparse
-    from ir.errors import FitError
+def test_spinnaker2_wide_route_words_reach_every_processor():
+    # SpiNNaker 2 has 150 application cores per chip: routes need 6 + 151 bits (five
+    # 32-bit words); a 32-bit word would silently drop destinations in slots 25+
     from nmcompiler.api import compile as compile_network
+    from nmcompiler.passes.route import route_bits, route_words
 
     rng = np.random.default_rng(0)
     n = 256 * 40
-    net = Network("wide")
-    net.population("p", n, LIF(lam=0.9))
+    net = ir.Network("wide")
+    net.population("p", n, ir.LIF(lam=0.9))
     pre = rng.integers(0, n, 20 * n)
     post = rng.integers(0, n, 20 * n)
-    net.connect("p", "p", Sparse.from_coo(pre=pre, post=post, weight=np.ones(pre.size) * .1,
-                                          n_pre=n, n_post=n), delay=1)
-    import pytest
+    net.connect("p", "p", ir.Sparse.from_coo(pre=pre, post=post,
+                                             weight=np.ones(pre.size) * .1,
+                                             n_pre=n, n_post=n), delay=1)
+    target = load_target("spinnaker2")
+    assert route_words(target) == 5
+    c = compile_network(net, "spinnaker2", seed=0)
+    r, pl, part = c.routes, c.placement, c.partition
+    assert r.table_route.shape == (r.table_key.shape[0], 5)
+    slots = np.asarray(target.core_coords())[pl.core, 4]
+    assert slots.max() >= 25  # the cores beyond a 32-bit word are in use
+    got = set(map(tuple, deliver(r, pl, target).tolist()))
+    assert got == expected_deliveries(part, pl)
+    # every processor bit set in a table names a used core (no stray bits)
+    bits = route_bits(r, np.arange(r.table_key.shape[0]))
+    used = set((slots + 1).tolist())
+    assert set(np.flatnonzero(bits[:, 6:].any(axis=0)).tolist()) <= used
 
-    with pytest.raises(FitError, match="at most 25 cores per chip") as err:
-        compile_network(net, "spinnaker2", seed=0)
-    assert err.value.rule == "routing word width" and err.value.limit == 24
+
+def test_spinnaker2_compressed_wide_routes_still_deliver():
+    # compression on multi-word routes merges by route identity across all words
+    base = load_target("spinnaker2:board48")
+    net = random_net(n=4000, k=20, pops=4, seed=2)
+    part = partition(net, base)
+    pl = place(part, base)
+    full = route(part, pl, base)
+    need = int(full.entries_per_chip.max())
+    assert need > 8
+    small = spinnaker_with(need - 3, "board48", base="spinnaker2")
+    r = route(part, pl, small)
+    assert r.entries_per_chip.max() <= need - 3
+    assert r.stats["chips_compressed"] >= 1
+    got = set(map(tuple, deliver(r, pl, small).tolist()))
+    assert got == expected_deliveries(part, pl)
