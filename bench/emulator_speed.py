@@ -201,7 +201,8 @@ def main() -> None:
     args = ap.parse_args()
     sizes = args.sizes or ([1_000, 10_000] if args.quick else
                            [1_000, 10_000, 100_000, 1_000_000])
-    compare_up_to = args.compare_up_to or (10_000 if args.quick else 100_000)
+    compare_up_to = args.compare_up_to if args.compare_up_to is not None else (
+        10_000 if args.quick else 100_000)
     rows, cmp_rows, notes = [], [], []
     load0 = _load()
     cython_cache = tempfile.TemporaryDirectory(prefix="nmc-brian2-cython-")

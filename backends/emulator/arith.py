@@ -124,6 +124,9 @@ class Arith:
 
     #: bool (B, len) of the neurons that fired in the last step, where the family sets it
     fired: np.ndarray | None = None
+    #: with one sample, the indices (in the step's slot range) of the neurons that fired,
+    #: where the family sets it (then ``flatnonzero(fired[0])``, already computed)
+    fired_idx: np.ndarray | None = None
     #: keep ``u`` up to date even where the update does not need it (a probe reads it)
     keep_u: bool = True
 
@@ -171,18 +174,22 @@ class GenericArith(Arith):
         self.u = np.zeros((batch, self.n))
         self.v = np.zeros((batch, self.n), dtype=np.complex128 if self.complex_v else np.float64)
         self.refr = np.zeros((batch, self.n), dtype=np.int64) if self.has_refr else None
+        self._fire = np.zeros((batch, self.n), dtype=bool) if self.fast else None
 
     def _fast_step(self, a: np.ndarray, sl: slice, noise: np.ndarray | None) -> None:
         """Same operations as :meth:`step` for the common case (hard reset to one value,
         binary spikes, no refractory period), in place: x * 1.0 and x + 0.0 are skipped
-        because they are exact."""
+        because they are exact. ``a`` may be float32 (exact integer sums): ``v += a``
+        converts each element exactly, as the float64 copy did. The spike mask goes into
+        a buffer reused every step; with one sample the reset writes only the neurons
+        that fired, through their indices (``fired_idx``, handed on to the engine)."""
         p = self.p
         if self.any_alpha:
             u = self.u[:, sl] * p.alpha_u[sl] + a
         else:
             u = a
         if self.u_rng is not None and (self.any_alpha or self.a_bound > self.u_rng[1]):
-            u = _limit(u, self.u_rng, self.u_mode)
+            u = _limit(np.asarray(u, dtype=np.float64), self.u_rng, self.u_mode)
         if self.any_alpha or self.keep_u:
             self.u[:, sl] = u
         v = self.v[:, sl]  # a view: updated in place
@@ -198,10 +205,16 @@ class GenericArith(Arith):
                 np.clip(v, self.v_rng[0], self.v_rng[1], out=v)
         x = v if noise is None else v + noise
         theta = self.theta_s if self.theta_s is not None else p.theta[sl]
-        fire = (x >= theta) if self.all_fat else (x > theta)
-        v[fire] = self.v_reset_s
+        fire = self._fire[:, sl]
+        (np.greater_equal if self.all_fat else np.greater)(x, theta, out=fire)
+        if fire.shape[0] == 1:
+            idx = np.flatnonzero(fire[0])
+            v[0, idx] = self.v_reset_s
+            self.fired_idx = idx
+        else:
+            v[fire] = self.v_reset_s
         self.fired = fire
-        return None  # binary spikes: the engine reads ``fired``
+        return None  # binary spikes: the engine reads ``fired`` (and ``fired_idx``)
 
     def step(self, a: np.ndarray, sl: slice, noise: np.ndarray | None
              ) -> np.ndarray | None:  # noqa: D102

@@ -15,15 +15,17 @@ Design (docs/emulator.md):
   ``scipy.sparse`` CSC matrix ``rows x sources``; a step adds the columns of the sources
   that fired at ``t - d``, times their payloads, with a zero-copy call of scipy's
   ``csc_matvec`` (see :meth:`Engine._deliver`; work in proportion to the synaptic
-  events), row block by row block for large networks (cache blocking). Integer sums are
-  exact in float32 when a per-row bound allows (2**24) and in float64 otherwise. Loihi
-  projections with a negative ``weight_exp`` get their own rows so the shift floors the
-  projection's sum, as Lava does.
-* **Counters** come from a small CSR precomputed per source neuron: its destination
-  cores with the number of synapses on each. Per step one gather over the firing sources
-  gives messages (one per (source neuron, destination core)), synaptic operations per
-  destination core and, through the route of each core pair, hops per link and the
-  step's NoC latency. :mod:`backends.emulator.costs` turns them into time and energy.
+  events), row block by row block only for very large networks (:attr:`Engine.BLOCK_ROWS`).
+  Integer sums are exact in float32 when a per-row bound allows (2**24) and in float64
+  otherwise. Loihi projections with a negative ``weight_exp`` get their own rows so the
+  shift floors the projection's sum, as Lava does.
+* **Counters** come from one more sparse matrix, precomputed: per source neuron (a
+  column), its synapses per destination core, its messages (one per (source neuron,
+  destination core) on another core) per source core and per core pair, its local and
+  input deliveries and its spike, each in its own row ("bin"). Per step the same
+  zero-copy kernel adds the columns of the firing sources into that step's counter row;
+  through the route of each core pair :mod:`backends.emulator.costs` turns them into
+  hops per link, NoC latency, time and energy.
 """
 
 from __future__ import annotations
@@ -66,18 +68,6 @@ class EngineResult:
     wall_s: float
     synaptic_events: int
     spikes: int = 0
-
-
-def _csr_expand(indptr: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Entry ids of the CSR rows ``rows`` (concatenated) and the count per row."""
-    starts = indptr[rows]
-    counts = indptr[rows + 1] - starts
-    total = int(counts.sum())
-    if total == 0:
-        return np.zeros(0, dtype=np.int64), counts
-    offsets = np.cumsum(counts) - counts
-    ids = np.arange(total, dtype=np.int64) + np.repeat(starts - offsets, counts)
-    return ids, counts
 
 
 def _quant(net: Network) -> dict[str, Any]:
@@ -344,17 +334,24 @@ class Engine:
         self._mats32: list | None = None
         self._mats_cache: dict[str, list] = {}
 
-    #: rows per cache block of the accumulator (float32: 1 MiB, a core's L2 share)
-    BLOCK_ROWS = 1 << 18
+    #: rows per cache block of the accumulator. Blocking cuts every firing column into
+    #: one piece per block, and each piece costs a cache miss of its own: on the 1e6-neuron
+    #: benchmark 2**18 rows (4 blocks) ran at 0.8e8 synaptic events/s and one block (a
+    #: 4 MB float32 accumulator, which stays in L3) at 1.4e8, so blocking starts only
+    #: where the accumulator outgrows a last-level cache (2**24 float32 rows = 64 MiB).
+    BLOCK_ROWS = 1 << 24
 
-    def _matrices(self, max_payload: float) -> list[list[tuple[int, sp.csc_matrix]]]:
+    def _matrices(self, max_payload: float, integer_inputs: bool = True
+                  ) -> list[list[tuple[int, sp.csc_matrix]]]:
         """Per group, its row blocks ``(first row, CSC block)`` in the accumulation dtype.
 
-        Integer sums use float32 where exact. Groups with more rows than
+        Integer sums (integer weights and integer input payloads) use float32 where
+        exact. Groups with more rows than
         :attr:`BLOCK_ROWS` are cut into row blocks so that the scattered additions of one
         block stay in cache (cache blocking); the sums are the same.
         """
-        f32 = self.integer and self.row_abs_max * max_payload < _F32_EXACT
+        f32 = (self.integer and integer_inputs
+               and self.row_abs_max * max_payload < _F32_EXACT)
         key = "f32" if f32 else "f64"
         cache = self._mats_cache.get(key)
         if cache is None:
@@ -378,10 +375,9 @@ class Engine:
 
     # ------------------------------------------------------------------ counting
     def _build_counting(self) -> None:
-        """Per source: its destination cores and synapses on each (one CSR)."""
+        """Per source: its destination cores and synapses on each, then the counter matrix."""
         c = self.n_cores
         n_src = self.n_src
-        counts = None
         keys_all = []
         for _, _, _, m in self.groups:
             col = np.repeat(np.arange(n_src, dtype=np.int64), np.diff(m.indptr))
@@ -393,29 +389,59 @@ class Engine:
             cnt = counts[uk]
         else:
             uk, cnt = np.unique(keys, return_counts=True)
+        del keys, keys_all
+        # one entry per (source, destination core): ``cnt`` synapses there
         src, core = np.divmod(uk, c)
-        self.ent_indptr = np.zeros(n_src + 1, dtype=np.int64)
-        np.cumsum(np.bincount(src, minlength=n_src), out=self.ent_indptr[1:])
-        self.ent_core = core.astype(np.int64)
-        self.ent_sops = cnt.astype(np.float64)
         src_core = np.full(n_src, -1, dtype=np.int64)
         src_core[:self.N] = self.slot_core
         self.src_core = src_core
         esc = src_core[src]
-        self.ent_srccore = esc
         local = esc == core
-        self.ent_local = local
         noc = (esc >= 0) & ~local
         # core pairs of the inter-core entries
         pair_key = esc * c + core
         self.pairs = np.unique(pair_key[noc])
-        ent_pair = np.full(uk.shape[0], -1, dtype=np.int64)
-        ent_pair[noc] = np.searchsorted(self.pairs, pair_key[noc])
-        self.ent_pair = ent_pair
         self.pair_src, self.pair_dst = np.divmod(self.pairs, c)
         self.sops_per_src = np.bincount(src, weights=cnt, minlength=n_src)
+        self._build_count_matrix(src, core, cnt, esc, local, noc,
+                                 np.searchsorted(self.pairs, pair_key[noc]))
         if self.costs is not None:
             self.costs.attach_pairs(self.pair_src, self.pair_dst)
+
+    #: counter rows ("bins") of the counter matrix, in this order; ``pair_msgs`` has one
+    #: bin per core pair, the others one per logical core
+    COUNT_BINS = ("sops", "messages", "local", "input", "spikes", "pair_msgs")
+
+    def _build_count_matrix(self, src: np.ndarray, core: np.ndarray, cnt: np.ndarray,
+                            esc: np.ndarray, local: np.ndarray, noc: np.ndarray,
+                            pair: np.ndarray) -> None:
+        """``count_mat`` (bins x sources, CSC): what one spike of a source adds to each
+        counter of its step, delivered like the synapses (:meth:`_count`).
+
+        Per entry (source, destination core, synapses there): ``cnt`` synaptic operations
+        on the destination core; on another core one message from the source's core and
+        one on the pair's route; on the same core one local delivery; from an input
+        channel one input message on the destination core. Every neuron source adds its
+        spike on its own core. Bins: :attr:`COUNT_BINS`, each a slice of
+        ``count_slices``. Counts are integers in float64, so the sums are exact.
+        """
+        c, npair = self.n_cores, self.pairs.shape[0]
+        inp = esc < 0
+        neurons = np.arange(self.N, dtype=np.int64)
+        rows = np.concatenate([core, c + esc[noc], 2 * c + core[local], 3 * c + core[inp],
+                               4 * c + self.slot_core, 5 * c + pair])
+        cols = np.concatenate([src, src[noc], src[local], src[inp], neurons, src[noc]])
+        vals = np.concatenate([cnt.astype(np.float64), np.ones(cols.shape[0] - cnt.shape[0])])
+        n_bins = 5 * c + npair
+        mat = sp.csc_matrix((vals, (rows, cols)), shape=(n_bins, self.n_src))
+        mat.sum_duplicates()
+        idx_t = np.int32 if mat.nnz < 2**31 and max(n_bins, self.n_src) < 2**31 else np.int64
+        mat.indptr = mat.indptr.astype(idx_t, copy=False)
+        mat.indices = mat.indices.astype(idx_t, copy=False)
+        self.count_mat = mat
+        bounds = [0, c, 2 * c, 3 * c, 4 * c, 5 * c, n_bins]
+        self.count_slices = {k: slice(bounds[i], bounds[i + 1])
+                             for i, k in enumerate(self.COUNT_BINS)}
 
     # ------------------------------------------------------------------ running
     def run(
@@ -431,15 +457,19 @@ class Engine:
         arrays, steps, batch, batched = _normalise_inputs(net, inputs or {}, steps)
         fam_ints = self.family != "emulator"
         max_in = 1.0
+        int_in = True
         for name, x in arrays.items():
-            if fam_ints and x.size and not np.all(np.equal(np.mod(x, 1), 0)):
+            whole = not x.size or bool(np.all(np.equal(np.mod(x, 1), 0)))
+            int_in = int_in and whole
+            if fam_ints and not whole:
                 raise InputError(
                     f"input '{name}' holds non-integer values; the {self.family} arithmetic "
                     "takes integer spikes or payloads", obj=name, rule="integer input",
                     hint="round the input or run on the 'emulator' target")
             if x.size:
                 max_in = max(max_in, float(np.abs(x).max()))
-        mats = self._matrices(max(max_in, self.max_pop_payload))
+        # fractional input payloads (generic target) are summed in float64
+        mats = self._matrices(max(max_in, self.max_pop_payload), int_in)
         mdtype = mats[0][0][1].dtype if mats else np.float64
         arith = make_arith(self.family, self.params, self._formats, integer=self.integer)
         arith.init(batch)
@@ -466,13 +496,11 @@ class Engine:
         need_s = bool(rec_probe) or any(
             self.params.spiking[self.slot_off[o.source]] for o in net.outputs.values())
         c = self.n_cores
-        cnt = None
-        if count:
-            cnt = {k: np.zeros((steps, batch, c)) for k in ("sops", "updates", "spikes",
-                                                             "messages", "local", "input")}
-            cnt["pair_msgs"] = np.zeros((steps, batch, self.pairs.shape[0]))
+        if count:  # per step and sample, every counter bin; updates apart
+            cnt_bins = np.zeros((steps, batch, self.count_mat.shape[0]))
+            updates = np.zeros((steps, batch, c))
         acc_buf = np.zeros((batch, self.n_rows), dtype=mdtype)
-        self._a_buf = np.zeros((batch, self.N))
+        self._a_buf = np.zeros((batch, self.N)) if self.segments else None
         arith.keep_u = any(k.endswith(".u") for k in rec_probe)
         in_items = [(self.src_off[nm], arrays[nm]) for nm in net.inputs if nm in arrays]
         n_events = 0
@@ -518,13 +546,14 @@ class Engine:
                         if sl.start <= nsl.start < sl.stop:
                             noise[:, nsl.start - sl.start:nsl.stop - sl.start] = \
                                 sd * rng.standard_normal((batch, nsl.stop - nsl.start))
-                arith.fired = None
+                arith.fired = arith.fired_idx = None
                 s = arith.step(a, sl, noise if rngs else None)
                 if need_s:
                     s_full[:, sl] = arith.fired if s is None else s
                 src = arith.fired if s is None else s
                 if batch == 1:
-                    i = np.flatnonzero(src[0])
+                    i = np.flatnonzero(src[0]) if s is not None or arith.fired_idx is None \
+                        else arith.fired_idx
                     b = np.zeros(i.shape[0], dtype=np.int64)
                 else:
                     b, i = np.nonzero(src)
@@ -536,7 +565,7 @@ class Engine:
             n_spikes += int(np.count_nonzero(step_act[1] < self.N))
             ring[t % ring_len] = step_act if step_act[0].size else None
             if count:
-                self._count(cnt, t, step_act, batch)
+                self._count(cnt_bins[t], updates[t], step_act, batch)
             for o in net.outputs.values():
                 s0 = self.slot_off[o.source]
                 m_ = net.size_of(o.source)
@@ -555,7 +584,9 @@ class Engine:
         wall = time.perf_counter() - t0
         counters: dict[str, np.ndarray] = {}
         if count:
-            counters = cnt  # type: ignore[assignment]
+            counters = {k: np.ascontiguousarray(cnt_bins[:, :, sl])
+                        for k, sl in self.count_slices.items()}
+            counters = {"sops": counters.pop("sops"), "updates": updates, **counters}
         return EngineResult(outputs=rec_out, probes=rec_probe, counters=counters, steps=steps,
                             batched=batched, wall_s=wall, synaptic_events=n_events,
                             spikes=n_spikes)
@@ -603,56 +634,38 @@ class Engine:
         return int((m.indptr[src + 1] - m.indptr[src]).sum())
 
     def _activation(self, acc: np.ndarray, sl: slice) -> np.ndarray:
-        """Synaptic input of slots ``sl`` (B, len) from the accumulator rows."""
-        a = self._a_buf[:, sl]
-        np.copyto(a, acc[:, sl])
+        """Synaptic input of slots ``sl`` (B, len) from the accumulator rows.
+
+        Without Loihi's floored segments this is a view of the accumulator itself, in its
+        dtype: the arithmetic reads float32 sums (integers below 2**24) exactly, so no
+        copy to float64 is needed. The caller clears the accumulator before reusing it.
+        """
         if self.segments:
+            a = self._a_buf[:, sl]
+            np.copyto(a, acc[:, sl])
             for r0, s0, m, shift in self.segments:
                 lo, hi = max(s0, sl.start), min(s0 + m, sl.stop)
                 if lo >= hi:
                     continue
                 seg = acc[:, r0 + lo - s0:r0 + hi - s0].astype(np.float64)
                 a[:, lo - sl.start:hi - sl.start] += np.floor(seg / float(1 << shift))
+        else:
+            a = acc[:, sl]
         if self.family == "loihi":
             return a.astype(np.int64).astype(np.int32)  # int32 wrap of the port sum
         return a
 
-    def _count(self, cnt: dict, t: int, ent: tuple, batch: int) -> None:
-        c = self.n_cores
-        b, src, _ = ent
+    def _count(self, cnt: np.ndarray, updates: np.ndarray, ent: tuple, batch: int) -> None:
+        """Counters of one step: ``cnt`` (B, bins) gets the counter-matrix columns of the
+        sources in ``ent`` (the zero-copy kernel of :meth:`_deliver`, payloads 1);
+        ``updates`` (B, n_cores) the neuron updates."""
         if self.time_stepped:
-            cnt["updates"][t] = self.core_neurons
-        if src.size == 0:
+            updates[:] = self.core_neurons
+        if ent[1].size == 0:
             return
-        is_pop = src < self.N
-        if is_pop.any():
-            cnt["spikes"][t] = np.bincount(b[is_pop] * c + self.slot_core[src[is_pop]],
-                                           minlength=batch * c).reshape(batch, c)
-        e, per = _csr_expand(self.ent_indptr, src)
-        if e.size == 0:
-            return
-        eb = np.repeat(b, per)
-        core = self.ent_core[e]
-        sops = np.bincount(eb * c + core, weights=self.ent_sops[e], minlength=batch * c)
-        cnt["sops"][t] = sops.reshape(batch, c)
+        self._deliver(cnt, self.count_mat, ent, True, batch)
         if not self.time_stepped:
-            cnt["updates"][t] = cnt["sops"][t]
-        pair = self.ent_pair[e]
-        noc = pair >= 0
-        if noc.any():
-            cnt["messages"][t] = np.bincount(eb[noc] * c + self.ent_srccore[e[noc]],
-                                             minlength=batch * c).reshape(batch, c)
-            npair = self.pairs.shape[0]
-            cnt["pair_msgs"][t] = np.bincount(eb[noc] * npair + pair[noc],
-                                              minlength=batch * npair).reshape(batch, npair)
-        inp = self.ent_srccore[e] < 0
-        if inp.any():
-            cnt["input"][t] = np.bincount(eb[inp] * c + core[inp],
-                                          minlength=batch * c).reshape(batch, c)
-        loc = self.ent_local[e]
-        if loc.any():
-            cnt["local"][t] = np.bincount(eb[loc] * c + core[loc],
-                                          minlength=batch * c).reshape(batch, c)
+            updates[:] = cnt[:, self.count_slices["sops"]]
 
     def costs_of(self, counters: Mapping[str, np.ndarray]) -> dict[str, Any] | None:
         """Time and energy from the counters (None without cost tables)."""

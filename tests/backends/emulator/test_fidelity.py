@@ -85,6 +85,24 @@ def test_generic_equals_reference_batched_and_noisy():
         np.testing.assert_array_equal(res.outputs[k], ref.outputs[k], err_msg=k)
 
 
+def test_generic_fractional_input_payloads_equal_reference():
+    # integer weights with fractional graded inputs: the sums must not be taken in
+    # float32 (exact only for integers), or v drifts from the float64 reference by ~1e-5
+    # (float64 sums in another order differ by ~1e-12: allowed, these sums are not exact)
+    rng = np.random.default_rng(7)
+    net = ir.Network("frac")
+    net.input("in", 40)
+    net.population("h", 50, ir.LIF(lam=0.93, theta=37.3))
+    net.connect("in", "h", ir.Dense(weight=rng.integers(-900, 900, (50, 40)).astype(float)))
+    net.output("h")
+    net.probe("h", "v")
+    x = {"in": np.where(rng.random((40, 40)) < 0.3, rng.random((40, 40)) * 0.37, 0.0)}
+    ref = ir.simulate(net, x)
+    res = emulate(net, x)
+    np.testing.assert_allclose(res.probes["h.v"], ref.probes["h.v"], rtol=0, atol=1e-9)
+    np.testing.assert_array_equal(res.outputs["h"], ref.outputs["h"])
+
+
 def _loihi_units_network(seed: int):
     """A recurrent LIF network already in Lava's units with exact decays."""
     rng = np.random.default_rng(seed)
