@@ -45,6 +45,7 @@ few seconds per evaluation. Deterministic for a seed (METIS seed, sample seed).
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from dataclasses import dataclass
@@ -273,7 +274,9 @@ def _view(net: Network, target: Any, mix: bool | None) -> _View:
 
 # =========================================================================== evaluation
 def _proj_counts(pr: _Proj, neuron_core: np.ndarray, n_cores: int) -> sp.csr_matrix:
-    """``(n_pre, n_cores)`` CSR: synapses of each presynaptic neuron on each core."""
+    """``(n_pre, n_cores)`` CSR: synapses of each presynaptic neuron on each core, without
+    duplicates; the columns of a row are *not* necessarily sorted (no consumer needs them
+    sorted: every per-core sum over the pairs meets them in source order either way)."""
     post_core = neuron_core[pr.post_off:pr.post_off + pr.n_post]
     if pr.kind == "dense":
         r = np.bincount(post_core, minlength=n_cores)
@@ -283,19 +286,84 @@ def _proj_counts(pr: _Proj, neuron_core: np.ndarray, n_cores: int) -> sp.csr_mat
             (np.tile(r[nz], pr.n_pre), np.tile(nz, pr.n_pre),
              np.arange(pr.n_pre + 1, dtype=np.int64) * k), shape=(pr.n_pre, n_cores))
     if pr.kind == "csr":
-        dst = post_core[pr.indices]
-        m = sp.csr_matrix((np.ones(dst.shape[0], dtype=np.int32), dst, pr.indptr),
-                          shape=(pr.n_pre, n_cores))
-    else:
-        dst = post_core[pr.indices]
-        m = sp.csr_matrix((np.ones(dst.shape[0], dtype=np.int32), (pr.pre, dst)),
-                          shape=(pr.n_pre, n_cores))
+        pc = post_core.astype(np.int32, copy=False) if n_cores < 2**31 - 1 else post_core
+        return _dedupe(pr.indptr, pc[pr.indices], pr.n_pre, n_cores)
+    dst = post_core[pr.indices]
+    m = sp.csr_matrix((np.ones(dst.shape[0], dtype=np.int32), (pr.pre, dst)),
+                      shape=(pr.n_pre, n_cores))
     m.sum_duplicates()
     return m
 
 
+def _dedupe(indptr: np.ndarray, dst: np.ndarray, n_rows: int, n_cols: int
+            ) -> sp.csr_matrix:
+    """``(n_rows, n_cols)`` CSR counting the entries ``dst[indptr[r]:indptr[r + 1]]`` of
+    every row ``r``, without duplicates, columns within a row in no particular order.
+
+    It is the product of that matrix (with duplicates) and the identity: scipy's SMMP
+    kernel merges each row's duplicates with a dense per-row accumulator (linear, no
+    per-row sort of up to 1e8 entries); called directly, as the result has at most as
+    many entries as ``dst`` (no counting pass)."""
+    nnz = int(dst.shape[0])
+    try:
+        if not USE_SPARSETOOLS:
+            raise ImportError("public scipy route requested")
+        from scipy.sparse._sparsetools import csr_matmat
+
+        idx = np.int32 if max(nnz, n_rows, n_cols) < 2**31 - 1 else np.int64
+        cp = np.empty(n_rows + 1, dtype=idx)
+        cj = np.empty(nnz, dtype=idx)
+        cx = np.empty(nnz, dtype=np.int32)
+        csr_matmat(n_rows, n_cols, np.asarray(indptr, dtype=idx), np.asarray(dst, dtype=idx),
+                   _ones(nnz), np.arange(n_cols + 1, dtype=idx), np.arange(n_cols, dtype=idx),
+                   _ones(n_cols), cp, cj, cx)
+    except (ImportError, AttributeError, TypeError, ValueError):
+        m = sp.csr_matrix((_ones(nnz), dst, indptr), shape=(n_rows, n_cols))
+        return (m @ sp.identity(n_cols, dtype=np.int32, format="csr")).tocsr()
+    k = int(cp[-1])
+    if k < 0.75 * nnz:  # many duplicates (local connectivity): do not keep the slack
+        cj, cx = cj[:k].copy(), cx[:k].copy()
+    return sp.csr_matrix((cx[:k], cj[:k], cp), shape=(n_rows, n_cols))
+
+
+#: call scipy's compiled sparse kernels (``scipy.sparse._sparsetools``, private) directly
+#: where that skips a pass over 1e8 entries; False (or a scipy without them) takes the
+#: public scipy route, which gives the same partition (tested)
+USE_SPARSETOOLS = True
+
+_ONES: list[np.ndarray] = [np.ones(0, dtype=np.int32)]
+
+
+def _ones(n: int) -> np.ndarray:
+    """A read-only int32 array of ``n`` ones (a view of a buffer kept for the pass: the
+    repair counts the same synapses many times)."""
+    if _ONES[0].shape[0] < n:
+        buf = np.ones(n, dtype=np.int32)
+        buf.setflags(write=False)
+        _ONES[0] = buf
+    return _ONES[0][:n]
+
+
+def _release_ones() -> None:
+    _ONES[0] = np.ones(0, dtype=np.int32)
+
+
+def _releasing(fn: Any) -> Any:
+    """Drop the buffer of :func:`_ones` when ``fn`` returns or raises."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            _release_ones()
+
+    return wrapper
+
+
 def _pair_matrix(view: _View, neuron_core: np.ndarray, n_cores: int) -> sp.csr_matrix:
-    """``(n_rows, n_cores)`` CSR over all sources: synapses per (source, core) pair."""
+    """``(n_rows, n_cores)`` CSR over all sources: synapses per (source, core) pair (no
+    duplicates; columns within a row in no particular order)."""
     by_row: dict[int, list[_Proj]] = {}
     for pr in view.projs:
         by_row.setdefault(pr.pre_row, []).append(pr)
@@ -305,6 +373,29 @@ def _pair_matrix(view: _View, neuron_core: np.ndarray, n_cores: int) -> sp.csr_m
              for k in range(len(view.pops))}
     sizes.update({int(view.in_off[k]): int(view.in_off[k + 1] - view.in_off[k])
                   for k in range(len(view.inputs))})
+    simple = all(len(v) == 1 and v[0].kind == "csr" for v in by_row.values())
+    if simple and sum(sizes[s] for s in starts) == view.n_rows:
+        # every source feeds at most one projection, all sparse: the synapse cores of
+        # all sources are gathered into one buffer and counted in one product (no
+        # concatenation of per-population results afterwards)
+        total = sum(pr.n_syn for pr in view.projs)
+        dst = np.empty(total, dtype=np.int32 if n_cores < 2**31 - 1 else np.int64)
+        indptr = np.empty(view.n_rows + 1, dtype=np.int64)
+        indptr[0] = 0
+        off = 0
+        for s in starts:
+            size = sizes[s]
+            prs = by_row.get(s)
+            if prs:
+                pr = prs[0]
+                post_core = neuron_core[pr.post_off:pr.post_off + pr.n_post].astype(
+                    dst.dtype, copy=False)
+                np.take(post_core, pr.indices, out=dst[off:off + pr.n_syn], mode="clip")
+                indptr[s + 1:s + size + 1] = np.asarray(pr.indptr[1:], dtype=np.int64) + off
+                off += pr.n_syn
+            else:
+                indptr[s + 1:s + size + 1] = off
+        return _dedupe(indptr, dst, view.n_rows, n_cores)
     blocks = []
     for s in starts:
         mats = [_proj_counts(pr, neuron_core, n_cores) for pr in by_row.get(s, [])]
@@ -313,13 +404,11 @@ def _pair_matrix(view: _View, neuron_core: np.ndarray, n_cores: int) -> sp.csr_m
             continue
         m = mats[0]
         for other in mats[1:]:
-            m = m + other
-        m = m.tocsr()
-        m.sum_duplicates()  # canonical: sorted, no duplicates (a no-op when already so)
-        blocks.append(m)
+            m = m + other  # scipy merges rows (sorted or not) without duplicates
+        blocks.append(m.tocsr())
     if len(blocks) == 1:
         return blocks[0]
-    # stack the canonical blocks by hand: one copy, no re-check of up to 1e8 entries
+    # stack the blocks by hand: one copy, no re-check of up to 1e8 entries
     ptr = [np.zeros(1, dtype=np.int64)]
     off = 0
     for b in blocks:
@@ -328,8 +417,6 @@ def _pair_matrix(view: _View, neuron_core: np.ndarray, n_cores: int) -> sp.csr_m
     out = sp.csr_matrix((np.concatenate([b.data for b in blocks]),
                          np.concatenate([b.indices for b in blocks]), np.concatenate(ptr)),
                         shape=(sum(b.shape[0] for b in blocks), n_cores))
-    out.has_sorted_indices = True
-    out.has_canonical_format = True
     return out
 
 
@@ -379,13 +466,48 @@ def _core_graph(rc: np.ndarray, col: np.ndarray, n_cores: int) -> sp.csr_matrix:
     pidx = col[:nb]
     if n_cores * n_cores <= 50_000_000:
         flat = np.bincount(rc.astype(np.int64) * n_cores + pidx,
-                           minlength=n_cores * n_cores).reshape(n_cores, n_cores)
-        core_graph = sp.csr_matrix(flat)
+                           minlength=n_cores * n_cores)
+        # the nonzero cells in row-major order are the CSR entries (sorted, canonical)
+        nz = np.flatnonzero(flat)
+        indptr = np.zeros(n_cores + 1, dtype=np.int64)
+        np.cumsum(np.bincount(nz // n_cores, minlength=n_cores), out=indptr[1:])
+        idx = np.int32 if max(n_cores, nz.shape[0]) < 2**31 - 1 else np.int64
+        core_graph = sp.csr_matrix((flat[nz], (nz % n_cores).astype(idx),
+                                    indptr.astype(idx)), shape=(n_cores, n_cores))
     else:
-        core_graph = sp.coo_matrix((np.ones(nb, dtype=np.int64), (rc, pidx)),
-                                   shape=(n_cores, n_cores)).tocsr()
+        core_graph = _sorted_pairs_csr(rc, pidx, n_cores)
     core_graph.sum_duplicates()
     return core_graph
+
+
+def _sorted_pairs_csr(rows: np.ndarray, cols: np.ndarray, n: int) -> sp.csr_matrix:
+    """``(n, n)`` int64 CSR counting the pairs ``(rows[i], cols[i])``, sorted indices,
+    duplicates adjacent (``sum_duplicates`` is then linear): two stable counting sorts
+    (by column, then by row: a transpose), no comparison sort of up to 1e8 pairs."""
+    nb = int(rows.shape[0])
+    try:
+        if not USE_SPARSETOOLS:
+            raise ImportError("public scipy route requested")
+        from scipy.sparse import _sparsetools
+
+        idx = np.int32 if max(nb, n) < 2**31 - 1 else np.int64
+        tp = np.empty(n + 1, dtype=idx)
+        ti = np.empty(nb, dtype=idx)
+        tx = np.empty(nb, dtype=np.int32)
+        # the transpose (rows = columns of the result), entries in their given order
+        _sparsetools.coo_tocsr(n, n, nb, cols.astype(idx, copy=False),
+                               rows.astype(idx, copy=False), _ones(nb), tp, ti, tx)
+    except (ImportError, AttributeError, TypeError, ValueError):
+        g = sp.coo_matrix((np.ones(nb, dtype=np.int64), (rows, cols)), shape=(n, n)).tocsr()
+        return g
+    t = sp.csr_matrix((tx, ti, tp), shape=(n, n))
+    del ti, tx
+    g = t.tocsc()  # stable: rows of the result in order, columns sorted within each
+    del t
+    out = sp.csr_matrix((g.data, g.indices, g.indptr), shape=(n, n))
+    out.sum_duplicates()
+    out.data = out.data.astype(np.int64)
+    return out
 
 
 def _limits(target: Any, names: tuple[str, ...], speck: bool) -> np.ndarray:
@@ -424,20 +546,23 @@ def _evaluate(view: _View, neuron_core: np.ndarray, n_cores: int, target: Any) -
     nb = int(indptr[n])
     idx = m.indices
     input_axons = np.bincount(idx, minlength=n_cores).astype(np.int64)
-    bits = np.bincount(idx, weights=synapse_row_bits(m.data, target),
-                       minlength=n_cores).astype(np.int64)
+    # bits: every pair's row at the cost of a one-synapse row, plus the difference for
+    # the (few, on spread connectivity) pairs of several synapses (integers: exact)
+    data = m.data
+    multi = np.flatnonzero(data != 1)
+    one_bits = int(synapse_row_bits(np.ones(1, dtype=np.int64), target)[0])
+    extra = synapse_row_bits(data[multi], target).astype(np.int64) - one_bits
+    bits = (input_axons * one_bits + np.bincount(
+        idx[multi], weights=extra, minlength=n_cores)).astype(np.int64)
     rowlen = np.diff(indptr[:n + 1])
     own = neuron_core.astype(np.int64)
     output_axons = np.bincount(own, weights=rowlen, minlength=n_cores).astype(np.int64)
     rc = np.repeat(own.astype(np.int32), rowlen)  # source core of every (neuron, core) pair
     pidx = idx[:nb]
-    local = pidx == rc
-    starts = indptr[:n]
-    has_own = np.zeros(n, dtype=np.int64)
-    nonempty = rowlen > 0
-    if nb:
-        has_own[nonempty] = np.add.reduceat(local.astype(np.int8), starts[nonempty],
-                                            dtype=np.int64)
+    # pairs are distinct, so a neuron has at most one pair on its own core
+    own_pair = np.flatnonzero(pidx == rc)
+    has_own = np.bincount(np.searchsorted(indptr[:n + 1], own_pair, side="right") - 1,
+                          minlength=n)
     remote = (rowlen - has_own) > 0
     core_sources = np.bincount(own[remote], minlength=n_cores).astype(np.int64)
     core_graph = None
@@ -455,6 +580,7 @@ def _evaluate(view: _View, neuron_core: np.ndarray, n_cores: int, target: Any) -
                  pair_src_core=rc, n_cores=n_cores)
 
 
+@_releasing
 def evaluate_partition(net: Network, target: Any, neuron_core: np.ndarray,
                        *, mix_populations: bool | None = None) -> CoreUsage:
     """Exact per-core usage of a given neuron -> core assignment (for checks and tests)."""
@@ -760,9 +886,13 @@ def _block_graph(view: _View, block: np.ndarray, bsize: np.ndarray, n_blocks: in
     return g
 
 
-def _metis(g: sp.csr_matrix, vw: np.ndarray, k: int, seed: int, max_edges: int
-           ) -> np.ndarray:
-    """pymetis k-way on a symmetric weighted graph; returns the part of every vertex."""
+def _metis(g: sp.csr_matrix, vw: np.ndarray, k: int, seed: int, max_edges: int,
+           cache: dict[str, Any] | None = None) -> np.ndarray:
+    """pymetis k-way on a symmetric weighted graph; returns the part of every vertex.
+
+    ``cache`` (one dict per graph ``g``) keeps the pruned graph and its integer edge
+    weights between calls on the same graph (the re-weighting rounds change only the
+    vertex weights)."""
     n = g.shape[0]
     if k <= 1 or n <= 1:
         return np.zeros(n, dtype=np.int64)
@@ -770,22 +900,27 @@ def _metis(g: sp.csr_matrix, vw: np.ndarray, k: int, seed: int, max_edges: int
         return np.arange(n, dtype=np.int64)
     import pymetis
 
-    if g.nnz > max_edges:  # keep the heaviest edges of every vertex, then symmetrise
-        keep = max(4, max_edges // max(n, 1))
-        rows = np.repeat(np.arange(n), np.diff(g.indptr))
-        order = np.lexsort((-g.data, rows))
-        rank = np.arange(order.shape[0]) - np.repeat(g.indptr[:-1], np.diff(g.indptr))
-        sel = order[rank < keep]
-        h = sp.csr_matrix((g.data[sel], (rows[sel], g.indices[sel])), shape=g.shape)
-        g = h.maximum(h.T).tocsr()
-    w = g.data
-    if w.size:
-        factor = min(1e6 / max(float(w.max()), 1e-12), 1e9 / max(float(w.sum()), 1e-12))
-        w = np.maximum(1, np.rint(w * factor)).astype(np.int64)
+    if cache is not None and "adjacency" in cache:
+        indptr, indices, w = cache["adjacency"]
+    else:
+        if g.nnz > max_edges:  # keep the heaviest edges of every vertex, then symmetrise
+            keep = max(4, max_edges // max(n, 1))
+            rows = np.repeat(np.arange(n), np.diff(g.indptr))
+            order = np.lexsort((-g.data, rows))
+            rank = np.arange(order.shape[0]) - np.repeat(g.indptr[:-1], np.diff(g.indptr))
+            sel = order[rank < keep]
+            h = sp.csr_matrix((g.data[sel], (rows[sel], g.indices[sel])), shape=g.shape)
+            g = h.maximum(h.T).tocsr()
+        w = g.data
+        if w.size:
+            factor = min(1e6 / max(float(w.max()), 1e-12), 1e9 / max(float(w.sum()), 1e-12))
+            w = np.maximum(1, np.rint(w * factor)).astype(np.int64)
+        indptr, indices = g.indptr.astype(np.int64), g.indices.astype(np.int64)
+        if cache is not None:
+            cache["adjacency"] = (indptr, indices, w)
     opts = pymetis.Options(seed=int(seed) % (2**31 - 1), ufactor=30)
     _, parts = pymetis.part_graph(
-        int(k), adjacency=pymetis.CSRAdjacency(g.indptr.astype(np.int64),
-                                               g.indices.astype(np.int64)),
+        int(k), adjacency=pymetis.CSRAdjacency(indptr, indices),
         vweights=np.maximum(vw, 1).astype(np.int64), eweights=w if w.size else None,
         options=opts)
     return np.asarray(parts, dtype=np.int64)
@@ -793,36 +928,61 @@ def _metis(g: sp.csr_matrix, vw: np.ndarray, k: int, seed: int, max_edges: int
 
 def _sample_usage(view: _View, nc: np.ndarray, n_cores: int, target: Any,
                   cores: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Exact usage ``(len(cores), budgets)`` of a few ``cores`` only (destination cores
-    left 0): the synapses onto them and the synapses of their neurons, found with one
-    gather over every synapse and no sort of all of them."""
+    """Exact usage ``(len(cores), budgets)`` of a few ``cores`` (sorted) only
+    (destination cores left 0): the synapses onto them and the synapses of their
+    neurons, found with one gather over every synapse and no sort of any of them.
+
+    Returns the usage and the probed core (index into ``cores``) and synapse count of
+    every (source, probed core) pair, in the order of (source, core)."""
     n = view.n_neurons
-    ins = np.zeros(n_cores, dtype=bool)
-    ins[cores] = True
-    k_in, c_in, k_out = [], [], []
+    k = len(cores)
+    cores = np.asarray(cores, dtype=np.int64)
+    if k > 1 and not np.all(np.diff(cores) > 0):
+        raise ValueError("_sample_usage needs sorted, distinct cores")
+    where = np.full(n_cores, -1, dtype=np.int64)
+    where[cores] = np.arange(k)
+    ins = where >= 0
+    # the neurons of the probed cores, numbered 0.. in order (rows of the output bitmap)
+    in_probe = ins[nc]
+    probe_rows = np.flatnonzero(in_probe)
+    local = np.full(n, -1, dtype=np.int64)
+    local[probe_rows] = np.arange(probe_rows.shape[0])
+    n_local = int(probe_rows.shape[0])
+    # input side: synapses per (source row, probed core), counted over a (row, probe)
+    # table: its nonzero entries in order are the pairs in (source, core) order
+    acc = np.zeros(view.n_rows * k, dtype=np.int64)
+    # output side: a bitmap of (probed neuron, destination core) pairs
+    use_bitmap = n_local * n_cores <= 400_000_000
+    seen = np.zeros(n_local * n_cores if use_bitmap else 0, dtype=bool)
+    k_out: list[np.ndarray] = []
+    nc32 = nc if nc.dtype == np.int32 else nc.astype(np.int32)
     for pr in view.projs:
-        post_core = nc[pr.post_off:pr.post_off + pr.n_post]
-        rows = np.arange(pr.n_pre, dtype=np.int64)
+        post_core = nc32[pr.post_off:pr.post_off + pr.n_post]
         src_pop = pr.pre_row < n
-        pre_in_s = ins[nc[pr.pre_row:pr.pre_row + pr.n_pre]] if src_pop else None
+        pre_in_s = in_probe[pr.pre_row:pr.pre_row + pr.n_pre] if src_pop else None
         if pr.kind == "dense":
+            rows = np.arange(pr.n_pre, dtype=np.int64)
             r = np.bincount(post_core, minlength=n_cores)
             cs = np.flatnonzero((r > 0) & ins)
-            k_in.append(((pr.pre_row + rows)[:, None] * n_cores + cs[None, :]).ravel())
-            c_in.append(np.tile(r[cs], pr.n_pre).astype(np.float64))
+            keys = ((pr.pre_row + rows)[:, None] * k + where[cs][None, :]).ravel()
+            acc[keys] += np.tile(r[cs], pr.n_pre)  # keys are distinct
             if src_pop:
                 cz = np.flatnonzero(r)
-                k_out.append(((pr.pre_row + rows[pre_in_s])[:, None] * n_cores
-                              + cz[None, :]).ravel())
+                lp = local[pr.pre_row + rows[pre_in_s]]
+                kk = (lp[:, None] * n_cores + cz[None, :]).ravel()
+                if use_bitmap:
+                    seen[kk] = True
+                else:
+                    k_out.append(kk)
             continue
-        dst = post_core[pr.indices]
-        pos = np.flatnonzero(ins[dst])
+        post_in = ins[post_core]
+        pos = np.flatnonzero(post_in[pr.indices])
         if pr.kind == "csr":
             pre = np.searchsorted(pr.indptr, pos, side="right") - 1
         else:
             pre = pr.pre[pos]
-        k_in.append((pr.pre_row + pre) * n_cores + dst[pos])
-        c_in.append(np.ones(pos.shape[0]))
+        dst = post_core[pr.indices[pos]]
+        acc += np.bincount((pr.pre_row + pre) * k + where[dst], minlength=acc.shape[0])
         if src_pop:
             if pr.kind == "csr":
                 rs = np.flatnonzero(pre_in_s)
@@ -834,25 +994,25 @@ def _sample_usage(view: _View, nc: np.ndarray, n_cores: int, target: Any,
             else:
                 at = np.flatnonzero(pre_in_s[pr.pre])
                 pre_o = pr.pre[at]
-            k_out.append((pr.pre_row + pre_o) * n_cores + dst[at])
-    used = np.zeros((len(cores), len(BUDGET_NAMES)), dtype=np.int64)
-    where = np.full(n_cores, -1, dtype=np.int64)
-    where[cores] = np.arange(len(cores))
+            kk = local[pr.pre_row + pre_o] * n_cores + post_core[pr.indices[at]]
+            if use_bitmap:
+                seen[kk] = True
+            else:
+                k_out.append(kk)
+    used = np.zeros((k, len(BUDGET_NAMES)), dtype=np.int64)
     used[:, 0] = np.bincount(nc, minlength=n_cores)[cores]
-    col = cnt = np.zeros(0, dtype=np.int64)
-    if k_in:
-        keys = np.concatenate(k_in)
-        uk, inv = np.unique(keys, return_inverse=True)
-        cnt = np.rint(np.bincount(inv, weights=np.concatenate(c_in))).astype(np.int64)
-        col = where[uk % n_cores]
-        used[:, 1] = np.bincount(col, minlength=len(cores))
-        used[:, 3] = np.bincount(col, weights=synapse_row_bits(cnt, target),
-                                 minlength=len(cores))
-        keep = col >= 0
-        col, cnt = col[keep], cnt[keep]
-    if k_out:
+    nz = np.flatnonzero(acc)
+    cnt = acc[nz]
+    col = nz % k
+    used[:, 1] = np.bincount(col, minlength=k)
+    used[:, 3] = np.bincount(col, weights=synapse_row_bits(cnt, target), minlength=k)
+    if use_bitmap:
+        per_neuron = np.count_nonzero(seen.reshape(n_local, n_cores), axis=1) \
+            if n_local and n_cores else np.zeros(n_local, dtype=np.int64)
+        used[:, 2] = np.bincount(where[nc[probe_rows]], weights=per_neuron, minlength=k)
+    elif k_out:
         uo = np.unique(np.concatenate(k_out))
-        used[:, 2] = np.bincount(where[nc[uo // n_cores]], minlength=len(cores))
+        used[:, 2] = np.bincount(where[nc[probe_rows[uo // n_cores]]], minlength=k)
     return used, col, cnt
 
 
@@ -904,16 +1064,19 @@ def _metis_partition(view: _View, target: Any, cap: int, lim: np.ndarray, seed: 
     nc = np.zeros(view.n_neurons, dtype=np.int64)
     n_cores = 0
     t0 = time.perf_counter()
+    subs: dict[Any, tuple[sp.csr_matrix, dict[str, Any]]] = {}  # per group, all rounds
     for r in range(rounds):
         part = np.empty(n_blocks, dtype=np.int64)
         base = 0
         for gid in groups:
             sel = np.flatnonzero(bgroup == gid)
             k = max(1, math.ceil(weight[sel].sum() * 1.03 / cap))
-            sub = g[sel][:, sel].tocsr() if groups.size > 1 else g
+            if gid not in subs:
+                subs[gid] = (g[sel][:, sel].tocsr() if groups.size > 1 else g, {})
+            sub, cache = subs[gid]
             vw = np.rint(weight[sel] * 16).astype(np.int64)
             tm = time.perf_counter()
-            part[sel] = base + _metis(sub, vw, k, seed + 7919 * r, max_edges)
+            part[sel] = base + _metis(sub, vw, k, seed + 7919 * r, max_edges, cache)
             stats["metis_call_s"] = round(stats.get("metis_call_s", 0)
                                           + time.perf_counter() - tm, 3)
             base += k
@@ -1045,6 +1208,7 @@ def _speck_partition(net: Network, view: _View, target: Any, seed: int) -> Parti
 
 
 # =========================================================================== the pass
+@_releasing
 def partition(
     net: Network,
     target: Any,
@@ -1138,7 +1302,9 @@ def partition(
     if ev._graph is None and ev.pair_src_core is not None:
         # the core graph, built once, directly in the new numbering
         rc = ev.pair_src_core
-        perm = _core_graph(inv[rc], inv[ev.pair_core[:rc.shape[0]]], k)
+        inv_s = inv.astype(np.int32) if k < 2**31 - 1 else inv
+        perm = _core_graph(inv_s[rc], inv_s[ev.pair_core[:rc.shape[0]]], k)
+        del inv_s
         used = ev.used[old_of_new]
         j = ev.names.index("destination_cores")
         used[:, j] = np.diff(perm.indptr) - (perm.diagonal() > 0)
@@ -1151,12 +1317,13 @@ def partition(
         perm = sp.csr_matrix((perm.data, inv[perm.indices], perm.indptr), shape=perm.shape)
         perm.has_sorted_indices = False
         perm.sort_indices()
-    r = np.repeat(np.arange(k, dtype=np.int64), np.diff(perm.indptr))
-    c = perm.indices.astype(np.int64)
-    d = perm.data.astype(np.int64)
-    local = r == c
-    local_messages = int(d[local].sum())
-    r, c, d = r[~local], c[~local], d[~local]
+    # the edges in row order (sorted), the diagonal (local messages) left out
+    r = np.repeat(np.arange(k, dtype=np.int32), np.diff(perm.indptr))
+    c = perm.indices.astype(np.int32, copy=False)
+    d = perm.data.astype(np.int64, copy=False)
+    remote = r != c
+    local_messages = int(d[~remote].sum())
+    r, c, d = r[remote], c[remote], d[remote]
     order = slice(None)
     stats["time_s"] = round(time.perf_counter() - t_start, 3)
     return Partition(
@@ -1164,7 +1331,8 @@ def partition(
         neuron_core=nc_new.astype(np.int32), n_cores=k,
         usage=CoreUsage(names=ev.names, used=used,
                         limit=np.broadcast_to(lim, used.shape).copy()),
-        edge_src=r[order].astype(np.int32), edge_dst=c[order].astype(np.int32),
+        edge_src=r[order].astype(np.int32, copy=False),
+        edge_dst=c[order].astype(np.int32, copy=False),
         edge_messages=d[order], core_sources=ev.core_sources[old_of_new],
         input_messages=ev.input_messages[old_of_new], messages=int(d.sum()),
         local_messages=local_messages, method=used_method,

@@ -340,12 +340,13 @@ def _local_search(geo: _Geo, g: sp.csr_matrix, pos: np.ndarray, rng: np.random.G
         good = good[np.lexsort((good, delta[good]))]
         used: set[int] = set()
         chosen = []
-        for i in good.tolist():
-            key = (int(a[i]), int(b[i]), int(p[i]), int(pa[i]))
-            if key[0] in used or (key[1] >= 0 and key[1] in used) or \
-                    -2 - key[2] in used or -2 - key[3] in used:
+        # plain Python ints (one conversion per array, not one per element)
+        for i, ka, kb, kp, kpa in zip(good.tolist(), a[good].tolist(), b[good].tolist(),
+                                      p[good].tolist(), pa[good].tolist(), strict=True):
+            if ka in used or (kb >= 0 and kb in used) or \
+                    -2 - kp in used or -2 - kpa in used:
                 continue
-            used.update((key[0], key[1], -2 - key[2], -2 - key[3]))
+            used.update((ka, kb, -2 - kp, -2 - kpa))
             chosen.append(i)
         ch = np.asarray(chosen, dtype=np.int64)
         new = pos.copy()
@@ -637,16 +638,19 @@ def place(
         ("cpsat" if "cpsat_status" in stats else "heuristic")
     core = pos.astype(np.int64)
     node = geo.core_node[core]  # router of each logical core
-    na, nb = node[part.edge_src], node[part.edge_dst]
-    msgs_e = part.edge_messages.astype(np.int64)
-    cost = int(np.sum(msgs_e * geo.hops_nodes(na, nb))) if na.size else 0
-    if target.topology.kind == "mesh2d" and na.size:  # aggregated before routing
+    msgs_e = part.edge_messages.astype(np.int64, copy=False)
+    n_e = int(part.edge_src.shape[0])
+    # sum(messages x hops) in chunks (integers: exact in any order), no (edges,) int64
+    # temporaries of the router of every edge end (up to 1e8 edges)
+    cost = _cost(geo, part.edge_src, part.edge_dst, msgs_e, core, chunk=1 << 22) \
+        if n_e else 0
+    if target.topology.kind == "mesh2d" and n_e:  # aggregated before routing
         links = np.asarray(target.links(), dtype=np.int64).reshape(-1, 2)
-        load = mesh_link_load_cores(target, node, part.edge_src.astype(np.int64),
-                                    part.edge_dst.astype(np.int64), msgs_e)
+        load = mesh_link_load_cores(target, node, part.edge_src, part.edge_dst, msgs_e)
     else:
+        na, nb = node[part.edge_src], node[part.edge_dst]
         links, load = _node_link_load(target, na, nb, msgs_e)
-    del na, nb
+        del na, nb
     stats["time_s"] = round(time.perf_counter() - t0, 3)
     msgs = int(part.messages)
     remember_link_load(part, core, links, load)

@@ -170,12 +170,13 @@ def _with_weight(conn: Any, w: np.ndarray) -> Any:
                   padding=conn.padding, dilation=conn.dilation, groups=conn.groups)
 
 
-def _quant_weights(w: np.ndarray, k: float, fmt: _Fmt, rng: tuple[int, int, int]
-                   ) -> tuple[np.ndarray, int, np.ndarray]:
-    """(mantissas, exponent, quantised weights in state units) for scale ``k``."""
+def _quant_weights(w: np.ndarray, k: float, fmt: _Fmt, rng: tuple[int, int, int],
+                   amax: float | None = None) -> tuple[np.ndarray, int, np.ndarray]:
+    """(mantissas, exponent, quantised weights in state units) for scale ``k``
+    (``amax``: ``_abs_max(w)`` when already known)."""
     lo, hi, step = rng
     top = _top(lo, hi)
-    amax = _abs_max(w)
+    amax = _abs_max(w) if amax is None else amax
     e = fmt.emin
     if amax > 0:
         need = math.ceil(math.log2(k * amax / top)) - fmt.s0 if k * amax > 0 else fmt.emin
@@ -205,6 +206,25 @@ def _argabsmax(w: np.ndarray) -> int:
 def _abs_max(w: np.ndarray) -> float:
     """``max |w|`` without an ``|w|`` temporary."""
     return float(max(np.max(w), -np.min(w))) if w.size else 0.0
+
+
+class _Extremes:
+    """``max(w)``, ``min(w)``, :func:`_abs_max` and :func:`_argabsmax` of a flat weight
+    array from one ``argmax`` and one ``argmin`` (the same values those functions give;
+    a projection's weights are scanned once instead of once per use)."""
+
+    __slots__ = ("wmax", "wmin", "amax", "iabs")
+
+    def __init__(self, w: np.ndarray) -> None:
+        if w.size == 0:
+            self.wmax = self.wmin = self.amax = 0.0
+            self.iabs = -1
+            return
+        a, b = int(np.argmax(w)), int(np.argmin(w))
+        hi, lo = w.flat[a], w.flat[b]
+        self.wmax, self.wmin = float(hi), float(lo)
+        self.amax = float(max(hi, -lo))
+        self.iabs = a if abs(float(hi)) >= abs(float(lo)) else b
 
 
 # =========================================================================== neurons
@@ -315,6 +335,7 @@ def _choose_scale(
     theta: np.ndarray | None, bias: np.ndarray, vreset: np.ndarray,
     inc: list[tuple[str, np.ndarray, tuple[int, int, int]]], fmt: _Fmt,
     sample: np.random.Generator, cmp_err: Any = None,
+    extremes: dict[str, _Extremes] | None = None,
 ) -> tuple[float, dict]:
     bounds: dict[str, float] = {}
     if theta is not None:
@@ -328,14 +349,15 @@ def _choose_scale(
         bounds["v_reset"] = fmt.vmax / rmax
     evals = []
     for name, w, (lo, hi, step) in inc:
-        amax = _abs_max(w)
+        ext = extremes.get(name) if extremes is not None else None
+        amax = _abs_max(w) if ext is None else ext.amax
         top = _top(lo, hi)
         if amax > 0:
             bounds[f"weights of '{name}'"] = top * 2.0 ** (fmt.s0 + fmt.emax) / amax
         ws = w
         if w.size > _EVAL_SAMPLE:
             idx = sample.choice(w.size, _EVAL_SAMPLE, replace=False)
-            ws = np.concatenate([w[idx], [w[_argabsmax(w)]]])
+            ws = np.concatenate([w[idx], [w[_argabsmax(w) if ext is None else ext.iabs]]])
         evals.append((ws, (lo, hi, step)))
     if not bounds:
         return 1.0, {"bound_by": None, "candidates": 1}
@@ -579,10 +601,12 @@ def quantize(
                 f"population '{pname}' has a bias; {tname} has no bias", obj=pname,
                 rule="bias", need="bias", limit="none", hint="remove the bias")
         inc = []
+        extremes: dict[str, _Extremes] = {}
         for p in incoming[pname]:
             w = _weights_of(net, projs[p.name]) if p.name in pools else _weights_of(net, p)
             *rng3, modes[p.name] = _mantissa_range(fmt, w, p.name, tname)
             inc.append((p.name, w, tuple(rng3)))
+            extremes[p.name] = _Extremes(w)
         new_fields, ints, derr = _decays(pop, fmt, tname, target.capabilities)
         own = model_fields(model)
         # the spike test: the chip's comparison where the model asks for the other one
@@ -597,13 +621,14 @@ def quantize(
                                     reset=model.reset, fmt=fmt)
         cmp_err = functools.partial(_cmp_err, grid_at=grid_at, fmt=fmt, movable=movable)
         k, how = _choose_scale(theta, bias, vreset, inc, fmt, rng,
-                               cmp_err if differs else None)
+                               cmp_err if differs else None, extremes)
         prep: dict[str, Any] = {"scale": k, **how, "decay_error": derr}
         # projections into this population, on its scale
         wqs = []
         for (name, w, rng3) in inc:
             p = projs[name]
-            m, e, q = _quant_weights(w, k, fmt, rng3)
+            ext = extremes[name]
+            m, e, q = _quant_weights(w, k, fmt, rng3, ext.amax)
             wqs.append(q)
             mode = modes[name]
             projs[name] = Projection(name=name, pre=p.pre, post=p.post,
@@ -612,16 +637,16 @@ def quantize(
             ws, wq = w, q
             if w.size > _STAT_SAMPLE:  # error statistics on a seeded sample + the largest
                 idx = np.append(stat_rng.choice(w.size, _STAT_SAMPLE, replace=False),
-                                _argabsmax(w))
+                                ext.iabs)
                 ws, wq = w[idx], q[idx]
             nrm = float(np.sqrt(np.sum(ws * ws)))
             diff = wq / k - ws
-            amax = _abs_max(w)
+            amax = ext.amax
             # rounding moves a mantissa by at most step / 2: only clipping moves it by more
             lo3, hi3, step3 = rng3
             clipped = 0
-            if w.size and (k * float(np.max(w)) / unit > hi3 + step3
-                           or k * float(np.min(w)) / unit < lo3 - step3):
+            if w.size and (k * ext.wmax / unit > hi3 + step3
+                           or k * ext.wmin / unit < lo3 - step3):
                 clipped = int(np.count_nonzero(np.abs(k * w / unit - m) > step3))
             rep_projs[name] = {
                 "post": pname, "weight_exp": int(e), "unit": unit,

@@ -331,3 +331,40 @@ def test_nir_paper_cnn_fits_speck2f(shared):
     assert kernel["10"] == 32768
     assert part.stats["pooled_dense_projections"] == {"6->10": 2}
     assert part.n_cores == 5
+
+
+@pytest.mark.parametrize("target_name", ["loihi2:halapoint", "spinnaker"])
+def test_public_scipy_route_gives_the_same_partition(monkeypatch, target_name):
+    # partition calls scipy's private sparse kernels for speed; without them (another
+    # scipy) the public route must give the very same partition
+    import nmcompiler.passes.partition as P
+
+    net = random_net(n_pops=4, size=2000, p=0.01, seed=3)
+    target = load_target(target_name)
+    fast = partition(net, target, seed=1)
+    monkeypatch.setattr(P, "USE_SPARSETOOLS", False)
+    slow = partition(net, target, seed=1)
+    for f in ("neuron_core", "edge_src", "edge_dst", "edge_messages", "core_sources"):
+        np.testing.assert_array_equal(getattr(fast, f), getattr(slow, f), err_msg=f)
+
+
+@pytest.mark.parametrize("private", [True, False])
+def test_core_graph_counting_paths_agree(monkeypatch, private):
+    # the large-graph path (two counting sorts) equals the dense bincount path
+    import nmcompiler.passes.partition as P
+
+    monkeypatch.setattr(P, "USE_SPARSETOOLS", private)
+    rng = np.random.default_rng(0)
+    n = 300
+    rows = rng.integers(0, n, 20_000)
+    cols = rng.integers(0, n, 20_000)
+    dense = P._core_graph(rows, cols, n)
+    big = P._sorted_pairs_csr(rows, cols, n)
+    big.sum_duplicates()
+    assert dense.has_canonical_format and big.has_canonical_format
+    np.testing.assert_array_equal(dense.indptr, big.indptr)
+    np.testing.assert_array_equal(dense.indices, big.indices)
+    np.testing.assert_array_equal(dense.data, big.data)
+    want = np.zeros((n, n), dtype=np.int64)
+    np.add.at(want, (rows, cols), 1)
+    np.testing.assert_array_equal(big.toarray(), want)
