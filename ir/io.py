@@ -35,6 +35,7 @@ __all__ = [
     "save",
     "load",
     "write_archive",
+    "write_npz",
     "read_archive",
     "encode_records",
     "decode_records",
@@ -72,6 +73,30 @@ def write_archive(path: str | os.PathLike, manifest: Mapping[str, Any],
                 info = _info(f"arrays/{i:05d}.npy")
                 with zf.open(info, "w", force_zip64=True) as f:
                     np.lib.format.write_array(f, np.ascontiguousarray(arr), allow_pickle=False)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def write_npz(path: str | os.PathLike, arrays: Mapping[str, np.ndarray], *,
+              compress: bool = True) -> None:
+    """Write ``arrays`` as an ``.npz`` that :func:`numpy.load` reads, byte for byte the
+    same for the same arrays (``numpy.savez`` stamps every member with the current time).
+
+    Members are ``name.npy`` in the given order, deflated when ``compress``, with a fixed
+    date; the file appears complete or not at all."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=path.suffix, dir=path.parent or ".")
+    method = zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED
+    try:
+        with os.fdopen(fd, "wb") as raw, zipfile.ZipFile(raw, "w", method) as zf:
+            for name, arr in arrays.items():
+                info = _info(f"{name}.npy")
+                info.compress_type = method
+                with zf.open(info, "w", force_zip64=True) as f:
+                    np.lib.format.write_array(f, np.asarray(arr), allow_pickle=False)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

@@ -49,6 +49,7 @@ import numpy as np
 
 from backends.emulator import loihi_arith as la
 from ir.errors import BackendError
+from ir.io import write_npz
 from nmcompiler.compiled import json_default
 
 __all__ = [
@@ -408,7 +409,8 @@ def write_graph(g: LavaGraph, path: str | Path) -> Path:
             arrays[f"conn{j}.delay"] = np.asarray(c["delay"], dtype=np.int64)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(path, meta=np.array(json.dumps(meta, default=json_default)), **arrays)
+    # deterministic npz (numpy.savez stamps the time): same graph, same bytes
+    write_npz(path, {"meta": np.array(json.dumps(meta, default=json_default))} | arrays)
     return path
 
 

@@ -75,6 +75,17 @@ def test_graph_file_round_trip(compiled, tmp_path):
             np.testing.assert_array_equal(a[k], b[k])
 
 
+def test_graph_file_is_byte_identical(compiled, tmp_path):
+    # same compiled network, same bytes (numpy.savez would stamp the current time)
+    import time
+
+    g = lower_compiled(compiled)
+    a = write_graph(g, tmp_path / "a.npz").read_bytes()
+    time.sleep(2.1)  # ZIP timestamps have a 2 s resolution
+    b = write_graph(lower_compiled(compiled), tmp_path / "b.npz").read_bytes()
+    assert a == b
+
+
 def test_lower_writes_standalone_script(compiled, tmp_path):
     out = LoihiBackend().lower(compiled, tmp_path)
     assert out == tmp_path / "lava"
