@@ -131,7 +131,8 @@ def run_nest(n, k, pre, post, w, bias, steps):
     import nest
 
     ids = np.asarray(cells.node_collection.tolist(), dtype=np.int64)
-    nest.Connect(ids[pre].tolist(), ids[post].tolist(), "one_to_one",
+    # numpy id arrays take NEST's array path (no Python list of 1e8 ids)
+    nest.Connect(ids[pre], ids[post], "one_to_one",
                  syn_spec={"synapse_model": "static_synapse", "weight": w,
                            "delay": np.ones_like(w)})
     cells.record("spikes")
