@@ -22,7 +22,7 @@ import tempfile
 import zipfile
 import zlib
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
 import numpy as np
 
@@ -63,21 +63,10 @@ def write_archive(path: str | os.PathLike, manifest: Mapping[str, Any],
     The file appears complete or not at all (written to a temporary file beside it, then
     renamed).
     """
-    path = Path(path)
     text = json.dumps(manifest, indent=1, sort_keys=True, allow_nan=False).encode()
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=path.suffix, dir=path.parent or ".")
-    try:
-        with os.fdopen(fd, "wb") as raw, zipfile.ZipFile(raw, "w", zipfile.ZIP_STORED) as zf:
-            _put(zf, "manifest.json", text)
-            for i, arr in enumerate(arrays):
-                info = _info(f"arrays/{i:05d}.npy")
-                with zf.open(info, "w", force_zip64=True) as f:
-                    np.lib.format.write_array(f, np.ascontiguousarray(arr), allow_pickle=False)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    _write_zip(path, ((f"arrays/{i:05d}.npy", np.ascontiguousarray(arr))
+                      for i, arr in enumerate(arrays)),
+               zipfile.ZIP_STORED, head=("manifest.json", text))
 
 
 def write_npz(path: str | os.PathLike, arrays: Mapping[str, np.ndarray], *,
@@ -87,16 +76,25 @@ def write_npz(path: str | os.PathLike, arrays: Mapping[str, np.ndarray], *,
 
     Members are ``name.npy`` in the given order, deflated when ``compress``, with a fixed
     date; the file appears complete or not at all."""
+    _write_zip(path, ((f"{name}.npy", np.asarray(arr)) for name, arr in arrays.items()),
+               zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED)
+
+
+def _write_zip(path: str | os.PathLike, members: Iterable[tuple[str, np.ndarray]],
+               method: int, head: tuple[str, bytes] | None = None) -> None:
+    """ZIP of ``.npy`` members (after an optional raw ``head`` member) with fixed dates,
+    written to a temporary file beside ``path`` and renamed: complete or absent."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=path.suffix, dir=path.parent or ".")
-    method = zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED
     try:
         with os.fdopen(fd, "wb") as raw, zipfile.ZipFile(raw, "w", method) as zf:
-            for name, arr in arrays.items():
-                info = _info(f"{name}.npy")
+            if head is not None:
+                _put(zf, *head)
+            for name, arr in members:
+                info = _info(name)
                 info.compress_type = method
                 with zf.open(info, "w", force_zip64=True) as f:
-                    np.lib.format.write_array(f, np.asarray(arr), allow_pickle=False)
+                    np.lib.format.write_array(f, arr, allow_pickle=False)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
