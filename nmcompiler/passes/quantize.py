@@ -171,9 +171,12 @@ def _with_weight(conn: Any, w: np.ndarray) -> Any:
 
 
 def _quant_weights(w: np.ndarray, k: float, fmt: _Fmt, rng: tuple[int, int, int],
-                   amax: float | None = None) -> tuple[np.ndarray, int, np.ndarray]:
+                   amax: float | None = None, mantissas: bool = True
+                   ) -> tuple[np.ndarray | None, int, np.ndarray]:
     """(mantissas, exponent, quantised weights in state units) for scale ``k``
-    (``amax``: ``_abs_max(w)`` when already known)."""
+    (``amax``: ``_abs_max(w)`` when already known). ``mantissas=False`` turns the
+    mantissa array into the state-unit one in place and returns None for it (one array
+    of the weights' size fewer; the mantissas are ``q / 2**(s0 + e)``, exactly)."""
     lo, hi, step = rng
     top = _top(lo, hi)
     amax = _abs_max(w) if amax is None else amax
@@ -194,6 +197,9 @@ def _quant_weights(w: np.ndarray, k: float, fmt: _Fmt, rng: tuple[int, int, int]
     if step != 1:
         m *= step
     np.clip(m, lo, hi, out=m)
+    if not mantissas:
+        m *= unit  # a power of two: exact
+        return None, e, m
     return m, e, m * unit
 
 
@@ -628,7 +634,7 @@ def quantize(
         for (name, w, rng3) in inc:
             p = projs[name]
             ext = extremes[name]
-            m, e, q = _quant_weights(w, k, fmt, rng3, ext.amax)
+            _, e, q = _quant_weights(w, k, fmt, rng3, ext.amax, mantissas=False)
             wqs.append(q)
             mode = modes[name]
             projs[name] = Projection(name=name, pre=p.pre, post=p.post,
@@ -647,7 +653,7 @@ def quantize(
             clipped = 0
             if w.size and (k * ext.wmax / unit > hi3 + step3
                            or k * ext.wmin / unit < lo3 - step3):
-                clipped = int(np.count_nonzero(np.abs(k * w / unit - m) > step3))
+                clipped = int(np.count_nonzero(np.abs(k * w / unit - q / unit) > step3))
             rep_projs[name] = {
                 "post": pname, "weight_exp": int(e), "unit": unit,
                 "sign_mode": mode, "scale": k,
