@@ -70,6 +70,13 @@ class EngineResult:
     spikes: int = 0
 
 
+def _narrow_indices(mat: sp.spmatrix) -> None:
+    """int32 index arrays where they fit (half the memory traffic of the kernel)."""
+    idx_t = np.int32 if mat.nnz < 2**31 and max(mat.shape) < 2**31 else np.int64
+    mat.indptr = mat.indptr.astype(idx_t, copy=False)
+    mat.indices = mat.indices.astype(idx_t, copy=False)
+
+
 def _quant(net: Network) -> dict[str, Any]:
     q = net.metadata.get("quantization") if isinstance(net.metadata, Mapping) else None
     return dict(q) if isinstance(q, Mapping) else {}
@@ -320,9 +327,7 @@ class Engine:
             vals = np.concatenate([p[2] for p in parts[key]]).astype(np.float64)
             mat = sp.csc_matrix((vals, (rows, cols)), shape=(n_rows, self.n_src))
             mat.sum_duplicates()
-            idx_t = np.int32 if mat.nnz < 2**31 and max(n_rows, self.n_src) < 2**31 else np.int64
-            mat.indptr = mat.indptr.astype(idx_t, copy=False)
-            mat.indices = mat.indices.astype(idx_t, copy=False)
+            _narrow_indices(mat)
             self.groups.append((key[0], key[1], key[2], mat))
         self.max_delay = max((g[0] for g in self.groups), default=0)
         # exactness bound of float32 accumulation (per row: sum |w| x largest payload)
@@ -435,9 +440,7 @@ class Engine:
         n_bins = 5 * c + npair
         mat = sp.csc_matrix((vals, (rows, cols)), shape=(n_bins, self.n_src))
         mat.sum_duplicates()
-        idx_t = np.int32 if mat.nnz < 2**31 and max(n_bins, self.n_src) < 2**31 else np.int64
-        mat.indptr = mat.indptr.astype(idx_t, copy=False)
-        mat.indices = mat.indices.astype(idx_t, copy=False)
+        _narrow_indices(mat)
         self.count_mat = mat
         bounds = [0, c, 2 * c, 3 * c, 4 * c, 5 * c, n_bins]
         self.count_slices = {k: slice(bounds[i], bounds[i + 1])

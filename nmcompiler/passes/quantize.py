@@ -203,21 +203,15 @@ def _quant_weights(w: np.ndarray, k: float, fmt: _Fmt, rng: tuple[int, int, int]
     return m, e, m * unit
 
 
-def _argabsmax(w: np.ndarray) -> int:
-    """Index of a largest ``|w|`` (the first), without an ``|w|`` temporary."""
-    a, b = int(np.argmax(w)), int(np.argmin(w))
-    return a if abs(float(w.flat[a])) >= abs(float(w.flat[b])) else b
-
-
 def _abs_max(w: np.ndarray) -> float:
     """``max |w|`` without an ``|w|`` temporary."""
     return float(max(np.max(w), -np.min(w))) if w.size else 0.0
 
 
 class _Extremes:
-    """``max(w)``, ``min(w)``, :func:`_abs_max` and :func:`_argabsmax` of a flat weight
-    array from one ``argmax`` and one ``argmin`` (the same values those functions give;
-    a projection's weights are scanned once instead of once per use)."""
+    """``max(w)``, ``min(w)``, ``max |w|`` (:func:`_abs_max`) and the index of the first
+    largest ``|w|`` of a flat weight array, from one ``argmax`` and one ``argmin`` (a
+    projection's weights are scanned once instead of once per use)."""
 
     __slots__ = ("wmax", "wmin", "amax", "iabs")
 
@@ -340,8 +334,8 @@ def _check_model(pop: Population, fmt: _Fmt, target: Any) -> None:
 def _choose_scale(
     theta: np.ndarray | None, bias: np.ndarray, vreset: np.ndarray,
     inc: list[tuple[str, np.ndarray, tuple[int, int, int]]], fmt: _Fmt,
-    sample: np.random.Generator, cmp_err: Any = None,
-    extremes: dict[str, _Extremes] | None = None,
+    sample: np.random.Generator, cmp_err: Any = None, *,
+    extremes: dict[str, _Extremes],
 ) -> tuple[float, dict]:
     bounds: dict[str, float] = {}
     if theta is not None:
@@ -355,15 +349,15 @@ def _choose_scale(
         bounds["v_reset"] = fmt.vmax / rmax
     evals = []
     for name, w, (lo, hi, step) in inc:
-        ext = extremes.get(name) if extremes is not None else None
-        amax = _abs_max(w) if ext is None else ext.amax
+        ext = extremes[name]
+        amax = ext.amax
         top = _top(lo, hi)
         if amax > 0:
             bounds[f"weights of '{name}'"] = top * 2.0 ** (fmt.s0 + fmt.emax) / amax
         ws = w
         if w.size > _EVAL_SAMPLE:
             idx = sample.choice(w.size, _EVAL_SAMPLE, replace=False)
-            ws = np.concatenate([w[idx], [w[_argabsmax(w) if ext is None else ext.iabs]]])
+            ws = np.concatenate([w[idx], [w[ext.iabs]]])
         evals.append((ws, (lo, hi, step)))
     if not bounds:
         return 1.0, {"bound_by": None, "candidates": 1}
@@ -627,7 +621,7 @@ def quantize(
                                     reset=model.reset, fmt=fmt)
         cmp_err = functools.partial(_cmp_err, grid_at=grid_at, fmt=fmt, movable=movable)
         k, how = _choose_scale(theta, bias, vreset, inc, fmt, rng,
-                               cmp_err if differs else None, extremes)
+                               cmp_err if differs else None, extremes=extremes)
         prep: dict[str, Any] = {"scale": k, **how, "decay_error": derr}
         # projections into this population, on its scale
         wqs = []
