@@ -40,8 +40,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import ir  # noqa: E402
-from ir.errors import FitError  # noqa: E402
+from nmcompiler import ir  # noqa: E402
+from nmcompiler.ir.errors import FitError  # noqa: E402
 from nmcompiler.api import compile as nmc_compile  # noqa: E402
 
 PHASES = ("lower", "quantize", "partition", "place", "route")

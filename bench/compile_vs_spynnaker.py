@@ -52,8 +52,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-import ir  # noqa: E402
-from ir import LIF, Network, Reset, Sparse  # noqa: E402
+from nmcompiler import ir  # noqa: E402
+from nmcompiler.ir import LIF, Network, Reset, Sparse  # noqa: E402
 
 SPYNNAKER_PY = ROOT / ".venv-spynnaker" / "bin" / "python"
 MAPPER = ROOT / "bench" / "spynnaker_mapping.py"

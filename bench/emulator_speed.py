@@ -44,8 +44,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import ir  # noqa: E402
-from backends.emulator import engine_for  # noqa: E402
+from nmcompiler import ir  # noqa: E402
+from nmcompiler.backends.emulator import engine_for  # noqa: E402
 from nmcompiler.targets import load_target  # noqa: E402
 
 THETA = 100.5

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-import ir
+from nmcompiler import ir
 from nmcompiler.examples import digits_classifier, digits_data, lsm_example
 from nmcompiler.frontends import ann2snn
 from nmcompiler.frontends import lsm as L

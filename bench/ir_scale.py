@@ -21,8 +21,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import ir  # noqa: E402
-from ir import LIF, Network, Reset, Sparse  # noqa: E402
+from nmcompiler import ir  # noqa: E402
+from nmcompiler.ir import LIF, Network, Reset, Sparse  # noqa: E402
 
 
 def peak_gb() -> float:

@@ -24,13 +24,13 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import ir  # noqa: E402
-from backends.emulator import EmulatorBackend  # noqa: E402
-from backends.loihi import LoihiBackend  # noqa: E402
+from nmcompiler import ir  # noqa: E402
+from nmcompiler.backends.emulator import EmulatorBackend  # noqa: E402
+from nmcompiler.backends.loihi import LoihiBackend  # noqa: E402
 from bench._report import write_section  # noqa: E402
-from ir.connectivity import Dense, Sparse  # noqa: E402
-from ir.errors import FitError  # noqa: E402
-from ir.models import LI, LIF  # noqa: E402
+from nmcompiler.ir.connectivity import Dense, Sparse  # noqa: E402
+from nmcompiler.ir.errors import FitError  # noqa: E402
+from nmcompiler.ir.models import LI, LIF  # noqa: E402
 from nmcompiler.api import compile as nmc_compile  # noqa: E402
 
 

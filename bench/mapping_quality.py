@@ -13,7 +13,7 @@ Networks (built here with numpy, seed 0):
   (Maass et al. 2002's distance-dependent connectivity), 100 input channels.
 * ``dense`` -- a multi-layer dense net 784-512-512-10.
 * ``random`` -- 6,000 neurons in one population, 50 random synapses each (no locality).
-* ``cnn`` -- a CNN of :class:`ir.Conv2d` layers: 2x16x16 -> 8@3x3 -> 16@3x3/2 ->
+* ``cnn`` -- a CNN of :class:`nmcompiler.ir.Conv2d` layers: 2x16x16 -> 8@3x3 -> 16@3x3/2 ->
   16@3x3/2 -> dense 10 (the NIR CNN importer is not used: nmcompiler.frontends.nir does
   not exist yet).
 
@@ -38,8 +38,8 @@ import tomllib
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import hw_configs  # noqa: E402
-import ir  # noqa: E402
+from nmcompiler import hw_configs  # noqa: E402
+from nmcompiler import ir  # noqa: E402
 from nmcompiler.passes.partition import partition  # noqa: E402
 from nmcompiler.passes.place import place  # noqa: E402
 from nmcompiler.passes.route import route  # noqa: E402

@@ -35,8 +35,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-import ir  # noqa: E402
-from backends.emulator import sanafe_bridge as sb  # noqa: E402
+from nmcompiler import ir  # noqa: E402
+from nmcompiler.backends.emulator import sanafe_bridge as sb  # noqa: E402
 from nmcompiler.targets import load_target  # noqa: E402
 
 try:  # Python >= 3.11
@@ -231,7 +231,7 @@ def sanafe_cost_fields(costs: dict[str, Any], barrier_s: float) -> dict[str, dic
 
 def bench_target_toml(costs: dict[str, Any], barrier_s: float) -> str:
     """hw_configs/loihi.toml with SANA-FE's costs and NEURONS_PER_CORE neurons per core."""
-    doc = tomllib.loads((ROOT / "hw_configs" / "loihi.toml").read_text())
+    doc = tomllib.loads((ROOT / "nmcompiler" / "hw_configs" / "loihi.toml").read_text())
     doc["name"] = "loihi_sanafe"
     doc["description"] = "Loihi with SANA-FE's calibrated per-event costs (bench/sanafe_compare.py)"
     doc["core_budget"]["neurons"] = {
@@ -341,7 +341,7 @@ def run_emulator(m: Mapped, steps: int) -> dict[str, Any]:
             backend, runner = get_backend("emulator"), "EmulatorBackend (entry point)"
         except Exception:  # entry point not registered (yet)
             try:
-                from backends.emulator import EmulatorBackend
+                from nmcompiler.backends.emulator import EmulatorBackend
 
                 backend, runner = EmulatorBackend(), "EmulatorBackend"
             except ImportError:
@@ -357,8 +357,8 @@ def run_emulator(m: Mapped, steps: int) -> dict[str, Any]:
         info = res.info if isinstance(res.info, dict) else {}
         wall = float(info.get("wall_s", wall_total))
     else:
-        from backends.emulator.costs import CostTables
-        from backends.emulator.engine import Engine
+        from nmcompiler.backends.emulator.costs import CostTables
+        from nmcompiler.backends.emulator.engine import Engine
 
         tables = CostTables(m.target, m.physical, m.n_cores)
         eng = Engine(
@@ -404,7 +404,7 @@ def sanafe_time_on_our_counts(
     Needs the engine's per-core counters (None if its interface changed).
     """
     try:
-        from backends.emulator.engine import Engine
+        from nmcompiler.backends.emulator.engine import Engine
 
         eng = Engine(
             m.network,

@@ -19,8 +19,8 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from ir import Network, verify
-from ir.errors import UsageError
+from nmcompiler.ir import Network, verify
+from nmcompiler.ir.errors import UsageError
 
 from . import __version__
 from .compiled import CompiledNetwork
@@ -231,7 +231,7 @@ def load_model(path: str | os.PathLike, **nir_options: Any) -> tuple[Network, li
 
     Returns the network and the import warnings (lenient NIR import; empty otherwise).
     """
-    import ir
+    from nmcompiler import ir
 
     p = Path(path)
     if not p.exists():

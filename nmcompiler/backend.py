@@ -8,7 +8,7 @@ module by name. A vendor toolchain is imported only inside its backend, lazily.
 Every backend that can run returns the same :class:`RunResult`: spikes and probes as
 ``(T, B, n)`` arrays per population, and :class:`Counters` of the work done. Backends
 that only lower (e.g. Speck without samna) return ``None`` from :meth:`Backend.run`'s
-availability check and raise :class:`~ir.errors.ToolchainMissing` from ``run``.
+availability check and raise :class:`~nmcompiler.ir.errors.ToolchainMissing` from ``run``.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 
 import numpy as np
 
-from ir.errors import ToolchainMissing, UsageError
+from nmcompiler.ir.errors import ToolchainMissing, UsageError
 
 if TYPE_CHECKING:  # pragma: no cover
     from .compiled import CompiledNetwork

@@ -16,7 +16,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from ir.errors import NmcError, UsageError
+from nmcompiler.ir.errors import NmcError, UsageError
 
 app = typer.Typer(
     name="nmc",
@@ -199,7 +199,7 @@ def report(
     """Print the compile report of a build directory again."""
     import json
 
-    from ir.errors import FormatError
+    from nmcompiler.ir.errors import FormatError
 
     from .compiled import report_json
     from .report import render_compile_report
@@ -224,7 +224,7 @@ def _load_inputs(path: Path) -> dict:
 
     import numpy as np
 
-    from ir.errors import FormatError
+    from nmcompiler.ir.errors import FormatError
 
     try:
         with np.load(path, allow_pickle=False) as f:

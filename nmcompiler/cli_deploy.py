@@ -10,7 +10,7 @@ backend's artifact under ``OUT`` (default ``BUILD/deploy-NAME``; for ``lava``:
 ``OUT/lava/network.npz`` and the standalone ``OUT/lava/run_lava.py``), then runs it and
 writes ``OUT/run_NAME.npz`` (one ``(T, B, n)`` array per output name and probe key). When
 the backend cannot run here it stops after lowering with
-:class:`~ir.errors.ToolchainMissing` (exit code 3) and the backend's ``available()``
+:class:`~nmcompiler.ir.errors.ToolchainMissing` (exit code 3) and the backend's ``available()``
 message. The input file is an ``.npz`` with one ``(T, n)`` or ``(T, B, n)`` array per
 input name (as ``ir.simulate`` takes); without it, seeded Bernoulli spikes are used.
 """
@@ -24,7 +24,7 @@ from typing import Any, Optional
 import numpy as np
 import typer
 
-from ir.errors import FormatError, ToolchainMissing, UsageError
+from nmcompiler.ir.errors import FormatError, ToolchainMissing, UsageError
 
 __all__ = ["register", "deploy"]
 

@@ -27,8 +27,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ir.errors import FormatError
-from ir.io import (
+from nmcompiler.ir.errors import FormatError
+from nmcompiler.ir.io import (
     decode_records,
     encode_records,
     network_from_manifest,
@@ -36,7 +36,7 @@ from ir.io import (
     read_archive,
     write_archive,
 )
-from ir.network import Network
+from nmcompiler.ir.network import Network
 
 from .targets import Target, parse_target
 

@@ -18,15 +18,15 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-import ir
-from ir.errors import NmcError
+from nmcompiler import ir
+from nmcompiler.ir.errors import NmcError
 
 from .examples import digits_classifier, lsm_example
 from .report import _si
 from .targets import list_targets
 
 console = Console(width=None if sys.stdout.isatty() else 150)
-CNN_FILE = Path(__file__).resolve().parents[1].parent / "shared" / "interop" / \
+CNN_FILE = Path(__file__).resolve().parents[2].parent / "shared" / "interop" / \
     "nir_paper_cnn" / "cnn_sinabs.nir"
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-import ir
+from nmcompiler import ir
 
 __all__ = [
     "LSMExample",
@@ -33,7 +33,7 @@ class LSMExample:
     """A liquid state machine with its task.
 
     Attributes:
-        network: the reservoir as an :class:`ir.Network` (``lsm.network``).
+        network: the reservoir as an :class:`nmcompiler.ir.Network` (``lsm.network``).
         lsm: the :class:`nmcompiler.frontends.lsm.LSM` (builder output: positions, E/I
             mask, input / state names).
         task: the :class:`nmcompiler.frontends.lsm.RecallTask` (input stream, symbols,

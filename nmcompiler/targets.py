@@ -12,7 +12,7 @@ Every hardware number in a file is a small table that carries its provenance::
     fan_in  = { value = 4096, status = "unknown", note = "conservative default: ..." }
 
 ``load_target`` checks the file against the schema below and raises
-:class:`ir.errors.ConfigError` naming the file, the key, the problem and a hint. The
+:class:`nmcompiler.ir.errors.ConfigError` naming the file, the key, the problem and a hint. The
 resulting :class:`Target` is a frozen value with derived geometry: core coordinates,
 hop distances (vectorised) and the link list of the network-on-chip.
 """
@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from ir.errors import ConfigError, UsageError
+from nmcompiler.ir.errors import ConfigError, UsageError
 
 try:  # Python >= 3.11
     import tomllib
@@ -633,7 +633,7 @@ def _tri_distance(dx: np.ndarray, dy: np.ndarray) -> np.ndarray:
 
 def target_names() -> list[str]:
     """Names of the bundled targets (``hw_configs/*.toml``)."""
-    import hw_configs
+    from nmcompiler import hw_configs
 
     return hw_configs.names()
 
@@ -649,7 +649,7 @@ def load_target(name_or_path: str | Path, *, variant: str | None = None) -> Targ
     ``name_or_path``: ``"loihi2"``, ``"spinnaker:spinn3"`` (name and variant), or a path
     to a ``.toml`` file (a ``Path``, or a string ending in ``.toml`` or containing a path
     separator). ``variant`` selects a ``[variants.<name>]`` block (board variant).
-    Raises :class:`ir.errors.ConfigError` for a missing, unreadable or invalid file.
+    Raises :class:`nmcompiler.ir.errors.ConfigError` for a missing, unreadable or invalid file.
     """
     path, variant = _resolve(name_or_path, variant)
     label = str(path)
@@ -699,7 +699,7 @@ def _resolve(name_or_path: str | Path, variant: str | None) -> tuple[Path, str |
             hint=_did_you_mean(name, names, what="bundled targets")
             + "; or pass the path of your own .toml file",
         )
-    import hw_configs
+    from nmcompiler import hw_configs
 
     return hw_configs.path(name), variant
 

@@ -4,7 +4,7 @@ Follows Rueckauer, Lungu, Hu, Pfeiffer & Liu (2017), "Conversion of continuous-v
 networks to efficient event-driven networks for image classification" (Front. Neurosci.
 11:682), itself building on Diehl et al. (2015):
 
-* every ReLU unit becomes a non-leaky integrate-and-fire neuron (:class:`ir.IF`) with
+* every ReLU unit becomes a non-leaky integrate-and-fire neuron (:class:`nmcompiler.ir.IF`) with
   **reset by subtraction** (``Reset.SOFT``, section 2.2), so that its firing rate over
   ``T`` steps approximates the ReLU activation with an error of ``O(1 / T)``;
 * **data-based normalisation** (section 2.3): the calibration data are run through the
@@ -18,13 +18,13 @@ networks to efficient event-driven networks for image classification" (Front. Ne
 * the input is **direct** by default: the analog input is the input current of the first
   layer every step (section 2.4); ``input_encoding="rate"`` instead expects Bernoulli
   spike trains of rate ``x / input_scale`` (:func:`nmcompiler.frontends.encoders.rate`).
-* average pooling is a layer of IF neurons fed by an :class:`ir.AvgPool2d` projection
+* average pooling is a layer of IF neurons fed by an :class:`nmcompiler.ir.AvgPool2d` projection
   with unit threshold: its rate is the average of its inputs' rates, so its scale is the
-  previous layer's (no normalisation needed); convolutions stay :class:`ir.Conv2d`
+  previous layer's (no normalisation needed); convolutions stay :class:`nmcompiler.ir.Conv2d`
   (DESIGN.md section 2), their bias repeated over each channel's positions.
 
 Departures from the paper: the output layer is by default a non-leaky, non-spiking
-readout (``output="li"``: :class:`ir.LI` with ``lam = 1``; its voltage after ``t`` steps is
+readout (``output="li"``: :class:`nmcompiler.ir.LI` with ``lam = 1``; its voltage after ``t`` steps is
 the running sum of its input and its argmax is the class, which avoids the output layer's
 spike-count ties and its loss of negative logits); ``output="spikes"`` gives the paper's IF
 output layer decoded by spike counts. Projections have ``delay=0`` by default (same-step
@@ -48,8 +48,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-import ir
-from ir.errors import ImportFormatError, InputError, UsageError
+from nmcompiler import ir
+from nmcompiler.ir.errors import ImportFormatError, InputError, UsageError
 
 from . import encoders
 
@@ -454,7 +454,7 @@ def convert(
         name: network name.
 
     Returns:
-        An :class:`ir.Network` with input ``"input"`` and output ``"output"``; its
+        An :class:`nmcompiler.ir.Network` with input ``"input"`` and output ``"output"``; its
         ``metadata["ann2snn"]`` records the encoding, the input scale and the ``lambda_l``.
         Run it with :func:`run` / :func:`predict`.
     """

@@ -1,7 +1,7 @@
 """Spike encoders and decoders: rate, temporal (time to first spike), phase and direct.
 
 These turn analog values ``x`` (normalised to ``[0, 1]``) into the per-step input arrays
-that :func:`ir.simulate` takes, and spike trains back into values. Every encoder maps an
+that :func:`nmcompiler.ir.simulate` takes, and spike trains back into values. Every encoder maps an
 array ``x`` of any shape ``S`` (typically ``(B, n)`` or ``(n,)``) to an array of shape
 ``(T, *S)``: time first, as the simulator expects (``(T, B, n)`` or ``(T, n)``). All of
 them are vectorised numpy; the stochastic ones take a ``seed`` (an int or a
@@ -36,7 +36,7 @@ import numbers
 
 import numpy as np
 
-from ir.errors import InputError, UsageError
+from nmcompiler.ir.errors import InputError, UsageError
 
 __all__ = [
     "rate",

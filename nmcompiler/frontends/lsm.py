@@ -8,7 +8,7 @@ neuron parameters -- its states are recorded, and only a linear readout is train
 them, in closed form; the readout can be re-trained on new targets from the recorded
 states without running the reservoir again.
 
-What :func:`build_lsm` makes (an :class:`ir.Network`):
+What :func:`build_lsm` makes (an :class:`nmcompiler.ir.Network`):
 
 * one population ``"reservoir"`` of CUBA LIF neurons whose shape is the 3-D grid
   ``(nx, ny, nz)`` (neuron ``i`` sits at ``np.unravel_index(i, grid)``); a random
@@ -16,12 +16,12 @@ What :func:`build_lsm` makes (an :class:`ir.Network`):
 * recurrent synapses drawn independently with probability
   ``C[type(a), type(b)] * exp(-(D(a, b) / lambda)^2)``, ``D`` the Euclidean grid distance
   and ``C`` = 0.3 (E->E), 0.2 (E->I), 0.4 (I->E), 0.1 (I->I), Maass's values, with
-  ``lambda = 2``; no self-connections; one :class:`ir.Sparse` projection with weight
+  ``lambda = 2``; no self-connections; one :class:`nmcompiler.ir.Sparse` projection with weight
   ``+w_exc`` from an excitatory and ``-w_inh`` from an inhibitory neuron (binary in
   magnitude, signed by the presynaptic type: Dale's law) and delay >= 1;
 * an input ``"input"`` of ``n_inputs`` analog channels, each reaching a random fraction
-  ``input_density`` of the neurons through an :class:`ir.Sparse` projection;
-* a spike probe on the reservoir. :meth:`LSM.run` simulates with :func:`ir.simulate`
+  ``input_density`` of the neurons through an :class:`nmcompiler.ir.Sparse` projection;
+* a spike probe on the reservoir. :meth:`LSM.run` simulates with :func:`nmcompiler.ir.simulate`
   and low-pass filters the spikes (``x[t] = exp(-1/state_tau) x[t-1] + s[t]``, Maass's
   exponential filter of the spike trains) into the states the readout sees.
 
@@ -46,8 +46,8 @@ from typing import Any
 
 import numpy as np
 
-import ir
-from ir.errors import InputError, UsageError
+from nmcompiler import ir
+from nmcompiler.ir.errors import InputError, UsageError
 
 __all__ = [
     "MAASS_C",
@@ -175,7 +175,7 @@ class LSM:
     """A built liquid state machine.
 
     Attributes:
-        network: the :class:`ir.Network` (input ``"input"``, population ``"reservoir"``
+        network: the :class:`nmcompiler.ir.Network` (input ``"input"``, population ``"reservoir"``
             with a spike probe).
         grid: ``(nx, ny, nz)``; neuron ``i`` sits at ``np.unravel_index(i, grid)``.
         excitatory: ``(N,)`` bool, True for excitatory neurons.
@@ -200,7 +200,7 @@ class LSM:
     def run(self, inputs: np.ndarray, *, return_spikes: bool = False) -> Any:
         """Run the reservoir on ``(T, n_inputs)`` or ``(T, B, n_inputs)`` input currents.
 
-        Simulates once with :func:`ir.simulate` and returns the filtered spike traces,
+        Simulates once with :func:`nmcompiler.ir.simulate` and returns the filtered spike traces,
         ``(T, N)`` or ``(T, B, N)`` (and the spikes too if ``return_spikes``). Keep them:
         :class:`Readout` trains and re-trains on them without running the reservoir again.
         """

@@ -24,7 +24,7 @@ into the incoming weights, so voltages stay in NIR units, or, with
 ``NirOptions.scale_voltage`` (snnTorch's importer), the weights stay as written and the
 voltage, threshold, reset and bias are divided by the gain.
 
-Graph mapping: every neuron node becomes an :class:`ir.Population`; the stateless nodes on
+Graph mapping: every neuron node becomes an :class:`nmcompiler.ir.Population`; the stateless nodes on
 the way from one neuron (or input) to the next compose into one projection
 (:mod:`nmcompiler.frontends.nir_linear`); an ``Affine`` or convolution bias becomes neuron
 bias; ``Delay`` nodes become projection delays; edges that close a cycle (back edges of a
@@ -45,8 +45,8 @@ from typing import Any, Iterator
 
 import numpy as np
 
-import ir
-from ir.errors import ImportFormatError, NmcError, ToolchainMissing, UsageError
+from nmcompiler import ir
+from nmcompiler.ir.errors import ImportFormatError, NmcError, ToolchainMissing, UsageError
 
 from . import nir_linear as lin
 
@@ -365,7 +365,7 @@ def read_nir(path: str | os.PathLike, *, lenient: bool = False) -> tuple[Any, li
     """Read a NIR file into a ``nir.NIRGraph`` without nir's own type checks.
 
     Every failure (missing file, not HDF5, HDF5 that is not NIR, a node that cannot be
-    built) raises :class:`ir.errors.ImportFormatError` naming the file and node.
+    built) raises :class:`nmcompiler.ir.errors.ImportFormatError` naming the file and node.
     """
     nir = _nir()
     import h5py
@@ -1025,7 +1025,7 @@ def from_nir(
         lenient: repair known defects (a wrong Output shape, scalar parameters where
             arrays are expected, a missing Flatten, duplicate edges, delays that are not
             whole steps) with a :class:`NirImportWarning` each; strict mode (default)
-            raises :class:`ir.errors.ImportFormatError` naming the node instead.
+            raises :class:`nmcompiler.ir.errors.ImportFormatError` naming the node instead.
         name: the network's name (default: the file's stem, or "nir").
 
     Returns:

@@ -25,8 +25,8 @@ from typing import Any
 
 import numpy as np
 
-import ir
-from ir.errors import UsageError
+from nmcompiler import ir
+from nmcompiler.ir.errors import UsageError
 
 from . import nir_linear as lin
 from .nir import (
@@ -163,7 +163,7 @@ def to_nir(network: ir.Network, *, preset: Preset | str | None = None,
            **overrides: Any) -> Any:
     """Write ``network`` as a ``nir.NIRGraph`` under the given time step and options.
 
-    Raises :class:`ir.errors.UsageError` naming the population or projection where the
+    Raises :class:`nmcompiler.ir.errors.UsageError` naming the population or projection where the
     network uses something NIR (or the chosen options) cannot say: refractory periods,
     noise, resonate-and-fire, per-synapse delays, a reset mode other than the options'.
     """

@@ -3,8 +3,8 @@
 Four steps, in this order (docs/passes.md gives the formulas and worked examples):
 
 1. **Convolution and pooling expansion.** On a target without convolution hardware every
-   :class:`ir.Conv2d`, :class:`ir.SumPool2d` and :class:`ir.AvgPool2d` projection becomes
-   an :class:`ir.Sparse` projection with exactly the same synapses (vectorised index
+   :class:`nmcompiler.ir.Conv2d`, :class:`nmcompiler.ir.SumPool2d` and :class:`nmcompiler.ir.AvgPool2d` projection becomes
+   an :class:`nmcompiler.ir.Sparse` projection with exactly the same synapses (vectorised index
    arithmetic; synapses of weight 0 and padding positions are not stored). Targets with
    convolution hardware (Speck) keep them, and their geometry is checked against the
    target's ``[convolution]`` limits.
@@ -14,7 +14,7 @@ Four steps, in this order (docs/passes.md gives the formulas and worked examples
    (a memoryless graded neuron that sends its partial sum as an integer payload through
    a zero-delay projection): exact in the IR when the weights lie on a grid ``q`` (a
    power of two, found or given) and the payloads fit the target's payload bits.
-   Otherwise a :class:`~ir.errors.FitError` names the population, the need and the limit.
+   Otherwise a :class:`~nmcompiler.ir.errors.FitError` names the population, the need and the limit.
 3. **Retiming** (Leiserson & Saxe, "Retiming synchronous circuitry", Algorithmica 6, 1991):
    every projection gets at least the target's minimum delay by giving each population a
    lag ``r(v) >= 0`` (inputs: 0); a projection ``u -> v`` of delay ``d`` gets
@@ -23,7 +23,7 @@ Four steps, in this order (docs/passes.md gives the formulas and worked examples
    Bellman-Ford on the constraint graph. Behaviour is preserved up to a shift: population
    ``v`` of the result emits at step ``t + r(v)`` what the original emitted at step ``t``.
    A loop with fewer delay steps than ``d_min`` times its projections has no retiming:
-   :class:`~ir.errors.RetimingError` names it, or ``force=True`` raises its short delays
+   :class:`~nmcompiler.ir.errors.RetimingError` names it, or ``force=True`` raises its short delays
    and reports how the loop's timing changed.
 4. **Long delays.** A delay beyond the target's ``max_delay`` is split over a chain of
    relay neurons (one per presynaptic neuron and hop: an IF neuron with threshold 0.5
@@ -42,7 +42,7 @@ from typing import Any
 import networkx as nx
 import numpy as np
 
-from ir.connectivity import (
+from nmcompiler.ir.connectivity import (
     AvgPool2d,
     Conv2d,
     Dense,
@@ -52,9 +52,9 @@ from ir.connectivity import (
     _pair,
     conv_output_shape,
 )
-from ir.errors import FitError, RetimingError, UsageError
-from ir.models import IF, LIF, Reset
-from ir.network import Network, Population, Projection
+from nmcompiler.ir.errors import FitError, RetimingError, UsageError
+from nmcompiler.ir.models import IF, LIF, Reset
+from nmcompiler.ir.network import Network, Population, Projection
 
 __all__ = [
     "lower",
@@ -129,7 +129,7 @@ def conv_to_sparse(
     conv: Conv2d, in_shape: tuple[int, int, int], *, keep_zeros: bool = False,
     chunk: int = 1 << 22,
 ) -> Sparse:
-    """The synapses of a 2-D convolution as a :class:`ir.Sparse` (CSR by presynaptic neuron).
+    """The synapses of a 2-D convolution as a :class:`nmcompiler.ir.Sparse` (CSR by presynaptic neuron).
 
     PyTorch's conventions (OIHW weights, CHW activations flattened in C order, stride,
     zero padding, dilation, groups). Output neuron ``(o, y, x)`` receives input
@@ -179,7 +179,7 @@ def conv_to_sparse(
 
 
 def pool_to_sparse(pool: SumPool2d | AvgPool2d, in_shape: tuple[int, int, int]) -> Sparse:
-    """Sum or average pooling as a :class:`ir.Sparse`: a depthwise convolution whose kernel
+    """Sum or average pooling as a :class:`nmcompiler.ir.Sparse`: a depthwise convolution whose kernel
     is filled with the pooling weight (1, or ``1 / (kH kW)`` with padding counted)."""
     c = int(in_shape[0])
     kh, kw = _pair(pool.kernel)

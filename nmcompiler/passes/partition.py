@@ -54,9 +54,9 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from ir.connectivity import AvgPool2d, Conv2d, Dense, OneToOne, Sparse, SumPool2d
-from ir.errors import FitError, UsageError
-from ir.network import Network
+from nmcompiler.ir.connectivity import AvgPool2d, Conv2d, Dense, OneToOne, Sparse, SumPool2d
+from nmcompiler.ir.errors import FitError, UsageError
+from nmcompiler.ir.network import Network
 
 from ..mapping import BUDGET_NAMES, CoreUsage, Partition
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping
 
-from ir.errors import UsageError
-from ir.network import Network
-from ir.verify import verify
+from nmcompiler.ir.errors import UsageError
+from nmcompiler.ir.network import Network
+from nmcompiler.ir.verify import verify
 
 __all__ = ["Pass", "PassResult", "run_passes", "default_passes"]
 

@@ -52,7 +52,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from ir.errors import FitError, UsageError
+from nmcompiler.ir.errors import FitError, UsageError
 
 from ..mapping import Partition, Placement
 from .route import _node_link_load, mesh_link_load_cores, remember_link_load, unicast_link_load

@@ -45,11 +45,11 @@ from typing import Any
 
 import numpy as np
 
-from ir.connectivity import AvgPool2d, Conv2d, Dense, OneToOne, Sparse, SumPool2d, _pair
-from ir.errors import FitError
-from ir.models import Reset, model_fields
-from ir.network import Network, Population, Projection
-from ir.simulate import simulate
+from nmcompiler.ir.connectivity import AvgPool2d, Conv2d, Dense, OneToOne, Sparse, SumPool2d, _pair
+from nmcompiler.ir.errors import FitError
+from nmcompiler.ir.models import Reset, model_fields
+from nmcompiler.ir.network import Network, Population, Projection
+from nmcompiler.ir.simulate import simulate
 
 __all__ = ["quantize", "dequantize", "loihi_weight_mantissas"]
 

@@ -39,7 +39,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.csgraph import shortest_path
 
-from ir.errors import FitError
+from nmcompiler.ir.errors import FitError
 
 from ..mapping import SPINNAKER_LINK_DIRECTIONS, Partition, Placement, Routes
 

@@ -96,7 +96,7 @@ def nmc_deploy() -> Callable[..., Deployment]:
 @pytest.fixture
 def nmc_reference() -> Callable[..., dict[str, np.ndarray]]:
     """Run ir.simulate on a compiled network (or a plain one); returns its recordings."""
-    import ir
+    from nmcompiler import ir
 
     def _reference(net_or_compiled: Any, inputs: Mapping[str, np.ndarray], steps: int,
                    probes: tuple[str, ...] = ()) -> dict[str, np.ndarray]:

@@ -11,8 +11,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from backends.emulator import loihi_arith as la
-from backends.loihi.harness import lava_available, run_on_lava
+from nmcompiler.backends.emulator import loihi_arith as la
+from nmcompiler.backends.loihi.harness import lava_available, run_on_lava
 
 I32 = np.int32
 

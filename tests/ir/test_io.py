@@ -9,8 +9,8 @@ import zipfile
 import numpy as np
 import pytest
 
-import ir
-from ir import (
+from nmcompiler import ir
+from nmcompiler.ir import (
     CONNECTIVITY_TYPES,
     IF,
     LI,
@@ -29,7 +29,7 @@ from ir import (
     save,
     verify,
 )
-from ir.errors import FormatError
+from nmcompiler.ir.errors import FormatError
 
 
 def every_kind() -> Network:

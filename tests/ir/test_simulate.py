@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from ir import (
+from nmcompiler.ir import (
     IF,
     LI,
     LIF,
@@ -22,7 +22,7 @@ from ir import (
     SumPool2d,
     simulate,
 )
-from ir.errors import InputError
+from nmcompiler.ir.errors import InputError
 
 
 def bias_driven(model, steps: int, n: int = 1, probes=("spikes", "v")) -> dict:
@@ -227,7 +227,7 @@ def test_conv_and_pool_match_torch():
     x = (rng.random((3, 4, 9, 11)) < 0.5).astype(float)  # T, C, H, W
     w = rng.normal(size=(6, 2, 3, 2))
     conv = Conv2d(weight=w, stride=(2, 1), padding=(1, 0), dilation=(1, 2), groups=2)
-    from ir import conv_output_shape, pool_output_shape
+    from nmcompiler.ir import conv_output_shape, pool_output_shape
 
     out_shape = conv_output_shape((4, 9, 11), conv)
     net = Network("c")

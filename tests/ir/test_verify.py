@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ir import IF, LI, LIF, RF, AvgPool2d, Conv2d, Dense, Network, OneToOne, Sparse, verify
-from ir.errors import (
+from nmcompiler.ir import IF, LI, LIF, RF, AvgPool2d, Conv2d, Dense, Network, OneToOne, Sparse, verify
+from nmcompiler.ir.errors import (
     ConvGeometryError,
     DanglingReferenceError,
     DelayError,
@@ -83,7 +83,7 @@ def test_duplicate_name():
     with pytest.raises(DuplicateNameError, match="projection 'in->hidden' already exists"):
         net.connect("in", "hidden", Dense(weight=np.ones((3, 4))), name="in->hidden")
     # a network assembled by hand can still carry a clash: verify finds it
-    from ir.network import Population
+    from nmcompiler.ir.network import Population
 
     net = base()
     net.populations["in"] = Population(name="in", shape=(4,), model=IF())

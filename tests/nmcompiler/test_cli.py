@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import ir
-from ir import IF, LIF, Dense, Network
+from nmcompiler import ir
+from nmcompiler.ir import IF, LIF, Dense, Network
 
 REPO = Path(__file__).resolve().parents[2]
 

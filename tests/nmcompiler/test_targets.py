@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import hw_configs
-from ir.errors import ConfigError, UsageError
+from nmcompiler import hw_configs
+from nmcompiler.ir.errors import ConfigError, UsageError
 from nmcompiler.targets import (
     COORD_NAMES,
     SCHEMA,

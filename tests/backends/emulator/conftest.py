@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import ir
+from nmcompiler import ir
 from nmcompiler.mapping import Placement
 
 REPO = Path(__file__).resolve().parents[3]
@@ -76,7 +76,7 @@ def random_network(seed: int, *, n_pops: int = 3, size: tuple[int, int] = (5, 30
 
 def target_file(tmp_path: Path, name: str, neurons: int, base: str = "emulator") -> Path:
     """A copy of a bundled target with another per-core neuron budget (and huge axons)."""
-    text = (REPO / "hw_configs" / f"{base}.toml").read_text()
+    text = (REPO / "nmcompiler" / "hw_configs" / f"{base}.toml").read_text()
     import re
 
     text = re.sub(r"^neurons = \{ value = \d+", f"neurons = {{ value = {neurons}", text,

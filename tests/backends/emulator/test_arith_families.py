@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
-import ir
-from backends.emulator import emulate
+from nmcompiler import ir
+from nmcompiler.backends.emulator import emulate
 from nmcompiler.targets import load_target
 
 

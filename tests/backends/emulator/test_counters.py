@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 from conftest import placement
 
-import ir
-from backends.emulator import EmulatorBackend, emulate
-from backends.emulator.costs import route_links
+from nmcompiler import ir
+from nmcompiler.backends.emulator import EmulatorBackend, emulate
+from nmcompiler.backends.emulator.costs import route_links
 from nmcompiler.compiled import CompiledNetwork, load_compiled
 from nmcompiler.targets import load_target, target_names
 

@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 from conftest import placement, random_network, target_file
 
-import ir
-from backends.emulator import emulate, engine_for
+from nmcompiler import ir
+from nmcompiler.backends.emulator import emulate, engine_for
 from nmcompiler.passes.partition import partition
 from nmcompiler.targets import load_target
 
@@ -154,7 +154,7 @@ def test_zero_copy_delivery_kernel(batch):
     """The interleaved-column csc_matvec trick equals scipy's own column product."""
     import scipy.sparse as sp
 
-    from backends.emulator.engine import Engine
+    from nmcompiler.backends.emulator.engine import Engine
 
     rng = np.random.default_rng(batch)
     m = sp.random(50, 80, density=0.2, random_state=1, format="csc", dtype=np.float64)
@@ -177,7 +177,7 @@ def test_zero_copy_delivery_kernel(batch):
 
 def test_cache_blocked_delivery_equals_reference(monkeypatch):
     """Row blocks of the synapse matrices (cache blocking) change no number."""
-    from backends.emulator.engine import Engine
+    from nmcompiler.backends.emulator.engine import Engine
 
     monkeypatch.setattr(Engine, "BLOCK_ROWS", 7)
     for seed in (1, 2):

@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 from conftest import placement, target_file
 
-import ir
-from backends.emulator import emulate
-from backends.emulator import loihi_arith as la
+from nmcompiler import ir
+from nmcompiler.backends.emulator import emulate
+from nmcompiler.backends.emulator import loihi_arith as la
 from nmcompiler.passes.partition import partition
 from nmcompiler.targets import load_target
 

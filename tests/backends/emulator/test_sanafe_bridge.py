@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from backends.emulator import sanafe_bridge as sb
+from nmcompiler.backends.emulator import sanafe_bridge as sb
 
 REASON = sb.sanafe_available()
 pytestmark = pytest.mark.skipif(REASON is not None, reason=f"SANA-FE not usable: {REASON}")

@@ -19,14 +19,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import ir
-from backends.emulator import EmulatorBackend
-from backends.emulator import loihi_arith as la
-from backends.loihi import LoihiBackend
-from backends.loihi.harness import lava_available, run_graph_file
-from backends.loihi.lower import lower_compiled, merge_graphs, write_graph
-from ir.connectivity import Dense, OneToOne, Sparse
-from ir.models import IF, LI, LIF
+from nmcompiler import ir
+from nmcompiler.backends.emulator import EmulatorBackend
+from nmcompiler.backends.emulator import loihi_arith as la
+from nmcompiler.backends.loihi import LoihiBackend
+from nmcompiler.backends.loihi.harness import lava_available, run_graph_file
+from nmcompiler.backends.loihi.lower import lower_compiled, merge_graphs, write_graph
+from nmcompiler.ir.connectivity import Dense, OneToOne, Sparse
+from nmcompiler.ir.models import IF, LI, LIF
 from nmcompiler.api import compile as nmc_compile
 
 pytestmark = pytest.mark.lava
@@ -38,7 +38,7 @@ N_NETS = int(os.environ.get("NMC_LAVA_FIDELITY_NETS", "48"))  # more: a longer s
 
 def _wide_exp_target(tmp: Path) -> Path:
     """loihi2 with Lava's weight-exponent range (-8..7), so weight_exp != 0 is exercised."""
-    text = (REPO / "hw_configs" / "loihi2.toml").read_text()
+    text = (REPO / "nmcompiler" / "hw_configs" / "loihi2.toml").read_text()
     text = re.sub(r"weight_exponent_min = \{ value = 0", "weight_exponent_min = { value = -8",
                   text)
     text = re.sub(r"weight_exponent_max = \{ value = 0", "weight_exponent_max = { value = 7",

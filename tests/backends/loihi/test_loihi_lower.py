@@ -12,13 +12,13 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-import ir
+from nmcompiler import ir
 import nmcompiler.backend as nb
-from backends.loihi import LoihiBackend
-from backends.loihi.lower import NEVER_FIRES_VTH, lower_compiled, read_graph, write_graph
-from ir.connectivity import Dense, OneToOne, Sparse
-from ir.errors import BackendError, ToolchainMissing
-from ir.models import LI, LIF, Reset
+from nmcompiler.backends.loihi import LoihiBackend
+from nmcompiler.backends.loihi.lower import NEVER_FIRES_VTH, lower_compiled, read_graph, write_graph
+from nmcompiler.ir.connectivity import Dense, OneToOne, Sparse
+from nmcompiler.ir.errors import BackendError, ToolchainMissing
+from nmcompiler.ir.models import LI, LIF, Reset
 from nmcompiler.api import compile as nmc_compile
 from nmcompiler.compiled import save_compiled
 
@@ -132,7 +132,7 @@ def _with_lava_entry_point(monkeypatch):
 
     def eps():
         d = orig()
-        d["lava"] = EntryPoint("lava", "backends.loihi:LoihiBackend", nb.ENTRY_POINT_GROUP)
+        d["lava"] = EntryPoint("lava", "nmcompiler.backends.loihi:LoihiBackend", nb.ENTRY_POINT_GROUP)
         return d
 
     monkeypatch.setattr(nb, "_entry_points", eps)
@@ -166,7 +166,7 @@ def test_nmc_main_maps_missing_lava_to_exit_3(compiled, tmp_path):
         "from importlib.metadata import EntryPoint\n"
         "o = nb._entry_points\n"
         "nb._entry_points = lambda: {**o(), 'lava': EntryPoint('lava', "
-        "'backends.loihi:LoihiBackend', nb.ENTRY_POINT_GROUP)}\n"
+        "'nmcompiler.backends.loihi:LoihiBackend', nb.ENTRY_POINT_GROUP)}\n"
         "from nmcompiler import cli\n"
         "from nmcompiler.cli_deploy import register\n"
         "if 'deploy' not in [c.name for c in cli.app.registered_commands]: register(cli.app)\n"

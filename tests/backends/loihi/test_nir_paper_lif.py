@@ -13,9 +13,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from backends.emulator import EmulatorBackend
-from backends.loihi import LoihiBackend
-from backends.loihi.harness import lava_available
+from nmcompiler.backends.emulator import EmulatorBackend
+from nmcompiler.backends.loihi import LoihiBackend
+from nmcompiler.backends.loihi.harness import lava_available
 from nmcompiler.api import compile as nmc_compile
 from nmcompiler.api import load_model
 

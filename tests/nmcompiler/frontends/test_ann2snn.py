@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-import ir
-from ir.errors import ImportFormatError, InputError, UsageError
+from nmcompiler import ir
+from nmcompiler.ir.errors import ImportFormatError, InputError, UsageError
 from nmcompiler.examples import digits_classifier
 from nmcompiler.frontends import ann2snn
 

@@ -5,8 +5,8 @@ import time
 import numpy as np
 import pytest
 
-import ir
-from ir.errors import InputError, UsageError
+from nmcompiler import ir
+from nmcompiler.ir.errors import InputError, UsageError
 from nmcompiler.examples import lsm_example
 from nmcompiler.frontends import lsm as L
 

@@ -8,8 +8,8 @@ import h5py
 import numpy as np
 import pytest
 
-import ir
-from ir.errors import ImportFormatError, UsageError
+from nmcompiler import ir
+from nmcompiler.ir.errors import ImportFormatError, UsageError
 
 nir = pytest.importorskip("nir")
 

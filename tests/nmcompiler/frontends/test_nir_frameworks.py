@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import ir
+from nmcompiler import ir
 
 torch = pytest.importorskip("torch")
 nir = pytest.importorskip("nir")

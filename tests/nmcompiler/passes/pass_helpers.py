@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import tomllib
 
-import hw_configs
+from nmcompiler import hw_configs
 from nmcompiler.targets import parse_target
 
 

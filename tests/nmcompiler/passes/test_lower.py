@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from pass_helpers import variant
 
-import ir
-from ir.errors import FitError, RetimingError
+from nmcompiler import ir
+from nmcompiler.ir.errors import FitError, RetimingError
 from nmcompiler.passes.lower import (
     conv_to_sparse,
     lower,

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import tomllib
 
-import ir
-from ir.errors import FitError
+from nmcompiler import ir
+from nmcompiler.ir.errors import FitError
 from nmcompiler.passes.partition import evaluate_partition, partition, synapse_row_bits
 from nmcompiler.targets import load_target, parse_target
 
@@ -19,7 +19,7 @@ except ModuleNotFoundError:  # pragma: no cover
 
 def variant(name: str, **changes: dict) -> object:
     """A bundled target with some provenance-tagged fields replaced (None removes)."""
-    import hw_configs
+    from nmcompiler import hw_configs
 
     doc = tomllib.loads(hw_configs.path(name).read_text())
     doc["real_chip"] = False

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import ir
-from ir.errors import DelayError, UsageError
+from nmcompiler import ir
+from nmcompiler.ir.errors import DelayError, UsageError
 from nmcompiler.passes.pipeline import Pass, default_passes, run_passes
 
 

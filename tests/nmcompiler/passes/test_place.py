@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import ir
-from ir.errors import FitError
+from nmcompiler import ir
+from nmcompiler.ir.errors import FitError
 from nmcompiler.mapping import CoreUsage, Partition
 from nmcompiler.passes.partition import partition
 from nmcompiler.passes.place import place, placement_cost
@@ -69,7 +69,7 @@ def test_cpsat_optimal_on_tiny_instance():
 def test_cpsat_matches_brute_force_and_heuristic_gap():
     import tomllib
 
-    import hw_configs
+    from nmcompiler import hw_configs
     from nmcompiler.targets import parse_target
 
     doc = tomllib.loads(hw_configs.path("loihi").read_text())
@@ -148,7 +148,7 @@ def _one_router_target(tmp_path, cores: int = 400):
     """SpiNNaker 2's file with one chip of ``cores`` cores on its single router."""
     import re
 
-    import hw_configs
+    from nmcompiler import hw_configs
 
     txt = hw_configs.path("spinnaker2").read_text()
     txt = txt[:txt.index("[variants.")]

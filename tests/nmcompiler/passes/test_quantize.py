@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from pass_helpers import variant
 
-import ir
-from ir.errors import FitError
+from nmcompiler import ir
+from nmcompiler.ir.errors import FitError
 from nmcompiler.passes.quantize import dequantize, loihi_weight_mantissas, quantize
 
 
@@ -224,7 +224,7 @@ def test_quantized_network_fires_where_the_model_fires(tname, ge):
     """Both comparison modes on every chip family: the quantised network (in the chip's
     own comparison, threshold moved by one LSB where needed) fires exactly where the float
     model fires, in ir.simulate and in the emulator's integer arithmetic of the family."""
-    from backends.emulator import emulate
+    from nmcompiler.backends.emulator import emulate
     from nmcompiler.targets import load_target
 
     tgt = load_target(tname)

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import tomllib
 
-import ir
-from ir.errors import FitError
+from nmcompiler import ir
+from nmcompiler.ir.errors import FitError
 from nmcompiler.passes.partition import partition
 from nmcompiler.passes.place import place
 from nmcompiler.passes.route import deliver, lookup, route, unicast_link_load
@@ -41,7 +41,7 @@ def expected_deliveries(part, pl) -> set:
 
 
 def spinnaker_with(entries: int, variant: str | None = None, base: str = "spinnaker"):
-    import hw_configs
+    from nmcompiler import hw_configs
 
     doc = tomllib.loads(hw_configs.path(base).read_text())
     doc["real_chip"] = False

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ir import IF, LIF, Dense, Network, Reset, Sparse
+from nmcompiler.ir import IF, LIF, Dense, Network, Reset, Sparse
 from nmcompiler.testing import first_divergence, format_divergence
 
 pytest_plugins = ["pytester"]
@@ -59,7 +59,7 @@ def test_plugin_failure_reads_well(pytester):
     pytester.makepyfile(
         """
         import numpy as np
-        from ir import IF, Network, OneToOne
+        from nmcompiler.ir import IF, Network, OneToOne
 
         def test_relay(nmc_compile, nmc_deploy, nmc_assert_same):
             net = Network("relay")
@@ -84,7 +84,7 @@ def test_recorded_expectations(pytester):
     pytester.makepyfile(
         """
         import numpy as np
-        from ir import IF, Network, OneToOne
+        from nmcompiler.ir import IF, Network, OneToOne
 
         def test_rec(nmc_compile, nmc_deploy, nmc_expect):
             net = Network("relay")

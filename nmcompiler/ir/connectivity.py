@@ -2,7 +2,7 @@
 
 Weight conventions follow PyTorch: a dense matrix is ``(n_post, n_pre)``; convolution
 weights are OIHW and activations CHW, flattened in C order. A projection's delay lives on
-the :class:`~ir.network.Projection`; per-synapse delays live here, beside the weights
+the :class:`~nmcompiler.ir.network.Projection`; per-synapse delays live here, beside the weights
 (``delays``: same shape as the weights, integers >= 0).
 
 Sparse connectivity is stored the way chips store it, by presynaptic neuron (each axon's

@@ -2,7 +2,7 @@
 
 Lava 0.10 needs Python 3.10 (TOOLCHAINS.md), so the network travels as plain integer
 arrays in an ``.npz`` to ``lava_runner.py``, which runs in ``.venv-lava``. The spec is the
-one :func:`backends.emulator.loihi_arith.run_spec` takes, so both sides can be compared
+one :func:`nmcompiler.backends.emulator.loihi_arith.run_spec` takes, so both sides can be compared
 array for array.
 
 ``net_spec``::
@@ -47,7 +47,7 @@ __all__ = [
 
 _HERE = Path(__file__).resolve().parent
 RUNNER = _HERE / "lava_runner.py"
-REPO_ROOT = _HERE.parent.parent
+REPO_ROOT = _HERE.parents[2]  # the checkout: nmcompiler/backends/loihi -> repository root
 ENV_VAR = "NMC_LAVA_PYTHON"
 
 

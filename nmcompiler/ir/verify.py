@@ -1,7 +1,7 @@
 """Structural verification of a network (run before and after every pass).
 
 :func:`verify` raises the first fault it finds, each kind its own exception type from
-:mod:`ir.errors`, with a message naming the object, what was expected, what was found and
+:mod:`nmcompiler.ir.errors`, with a message naming the object, what was expected, what was found and
 a hint. It never asserts and never touches more than O(size of the arrays) work.
 """
 

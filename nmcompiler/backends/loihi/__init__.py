@@ -3,12 +3,12 @@
 :class:`LoihiBackend` (entry point ``lava``, family ``loihi``):
 
 * ``lower(compiled, out_dir)`` writes ``out_dir/lava/network.npz`` (the Lava process
-  graph as integer arrays, :mod:`backends.loihi.lower`) and ``out_dir/lava/run_lava.py``
+  graph as integer arrays, :mod:`nmcompiler.backends.loihi.lower`) and ``out_dir/lava/run_lava.py``
   (a standalone script needing only lava-nc and numpy: ``python run_lava.py --steps N
   --input spikes.npz``);
 * ``run(artifact, inputs, steps)`` runs that graph on Lava's bit-accurate CPU models
   (``Loihi2SimCfg(select_tag="fixed_pt")``) in the Python 3.10 Lava environment, as a
-  subprocess (:mod:`backends.loihi.harness`), and returns a
+  subprocess (:mod:`nmcompiler.backends.loihi.harness`), and returns a
   :class:`~nmcompiler.backend.RunResult` whose outputs and probes are in the compiled
   network's integer units, the same as the emulator's;
 * ``available()`` says exactly what is missing when Lava cannot run.
@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from ir.errors import BackendError, InputError, ToolchainMissing
+from nmcompiler.ir.errors import BackendError, InputError, ToolchainMissing
 from nmcompiler.backend import Backend, Counters, RunResult
 
 __all__ = ["LoihiBackend", "LAVA_DIR", "NETWORK_FILE", "SCRIPT_FILE"]

@@ -2,7 +2,7 @@
 
 Every model is a small frozen dataclass of per-step parameters. A parameter is a scalar
 (shared by the population) or a 1-D array with one value per neuron. All models share one
-update, executed by :mod:`ir.simulate`; the classes differ in which parameters they expose
+update, executed by :mod:`nmcompiler.ir.simulate`; the classes differ in which parameters they expose
 and which are fixed::
 
     a[t]  = sum_p W_p . s_pre[t - d_p]

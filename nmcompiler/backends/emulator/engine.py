@@ -24,7 +24,7 @@ Design (docs/emulator.md):
   destination core) on another core) per source core and per core pair, its local and
   input deliveries and its spike, each in its own row ("bin"). Per step the same
   zero-copy kernel adds the columns of the firing sources into that step's counter row;
-  through the route of each core pair :mod:`backends.emulator.costs` turns them into
+  through the route of each core pair :mod:`nmcompiler.backends.emulator.costs` turns them into
   hops per link, NoC latency, time and energy.
 """
 
@@ -39,12 +39,12 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse import _sparsetools as _st
 
-from ir.connectivity import AvgPool2d, Conv2d, Dense, OneToOne, Sparse, SumPool2d
-from ir.errors import BackendError, InputError
-from ir.models import Reset, canonical
-from ir.network import Network
-from ir.simulate import _normalise_inputs
-from ir.verify import effective_min_delay, verify, zero_delay_order
+from nmcompiler.ir.connectivity import AvgPool2d, Conv2d, Dense, OneToOne, Sparse, SumPool2d
+from nmcompiler.ir.errors import BackendError, InputError
+from nmcompiler.ir.models import Reset, canonical
+from nmcompiler.ir.network import Network
+from nmcompiler.ir.simulate import _normalise_inputs
+from nmcompiler.ir.verify import effective_min_delay, verify, zero_delay_order
 
 from . import loihi_arith as la
 from .arith import RESET_HARD, RESET_NONE, RESET_SOFT, SlotParams, make_arith
@@ -101,7 +101,7 @@ class Engine:
         neuron_core: ``(n_neurons,)`` logical core of every neuron in network order
             (``Partition.neuron_core``); None = everything on core 0.
         n_cores: number of logical cores (default ``neuron_core.max() + 1``).
-        costs: routes and cost tables (:class:`~backends.emulator.costs.CostTables`) or
+        costs: routes and cost tables (:class:`~nmcompiler.backends.emulator.costs.CostTables`) or
             None (then counters are counted but no time or energy is computed).
         time_stepped: neuron updates every step for every neuron (else one per SOP).
     """

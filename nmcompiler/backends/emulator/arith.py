@@ -1,7 +1,7 @@
 """Per-family integer arithmetic of the emulator's neurons (docs/emulator.md).
 
 Every family updates a flat vector of neurons ("slots") at once, vectorised over a batch
-axis; the engine (:mod:`backends.emulator.engine`) hands it the summed synaptic input of
+axis; the engine (:mod:`nmcompiler.backends.emulator.engine`) hands it the summed synaptic input of
 one step and gets the spikes (integer payloads) back. Per-neuron parameters are arrays
 over the slots, so populations of different models share one update and the arithmetic
 of a neuron never depends on where it is mapped (DESIGN.md section 6.1).
@@ -13,7 +13,7 @@ Families (chosen by the target's ``backend`` field):
   order, so integer-valued networks give exactly the reference's numbers; state is
   saturated (or wrapped) to the target's ``voltage_bits`` / ``current_bits``.
 * ``loihi`` (:class:`LoihiArith`) -- Lava 0.10's bit-accurate LIF, through
-  :mod:`backends.emulator.loihi_arith` (int32 holding 24-bit u and v; u wraps once, v
+  :mod:`nmcompiler.backends.emulator.loihi_arith` (int32 holding 24-bit u and v; u wraps once, v
   saturates; decays rounded towards zero; ``a << 6``; strict ``v* > vth << 6``; hard
   reset to 0). Extensions Lava lacks are integer analogues, documented there.
 * ``spinnaker`` (:class:`SpinnakerArith`) -- sPyNNaker's s16.15 ``accum`` fixed point
@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from ir.errors import BackendError
+from nmcompiler.ir.errors import BackendError
 
 from . import loihi_arith as la
 

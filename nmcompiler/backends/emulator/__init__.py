@@ -2,7 +2,7 @@
 
 :class:`EmulatorBackend` serves every target family (its arithmetic is chosen by the
 target's ``backend`` field: ``emulator``, ``loihi``, ``spinnaker``, ``speck``; see
-:mod:`backends.emulator.arith`), needs no toolchain, and returns spikes, probes and the
+:mod:`nmcompiler.backends.emulator.arith`), needs no toolchain, and returns spikes, probes and the
 full :class:`~nmcompiler.backend.Counters` (synaptic operations, neuron updates, spikes,
 messages and hops per link, time and energy per step from the target's cost model).
 :func:`emulate` runs an uncompiled network (one unbounded core unless a partition is
@@ -16,8 +16,8 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from ir.errors import BackendError
-from ir.network import Network
+from nmcompiler.ir.errors import BackendError
+from nmcompiler.ir.network import Network
 from nmcompiler.backend import Backend, Counters, RunResult
 
 from .arith import FAMILIES

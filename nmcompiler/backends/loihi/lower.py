@@ -33,7 +33,7 @@ How each IR piece becomes a Lava process (paths relative to ``site-packages/lava
 
 What Lava 0.10 has no bit-accurate model for (soft reset or no reset of a spiking neuron,
 ``v_reset != 0``, refractory periods, graded spikes sent by a neuron, threshold noise,
-resonate-and-fire's complex voltage) raises :class:`~ir.errors.BackendError` naming the
+resonate-and-fire's complex voltage) raises :class:`~nmcompiler.ir.errors.BackendError` naming the
 population; such networks run on the emulator (docs/loihi_arithmetic.md, last section).
 """
 
@@ -47,9 +47,9 @@ from typing import Any
 
 import numpy as np
 
-from backends.emulator import loihi_arith as la
-from ir.errors import BackendError
-from ir.io import write_npz
+from nmcompiler.backends.emulator import loihi_arith as la
+from nmcompiler.ir.errors import BackendError
+from nmcompiler.ir.io import write_npz
 from nmcompiler.compiled import json_default
 
 __all__ = [
@@ -138,7 +138,7 @@ def _unsupported(pop: str, what: str) -> BackendError:
 
 def _population(name: str, pop: Any, q: Mapping[str, Any]) -> dict[str, Any]:
     """Lava LIF parameters of one population; mirrors ``Engine._build_params`` (loihi)."""
-    from ir.models import Reset, canonical
+    from nmcompiler.ir.models import Reset, canonical
 
     p = canonical(pop.model)
     n = pop.size
@@ -177,7 +177,7 @@ def _population(name: str, pop: Any, q: Mapping[str, Any]) -> dict[str, Any]:
 
 def _proj_coo(net: Any, proj: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
     """(pre, post, weight, per-synapse delays or None); the emulator's ``_proj_coo``."""
-    from ir.connectivity import AvgPool2d, Conv2d, Dense, OneToOne, Sparse, SumPool2d
+    from nmcompiler.ir.connectivity import AvgPool2d, Conv2d, Dense, OneToOne, Sparse, SumPool2d
 
     conn = proj.conn
     if isinstance(conn, Sparse):
@@ -217,7 +217,7 @@ def _projection(
     net: Any, proj: Any, q: Mapping[str, Any], graded_pops: set[str]
 ) -> list[dict[str, Any]]:
     """One or more Lava connections for one projection (more only for duplicate synapses)."""
-    from ir.connectivity import Dense
+    from nmcompiler.ir.connectivity import Dense
 
     e = _entry(q, "projections", proj.name)
     exp = int(e.get("weight_exp", 0))
@@ -289,7 +289,7 @@ def _projection(
 
 # ------------------------------------------------------------------------------ lowering
 def lower_network(net: Any, *, target: str = "", probes: Iterable[str] = ()) -> LavaGraph:
-    """Lower a quantised :class:`ir.Network` (Loihi units) to a :class:`LavaGraph`.
+    """Lower a quantised :class:`nmcompiler.ir.Network` (Loihi units) to a :class:`LavaGraph`.
 
     Args:
         net: the network of a CompiledNetwork for loihi / loihi2.
@@ -299,7 +299,7 @@ def lower_network(net: Any, *, target: str = "", probes: Iterable[str] = ()) -> 
     Raises:
         BackendError: a feature Lava 0.10 cannot run bit-accurately, a delay of 0 or > 64.
     """
-    from ir.models import canonical
+    from nmcompiler.ir.models import canonical
 
     q = _quant(net)
     g = LavaGraph()
