@@ -39,7 +39,8 @@ def _ff(seed: int, sizes: tuple[int, ...], *, delay: int = 1, rec: bool = False,
     prev = "in"
     for i, n in enumerate(sizes[1:]):
         name = f"h{i}"
-        model = ir.LIF(alpha_u=0.5, lam=0.9, theta=1.0, reset=ir.Reset.SOFT if soft else ir.Reset.HARD)
+        reset = ir.Reset.SOFT if soft else ir.Reset.HARD
+        model = ir.LIF(alpha_u=0.5, lam=0.9, theta=1.0, reset=reset)
         net.population(name, n, model)
         w = rng.normal(0.0, 0.6, size=(n, sizes[i]))
         net.connect(prev, name, ir.Dense(weight=w), delay=delay)

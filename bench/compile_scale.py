@@ -41,8 +41,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from nmcompiler import ir  # noqa: E402
-from nmcompiler.ir.errors import FitError  # noqa: E402
 from nmcompiler.api import compile as nmc_compile  # noqa: E402
+from nmcompiler.ir.errors import FitError  # noqa: E402
 
 PHASES = ("lower", "quantize", "partition", "place", "route")
 FALLBACK = {"loihi2": "loihi2:halapoint", "spinnaker": "spinnaker:spinn5x12"}

@@ -24,14 +24,14 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench._report import write_section  # noqa: E402
 from nmcompiler import ir  # noqa: E402
+from nmcompiler.api import compile as nmc_compile  # noqa: E402
 from nmcompiler.backends.emulator import EmulatorBackend  # noqa: E402
 from nmcompiler.backends.loihi import LoihiBackend  # noqa: E402
-from bench._report import write_section  # noqa: E402
 from nmcompiler.ir.connectivity import Dense, Sparse  # noqa: E402
 from nmcompiler.ir.errors import FitError  # noqa: E402
 from nmcompiler.ir.models import LI, LIF  # noqa: E402
-from nmcompiler.api import compile as nmc_compile  # noqa: E402
 
 
 def network(n_hidden: int, seed: int) -> ir.Network:

@@ -38,8 +38,7 @@ import tomllib
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from nmcompiler import hw_configs  # noqa: E402
-from nmcompiler import ir  # noqa: E402
+from nmcompiler import hw_configs, ir  # noqa: E402
 from nmcompiler.passes.partition import partition  # noqa: E402
 from nmcompiler.passes.place import place  # noqa: E402
 from nmcompiler.passes.route import route  # noqa: E402

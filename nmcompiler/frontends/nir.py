@@ -24,8 +24,8 @@ into the incoming weights, so voltages stay in NIR units, or, with
 ``NirOptions.scale_voltage`` (snnTorch's importer), the weights stay as written and the
 voltage, threshold, reset and bias are divided by the gain.
 
-Graph mapping: every neuron node becomes an :class:`nmcompiler.ir.Population`; the stateless nodes on
-the way from one neuron (or input) to the next compose into one projection
+Graph mapping: every neuron node becomes an :class:`~nmcompiler.ir.Population`; the stateless
+nodes on the way from one neuron (or input) to the next compose into one projection
 (:mod:`nmcompiler.frontends.nir_linear`); an ``Affine`` or convolution bias becomes neuron
 bias; ``Delay`` nodes become projection delays; edges that close a cycle (back edges of a
 depth-first search from the inputs) take one step; nested graphs are flattened with

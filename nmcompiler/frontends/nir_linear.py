@@ -46,7 +46,8 @@ class Op:
         n_in, n_out: sizes of input and output.
         in3, out3: CHW shapes (conv / pool only).
         w: diag: ``(n,)`` gains; matrix: ``(n_out, n_in)`` ndarray or scipy sparse;
-            conv: an :class:`nmcompiler.ir.Conv2d`; pool: an :class:`nmcompiler.ir.SumPool2d` / :class:`nmcompiler.ir.AvgPool2d`.
+            conv: an :class:`~nmcompiler.ir.Conv2d`; pool: an
+            :class:`~nmcompiler.ir.SumPool2d` / :class:`~nmcompiler.ir.AvgPool2d`.
     """
 
     kind: str

@@ -2,8 +2,8 @@
 
 Every model is a small frozen dataclass of per-step parameters. A parameter is a scalar
 (shared by the population) or a 1-D array with one value per neuron. All models share one
-update, executed by :mod:`nmcompiler.ir.simulate`; the classes differ in which parameters they expose
-and which are fixed::
+update, executed by :mod:`nmcompiler.ir.simulate`; the classes differ in which parameters
+they expose and which are fixed::
 
     a[t]  = sum_p W_p . s_pre[t - d_p]
     u[t]  = alpha_u * u[t-1] + a[t]            # alpha_u = 0: no current stage (u = a)

@@ -5,8 +5,8 @@ input sequences; sparse projections are event-driven (work in proportion to the 
 sent). Every backend is judged against :func:`simulate`.
 
 Per step ``t`` the populations are evaluated in an order where every zero-delay
-projection goes forwards (:func:`nmcompiler.ir.verify.zero_delay_order`); a projection of delay ``d``
-reads what its source sent at ``t - d`` (nothing before step 0). For each population::
+projection goes forwards (:func:`nmcompiler.ir.verify.zero_delay_order`); a projection of
+delay ``d`` reads what its source sent at ``t - d`` (nothing before step 0). For each population::
 
     a      = sum_p W_p s_pre[t - d_p]
     u      = alpha_u * u + a

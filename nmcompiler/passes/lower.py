@@ -3,8 +3,9 @@
 Four steps, in this order (docs/passes.md gives the formulas and worked examples):
 
 1. **Convolution and pooling expansion.** On a target without convolution hardware every
-   :class:`nmcompiler.ir.Conv2d`, :class:`nmcompiler.ir.SumPool2d` and :class:`nmcompiler.ir.AvgPool2d` projection becomes
-   an :class:`nmcompiler.ir.Sparse` projection with exactly the same synapses (vectorised index
+   :class:`~nmcompiler.ir.Conv2d`, :class:`~nmcompiler.ir.SumPool2d` and
+   :class:`~nmcompiler.ir.AvgPool2d` projection becomes an :class:`~nmcompiler.ir.Sparse`
+   projection with exactly the same synapses (vectorised index
    arithmetic; synapses of weight 0 and padding positions are not stored). Targets with
    convolution hardware (Speck) keep them, and their geometry is checked against the
    target's ``[convolution]`` limits.
@@ -129,7 +130,7 @@ def conv_to_sparse(
     conv: Conv2d, in_shape: tuple[int, int, int], *, keep_zeros: bool = False,
     chunk: int = 1 << 22,
 ) -> Sparse:
-    """The synapses of a 2-D convolution as a :class:`nmcompiler.ir.Sparse` (CSR by presynaptic neuron).
+    """The synapses of a 2-D convolution as a :class:`~nmcompiler.ir.Sparse` (CSR by presynaptic).
 
     PyTorch's conventions (OIHW weights, CHW activations flattened in C order, stride,
     zero padding, dilation, groups). Output neuron ``(o, y, x)`` receives input
@@ -179,8 +180,8 @@ def conv_to_sparse(
 
 
 def pool_to_sparse(pool: SumPool2d | AvgPool2d, in_shape: tuple[int, int, int]) -> Sparse:
-    """Sum or average pooling as a :class:`nmcompiler.ir.Sparse`: a depthwise convolution whose kernel
-    is filled with the pooling weight (1, or ``1 / (kH kW)`` with padding counted)."""
+    """Sum or average pooling as a :class:`~nmcompiler.ir.Sparse`: a depthwise convolution whose
+    kernel is filled with the pooling weight (1, or ``1 / (kH kW)`` with padding counted)."""
     c = int(in_shape[0])
     kh, kw = _pair(pool.kernel)
     stride = pool.stride if pool.stride is not None else pool.kernel

@@ -5,7 +5,19 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from nmcompiler.ir import IF, LI, LIF, RF, AvgPool2d, Conv2d, Dense, Network, OneToOne, Sparse, verify
+from nmcompiler.ir import (
+    IF,
+    LI,
+    LIF,
+    RF,
+    AvgPool2d,
+    Conv2d,
+    Dense,
+    Network,
+    OneToOne,
+    Sparse,
+    verify,
+)
 from nmcompiler.ir.errors import (
     ConvGeometryError,
     DanglingReferenceError,

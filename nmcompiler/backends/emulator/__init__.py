@@ -16,9 +16,9 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from nmcompiler.backend import Backend, Counters, RunResult
 from nmcompiler.ir.errors import BackendError
 from nmcompiler.ir.network import Network
-from nmcompiler.backend import Backend, Counters, RunResult
 
 from .arith import FAMILIES
 from .costs import CostTables

@@ -26,8 +26,8 @@ from typing import Any
 
 import numpy as np
 
-from nmcompiler.ir.errors import BackendError, InputError, ToolchainMissing
 from nmcompiler.backend import Backend, Counters, RunResult
+from nmcompiler.ir.errors import BackendError, InputError, ToolchainMissing
 
 __all__ = ["LoihiBackend", "LAVA_DIR", "NETWORK_FILE", "SCRIPT_FILE"]
 

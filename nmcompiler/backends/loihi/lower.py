@@ -48,9 +48,9 @@ from typing import Any
 import numpy as np
 
 from nmcompiler.backends.emulator import loihi_arith as la
+from nmcompiler.compiled import json_default
 from nmcompiler.ir.errors import BackendError
 from nmcompiler.ir.io import write_npz
-from nmcompiler.compiled import json_default
 
 __all__ = [
     "GRAPH_FORMAT",

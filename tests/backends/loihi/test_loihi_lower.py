@@ -12,15 +12,15 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from nmcompiler import ir
 import nmcompiler.backend as nb
+from nmcompiler import ir
+from nmcompiler.api import compile as nmc_compile
 from nmcompiler.backends.loihi import LoihiBackend
 from nmcompiler.backends.loihi.lower import NEVER_FIRES_VTH, lower_compiled, read_graph, write_graph
+from nmcompiler.compiled import save_compiled
 from nmcompiler.ir.connectivity import Dense, OneToOne, Sparse
 from nmcompiler.ir.errors import BackendError, ToolchainMissing
 from nmcompiler.ir.models import LI, LIF, Reset
-from nmcompiler.api import compile as nmc_compile
-from nmcompiler.compiled import save_compiled
 
 
 def _net(**lif) -> ir.Network:
@@ -132,7 +132,8 @@ def _with_lava_entry_point(monkeypatch):
 
     def eps():
         d = orig()
-        d["lava"] = EntryPoint("lava", "nmcompiler.backends.loihi:LoihiBackend", nb.ENTRY_POINT_GROUP)
+        d["lava"] = EntryPoint("lava", "nmcompiler.backends.loihi:LoihiBackend",
+                               nb.ENTRY_POINT_GROUP)
         return d
 
     monkeypatch.setattr(nb, "_entry_points", eps)

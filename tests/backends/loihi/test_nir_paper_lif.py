@@ -13,11 +13,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from nmcompiler.api import compile as nmc_compile
+from nmcompiler.api import load_model
 from nmcompiler.backends.emulator import EmulatorBackend
 from nmcompiler.backends.loihi import LoihiBackend
 from nmcompiler.backends.loihi.harness import lava_available
-from nmcompiler.api import compile as nmc_compile
-from nmcompiler.api import load_model
 
 
 @pytest.fixture(scope="module")

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 
 from nmcompiler import ir
-from nmcompiler.ir.errors import ImportFormatError, InputError, UsageError
 from nmcompiler.examples import digits_classifier
 from nmcompiler.frontends import ann2snn
+from nmcompiler.ir.errors import ImportFormatError, InputError, UsageError
 
 
 def _mlp(seed=0, sizes=(6, 8, 3)):

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from nmcompiler import ir
-from nmcompiler.ir.errors import InputError, UsageError
 from nmcompiler.examples import lsm_example
 from nmcompiler.frontends import lsm as L
+from nmcompiler.ir.errors import InputError, UsageError
 
 
 def test_structure_binary_signed_weights_and_delays():
