@@ -47,3 +47,32 @@ def test_any_rate_and_steps_give_inputs_or_a_usage_error(rate, steps):
     else:
         assert x["in"].shape == (steps, 12) and set(np.unique(x["in"])) <= {0.0, 1.0}
         reference_outputs(net, x, steps)
+
+
+_values = st.one_of(st.none(), st.booleans(), st.integers(-5, 40), st.floats(allow_nan=True),
+                    st.text(max_size=8), st.sampled_from(["auto", "loihi2", "sequential"]))
+_grid_docs = st.dictionaries(
+    st.sampled_from(["targets", "seeds", "steps", "compile", "inputs", "extra"]),
+    st.one_of(_values, st.lists(_values, max_size=4),
+              st.dictionaries(st.sampled_from(["partitioner", "placer", "weight_bits",
+                                               "max_neurons_per_core", "rates", "files",
+                                               "x"]),
+                              st.one_of(_values, st.lists(_values, max_size=3)),
+                              max_size=4)),
+    max_size=6).map(lambda d: {k: v for k, v in d.items() if v is not None})
+
+
+@settings(max_examples=200, deadline=None)
+@given(doc=_grid_docs)
+def test_any_grid_document_gives_a_grid_or_a_named_usage_error(doc, tmp_path_factory):
+    from nmcompiler.sweep import grid_points, parse_grid
+
+    base = tmp_path_factory.mktemp("grid")
+    try:
+        grid = parse_grid(doc, base)
+    except UsageError as exc:
+        assert exc.obj and exc.hint
+    else:
+        pts = grid_points(grid)
+        assert len(pts) >= 1 and all(isinstance(s, int) for s in grid.seeds)
+        assert all(0 <= (s.rate or 0) <= 1 for s in grid.inputs)
