@@ -33,7 +33,7 @@ import zipfile
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Collection, Mapping, Sequence
 
 import numpy as np
 
@@ -58,6 +58,7 @@ __all__ = [
 
 COMPARE_FORMAT = "nmcompiler.compare"
 COMPARE_VERSION = 1
+_COMPARE_FILES = frozenset({"compare.json", "compare.csv", "compare.png"})
 
 #: The columns of a record, in table order (``compare.csv`` has exactly these).
 COLUMNS = (
@@ -571,7 +572,7 @@ def write_compare(records: Sequence[Mapping[str, Any]], out_dir: str | os.PathLi
     from .compiled import write_dir_atomically
 
     out = Path(out_dir)
-    _check_replaceable(out, {"compare.json", "compare.csv", "compare.png"})
+    _check_replaceable(out, _COMPARE_FILES)
     doc = {"format": COMPARE_FORMAT, "version": COMPARE_VERSION, **dict(meta or {}),
            "columns": list(COLUMNS), "records": [dict(r) for r in records],
            "pareto_front": [records[i]["target"] for i in pareto_front(records)]}
@@ -584,7 +585,7 @@ def write_compare(records: Sequence[Mapping[str, Any]], out_dir: str | os.PathLi
     return write_dir_atomically(out, fill)
 
 
-def _check_replaceable(out: Path, ours: set[str]) -> None:
+def _check_replaceable(out: Path, ours: Collection[str]) -> None:
     """Refuse to replace a directory holding files nmcompiler did not write there."""
     if not out.exists():
         return
@@ -649,16 +650,23 @@ def compare_command(model: Path, targets: str | None, input_path: Path | None, r
     """What ``nmc compare`` does (the CLI only parses options)."""
     from .api import load_model
 
-    net, _warnings = load_model(model)
+    net, warnings = load_model(model)
+    if warnings:
+        from rich.console import Console
+
+        err = Console(stderr=True)
+        for w in warnings:
+            err.print(f"[yellow]warning:[/] {w}", highlight=False)
     names = [t.strip() for t in targets.split(",") if t.strip()] if targets else None
     inputs = load_inputs(input_path) if input_path is not None else None
+    dest = out or Path(f"{model.stem}-compare")
+    _check_replaceable(dest, _COMPARE_FILES)
     records = compare(net, names, inputs=inputs, steps=steps, rate=rate, seed=seed, jobs=jobs)
     used_steps = steps if steps is not None else (
         _input_steps(inputs) if inputs is not None else 100)
     meta = {"model": model.name, "network": net.name, "seed": seed, "steps": used_steps,
             "input": input_path.name if input_path is not None else
             {"random_rate": rate, "seed": seed}}
-    dest = out or Path(f"{model.stem}-compare")
     write_compare(records, dest, meta)
     if json_out:
         console.print_json(_json_text({"records": records}))

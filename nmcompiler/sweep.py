@@ -500,9 +500,14 @@ def sweep_command(model: Path, grid_path: Path, out: Path | None, scheduler: str
     if workers is not None and workers < 1:
         raise UsageError(f"--workers {workers}", obj="workers", rule=">= 1",
                          hint="give a positive number of worker processes")
+    from .compare import _check_replaceable
+
     grid = load_grid(grid_path)
-    net, _warnings = load_model(model)
+    net, warnings = load_model(model)
+    for w in warnings:
+        err_console.print(f"[yellow]warning:[/] {w}", highlight=False)
     dest = out or Path(f"{model.stem}-sweep")
+    _check_replaceable(dest, {"sweep.json", "sweep.csv"})  # before hours of work
     cache_dir = cache or Path(str(dest) + ".cache")
     with Progress(TextColumn("[progress.description]{task.description}"), BarColumn(),
                   MofNCompleteColumn(), TimeElapsedColumn(), console=err_console,
