@@ -350,6 +350,7 @@ def sweep(
     cache_dir: str | os.PathLike | None = None,
     progress: Callable[[int, int, int], None] | None = None,
     client: Any = None,
+    connect_timeout_s: float = 20.0,
 ) -> list[dict[str, Any]]:
     """Run every point of ``grid`` and return their records in grid order.
 
@@ -363,6 +364,7 @@ def sweep(
         cache_dir: one JSON file per finished point; points found there are not run again.
         progress: called as ``progress(done, total, from_cache)`` after every point.
         client: an existing ``distributed.Client`` to use (then nothing is started).
+        connect_timeout_s: how long to try reaching ``scheduler``.
 
     Returns:
         One record per point: the point's options, :data:`nmcompiler.compare.COLUMNS`,
@@ -404,21 +406,21 @@ def sweep(
         return [r for r in records if r is not None]
     if todo:
         _run_dask(net, points, files, grid.steps, ref_ids, finish, scheduler=scheduler,
-                  workers=workers, client=client)
+                  workers=workers, client=client, timeout_s=connect_timeout_s)
     return [r for r in records if r is not None]
 
 
 def _run_dask(net: ir.Network, points: list[SweepPoint], files: Mapping[str, Any],
               steps: int | None, ref_ids: Mapping[Any, list[int]],
               finish: Callable[[int, dict[str, Any]], None], *, scheduler: str | None,
-              workers: int | None, client: Any) -> None:
+              workers: int | None, client: Any, timeout_s: float = 20.0) -> None:
     distributed = _dask()
     own: list[Any] = []
     try:
         if client is None:
             if scheduler is not None:
                 try:
-                    client = distributed.Client(scheduler, timeout="20s")
+                    client = distributed.Client(scheduler, timeout=f"{timeout_s}s")
                 except (OSError, TimeoutError) as exc:
                     raise ConfigError(f"cannot reach the Dask scheduler at '{scheduler}' "
                                       f"({exc})", obj=scheduler, rule="scheduler address",

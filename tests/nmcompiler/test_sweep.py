@@ -180,7 +180,7 @@ def test_grid_file_errors(tmp_path):
 def test_unreachable_scheduler_is_a_configuration_error():
     grid = parse_grid({"targets": ["emulator"], "steps": 5})
     with pytest.raises(ConfigError, match="127.0.0.1:9"):
-        sweep(network(), grid, scheduler="tcp://127.0.0.1:9")
+        sweep(network(), grid, scheduler="tcp://127.0.0.1:9", connect_timeout_s=2)
 
 
 def test_write_sweep_is_deterministic(tmp_path, serial_records):
