@@ -46,7 +46,7 @@ $(VENV)/.installed: pyproject.toml constraints.txt Makefile
 	$(VENV)/bin/pip install -q --upgrade pip
 	# torch first, from the local CPU wheel (TOOLCHAINS.md)
 	$(PIP) torch==2.13.0
-	$(PIP) -e ".[nir,frameworks,spinnaker,bench,dev]"
+	$(PIP) -e ".[nir,frameworks,spinnaker,bench,dev,scale]"
 	# sinabs pins nir<=1.0.4 and norse pulls torchvision (a CUDA torch): no deps for them
 	$(PIP) --no-deps sinabs==3.1.3 norse==1.1.0 pbr
 	touch $@
