@@ -31,7 +31,7 @@ import scipy.sparse as sp
 
 from nmcompiler import ir
 
-__all__ = ["Op", "compose", "matrix", "to_connectivity", "scale_out", "apply"]
+__all__ = ["Op", "compose", "matrix", "to_connectivity", "scale_out", "apply", "pair"]
 
 #: Largest explicit dense matrix (entries) built while composing maps.
 MAX_DENSE = 50_000_000
@@ -58,7 +58,8 @@ class Op:
     out3: tuple[int, int, int] | None = None
 
 
-def _pair(x: Any) -> tuple[int, int]:
+def pair(x: Any) -> tuple[int, int]:
+    """``(x, x)`` of a scalar, the first two entries of a sequence, as ints."""
     if isinstance(x, (tuple, list, np.ndarray)):
         return (int(x[0]), int(x[1]))
     return (int(x), int(x))
@@ -70,10 +71,10 @@ def _as_conv(op: Op) -> ir.Conv2d:
         return op.w
     pool = op.w
     c = op.in3[0]
-    kh, kw = _pair(pool.kernel)
+    kh, kw = pair(pool.kernel)
     weight = np.full((c, 1, kh, kw), pool.scale())
-    stride = _pair(pool.stride if pool.stride is not None else pool.kernel)
-    return ir.Conv2d(weight=weight, stride=stride, padding=_pair(pool.padding), groups=c)
+    stride = pair(pool.stride if pool.stride is not None else pool.kernel)
+    return ir.Conv2d(weight=weight, stride=stride, padding=pair(pool.padding), groups=c)
 
 
 def _full_weight(conv: ir.Conv2d) -> np.ndarray:
@@ -98,9 +99,9 @@ def _conv_matrix(conv: ir.Conv2d, in3: tuple[int, ...], out3: tuple[int, ...]) -
     _, cig, kh, kw = w.shape
     g = int(conv.groups)
     og = c_out // g
-    sh, sw = _pair(conv.stride)
-    ph, pw = _pair(conv.padding)
-    dh, dw = _pair(conv.dilation)
+    sh, sw = pair(conv.stride)
+    ph, pw = pair(conv.padding)
+    dh, dw = pair(conv.dilation)
     o, cl, y, x = np.meshgrid(
         np.arange(c_out), np.arange(cig), np.arange(ho), np.arange(wo), indexing="ij"
     )
@@ -157,10 +158,10 @@ def _compose_convs(a: ir.Conv2d, b: ir.Conv2d, in3: tuple[int, ...], mid3: tuple
     per axis ``d1 (k1 - 1) + 1 <= s1 + pad1`` and ``s1 * n_mid >= n_in + pad1``.
     """
     w1, w2 = _full_weight(a), _full_weight(b)
-    s1, s2 = _pair(a.stride), _pair(b.stride)
-    d1, d2 = _pair(a.dilation), _pair(b.dilation)
+    s1, s2 = pair(a.stride), pair(b.stride)
+    d1, d2 = pair(a.dilation), pair(b.dilation)
     k1, k2 = w1.shape[2:], w2.shape[2:]
-    p1, p2 = _pair(a.padding), _pair(b.padding)
+    p1, p2 = pair(a.padding), pair(b.padding)
     for ax in (0, 1):
         if p2[ax] and not (d1[ax] * (k1[ax] - 1) + 1 <= s1[ax] + p1[ax]
                            and s1[ax] * mid3[1 + ax] >= in3[1 + ax] + p1[ax]):
@@ -282,8 +283,8 @@ def to_connectivity(op: Op) -> Any:
         return ir.OneToOne(weight=w.copy())
     if op.kind == "conv":
         c = op.w
-        return ir.Conv2d(weight=np.asarray(c.weight, dtype=np.float64), stride=_pair(c.stride),
-                         padding=_pair(c.padding), dilation=_pair(c.dilation),
+        return ir.Conv2d(weight=np.asarray(c.weight, dtype=np.float64), stride=pair(c.stride),
+                         padding=pair(c.padding), dilation=pair(c.dilation),
                          groups=int(c.groups))
     if op.kind == "pool":
         return op.w

@@ -1,4 +1,5 @@
-"""NIR export: ``ir.Network`` -> ``nir.NIRGraph`` (the inverse of :func:`from_nir`).
+"""NIR export: ``ir.Network`` -> ``nir.NIRGraph`` (the inverse of
+:func:`nmcompiler.frontends.nir.from_nir`; docs/nir.md#export-and-round-trips).
 
 Every population becomes one neuron node whose parameters invert the import formulas of
 :mod:`nmcompiler.frontends.nir` for the given ``dt`` and options, with ``r`` (and ``w_in``)
@@ -26,19 +27,18 @@ from typing import Any
 import numpy as np
 
 from nmcompiler import ir
-from nmcompiler.ir.errors import UsageError
-
-from . import nir_linear as lin
-from .nir import (
+from nmcompiler.frontends import nir_linear as lin
+from nmcompiler.frontends.nir.graph import back_edges
+from nmcompiler.frontends.nir.options import (
     InputScale,
     Integration,
     NirOptions,
     Preset,
     ResetMode,
-    _back_edges,
-    _nir,
+    require_nir,
     resolve_options,
 )
+from nmcompiler.ir.errors import UsageError
 
 __all__ = ["to_nir", "write_nir", "networks_equivalent"]
 
@@ -95,7 +95,7 @@ def _unit_gain(scale: InputScale, tau: np.ndarray, lam: np.ndarray, dt: float) -
 def _neuron_node(net: ir.Network, pop: ir.Population, opts: NirOptions,
                  self_proj: set[str]) -> tuple[Any, np.ndarray | None]:
     """(nir node, bias that must go into an incoming linear node or None)."""
-    nir = _nir()
+    nir = require_nir()
     name, n, shape = pop.name, pop.size, _nir_shape(pop.shape)
     m = pop.model
     if isinstance(m, ir.RF):
@@ -167,7 +167,7 @@ def to_nir(network: ir.Network, *, preset: Preset | str | None = None,
     network uses something NIR (or the chosen options) cannot say: refractory periods,
     noise, resonate-and-fire, per-synapse delays, a reset mode other than the options'.
     """
-    nir = _nir()
+    nir = require_nir()
     opts = resolve_options(preset, options, dt=dt, **overrides)
     ir.verify(network)
     nodes: dict[str, Any] = {}
@@ -255,30 +255,30 @@ def to_nir(network: ir.Network, *, preset: Preset | str | None = None,
                     raise _err(pr.name, f"population '{pr.post}' has a bias that varies inside "
                                "a channel", "NIR Conv2d biases are per channel")
             if len(pre_shape) == 2:
-                ok = (conn.weight.shape[2] == 1 and lin._pair(conn.stride)[0] == 1
-                      and lin._pair(conn.padding)[0] == 0 and lin._pair(conn.dilation)[0] == 1)
+                ok = (conn.weight.shape[2] == 1 and lin.pair(conn.stride)[0] == 1
+                      and lin.pair(conn.padding)[0] == 0 and lin.pair(conn.dilation)[0] == 1)
                 if not ok:
                     raise _err(pr.name, f"convolution '{pr.name}' over a one-row grid is not "
                                "a Conv1d", "give the populations a height above 1")
                 chain.append((base, nir.Conv1d(
                     input_shape=int(pre_shape[1]), weight=np.asarray(conn.weight)[:, :, 0, :],
-                    stride=lin._pair(conn.stride)[1], padding=lin._pair(conn.padding)[1],
-                    dilation=lin._pair(conn.dilation)[1], groups=int(conn.groups), bias=b)))
+                    stride=lin.pair(conn.stride)[1], padding=lin.pair(conn.padding)[1],
+                    dilation=lin.pair(conn.dilation)[1], groups=int(conn.groups), bias=b)))
             else:
                 chain.append((base, nir.Conv2d(
                     input_shape=tuple(int(x) for x in pre_shape[1:]),
                     weight=np.asarray(conn.weight, dtype=np.float64),
-                    stride=lin._pair(conn.stride), padding=lin._pair(conn.padding),
-                    dilation=lin._pair(conn.dilation), groups=int(conn.groups), bias=b)))
+                    stride=lin.pair(conn.stride), padding=lin.pair(conn.padding),
+                    dilation=lin.pair(conn.dilation), groups=int(conn.groups), bias=b)))
         else:
             if bias is not None:
                 raise _err(pr.name, f"population '{pr.post}' needs a bias but is fed by "
                            "pooling first", "add a dense or conv projection into it")
             cls = nir.SumPool2d if isinstance(conn, ir.SumPool2d) else nir.AvgPool2d
-            k = lin._pair(conn.kernel)
-            s = lin._pair(conn.stride if conn.stride is not None else conn.kernel)
+            k = lin.pair(conn.kernel)
+            s = lin.pair(conn.stride if conn.stride is not None else conn.kernel)
             chain.append((base, cls(kernel_size=np.array(k), stride=np.array(s),
-                                    padding=np.array(lin._pair(conn.padding)))))
+                                    padding=np.array(lin.pair(conn.padding)))))
         names = [pr.pre] + [c[0] for c in chain]
         for nm, node in chain:
             if nm in nodes:
@@ -297,7 +297,7 @@ def to_nir(network: ir.Network, *, preset: Preset | str | None = None,
         if o.source not in readouts:
             edges.append((o.source, out_names[o.name]))
     # delays the importer will not add by itself become Delay nodes
-    back = _back_edges(list(nodes), edges, list(network.inputs))
+    back = back_edges(list(nodes), edges, list(network.inputs))
     for pr, hops, t, post_shape in paths:
         nback = sum(1 for h in hops if h in back)
         lag = 1 if (opts.current_lag and t in network.populations
@@ -322,7 +322,7 @@ def to_nir(network: ir.Network, *, preset: Preset | str | None = None,
 
 def write_nir(network: ir.Network, path: str | os.PathLike, **kwargs: Any) -> Path:
     """Write ``network`` to a NIR (HDF5) file readable by ``nir.read``; returns the path."""
-    nir = _nir()
+    nir = require_nir()
     graph = to_nir(network, **kwargs)
     path = Path(path)
     nir.write(path, graph)
