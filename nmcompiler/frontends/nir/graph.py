@@ -59,8 +59,67 @@ class FlatNode:
     typ: str
 
 
+def _kind(typ: str, top: bool) -> str:
+    """The kind of a node type; Input and Output of a nested graph are ``pass`` ports."""
+    if typ in ("Input", "Output"):
+        return typ.lower() if top else "pass"
+    return "neuron" if typ in NEURON_TYPES else "linear"
+
+
+def _resolve(ref: str, as_src: bool, edge: tuple, local: dict[str, tuple],
+             nodes: dict[str, FlatNode], gname: str, ctx: ImportContext) -> str:
+    """The flat node an edge end names: a node, a subgraph's single port, or
+    ``"subgraph.node"``."""
+    if ref in local:
+        entry = local[ref]
+        if entry[0] == "node":
+            return entry[1]
+        cands = entry[3] if as_src else entry[2]
+        if len(cands) != 1:
+            what = "Output" if as_src else "Input"
+            raise ctx.fail(entry[1], "subgraph ports", f"is the subgraph at an end of edge "
+                           f"{edge}, but it has {len(cands)} {what} nodes",
+                           f"name the {what} node as '{ref}.<name>'")
+        return cands[0]
+    for i, ch in enumerate(ref):
+        if ch == "." and ref[:i] in local and local[ref[:i]][0] == "graph":
+            flat = local[ref[:i]][1] + "." + ref[i + 1:]
+            if flat in nodes:
+                return flat
+    raise ImportFormatError(
+        f"{ctx.where}: edge {edge} of graph '{gname}' names node '{ref}', which does not "
+        "exist (a dangling edge)", obj=ref, rule="existing node",
+        hint="known nodes: " + ", ".join(list(local)[:10]),
+    )
+
+
+def _flat_edges(graph: Any, local: dict[str, tuple], nodes: dict[str, FlatNode],
+                edges: list, gname: str, ctx: ImportContext) -> None:
+    """Append the graph's edges, resolved to flat names, to ``edges`` (duplicates dropped)."""
+    raw = getattr(graph, "edges", None)
+    if raw is None:
+        raise ctx.fail(gname, "NIR graph", "has no edge list", "pass a nir.NIRGraph")
+    seen = set()
+    for edge in raw:
+        try:
+            a, b = edge
+        except (TypeError, ValueError):
+            raise ctx.fail(gname, "NIR edges", f"has a malformed edge {edge!r}",
+                           "edges are (source, target) pairs") from None
+        e = (_resolve(str(a), True, (a, b), local, nodes, gname, ctx),
+             _resolve(str(b), False, (a, b), local, nodes, gname, ctx))
+        if e in seen:
+            ctx.defect(e[1], "unique edges", f"has the edge {(a, b)} twice",
+                       "remove the duplicate edge")
+            continue
+        seen.add(e)
+        edges.append(e)
+
+
 def flatten(graph: Any, prefix: str, nodes: dict[str, FlatNode], edges: list, top: bool,
-             ctx: ImportContext) -> tuple[list[str], list[str]]:
+            ctx: ImportContext) -> tuple[list[str], list[str]]:
+    """Add the nodes and edges of ``graph`` (names prefixed) to ``nodes`` and ``edges``;
+    returns the flat names of its Input and Output nodes."""
     nir = require_nir()
     if not isinstance(getattr(graph, "nodes", None), dict):
         raise ctx.fail(prefix.rstrip(".") or "graph", "NIR graph", "has no node dictionary",
@@ -78,63 +137,15 @@ def flatten(graph: Any, prefix: str, nodes: dict[str, FlatNode], edges: list, to
             raise ctx.fail(flat, "supported node", f"has unsupported node type '{typ}'",
                            "supported: " + ", ".join(NODE_TYPES))
         if typ == "Input":
-            kind = "input" if top else "pass"
             ins.append(flat)
         elif typ == "Output":
-            kind = "output" if top else "pass"
             outs.append(flat)
-        elif typ in NEURON_TYPES:
-            kind = "neuron"
-        else:
-            kind = "linear"
         if flat in nodes:
             raise ctx.fail(flat, "unique names", "is defined twice after flattening nested "
                            "graphs", "rename the subgraph or the node")
-        nodes[flat] = FlatNode(flat, node, kind, typ)
+        nodes[flat] = FlatNode(flat, node, _kind(typ, top), typ)
         local[key] = ("node", flat)
-
-    gname = prefix.rstrip(".") or "graph"
-
-    def resolve(ref: str, as_src: bool, edge: tuple) -> str:
-        if ref in local:
-            entry = local[ref]
-            if entry[0] == "node":
-                return entry[1]
-            cands = entry[3] if as_src else entry[2]
-            if len(cands) != 1:
-                what = "Output" if as_src else "Input"
-                raise ctx.fail(entry[1], "subgraph ports", f"is the subgraph at an end of edge "
-                               f"{edge}, but it has {len(cands)} {what} nodes",
-                               f"name the {what} node as '{ref}.<name>'")
-            return cands[0]
-        for i, ch in enumerate(ref):
-            if ch == "." and ref[:i] in local and local[ref[:i]][0] == "graph":
-                flat = local[ref[:i]][1] + "." + ref[i + 1:]
-                if flat in nodes:
-                    return flat
-        raise ImportFormatError(
-            f"{ctx.where}: edge {edge} of graph '{gname}' names node '{ref}', which does not "
-            "exist (a dangling edge)", obj=ref, rule="existing node",
-            hint="known nodes: " + ", ".join(list(local)[:10]),
-        )
-
-    raw = getattr(graph, "edges", None)
-    if raw is None:
-        raise ctx.fail(gname, "NIR graph", "has no edge list", "pass a nir.NIRGraph")
-    seen = set()
-    for edge in raw:
-        try:
-            a, b = edge
-        except (TypeError, ValueError):
-            raise ctx.fail(gname, "NIR edges", f"has a malformed edge {edge!r}",
-                           "edges are (source, target) pairs") from None
-        e = (resolve(str(a), True, (a, b)), resolve(str(b), False, (a, b)))
-        if e in seen:
-            ctx.defect(e[1], "unique edges", f"has the edge {(a, b)} twice",
-                       "remove the duplicate edge")
-            continue
-        seen.add(e)
-        edges.append(e)
+    _flat_edges(graph, local, nodes, edges, prefix.rstrip(".") or "graph", ctx)
     return ins, outs
 
 
