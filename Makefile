@@ -61,7 +61,7 @@ $(LAVA)/.installed: pyproject.toml constraints.txt Makefile
 	touch $@
 
 demo: venv lava-venv
-	$(VENV)/bin/python -m nmcompiler.demo
+	$(VENV)/bin/python -m nmcompiler.examples.demo
 
 test: venv lava-venv
 	$(VENV)/bin/python -m pytest -q

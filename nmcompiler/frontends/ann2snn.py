@@ -17,7 +17,7 @@ networks to efficient event-driven networks for image classification" (Front. Ne
 * biases become a constant per-step neuron bias (section 2.2.1);
 * the input is **direct** by default: the analog input is the input current of the first
   layer every step (section 2.4); ``input_encoding="rate"`` instead expects Bernoulli
-  spike trains of rate ``x / input_scale`` (:func:`nmcompiler.frontends.encoders.rate`).
+  spike trains of rate ``x / input_scale`` (:func:`nmcompiler.encoding.rate`).
 * average pooling is a layer of IF neurons fed by an :class:`nmcompiler.ir.AvgPool2d` projection
   with unit threshold: its rate is the average of its inputs' rates, so its scale is the
   previous layer's (no normalisation needed); convolutions stay :class:`nmcompiler.ir.Conv2d`
@@ -48,10 +48,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from nmcompiler import encoding as encoders
 from nmcompiler import ir
 from nmcompiler.ir.errors import ImportFormatError, InputError, UsageError
-
-from . import encoders
 
 __all__ = [
     "Layer",

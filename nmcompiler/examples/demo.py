@@ -2,7 +2,7 @@
 simulator, compile them for every target, and run them on the emulator where it is
 installed, printing one comparison table.
 
-    python -m nmcompiler.demo [--quick]
+    python -m nmcompiler.examples.demo [--quick]
 """
 
 from __future__ import annotations
@@ -19,15 +19,14 @@ from rich.console import Console
 from rich.table import Table
 
 from nmcompiler import ir
+from nmcompiler.examples import digits_classifier, interop_dir, lsm_example
 from nmcompiler.ir.errors import NmcError
-
-from .examples import digits_classifier, lsm_example
-from .report import _si
-from .targets import list_targets
+from nmcompiler.report import si
+from nmcompiler.targets import list_targets
 
 console = Console(width=None if sys.stdout.isatty() else 150)
-CNN_FILE = Path(__file__).resolve().parents[2].parent / "shared" / "interop" / \
-    "nir_paper_cnn" / "cnn_sinabs.nir"
+#: the NIR paper's CNN as sinabs exported it, in the interop folder (docs/nir.md#interop-files)
+CNN_FILE = Path("nir_paper_cnn") / "cnn_sinabs.nir"
 
 
 @dataclass
@@ -44,7 +43,7 @@ class Example:
 
 
 def _lsm(quick: bool) -> Example:
-    from .frontends.lsm import Readout
+    from nmcompiler.models.lsm import Readout
 
     ex = lsm_example(seed=0)
     task, lsm = ex.task, ex.lsm
@@ -63,7 +62,7 @@ def _lsm(quick: bool) -> Example:
 
 
 def _digits(quick: bool) -> Example:
-    from .frontends import ann2snn
+    from nmcompiler.frontends import ann2snn
 
     ex = digits_classifier(seed=0, steps=50 if quick else 100)
     n = 100 if quick else len(ex.y_test)
@@ -71,7 +70,7 @@ def _digits(quick: bool) -> Example:
     pred = ann2snn.predict(ex.network, ex.x_test[:n], ex.steps)
     wall = time.perf_counter() - t0
     acc = float(np.mean(pred == ex.y_test[:n]))
-    from .frontends.encoders import rate
+    from nmcompiler.encoding import rate
 
     k = 64 if quick else 200
     # chips take spikes: rate-code the test images (integer inputs for every arithmetic)
@@ -89,12 +88,14 @@ def _digits(quick: bool) -> Example:
 
 
 def _cnn() -> Example | None:
-    if not CNN_FILE.is_file():
+    folder = interop_dir()
+    if folder is None or not (folder / CNN_FILE).is_file():
         return None
+    path = folder / CNN_FILE
     try:
-        from .frontends.nir import from_nir
+        from nmcompiler.frontends.nir import from_nir
 
-        net = from_nir(CNN_FILE, preset="sinabs").network
+        net = from_nir(path, preset="sinabs").network
     except NmcError as exc:  # nir not installed
         console.print(f"[yellow]skipping the NIR paper CNN:[/] {exc}")
         return None
@@ -138,8 +139,8 @@ def main(argv: list[str] | None = None) -> int:
     console.print(table)
 
     console.rule("compiled for every target, run on the emulator")
-    from .api import compile as compile_network
-    from .backend import get_backend
+    from nmcompiler.api import compile as compile_network
+    from nmcompiler.backend import get_backend
 
     emulator = get_backend("emulator")
     table = Table(title="every example on every target (emulator in the target's arithmetic;"
@@ -165,8 +166,8 @@ def main(argv: list[str] | None = None) -> int:
             lat = float(np.asarray(k.step_time_s).mean())
             acc = "-" if ex.score is None else f"{100 * ex.score(r.outputs):.1f}%"
             caveat = sum(1 for f in c.target.unknown_fields() if f.startswith("cost."))
-            table.add_row(ex.name, t, str(c.n_cores), f"{sops:,.0f}", _si(energy, "J"),
-                          _si(lat, "s"), acc,
+            table.add_row(ex.name, t, str(c.n_cores), f"{sops:,.0f}", si(energy, "J"),
+                          si(lat, "s"), acc,
                           f"{caveat} cost numbers unpublished" if caveat else "")
         if ex.score is not None:
             table.add_row(ex.name, "reference (float)", "-", "-", "-", "-",
