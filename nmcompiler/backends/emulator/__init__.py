@@ -161,14 +161,23 @@ class EmulatorBackend(Backend):
         steps: int,
         *,
         probes: tuple[str, ...] = (),
+        record_all: bool = False,
         count: bool = True,
     ) -> RunResult:
-        """Run a compiled network (or its saved artifact) for ``steps`` steps."""
+        """Run a compiled network (or its saved artifact) for ``steps`` steps.
+
+        ``probes`` and ``record_all`` are :meth:`nmcompiler.backend.Backend.run`'s;
+        ``count=False`` skips the work counters (faster).
+        """
         compiled = artifact
         if isinstance(artifact, (str, Path)):
             from nmcompiler.compiled import load_compiled
 
             compiled = load_compiled(artifact)
+        if record_all:
+            probes = tuple(probes) + tuple(f"{pop}.{var}" for pop in compiled.network.populations
+                                           for var in ("spikes", "v", "u")
+                                           if f"{pop}.{var}" not in probes)
         eng = self.engine(compiled)
         res = eng.run(inputs, steps, probes=probes, count=count)
         return _result(eng, res, self.name, {"target": compiled.target.name})
