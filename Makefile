@@ -66,8 +66,11 @@ demo: venv lava-venv
 test: venv lava-venv
 	$(VENV)/bin/python -m pytest -q
 
+# ruff (style, docstrings, complexity) and mypy (types) over the packages; settings and
+# per-module relaxations in pyproject.toml
 lint: venv
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/python -m mypy
 
 bench: venv lava-venv spynnaker-venv brian2-venv
 	$(VENV)/bin/python bench/run_all.py

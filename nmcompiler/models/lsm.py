@@ -251,7 +251,8 @@ def build_lsm(
         lam: length scale ``lambda`` of the connection probability, in grid units.
         c: ``(2, 2)`` scale ``C[pre, post]`` (0 = E, 1 = I); default Maass's values.
         p_min: connection probabilities below this are cut (bounds the neighbourhood).
-        w_exc, w_inh: magnitude of the excitatory / inhibitory recurrent weight.
+        w_exc: magnitude of the excitatory recurrent weight.
+        w_inh: magnitude of the inhibitory recurrent weight.
         input_density: probability that an input channel reaches a given neuron.
         input_weight: input weights are drawn uniformly from ``[0, input_weight]``.
         tau_mem: membrane time constant in steps (``lam = exp(-1/tau_mem)``), or a range

@@ -129,7 +129,8 @@ def nmc_expect(request: pytest.FixtureRequest) -> Callable[..., None]:
         path = folder / f"{name}.npz"
         if record:
             folder.mkdir(exist_ok=True)
-            np.savez(path, **{k.replace(".", "__"): np.asarray(v) for k, v in rec.items()})
+            arrays = {k.replace(".", "__"): np.asarray(v) for k, v in rec.items()}
+            np.savez(path, **arrays)  # type: ignore[arg-type]  # numpy stubs: allow_pickle
             return
         if not path.exists():
             pytest.fail(f"no recorded expectation '{path}': run pytest --nmc-record once")

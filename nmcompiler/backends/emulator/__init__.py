@@ -12,7 +12,7 @@ given). Design and formulas: docs/emulator.md.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 import numpy as np
 
@@ -23,6 +23,9 @@ from nmcompiler.ir.network import Network
 from .arith import FAMILIES
 from .costs import CostTables
 from .engine import Engine, EngineResult
+
+if TYPE_CHECKING:  # pragma: no cover
+    from nmcompiler.compiled import CompiledNetwork
 
 __all__ = ["EmulatorBackend", "Engine", "emulate", "engine_for", "FAMILIES"]
 
@@ -156,7 +159,7 @@ class EmulatorBackend(Backend):
 
     def run(
         self,
-        artifact: Path | Any,
+        artifact: Path | CompiledNetwork,
         inputs: Mapping[str, np.ndarray],
         steps: int,
         *,
@@ -169,11 +172,12 @@ class EmulatorBackend(Backend):
         ``probes`` and ``record_all`` are :meth:`nmcompiler.backend.Backend.run`'s;
         ``count=False`` skips the work counters (faster).
         """
-        compiled = artifact
         if isinstance(artifact, (str, Path)):
             from nmcompiler.compiled import load_compiled
 
             compiled = load_compiled(artifact)
+        else:
+            compiled = artifact
         if record_all:
             probes = tuple(probes) + tuple(f"{pop}.{var}" for pop in compiled.network.populations
                                            for var in ("spikes", "v", "u")

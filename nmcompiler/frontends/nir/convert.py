@@ -123,7 +123,7 @@ def _affine_bias(fn: FlatNode, b: np.ndarray, op: lin.Op, ctx: ImportContext) ->
 
 
 def _conv_bias(fn: FlatNode, b: np.ndarray, op: lin.Op, ctx: ImportContext) -> np.ndarray:
-    c_out = op.out3[0]
+    c_out = op.out3[0] if op.out3 is not None else op.n_out
     if b.size == 1 and c_out > 1:
         ctx.defect(fn.name, "scalar parameter", "bias is a scalar where one per output "
                    "channel is expected; broadcast", "one bias per channel")

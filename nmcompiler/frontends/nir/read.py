@@ -24,7 +24,7 @@ __all__ = ["read_nir"]
 
 def _raw_node(cls: type, data: dict[str, Any]) -> Any:
     """Build a nir node without its __post_init__ checks (lenient repair of bad files)."""
-    node = object.__new__(cls)
+    node: Any = object.__new__(cls)
     for k, v in data.items():
         if k != "type":
             object.__setattr__(node, k, v)

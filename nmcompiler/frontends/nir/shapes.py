@@ -181,7 +181,8 @@ def _conv(fn: FlatNode, in_shape: tuple[int, ...], ctx: ImportContext) -> Geomet
         raise ctx.fail(fn.name, "input shape", f"{fn.typ} receives shape {in_shape}, "
                        f"expected {'(C, L)' if one else '(C, H, W)'} (wrong array shapes)",
                        "feed it a channel-first grid")
-    in3 = chw(tuple(in_shape))
+    c_in, h_in, w_in = chw(tuple(in_shape))
+    in3 = (c_in, h_in, w_in)
     if one:
         w, stride, pad, dil = _conv1d_geometry(fn, w, ctx)
     else:
@@ -208,13 +209,14 @@ def _pool(fn: FlatNode, in_shape: tuple[int, ...], ctx: ImportContext) -> Geomet
     if len(in_shape) != 3:
         raise ctx.fail(fn.name, "input shape", f"{fn.typ} receives shape {in_shape}, "
                        "expected (C, H, W) (wrong array shapes)", "pool a CHW grid")
+    in3 = (in_shape[0], in_shape[1], in_shape[2])
     k = lin.pair(as_array(o.kernel_size).reshape(-1).tolist() * 2)
     s = lin.pair(as_array(o.stride).reshape(-1).tolist() * 2)
     p = _pad(o.padding, k, (1, 1), fn, ctx)
     cls = ir.SumPool2d if fn.typ == "SumPool2d" else ir.AvgPool2d
     pool = cls(kernel=k, stride=s, padding=p)
-    out3 = ir.pool_output_shape(tuple(in_shape), pool)
-    return lin.Op("pool", n_in, int(np.prod(out3)), pool, tuple(in_shape), out3), out3
+    out3 = ir.pool_output_shape(in3, pool)
+    return lin.Op("pool", n_in, int(np.prod(out3)), pool, in3, out3), out3
 
 
 def _flatten_node(fn: FlatNode, in_shape: tuple[int, ...], ctx: ImportContext) -> Geometry:
@@ -388,7 +390,7 @@ class _Inference:
         for n, fn in self.nodes.items():
             if fn.kind == "neuron" and self.preds[n]:
                 inc = self._incoming(n)
-                if int(np.prod(inc)) != int(np.prod(self.out[n])):
+                if inc is not None and int(np.prod(inc)) != int(np.prod(self.out[n])):
                     raise self.ctx.fail(n, "input shapes", f"{fn.typ} of shape {self.out[n]} "
                                         f"receives shape {inc} (wrong array shapes)",
                                         "match the layer sizes")
