@@ -44,7 +44,7 @@ $(SPYNN)/.installed: Makefile
 $(VENV)/.installed: pyproject.toml constraints.txt Makefile
 	test -x $(VENV)/bin/python || $(PY) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
-	# torch first, from the local CPU wheel (TOOLCHAINS.md)
+	# torch first, from the local CPU wheel (constraints.txt says why)
 	$(PIP) torch==2.13.0
 	$(PIP) -e ".[nir,frameworks,spinnaker,bench,dev]"
 	# sinabs pins nir<=1.0.4 and norse pulls torchvision (a CUDA torch): no deps for them

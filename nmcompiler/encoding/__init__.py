@@ -7,7 +7,7 @@ array ``x`` of any shape ``S`` (typically ``(B, n)`` or ``(n,)``) to an array of
 them are vectorised numpy; the stochastic ones take a ``seed`` (an int or a
 ``np.random.Generator``) and are reproducible.
 
-The codes follow the survey of encodings named in seed 002:
+The codes (docs/encoders.md):
 
 * **rate** -- Bernoulli: one spike per step with probability ``p = x * max_rate``
   (the "Poisson" generator of most ANN-to-SNN work, e.g. Diehl et al. 2015, Rueckauer et

@@ -21,14 +21,14 @@ networks to efficient event-driven networks for image classification" (Front. Ne
 * average pooling is a layer of IF neurons fed by an :class:`nmcompiler.ir.AvgPool2d` projection
   with unit threshold: its rate is the average of its inputs' rates, so its scale is the
   previous layer's (no normalisation needed); convolutions stay :class:`nmcompiler.ir.Conv2d`
-  (DESIGN.md section 2), their bias repeated over each channel's positions.
+  (docs/architecture.md#connectivity-kinds), their bias repeated over each channel's positions.
 
 Departures from the paper: the output layer is by default a non-leaky, non-spiking readout
 (``output="li"``: :class:`~nmcompiler.ir.LI` with ``lam = 1``; its voltage after ``t`` steps
 is the running sum of its input and its argmax is the class, which avoids the output layer's
 spike-count ties and its loss of negative logits); ``output="spikes"`` gives the paper's IF
 output layer decoded by spike counts. Projections have ``delay=0`` by default (same-step
-feed-forward, DESIGN.md section 2), so a spike crosses every layer in one step; the
+feed-forward, docs/architecture.md#delays), so a spike crosses every layer in one step; the
 compiler's lower pass retimes them for chips that need ``delay >= 1``. Membranes start at 0
 (the IR has no initial state), not at ``theta / 2``. Max pooling, batch norm and softmax
 layers are not converted (fold batch norm into the previous layer first; softmax does not

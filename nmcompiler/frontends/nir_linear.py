@@ -1,10 +1,10 @@
 """Linear maps between neuron layers of a NIR graph, and their composition.
 
 The IR has one linear map per projection (a projection is "a linear map followed by a
-neuron", DESIGN.md section 2), while a NIR graph may chain several stateless nodes
-between two neuron layers (``SumPool2d -> Conv2d``, ``SumPool2d -> Flatten -> Affine``,
-``Affine -> Affine``, ``Scale``...). :func:`compose` folds such a chain into one map,
-exactly (up to the order of floating-point sums):
+neuron", docs/architecture.md#connectivity-kinds), while a NIR graph may chain several
+stateless nodes between two neuron layers (``SumPool2d -> Conv2d``,
+``SumPool2d -> Flatten -> Affine``, ``Affine -> Affine``, ``Scale``...). :func:`compose`
+folds such a chain into one map, exactly (up to the order of floating-point sums):
 
 * ``Flatten`` is a reshape: flat C order is the IR's layout, so it disappears.
 * ``Scale`` and the per-neuron input gain of the discretisation are diagonal maps: they

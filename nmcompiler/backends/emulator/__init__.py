@@ -136,7 +136,7 @@ def emulate(
 
 
 class EmulatorBackend(Backend):
-    """Cycle-level software emulator of every target family (DESIGN.md section 5)."""
+    """Cycle-level software emulator of every target family (docs/emulator.md)."""
 
     name = "emulator"
     families = FAMILIES
