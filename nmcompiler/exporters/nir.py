@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -158,166 +158,224 @@ def _neuron_node(net: ir.Network, pop: ir.Population, opts: NirOptions,
     return nir.LI(tau=rs(tau), r=rs(r), v_leak=rs(v_leak)), None
 
 
+# ---------------------------------------------------------------- linear chains, one per kind
+Chain = list[tuple[str, Any]]
+
+
+def _dense_chain(nir: Any, pr: ir.Projection, bias: np.ndarray | None, pre_shape: tuple,
+                 post_shape: tuple, network: ir.Network) -> Chain:
+    conn = pr.conn
+    chain: Chain = []
+    w = conn.weight if isinstance(conn, ir.Dense) else conn.to_dense()
+    if len(pre_shape) > 1:
+        chain.append((pr.name + ".flatten", nir.Flatten(
+            input_type={"input": np.array(pre_shape)}, start_dim=0, end_dim=-1)))
+    if len(post_shape) > 1:
+        raise _err(pr.name, f"dense projection '{pr.name}' feeds a grid population",
+                   "NIR has no reshape node")
+    w = np.asarray(w, dtype=np.float64)
+    chain.append((pr.name, nir.Affine(weight=w, bias=bias) if bias is not None
+                  else nir.Linear(weight=w)))
+    return chain
+
+
+def _one_to_one_chain(nir: Any, pr: ir.Projection, bias: np.ndarray | None, pre_shape: tuple,
+                      post_shape: tuple, network: ir.Network) -> Chain:
+    wv = _bcast(pr.conn.weight, network.size_of(pr.post))
+    if bias is not None:
+        if len(post_shape) > 1:
+            raise _err(pr.name, f"population '{pr.post}' needs a bias in NIR", "")
+        return [(pr.name, nir.Affine(weight=np.diag(wv), bias=bias))]
+    if not np.all(wv == 1.0):
+        return [(pr.name, nir.Scale(scale=wv.reshape(post_shape)))]
+    return []
+
+
+def _conv_chain(nir: Any, pr: ir.Projection, bias: np.ndarray | None, pre_shape: tuple,
+                post_shape: tuple, network: ir.Network) -> Chain:
+    conn = pr.conn
+    b = np.zeros(conn.weight.shape[0])
+    if bias is not None:
+        per = bias.reshape(post_shape)
+        b = per[:, 0, 0].copy()
+        if not np.array_equal(per, np.broadcast_to(b[:, None, None], per.shape)):
+            raise _err(pr.name, f"population '{pr.post}' has a bias that varies inside "
+                       "a channel", "NIR Conv2d biases are per channel")
+    if len(pre_shape) == 2:
+        ok = (conn.weight.shape[2] == 1 and lin.pair(conn.stride)[0] == 1
+              and lin.pair(conn.padding)[0] == 0 and lin.pair(conn.dilation)[0] == 1)
+        if not ok:
+            raise _err(pr.name, f"convolution '{pr.name}' over a one-row grid is not "
+                       "a Conv1d", "give the populations a height above 1")
+        return [(pr.name, nir.Conv1d(
+            input_shape=int(pre_shape[1]), weight=np.asarray(conn.weight)[:, :, 0, :],
+            stride=lin.pair(conn.stride)[1], padding=lin.pair(conn.padding)[1],
+            dilation=lin.pair(conn.dilation)[1], groups=int(conn.groups), bias=b))]
+    return [(pr.name, nir.Conv2d(
+        input_shape=tuple(int(x) for x in pre_shape[1:]),
+        weight=np.asarray(conn.weight, dtype=np.float64),
+        stride=lin.pair(conn.stride), padding=lin.pair(conn.padding),
+        dilation=lin.pair(conn.dilation), groups=int(conn.groups), bias=b))]
+
+
+def _pool_chain(nir: Any, pr: ir.Projection, bias: np.ndarray | None, pre_shape: tuple,
+                post_shape: tuple, network: ir.Network) -> Chain:
+    conn = pr.conn
+    if bias is not None:
+        raise _err(pr.name, f"population '{pr.post}' needs a bias but is fed by "
+                   "pooling first", "add a dense or conv projection into it")
+    cls = nir.SumPool2d if isinstance(conn, ir.SumPool2d) else nir.AvgPool2d
+    k = lin.pair(conn.kernel)
+    s = lin.pair(conn.stride if conn.stride is not None else conn.kernel)
+    return [(pr.name, cls(kernel_size=np.array(k), stride=np.array(s),
+                          padding=np.array(lin.pair(conn.padding))))]
+
+
+#: the NIR nodes of each connectivity kind (bias folded in where NIR allows it)
+CHAINS: dict[type, Callable[..., Chain]] = {
+    ir.Dense: _dense_chain, ir.Sparse: _dense_chain, ir.OneToOne: _one_to_one_chain,
+    ir.Conv2d: _conv_chain, ir.SumPool2d: _pool_chain, ir.AvgPool2d: _pool_chain,
+}
+
+
+# ---------------------------------------------------------------- the export
+class _Export:
+    """The state of one export: nodes and edges so far, and what later steps need."""
+
+    def __init__(self, network: ir.Network, opts: NirOptions) -> None:
+        self.nir = require_nir()
+        self.network, self.opts = network, opts
+        self.nodes: dict[str, Any] = {}
+        self.edges: list[tuple[str, str]] = []
+        self.self_proj = {pr.post for pr in network.projections.values()
+                          if pr.pre == pr.post and isinstance(pr.conn, ir.OneToOne)
+                          and opts.reset_delay}
+        self.readouts = {p.name for p in network.populations.values()
+                         if _is_readout(network, p)}
+        self.sources = {p.name for p in network.populations.values()
+                        if _is_bias_source(network, p)}
+        self.carry: dict[str, np.ndarray] = {}
+        self.used_bias: set[str] = set()
+        self.out_names: dict[str, str] = {}
+        self.paths: list[tuple[ir.Projection, list[tuple[str, str]], str, tuple]] = []
+
+    def neurons(self) -> None:
+        """Input and neuron nodes; biases that must ride on an incoming linear node."""
+        net = self.network
+        for inp in net.inputs.values():
+            self.nodes[inp.name] = self.nir.Input(
+                input_type={"input": np.array(_nir_shape(inp.shape))})
+        for pop in net.populations.values():
+            if pop.name in self.sources:
+                continue
+            if pop.name in self.readouts:
+                self.carry[pop.name] = _bcast(pop.model.bias, pop.size)
+                continue
+            node, bias = _neuron_node(net, pop, self.opts, self.self_proj)
+            self.nodes[pop.name] = node
+            if bias is not None:
+                self.carry[pop.name] = bias
+        # Affine-bias sources of current-based populations: fold into incoming bias
+        for pr in net.projections.values():
+            if pr.pre in self.sources:
+                w = np.asarray(pr.conn.weight, dtype=np.float64)[:, 0]
+                self.carry[pr.post] = self.carry.get(pr.post, 0) + w
+
+    def outputs(self) -> None:
+        """Output nodes (a NIR node name is unique)."""
+        for o in self.network.outputs.values():
+            nm = o.name if o.name not in self.nodes else f"{o.name}.output"
+            self.out_names[o.name] = nm
+            shape = _nir_shape(self.network.populations[o.source].shape)
+            self.nodes[nm] = self.nir.Output(output_type={"output": np.array(shape)})
+
+    def projection(self, pr: ir.Projection, out_of: dict[str, list[str]]) -> None:
+        """The linear nodes of one projection and the edges to its targets."""
+        net = self.network
+        if getattr(pr.conn, "delays", None) is not None:
+            raise _err(pr.name, f"projection '{pr.name}' has per-synapse delays",
+                       "make its delay uniform")
+        targets = [self.out_names[o] for o in out_of.get(pr.post, [])] \
+            if pr.post in self.readouts else [pr.post]
+        bias = None
+        if pr.post in self.carry and pr.post not in self.used_bias:
+            bias = self.carry[pr.post]
+            self.used_bias.add(pr.post)
+        post_shape = _nir_shape(net.shape_of(pr.post))
+        chain = CHAINS[type(pr.conn)](self.nir, pr, bias, _nir_shape(net.shape_of(pr.pre)),
+                                      post_shape, net)
+        names = [pr.pre] + [c[0] for c in chain]
+        for nm, node in chain:
+            if nm in self.nodes:
+                raise _err(nm, f"node name '{nm}' is used twice", "rename the projection")
+            self.nodes[nm] = node
+        hops = list(zip(names[:-1], names[1:], strict=True))
+        self.edges.extend(hops)
+        for t in targets:
+            self.edges.append((names[-1], t))
+            self.paths.append((pr, hops + [(names[-1], t)], t, tuple(post_shape)))
+
+    def delays(self) -> None:
+        """Delays the importer will not add by itself become Delay nodes."""
+        net, opts = self.network, self.opts
+        back = back_edges(list(self.nodes), self.edges, list(net.inputs))
+        for pr, hops, t, post_shape in self.paths:
+            nback = sum(1 for h in hops if h in back)
+            lag = 1 if (opts.current_lag and t in net.populations
+                        and np.any(ir.models.canonical(net.populations[t].model)["alpha_u"])
+                        ) else 0
+            expect = max(opts.synapse_delay, nback) + lag
+            extra = int(pr.delay) - expect
+            if extra < 0:
+                raise _err(pr.name, f"projection '{pr.name}' has delay {pr.delay}, but NIR "
+                           f"import with these options gives it at least {expect}",
+                           "retime the network or change synapse_delay / current_lag")
+            if extra:
+                last = hops[-1]
+                dname = f"{pr.name}.delay"
+                self.nodes[dname] = self.nir.Delay(delay=np.full(post_shape, extra * opts.dt))
+                i = self.edges.index(last)
+                self.edges[i:i + 1] = [(last[0], dname), (dname, last[1])]
+
+    def graph(self) -> Any:
+        """Run every step; the ``nir.NIRGraph``."""
+        net = self.network
+        self.neurons()
+        out_of: dict[str, list[str]] = {}
+        for o in net.outputs.values():
+            out_of.setdefault(o.source, []).append(o.name)
+        self.outputs()
+        for pr in net.projections.values():
+            if pr.pre in self.sources or (pr.pre == pr.post and pr.post in self.self_proj):
+                continue
+            self.projection(pr, out_of)
+        for pname, b in self.carry.items():
+            if pname not in self.used_bias and np.any(b):
+                raise _err(pname, f"population '{pname}' has a bias but no projection to "
+                           "carry it", "NIR IF / I nodes have no bias")
+        for o in net.outputs.values():
+            if o.source not in self.readouts:
+                self.edges.append((o.source, self.out_names[o.name]))
+        self.delays()
+        graph = self.nir.NIRGraph(nodes=self.nodes, edges=self.edges, type_check=False)
+        graph.metadata = {}
+        return graph
+
+
 def to_nir(network: ir.Network, *, preset: Preset | str | None = None,
            options: NirOptions | None = None, dt: float | None = None,
            **overrides: Any) -> Any:
     """Write ``network`` as a ``nir.NIRGraph`` under the given time step and options.
 
-    Raises :class:`nmcompiler.ir.errors.UsageError` naming the population or projection where the
-    network uses something NIR (or the chosen options) cannot say: refractory periods,
-    noise, resonate-and-fire, per-synapse delays, a reset mode other than the options'.
+    Raises :class:`nmcompiler.ir.errors.UsageError` naming the population or projection
+    where the network uses something NIR (or the chosen options) cannot say: refractory
+    periods, noise, resonate-and-fire, per-synapse delays, a reset mode other than the
+    options'.
     """
-    nir = require_nir()
+    require_nir()
     opts = resolve_options(preset, options, dt=dt, **overrides)
     ir.verify(network)
-    nodes: dict[str, Any] = {}
-    edges: list[tuple[str, str]] = []
-    for inp in network.inputs.values():
-        nodes[inp.name] = nir.Input(input_type={"input": np.array(_nir_shape(inp.shape))})
-    self_proj = {pr.post for pr in network.projections.values()
-                 if pr.pre == pr.post and isinstance(pr.conn, ir.OneToOne) and opts.reset_delay}
-    readouts = {p.name for p in network.populations.values() if _is_readout(network, p)}
-    sources = {p.name for p in network.populations.values() if _is_bias_source(network, p)}
-    carry: dict[str, np.ndarray] = {}
-    for pop in network.populations.values():
-        if pop.name in sources:
-            continue
-        if pop.name in readouts:
-            carry[pop.name] = _bcast(pop.model.bias, pop.size)
-            continue
-        node, bias = _neuron_node(network, pop, opts, self_proj)
-        nodes[pop.name] = node
-        if bias is not None:
-            carry[pop.name] = bias
-    # Affine-bias sources of current-based populations: fold into incoming bias
-    for pr in network.projections.values():
-        if pr.pre in sources:
-            w = np.asarray(pr.conn.weight, dtype=np.float64)[:, 0]
-            carry[pr.post] = carry.get(pr.post, 0) + w
-    out_of: dict[str, list[str]] = {}
-    for o in network.outputs.values():
-        out_of.setdefault(o.source, []).append(o.name)
-    # output node names (a NIR node name is unique)
-    out_names: dict[str, str] = {}
-    for o in network.outputs.values():
-        nm = o.name if o.name not in nodes else f"{o.name}.output"
-        out_names[o.name] = nm
-        src = network.populations[o.source]
-        shape = _nir_shape(src.shape)
-        nodes[nm] = nir.Output(output_type={"output": np.array(shape)})
-    paths: list[tuple[ir.Projection, list[tuple[str, str]], str, tuple]] = []
-    used_bias: set[str] = set()
-    for pr in network.projections.values():
-        if pr.pre in sources:
-            continue
-        if pr.pre == pr.post and pr.post in self_proj:
-            continue
-        conn = pr.conn
-        if getattr(conn, "delays", None) is not None:
-            raise _err(pr.name, f"projection '{pr.name}' has per-synapse delays",
-                       "make its delay uniform")
-        targets = [out_names[o] for o in out_of.get(pr.post, [])] if pr.post in readouts \
-            else [pr.post]
-        bias = None
-        if pr.post in carry and pr.post not in used_bias:
-            bias = carry[pr.post]
-            used_bias.add(pr.post)
-        chain: list[tuple[str, Any]] = []
-        base = f"{pr.name}"
-        pre_shape = _nir_shape(network.shape_of(pr.pre))
-        post_shape = _nir_shape(network.shape_of(pr.post))
-        if isinstance(conn, (ir.Dense, ir.Sparse)):
-            w = conn.weight if isinstance(conn, ir.Dense) else conn.to_dense()
-            if len(pre_shape) > 1:
-                chain.append((base + ".flatten", nir.Flatten(
-                    input_type={"input": np.array(pre_shape)}, start_dim=0, end_dim=-1)))
-            if len(post_shape) > 1:
-                raise _err(pr.name, f"dense projection '{pr.name}' feeds a grid population",
-                           "NIR has no reshape node")
-            w = np.asarray(w, dtype=np.float64)
-            chain.append((base, nir.Affine(weight=w, bias=bias) if bias is not None
-                          else nir.Linear(weight=w)))
-        elif isinstance(conn, ir.OneToOne):
-            wv = _bcast(conn.weight, network.size_of(pr.post))
-            if bias is not None:
-                if len(post_shape) > 1:
-                    raise _err(pr.name, f"population '{pr.post}' needs a bias in NIR", "")
-                chain.append((base, nir.Affine(weight=np.diag(wv), bias=bias)))
-            elif not np.all(wv == 1.0):
-                chain.append((base, nir.Scale(scale=wv.reshape(post_shape))))
-        elif isinstance(conn, ir.Conv2d):
-            c_out = conn.weight.shape[0]
-            b = np.zeros(c_out)
-            if bias is not None:
-                per = bias.reshape(post_shape)
-                b = per[:, 0, 0].copy()
-                if not np.array_equal(per, np.broadcast_to(b[:, None, None], per.shape)):
-                    raise _err(pr.name, f"population '{pr.post}' has a bias that varies inside "
-                               "a channel", "NIR Conv2d biases are per channel")
-            if len(pre_shape) == 2:
-                ok = (conn.weight.shape[2] == 1 and lin.pair(conn.stride)[0] == 1
-                      and lin.pair(conn.padding)[0] == 0 and lin.pair(conn.dilation)[0] == 1)
-                if not ok:
-                    raise _err(pr.name, f"convolution '{pr.name}' over a one-row grid is not "
-                               "a Conv1d", "give the populations a height above 1")
-                chain.append((base, nir.Conv1d(
-                    input_shape=int(pre_shape[1]), weight=np.asarray(conn.weight)[:, :, 0, :],
-                    stride=lin.pair(conn.stride)[1], padding=lin.pair(conn.padding)[1],
-                    dilation=lin.pair(conn.dilation)[1], groups=int(conn.groups), bias=b)))
-            else:
-                chain.append((base, nir.Conv2d(
-                    input_shape=tuple(int(x) for x in pre_shape[1:]),
-                    weight=np.asarray(conn.weight, dtype=np.float64),
-                    stride=lin.pair(conn.stride), padding=lin.pair(conn.padding),
-                    dilation=lin.pair(conn.dilation), groups=int(conn.groups), bias=b)))
-        else:
-            if bias is not None:
-                raise _err(pr.name, f"population '{pr.post}' needs a bias but is fed by "
-                           "pooling first", "add a dense or conv projection into it")
-            cls = nir.SumPool2d if isinstance(conn, ir.SumPool2d) else nir.AvgPool2d
-            k = lin.pair(conn.kernel)
-            s = lin.pair(conn.stride if conn.stride is not None else conn.kernel)
-            chain.append((base, cls(kernel_size=np.array(k), stride=np.array(s),
-                                    padding=np.array(lin.pair(conn.padding)))))
-        names = [pr.pre] + [c[0] for c in chain]
-        for nm, node in chain:
-            if nm in nodes:
-                raise _err(nm, f"node name '{nm}' is used twice", "rename the projection")
-            nodes[nm] = node
-        hops = list(zip(names[:-1], names[1:], strict=True))
-        edges.extend(hops)
-        for t in targets:
-            edges.append((names[-1], t))
-            paths.append((pr, hops + [(names[-1], t)], t, tuple(post_shape)))
-    for pname, b in carry.items():
-        if pname not in used_bias and np.any(b):
-            raise _err(pname, f"population '{pname}' has a bias but no projection to carry it",
-                       "NIR IF / I nodes have no bias")
-    for o in network.outputs.values():
-        if o.source not in readouts:
-            edges.append((o.source, out_names[o.name]))
-    # delays the importer will not add by itself become Delay nodes
-    back = back_edges(list(nodes), edges, list(network.inputs))
-    for pr, hops, t, post_shape in paths:
-        nback = sum(1 for h in hops if h in back)
-        lag = 1 if (opts.current_lag and t in network.populations
-                    and np.any(ir.models.canonical(network.populations[t].model)["alpha_u"])
-                    ) else 0
-        expect = max(opts.synapse_delay, nback) + lag
-        extra = int(pr.delay) - expect
-        if extra < 0:
-            raise _err(pr.name, f"projection '{pr.name}' has delay {pr.delay}, but NIR import "
-                       f"with these options gives it at least {expect}",
-                       "retime the network or change synapse_delay / current_lag")
-        if extra:
-            last = hops[-1]
-            dname = f"{pr.name}.delay"
-            nodes[dname] = nir.Delay(delay=np.full(post_shape, extra * opts.dt))
-            i = edges.index(last)
-            edges[i:i + 1] = [(last[0], dname), (dname, last[1])]
-    graph = nir.NIRGraph(nodes=nodes, edges=edges, type_check=False)
-    graph.metadata = {}
-    return graph
+    return _Export(network, opts).graph()
 
 
 def write_nir(network: ir.Network, path: str | os.PathLike, **kwargs: Any) -> Path:
@@ -344,6 +402,23 @@ def _effective(net: ir.Network, pr: ir.Projection) -> np.ndarray:
     return np.asarray(lin.matrix(op).toarray())
 
 
+def _model_diffs(k: str, pa: ir.Population, pb: ir.Population, rtol: float, atol: float
+                 ) -> list[str]:
+    """Differences between the neuron models of two populations of one size."""
+    diffs = []
+    ca, cb = ir.models.canonical(pa.model), ir.models.canonical(pb.model)
+    for name in ca:
+        va, vb = ca[name], cb[name]
+        if name in ir.models.ARRAY_PARAMS:
+            xa, xb = _bcast(va, pa.size), _bcast(vb, pa.size)
+            if not np.allclose(xa, xb, rtol=rtol, atol=atol):
+                diffs.append(f"population '{k}': {name} differs (max |diff| "
+                             f"{np.max(np.abs(xa - xb)):.3g})")
+        elif (name != "graded_max" or ca["graded"]) and va != vb:
+            diffs.append(f"population '{k}': {name} {va!r} vs {vb!r}")
+    return diffs
+
+
 def networks_equivalent(a: ir.Network, b: ir.Network, *, rtol: float = 1e-12,
                         atol: float = 1e-12) -> list[str]:
     """Differences between two networks (empty list: equal), the round-trip criterion.
@@ -367,18 +442,7 @@ def networks_equivalent(a: ir.Network, b: ir.Network, *, rtol: float = 1e-12,
     if diffs:
         return diffs
     for k, pa in a.populations.items():
-        pb = b.populations[k]
-        ca, cb = ir.models.canonical(pa.model), ir.models.canonical(pb.model)
-        for name in ca:
-            va, vb = ca[name], cb[name]
-            if name in ir.models.ARRAY_PARAMS:
-                xa, xb = _bcast(va, pa.size), _bcast(vb, pa.size)
-                if not np.allclose(xa, xb, rtol=rtol, atol=atol):
-                    diffs.append(f"population '{k}': {name} differs (max |diff| "
-                                 f"{np.max(np.abs(xa - xb)):.3g})")
-            elif name != "graded_max" or ca["graded"]:
-                if va != vb:
-                    diffs.append(f"population '{k}': {name} {va!r} vs {vb!r}")
+        diffs.extend(_model_diffs(k, pa, b.populations[k], rtol, atol))
 
     def grouped(net: ir.Network) -> dict[tuple, np.ndarray]:
         out: dict[tuple, np.ndarray] = {}
