@@ -92,6 +92,20 @@ class Layer:
     groups: int = 1
     kernel: tuple[int, int] = (1, 1)
 
+    @property
+    def weights(self) -> np.ndarray:
+        """The weight of a linear or conv layer (set for every such layer)."""
+        if self.weight is None:
+            raise ValueError(f"layer '{self.name}' ({self.kind}) has no weight")
+        return self.weight
+
+    @property
+    def biases(self) -> np.ndarray:
+        """The bias of a linear or conv layer (set for every such layer)."""
+        if self.bias is None:
+            raise ValueError(f"layer '{self.name}' ({self.kind}) has no bias")
+        return self.bias
+
 
 # ---------------------------------------------------------------------------- parsing
 def _pair(x: Any) -> tuple[int, int]:
@@ -323,7 +337,7 @@ def _conv(x: np.ndarray, lay: Layer) -> np.ndarray:
     ph, pw = lay.padding
     if ph or pw:
         x = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
-    w = lay.weight
+    w = lay.weights
     c_out, c_in_g, kh, kw = w.shape
     (sh, sw), (dh, dw) = lay.stride, lay.dilation
     win = np.lib.stride_tricks.sliding_window_view(
@@ -352,9 +366,9 @@ def _forward(layers: list[Layer], x: np.ndarray) -> list[np.ndarray]:
     acts = []
     for lay in layers:
         if lay.kind == "linear":
-            x = x.reshape(x.shape[0], -1) @ lay.weight.T + lay.bias
+            x = x.reshape(x.shape[0], -1) @ lay.weights.T + lay.biases
         elif lay.kind == "conv":
-            x = _conv(x, lay) + lay.bias[None, :, None, None]
+            x = _conv(x, lay) + lay.biases[None, :, None, None]
         elif lay.kind == "avgpool":
             x = _pool(x, lay)
         else:
@@ -388,13 +402,13 @@ def _calibration(x: Any, layers: list[Layer]) -> np.ndarray:
             hint="clean the data",
         )
     first = next(lay for lay in layers if lay.kind != "flatten")
-    if first.kind == "linear" and int(np.prod(arr.shape[1:])) != first.weight.shape[1]:
+    if first.kind == "linear" and int(np.prod(arr.shape[1:])) != first.weights.shape[1]:
         raise InputError(
             f"ann2snn: calibration data have {int(np.prod(arr.shape[1:]))} features per "
-            f"sample, layer '{first.name}' takes {first.weight.shape[1]}",
+            f"sample, layer '{first.name}' takes {first.weights.shape[1]}",
             obj="calibration_data",
             rule="input size",
-            need=first.weight.shape[1],
+            need=first.weights.shape[1],
             limit=arr.shape[1:],
             hint="pass samples along the first axis",
         )
@@ -407,10 +421,10 @@ def _calibration(x: Any, layers: list[Layer]) -> np.ndarray:
                 rule="NCHW",
                 hint="add the channel axis, e.g. x[:, None]",
             )
-        if first.kind == "conv" and arr.shape[1] != first.weight.shape[1] * first.groups:
+        if first.kind == "conv" and arr.shape[1] != first.weights.shape[1] * first.groups:
             raise InputError(
                 f"ann2snn: calibration data have {arr.shape[1]} channels, layer "
-                f"'{first.name}' takes {first.weight.shape[1] * first.groups}",
+                f"'{first.name}' takes {first.weights.shape[1] * first.groups}",
                 obj="calibration_data",
                 rule="channels",
                 hint="check the channel axis (NCHW)",

@@ -57,6 +57,20 @@ class Op:
     in3: tuple[int, int, int] | None = None
     out3: tuple[int, int, int] | None = None
 
+    @property
+    def grid_in(self) -> tuple[int, int, int]:
+        """``in3`` of a conv or pool map (set for every such map)."""
+        if self.in3 is None:
+            raise ValueError(f"a {self.kind} map has no input grid")
+        return self.in3
+
+    @property
+    def grid_out(self) -> tuple[int, int, int]:
+        """``out3`` of a conv or pool map (set for every such map)."""
+        if self.out3 is None:
+            raise ValueError(f"a {self.kind} map has no output grid")
+        return self.out3
+
 
 def pair(x: Any) -> tuple[int, int]:
     """``(x, x)`` of a scalar, the first two entries of a sequence, as ints."""
@@ -70,7 +84,7 @@ def _as_conv(op: Op) -> ir.Conv2d:
     if op.kind == "conv":
         return op.w
     pool = op.w
-    c = op.in3[0]
+    c = op.grid_in[0]
     kh, kw = pair(pool.kernel)
     weight = np.full((c, 1, kh, kw), pool.scale())
     stride = pair(pool.stride if pool.stride is not None else pool.kernel)
@@ -130,7 +144,7 @@ def matrix(op: Op) -> Any:
         return sp.diags(np.broadcast_to(op.w, (op.n_in,)).astype(np.float64), format="csr")
     if op.kind == "matrix":
         return op.w
-    return _conv_matrix(_as_conv(op), op.in3, op.out3)
+    return _conv_matrix(_as_conv(op), op.grid_in, op.grid_out)
 
 
 def _matmul(a: Any, b: Any) -> Any:
@@ -208,7 +222,7 @@ def scale_out(op: Op, s: np.ndarray) -> Op:
     if op.kind == "matrix":
         w = op.w.multiply(s[:, None]).tocsr() if sp.issparse(op.w) else op.w * s[:, None]
         return Op("matrix", op.n_in, op.n_out, w)
-    per = _grid_scale_per_channel(s, op.out3)
+    per = _grid_scale_per_channel(s, op.grid_out)
     if per is None:
         return scale_out(_to_matrix_op(op), s)
     conv = _as_conv(op)
@@ -228,7 +242,7 @@ def _scale_in(op: Op, s: np.ndarray) -> Op:
     if op.kind == "matrix":
         w = op.w.multiply(s[None, :]).tocsr() if sp.issparse(op.w) else op.w * s[None, :]
         return Op("matrix", op.n_in, op.n_out, w)
-    per = _grid_scale_per_channel(s, op.in3)
+    per = _grid_scale_per_channel(s, op.grid_in)
     if per is None:
         return _scale_in(_to_matrix_op(op), s)
     conv = _as_conv(op)
@@ -252,8 +266,8 @@ def _then(a: Op, b: Op) -> Op:
     if b.kind == "diag":
         return scale_out(a, b.w)
     if a.kind in ("conv", "pool") and b.kind in ("conv", "pool"):
-        conv = _compose_convs(_as_conv(a), _as_conv(b), a.in3, a.out3)
-        if conv is not None and ir.conv_output_shape(a.in3, conv) == tuple(b.out3):
+        conv = _compose_convs(_as_conv(a), _as_conv(b), a.grid_in, a.grid_out)
+        if conv is not None and ir.conv_output_shape(a.grid_in, conv) == tuple(b.grid_out):
             return Op("conv", a.n_in, b.n_out, conv, a.in3, b.out3)
     if a.n_in * b.n_out > MAX_DENSE and not (a.kind == "matrix" and sp.issparse(a.w)):
         ma, mb = matrix(a), matrix(b)
