@@ -44,7 +44,7 @@ $(SPYNN)/.installed: Makefile
 $(VENV)/.installed: pyproject.toml constraints.txt Makefile
 	test -x $(VENV)/bin/python || $(PY) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
-	# torch first, from the local CPU wheel (TOOLCHAINS.md)
+	# torch first, from the local CPU wheel (constraints.txt says why)
 	$(PIP) torch==2.13.0
 	$(PIP) -e ".[nir,frameworks,spinnaker,bench,dev,scale]"
 	# sinabs pins nir<=1.0.4 and norse pulls torchvision (a CUDA torch): no deps for them
@@ -61,13 +61,16 @@ $(LAVA)/.installed: pyproject.toml constraints.txt Makefile
 	touch $@
 
 demo: venv lava-venv
-	$(VENV)/bin/python -m nmcompiler.demo
+	$(VENV)/bin/python -m nmcompiler.examples.demo
 
 test: venv lava-venv
 	$(VENV)/bin/python -m pytest -q
 
+# ruff (style, docstrings, complexity) and mypy (types) over the packages; settings and
+# per-module relaxations in pyproject.toml
 lint: venv
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/python -m mypy
 
 bench: venv lava-venv spynnaker-venv brian2-venv
 	$(VENV)/bin/python bench/run_all.py

@@ -1,4 +1,4 @@
-"""Compile time at scale (issue 4, item 5): random and structured networks of 1e3 to 1e6
+"""Compile time at scale (docs/benchmarks.md): random and structured networks of 1e3 to 1e6
 neurons (1e8 synapses at the top) on loihi2 and spinnaker.
 
     .venv/bin/python bench/compile_scale.py                 # all sizes, prints the table

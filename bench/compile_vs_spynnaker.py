@@ -1,4 +1,4 @@
-"""nmcompiler's compile time against sPyNNaker's own mapping (issue 4, item 5, third bullet).
+"""nmcompiler's compile time against sPyNNaker's own mapping (docs/benchmarks.md).
 
 The goal: nmcompiler compiles a PyNN-sized network for target "spinnaker" at least 20x
 faster than sPyNNaker maps the same network on a virtual SpiNN-5 board. Run from the

@@ -19,7 +19,7 @@ import numpy as np
 from nmcompiler import ir
 from nmcompiler.examples import digits_classifier, digits_data, lsm_example
 from nmcompiler.frontends import ann2snn
-from nmcompiler.frontends import lsm as L
+from nmcompiler.models import lsm as L
 
 ROOT = Path(__file__).resolve().parents[1]
 PNG = ROOT / "docs" / "img" / "ann2snn_accuracy.png"

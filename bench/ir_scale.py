@@ -1,4 +1,4 @@
-"""Scale of the IR (issue 2, item 7): a random sparse network of 1e6 neurons and 1e8
+"""Scale of the IR (docs/benchmarks.md): a random sparse network of 1e6 neurons and 1e8
 synapses is built, verified, saved, loaded and simulated for 10 steps.
 
     .venv/bin/python bench/ir_scale.py [--neurons 1000000] [--fanout 100] [--write]

@@ -1,4 +1,6 @@
-"""Mapping quality of partition + place (issue 4, item 5): messages and hops vs baselines.
+"""Mapping quality of partition + place: messages and hops vs baselines.
+
+Results: docs/benchmarks_mapping.md.
 
 Run::
 

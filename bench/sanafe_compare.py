@@ -1,4 +1,4 @@
-"""Check the emulator's cost model against SANA-FE's calibrated Loihi model (issue 5 item 4).
+"""Check the emulator's cost model against SANA-FE's calibrated Loihi model (docs/sanafe.md).
 
 Three networks of different shape are compiled for Loihi with a target file whose cost
 model holds SANA-FE's Loihi numbers (``sanafe/examples/loihi.yaml``), run on our emulator,

@@ -1,4 +1,4 @@
-"""Map a PyNN network with sPyNNaker on a virtual SpiNN-5 board and time it (issue 4, item 5).
+"""Map a PyNN network with sPyNNaker on a virtual SpiNN-5 board and time it (docs/benchmarks.md).
 
 Runs in the separate benchmark environment (sPyNNaker pins packages, so it never goes
 into the main .venv)::

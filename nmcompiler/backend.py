@@ -1,19 +1,23 @@
-"""The backend interface (DESIGN.md section 5).
+"""The backend interface (docs/architecture.md#the-backend-contract).
 
-A backend serves one family of targets. It is a subclass of :class:`Backend`, registered
-under the entry-point group ``nmcompiler.backends`` (pyproject.toml), and found with
-:func:`backends_available` / :func:`get_backend`; nmcompiler never imports a backend
-module by name. A vendor toolchain is imported only inside its backend, lazily.
+A backend serves one or more target families. It is a subclass of :class:`Backend`,
+registered under the entry-point group ``nmcompiler.backends`` (pyproject.toml), and found
+with :func:`backend_names` / :func:`get_backend`; nmcompiler never imports a backend
+module by name. A vendor toolchain is imported only inside its backend, lazily. Each
+backend is checked when it is loaded (:func:`load_backends`): a :class:`Backend` subclass
+with a name, at least one family, a ``run`` that takes the base class's keywords, and a
+name no other backend has.
 
 Every backend that can run returns the same :class:`RunResult`: spikes and probes as
-``(T, B, n)`` arrays per population, and :class:`Counters` of the work done. Backends
-that only lower (e.g. Speck without samna) return ``None`` from :meth:`Backend.run`'s
-availability check and raise :class:`~nmcompiler.ir.errors.ToolchainMissing` from ``run``.
+``(T, B, n)`` arrays per population, and :class:`Counters` of the work done. A backend
+that only lowers keeps the base class's ``run``, which raises
+:class:`~nmcompiler.ir.errors.ToolchainMissing` with its :meth:`Backend.available` reason.
 """
 
 from __future__ import annotations
 
 import abc
+import inspect
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -33,7 +37,7 @@ __all__ = [
     "ENTRY_POINT_GROUP",
     "backend_names",
     "get_backend",
-    "backend_for_target",
+    "load_backends",
 ]
 
 ENTRY_POINT_GROUP = "nmcompiler.backends"
@@ -109,8 +113,28 @@ class Backend(abc.ABC):
         artifact: Path | CompiledNetwork,
         inputs: Mapping[str, np.ndarray],
         steps: int,
+        *,
+        probes: tuple[str, ...] = (),
+        record_all: bool = False,
     ) -> RunResult:
-        """Run a lowered artifact (or a compiled network) for ``steps`` steps."""
+        """Run a lowered artifact (or a compiled network) for ``steps`` steps.
+
+        Every backend takes these arguments; a backend may add keyword-only options with
+        defaults after them (the emulator's ``count``, Lava's ``fuse`` and ``timeout``).
+
+        Args:
+            artifact: a :class:`~nmcompiler.compiled.CompiledNetwork`, its build directory
+                or ``compiled.nmc``, or what this backend's :meth:`lower` wrote.
+            inputs: ``{input name: (T, n) or (T, B, n)}`` spikes or payloads.
+            steps: steps to run (>= 1).
+            probes: extra recordings ``"population.spikes"``, ``".v"`` or ``".u"``, added
+                to the network's own probes.
+            record_all: record spikes, ``v`` and ``u`` of every population.
+
+        Returns:
+            :class:`RunResult`; this base implementation raises
+            :class:`~nmcompiler.ir.errors.ToolchainMissing` (a backend that only lowers).
+        """
         reason = self.available()
         raise ToolchainMissing(
             f"backend '{self.name}' cannot run networks here",
@@ -120,9 +144,60 @@ class Backend(abc.ABC):
         )
 
 
+#: the keyword arguments every backend's ``run`` takes (checked when a backend is loaded)
+RUN_KEYWORDS = ("probes", "record_all")
+
+
 def _entry_points() -> dict[str, metadata.EntryPoint]:
     eps = metadata.entry_points(group=ENTRY_POINT_GROUP)
     return {ep.name: ep for ep in sorted(eps, key=lambda e: e.name)}
+
+
+def _invalid(entry: str, why: str) -> UsageError:
+    return UsageError(f"the backend registered as '{entry}' is invalid: {why}", obj=entry,
+                      rule="backend protocol",
+                      hint="fix its entry point in the group 'nmcompiler.backends' "
+                           "(docs/architecture.md#the-backend-contract)")
+
+
+def _check(entry: str, cls: Any) -> type[Backend]:
+    """``cls`` if it is a valid backend class for entry point ``entry``, else UsageError."""
+    if not (isinstance(cls, type) and issubclass(cls, Backend)):
+        raise _invalid(entry, f"{cls!r} is not a subclass of nmcompiler.backend.Backend")
+    if not cls.name:
+        raise _invalid(entry, f"{cls.__name__}.name is empty")
+    families = cls.families
+    if not (isinstance(families, tuple) and families
+            and all(isinstance(f, str) and f for f in families)):
+        raise _invalid(entry, f"{cls.__name__}.families must be a non-empty tuple of "
+                              f"family names, not {families!r}")
+    if getattr(cls, "__abstractmethods__", None):
+        raise _invalid(entry, f"{cls.__name__} does not implement "
+                              + ", ".join(sorted(cls.__abstractmethods__)))
+    params = inspect.signature(cls.run).parameters
+    missing = [k for k in RUN_KEYWORDS
+               if k not in params or params[k].kind is not inspect.Parameter.KEYWORD_ONLY]
+    if missing:
+        raise _invalid(entry, f"{cls.__name__}.run does not take the keyword-only "
+                              "argument(s) " + ", ".join(missing))
+    return cls
+
+
+def load_backends() -> dict[str, type[Backend]]:
+    """Every installed backend class by name, each checked (:func:`_check`).
+
+    Raises:
+        UsageError: a registered backend is not a valid :class:`Backend` subclass, or two
+            backends share a name (exit code 2).
+    """
+    out: dict[str, type[Backend]] = {}
+    for entry, ep in _entry_points().items():
+        cls = _check(entry, ep.load())
+        if cls.name in out:
+            raise _invalid(entry, f"its name '{cls.name}' is also the name of "
+                                  f"{out[cls.name].__module__}.{out[cls.name].__name__}")
+        out[cls.name] = cls
+    return out
 
 
 def backend_names() -> list[str]:
@@ -131,7 +206,12 @@ def backend_names() -> list[str]:
 
 
 def get_backend(name: str) -> Backend:
-    """Instantiate the backend registered as ``name``."""
+    """Instantiate the backend registered as ``name`` (checked as :func:`load_backends`).
+
+    Raises:
+        UsageError: no backend has that name (the message lists the installed ones), or
+            the registered class is not a valid backend.
+    """
     eps = _entry_points()
     if name not in eps:
         raise UsageError(
@@ -140,15 +220,7 @@ def get_backend(name: str) -> Backend:
             rule="installed backend",
             hint="installed backends: " + (", ".join(eps) or "none (is nmcompiler installed?)"),
         )
-    cls = eps[name].load()
+    cls = _check(name, eps[name].load())
+    if cls.name != name:
+        raise _invalid(name, f"its class says its name is '{cls.name}'")
     return cls()
-
-
-def backend_for_target(family: str) -> list[Backend]:
-    """The installed backends that serve target family ``family``."""
-    out = []
-    for name in _entry_points():
-        b = get_backend(name)
-        if family in b.families:
-            out.append(b)
-    return out

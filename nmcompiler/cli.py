@@ -1,8 +1,8 @@
-"""The ``nmc`` command line: thin commands over the Python API (DESIGN.md section 7).
+"""The ``nmc`` command line: thin commands over the Python API (docs/cli.md).
 
-Exit codes: 0 success; 1 the network or input is invalid or does not fit; 2 usage or
-configuration error; 3 a toolchain is missing; 70 an internal error (a bug: the message
-asks you to report it).
+Exit codes (docs/architecture.md#errors-and-exit-codes): 0 success; 1 the network or input
+is invalid or does not fit; 2 usage or configuration error; 3 a toolchain is missing;
+70 an internal error (a bug: the message asks you to report it).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from nmcompiler.frontends.nir.options import Integration, Preset, ResetMode
 from nmcompiler.ir.errors import NmcError, UsageError
 
 app = typer.Typer(
@@ -80,28 +81,19 @@ def targets() -> None:
     console.print("Unknown numbers are labelled conservative defaults: see docs/targets.md.")
 
 
-class PresetChoice(str, enum.Enum):
-    """NIR conventions of the framework that exported the file (docs/nir.md)."""
+@app.command()
+def backends() -> None:
+    """List the installed backends: name, target families, and whether they run here."""
+    from .backend import load_backends
 
-    snntorch = "snntorch"
-    norse = "norse"
-    sinabs = "sinabs"
-    rockpool = "rockpool"
-    lava = "lava"
-
-
-class IntegrationChoice(str, enum.Enum):
-    """How continuous-time decays are discretised."""
-
-    euler = "euler"
-    exact = "exact"
-
-
-class ResetChoice(str, enum.Enum):
-    """Reset of spiking NIR nodes."""
-
-    zero = "zero"
-    subtract = "subtract"
+    table = Table(title="nmcompiler backends (entry points 'nmcompiler.backends')")
+    for col in ("backend", "families", "runs here"):
+        table.add_column(col)
+    for name, cls in load_backends().items():
+        reason = cls().available()
+        table.add_row(name, ", ".join(cls.families),
+                      "yes" if reason is None else f"no: {reason}")
+    console.print(table)
 
 
 class PartitionChoice(str, enum.Enum):
@@ -122,8 +114,8 @@ class PlaceChoice(str, enum.Enum):
     random = "random"
 
 
-def _nir_options(preset: PresetChoice | None, dt: float | None,
-                 integration: IntegrationChoice | None, reset: ResetChoice | None,
+def _nir_options(preset: Preset | None, dt: float | None,
+                 integration: Integration | None, reset: ResetMode | None,
                  lenient: bool) -> dict:
     return {
         "preset": preset.value if preset else None,
@@ -150,10 +142,10 @@ def compile(  # noqa: A001
                                help="bundled target (nmc targets) or a .toml file"),
     out: Path = typer.Option(Path("build"), "--out", "-o", help="output directory"),
     seed: int = typer.Option(0, help="seed of every pass (same seed: same bytes)"),
-    preset: Optional[PresetChoice] = typer.Option(None, help="NIR: exporter's conventions"),
+    preset: Optional[Preset] = typer.Option(None, help="NIR: exporter's conventions"),
     dt: Optional[float] = typer.Option(None, help="NIR: time step (the file's time unit)"),
-    integration: Optional[IntegrationChoice] = typer.Option(None, help="NIR: discretisation"),
-    reset: Optional[ResetChoice] = typer.Option(None, help="NIR: reset mode"),
+    integration: Optional[Integration] = typer.Option(None, help="NIR: discretisation"),
+    reset: Optional[ResetMode] = typer.Option(None, help="NIR: reset mode"),
     lenient: bool = typer.Option(False, help="NIR: repair known defects with warnings"),
     partitioner: PartitionChoice = typer.Option(PartitionChoice.auto),
     placer: PlaceChoice = typer.Option(PlaceChoice.auto),
@@ -257,7 +249,7 @@ def run(
     target: Optional[str] = typer.Option(None, "--target", "-t",
                                          help="target when MODEL is not compiled yet"),
     seed: int = typer.Option(0, help="compile seed and random-input seed"),
-    preset: Optional[PresetChoice] = typer.Option(None, help="NIR: exporter's conventions"),
+    preset: Optional[Preset] = typer.Option(None, help="NIR: exporter's conventions"),
     out: Optional[Path] = typer.Option(None, "--out", "-o",
                                        help="where to write run_report.json and the PNGs"),
     json_out: bool = typer.Option(False, "--json", help="print the report as JSON"),

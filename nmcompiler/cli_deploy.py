@@ -1,4 +1,4 @@
-"""``nmc deploy``: lower a build to a vendor backend and run it there (DESIGN.md section 5).
+"""``nmc deploy``: lower a build to a vendor backend and run it there (docs/cli.md).
 
 ``register(app)`` adds the command to the typer app of :mod:`nmcompiler.cli`::
 

@@ -299,7 +299,8 @@ def evaluate_point(
     Args:
         network: the float network (with outputs: see :func:`with_outputs`).
         point: target and compile options.
-        inputs, steps: the run's input (``(T, n)`` or ``(T, B, n)`` per input) and length.
+        inputs: the run's input, ``(T, n)`` or ``(T, B, n)`` per input.
+        steps: the run's length in steps.
         reference: :func:`reference_outputs` of the same input (computed when None).
         score: optional ``score(outputs) -> float`` of the run's outputs (e.g. accuracy).
         timings: add ``compile_time_s`` and ``run_time_s`` (wall clock: not reproducible).
@@ -339,10 +340,9 @@ def evaluate_point(
         if timings:
             rec["run_time_s"] = time.perf_counter() - t1
     except catch as exc:
-        named = isinstance(exc, NmcError)
         rec["status"] = "does not fit" if isinstance(exc, (FitError, RetimingError)) \
             else "error"
-        msg = exc.message if named else str(exc)
+        msg = exc.message if isinstance(exc, NmcError) else str(exc)
         rec["reason"] = f"{type(exc).__name__} ({stage}): {msg}"
         if timings and "compile_time_s" not in rec:
             rec["compile_time_s"] = time.perf_counter() - t0
@@ -600,8 +600,8 @@ def _check_replaceable(out: Path, ours: Collection[str]) -> None:
 
 
 # ============================================================================ table
-def _si(x: float | None, unit: str) -> str:
-    from .report import _si as si
+def si_or_dash(x: float | None, unit: str) -> str:
+    from .report import si
 
     return "-" if x is None else si(x, unit)
 
@@ -631,8 +631,9 @@ def render_table(records: Sequence[Mapping[str, Any]], console: Any, title: str 
                 f"{100 * r['quantisation_error']:.2g}%"
             row = [r["target"] + (" *" if i in front else ""), "yes", str(r["cores"]),
                    str(r["chips"]), f"{r['synaptic_ops_per_step']:,.0f}",
-                   _si(r["energy_per_step_j"], "J"), _si(r["energy_per_inference_j"], "J"),
-                   _si(r["latency_per_step_s"], "s"), agr, qe, unpub]
+                   si_or_dash(r["energy_per_step_j"], "J"),
+                   si_or_dash(r["energy_per_inference_j"], "J"),
+                   si_or_dash(r["latency_per_step_s"], "s"), agr, qe, unpub]
             if has_score:
                 row.append("-" if r.get("score") is None else f"{100 * r['score']:.1f}%")
             row.append("")

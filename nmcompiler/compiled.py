@@ -1,4 +1,6 @@
-"""The compiled artifact (DESIGN.md section 3): versioned, serialisable, deterministic.
+"""The compiled artifact: versioned, serialisable, deterministic.
+
+See docs/architecture.md#the-compiled-artifact.
 
 A :class:`CompiledNetwork` holds the lowered, quantised network (in the target's integer
 units), the target it was compiled for (with the TOML text it was read from, so the

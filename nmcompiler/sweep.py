@@ -125,21 +125,8 @@ def _list(doc: Mapping[str, Any], key: str, default: Sequence[Any], kind: type |
     return v
 
 
-def parse_grid(doc: Mapping[str, Any], base_dir: str | os.PathLike = ".") -> Grid:
-    """A :class:`Grid` from a parsed TOML document (file paths relative to ``base_dir``).
-
-    Raises :class:`UsageError` naming the key, the value and a fix.
-    """
-    known = {"targets", "seeds", "steps", "compile", "inputs"}
-    for k in doc:
-        if k not in known:
-            raise _err(k, "is not a grid key", "keys: " + ", ".join(sorted(known)))
-    if "targets" not in doc:
-        raise _err("targets", "is missing", 'write targets = ["loihi2", "spinnaker"]')
-    targets = _list(doc, "targets", (), str, 'targets = ["loihi2", "spinnaker"]')
-    seeds = _list(doc, "seeds", (0,), int, "seeds = [0, 1, 2]")
-    if any(s < 0 or s >= 2**63 for s in seeds):
-        raise _err("seeds", "holds a seed outside 0..2**63-1", "seeds = [0, 1, 2]", seeds)
+def _compile_options(doc: Mapping[str, Any]) -> tuple[list, list, list, list]:
+    """The ``[compile]`` table: partitioners, placers, weight bits, neurons-per-core caps."""
     comp = doc.get("compile", {})
     if not isinstance(comp, dict):
         raise _err("compile", "is not a table", "write [compile] then its keys")
@@ -165,10 +152,11 @@ def parse_grid(doc: Mapping[str, Any], base_dir: str | os.PathLike = ".") -> Gri
     if any(c < 0 or c > 2**31 for c in caps):
         raise _err("compile.max_neurons_per_core", "holds a negative or huge cap",
                    "max_neurons_per_core = [0, 256]", caps)
-    steps = doc.get("steps", None)
-    if steps is not None and (not isinstance(steps, int) or isinstance(steps, bool)
-                              or not 1 <= steps <= 10_000_000):
-        raise _err("steps", "is not a step count in 1..1e7", "steps = 100", steps)
+    return parts, places, wbits, caps
+
+
+def _input_sets(doc: Mapping[str, Any], base_dir: str | os.PathLike) -> list[InputSet]:
+    """The ``[inputs]`` table: one input set per rate and per file."""
     inp = doc.get("inputs", {})
     if not isinstance(inp, dict):
         raise _err("inputs", "is not a table", "write [inputs] then rates / files")
@@ -189,16 +177,45 @@ def parse_grid(doc: Mapping[str, Any], base_dir: str | os.PathLike = ".") -> Gri
                 raise _err("inputs.files", f"names '{f}', which does not exist",
                            "paths are relative to the grid file", f)
             sets.append(InputSet(name=f"file={f}", file=str(p)))
-    if any(s.file is not None for s in sets) and any(s.rate is not None for s in sets) \
-            and steps is None:
+    return sets
+
+
+def _steps(doc: Mapping[str, Any], sets: list[InputSet]) -> int | None:
+    """``steps``: required when rates and files are mixed; 100 for rates alone."""
+    steps = doc.get("steps", None)
+    if steps is not None and (not isinstance(steps, int) or isinstance(steps, bool)
+                              or not 1 <= steps <= 10_000_000):
+        raise _err("steps", "is not a step count in 1..1e7", "steps = 100", steps)
+    has_file = any(s.file is not None for s in sets)
+    if has_file and any(s.rate is not None for s in sets) and steps is None:
         raise _err("steps", "is missing", "give steps = N when rates and files are mixed")
-    if steps is None and not any(s.file is not None for s in sets):
+    if steps is None and not has_file:
         steps = 100
+    return steps
+
+
+def parse_grid(doc: Mapping[str, Any], base_dir: str | os.PathLike = ".") -> Grid:
+    """A :class:`Grid` from a parsed TOML document (file paths relative to ``base_dir``).
+
+    Raises :class:`UsageError` naming the key, the value and a fix.
+    """
+    known = {"targets", "seeds", "steps", "compile", "inputs"}
+    for k in doc:
+        if k not in known:
+            raise _err(k, "is not a grid key", "keys: " + ", ".join(sorted(known)))
+    if "targets" not in doc:
+        raise _err("targets", "is missing", 'write targets = ["loihi2", "spinnaker"]')
+    targets = _list(doc, "targets", (), str, 'targets = ["loihi2", "spinnaker"]')
+    seeds = _list(doc, "seeds", (0,), int, "seeds = [0, 1, 2]")
+    if any(s < 0 or s >= 2**63 for s in seeds):
+        raise _err("seeds", "holds a seed outside 0..2**63-1", "seeds = [0, 1, 2]", seeds)
+    parts, places, wbits, caps = _compile_options(doc)
+    sets = _input_sets(doc, base_dir)
     grid = Grid(targets=tuple(targets), seeds=tuple(seeds), partitioners=tuple(parts),
                 placers=tuple(places),
                 weight_bits=tuple(w or None for w in wbits),
                 max_neurons_per_core=tuple(c or None for c in caps), inputs=tuple(sets),
-                steps=steps)
+                steps=_steps(doc, sets))
     n = (len(grid.targets) * len(grid.seeds) * len(grid.partitioners) * len(grid.placers)
          * len(grid.weight_bits) * len(grid.max_neurons_per_core) * len(grid.inputs))
     if n > MAX_POINTS:
@@ -392,7 +409,7 @@ def sweep(
         if progress is not None:
             progress(done, total, cached)
 
-    ref_ids = {}
+    ref_ids: dict[Any, Any] = {}
     for i in todo:
         sp = points[i]
         rk = (sp.input.name, sp.point.seed if sp.input.file is None else None)
@@ -542,7 +559,7 @@ def _short(text: str, n: int = 70) -> str:
 def _render(records: Sequence[Mapping[str, Any]], console: Any) -> None:
     from rich.table import Table
 
-    from .compare import _si
+    from .compare import si_or_dash
 
     table = Table(title="sweep: one row per point")
     for col in ("target", "seed", "partitioner", "placer", "weight bits", "neurons/core cap",
@@ -556,7 +573,8 @@ def _render(records: Sequence[Mapping[str, Any]], console: Any) -> None:
             "-" if r["weight_bits"] is None else str(r["weight_bits"]),
             "-" if r["max_neurons_per_core"] is None else str(r["max_neurons_per_core"]),
             r["input"], r["status"], str(r["cores"]) if ok else "-",
-            _si(r.get("energy_per_inference_j"), "J"), _si(r.get("latency_per_step_s"), "s"),
+            si_or_dash(r.get("energy_per_inference_j"), "J"),
+            si_or_dash(r.get("latency_per_step_s"), "s"),
             "-" if r.get("agreement") is None else f"{100 * r['agreement']:.1f}%",
             "-" if r.get("compile_time_s") is None else f"{r['compile_time_s']:.2f} s",
             "" if ok else _short(str(r.get("reason"))))

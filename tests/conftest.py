@@ -1,4 +1,5 @@
-"""Shared test settings: headless plots, the shared/ folder beside the repository."""
+"""Shared test settings: headless plots, the interop folder of NIR files from other
+frameworks (docs/nir.md#interop-files)."""
 
 from __future__ import annotations
 
@@ -13,17 +14,22 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def shared_dir() -> Path | None:
-    """../shared beside the repository (CI clones with shared/ beside it), or None."""
+    """The folder that holds ``interop/`` (``$NMC_INTEROP``'s parent, else ``shared/``
+    inside or beside the checkout), or None."""
+    env = os.environ.get("NMC_INTEROP")
+    if env:
+        return Path(env).parent if Path(env).is_dir() else None
     for cand in (REPO.parent / "shared", REPO / "shared"):
-        if (cand / "DESIGN.md").is_file():
+        if (cand / "interop").is_dir():
             return cand
     return None
 
 
 @pytest.fixture(scope="session")
 def shared() -> Path:
-    """Path of ../shared; skips the test where it is absent."""
+    """The folder that holds ``interop/``; skips the test where it is absent."""
     path = shared_dir()
     if path is None:
-        pytest.skip("../shared (interop files) is not beside this checkout")
+        pytest.skip("the interop files (docs/nir.md#interop-files) are not beside this "
+                    "checkout; set NMC_INTEROP")
     return path

@@ -1,3 +1,6 @@
-"""Frontends: build ir.Network objects from other descriptions (DESIGN.md section 4)."""
+"""Frontends: build ``ir.Network`` objects from other descriptions (docs/architecture.md#layers).
 
-from . import nir  # noqa: E402,F401  (NIR import / export; needs the 'nir' extra at call time)
+:mod:`nmcompiler.frontends.nir` reads NIR graphs (needs the ``nir`` extra when called);
+:mod:`nmcompiler.frontends.ann2snn` converts trained rate networks. Nothing is imported
+here, so ``import nmcompiler.frontends`` loads no toolchain.
+"""

@@ -17,18 +17,18 @@ networks to efficient event-driven networks for image classification" (Front. Ne
 * biases become a constant per-step neuron bias (section 2.2.1);
 * the input is **direct** by default: the analog input is the input current of the first
   layer every step (section 2.4); ``input_encoding="rate"`` instead expects Bernoulli
-  spike trains of rate ``x / input_scale`` (:func:`nmcompiler.frontends.encoders.rate`).
+  spike trains of rate ``x / input_scale`` (:func:`nmcompiler.encoding.rate`).
 * average pooling is a layer of IF neurons fed by an :class:`nmcompiler.ir.AvgPool2d` projection
   with unit threshold: its rate is the average of its inputs' rates, so its scale is the
   previous layer's (no normalisation needed); convolutions stay :class:`nmcompiler.ir.Conv2d`
-  (DESIGN.md section 2), their bias repeated over each channel's positions.
+  (docs/architecture.md#connectivity-kinds), their bias repeated over each channel's positions.
 
 Departures from the paper: the output layer is by default a non-leaky, non-spiking readout
 (``output="li"``: :class:`~nmcompiler.ir.LI` with ``lam = 1``; its voltage after ``t`` steps
 is the running sum of its input and its argmax is the class, which avoids the output layer's
 spike-count ties and its loss of negative logits); ``output="spikes"`` gives the paper's IF
 output layer decoded by spike counts. Projections have ``delay=0`` by default (same-step
-feed-forward, DESIGN.md section 2), so a spike crosses every layer in one step; the
+feed-forward, docs/architecture.md#delays), so a spike crosses every layer in one step; the
 compiler's lower pass retimes them for chips that need ``delay >= 1``. Membranes start at 0
 (the IR has no initial state), not at ``theta / 2``. Max pooling, batch norm and softmax
 layers are not converted (fold batch norm into the previous layer first; softmax does not
@@ -48,10 +48,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from nmcompiler import encoding as encoders
 from nmcompiler import ir
 from nmcompiler.ir.errors import ImportFormatError, InputError, UsageError
-
-from . import encoders
 
 __all__ = [
     "Layer",
@@ -92,6 +91,20 @@ class Layer:
     dilation: tuple[int, int] = (1, 1)
     groups: int = 1
     kernel: tuple[int, int] = (1, 1)
+
+    @property
+    def weights(self) -> np.ndarray:
+        """The weight of a linear or conv layer (set for every such layer)."""
+        if self.weight is None:
+            raise ValueError(f"layer '{self.name}' ({self.kind}) has no weight")
+        return self.weight
+
+    @property
+    def biases(self) -> np.ndarray:
+        """The bias of a linear or conv layer (set for every such layer)."""
+        if self.bias is None:
+            raise ValueError(f"layer '{self.name}' ({self.kind}) has no bias")
+        return self.bias
 
 
 # ---------------------------------------------------------------------------- parsing
@@ -324,7 +337,7 @@ def _conv(x: np.ndarray, lay: Layer) -> np.ndarray:
     ph, pw = lay.padding
     if ph or pw:
         x = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
-    w = lay.weight
+    w = lay.weights
     c_out, c_in_g, kh, kw = w.shape
     (sh, sw), (dh, dw) = lay.stride, lay.dilation
     win = np.lib.stride_tricks.sliding_window_view(
@@ -353,9 +366,9 @@ def _forward(layers: list[Layer], x: np.ndarray) -> list[np.ndarray]:
     acts = []
     for lay in layers:
         if lay.kind == "linear":
-            x = x.reshape(x.shape[0], -1) @ lay.weight.T + lay.bias
+            x = x.reshape(x.shape[0], -1) @ lay.weights.T + lay.biases
         elif lay.kind == "conv":
-            x = _conv(x, lay) + lay.bias[None, :, None, None]
+            x = _conv(x, lay) + lay.biases[None, :, None, None]
         elif lay.kind == "avgpool":
             x = _pool(x, lay)
         else:
@@ -389,13 +402,13 @@ def _calibration(x: Any, layers: list[Layer]) -> np.ndarray:
             hint="clean the data",
         )
     first = next(lay for lay in layers if lay.kind != "flatten")
-    if first.kind == "linear" and int(np.prod(arr.shape[1:])) != first.weight.shape[1]:
+    if first.kind == "linear" and int(np.prod(arr.shape[1:])) != first.weights.shape[1]:
         raise InputError(
             f"ann2snn: calibration data have {int(np.prod(arr.shape[1:]))} features per "
-            f"sample, layer '{first.name}' takes {first.weight.shape[1]}",
+            f"sample, layer '{first.name}' takes {first.weights.shape[1]}",
             obj="calibration_data",
             rule="input size",
-            need=first.weight.shape[1],
+            need=first.weights.shape[1],
             limit=arr.shape[1:],
             hint="pass samples along the first axis",
         )
@@ -408,10 +421,10 @@ def _calibration(x: Any, layers: list[Layer]) -> np.ndarray:
                 rule="NCHW",
                 hint="add the channel axis, e.g. x[:, None]",
             )
-        if first.kind == "conv" and arr.shape[1] != first.weight.shape[1] * first.groups:
+        if first.kind == "conv" and arr.shape[1] != first.weights.shape[1] * first.groups:
             raise InputError(
                 f"ann2snn: calibration data have {arr.shape[1]} channels, layer "
-                f"'{first.name}' takes {first.weight.shape[1] * first.groups}",
+                f"'{first.name}' takes {first.weights.shape[1] * first.groups}",
                 obj="calibration_data",
                 rule="channels",
                 hint="check the channel axis (NCHW)",

@@ -1,10 +1,10 @@
 """Linear maps between neuron layers of a NIR graph, and their composition.
 
 The IR has one linear map per projection (a projection is "a linear map followed by a
-neuron", DESIGN.md section 2), while a NIR graph may chain several stateless nodes
-between two neuron layers (``SumPool2d -> Conv2d``, ``SumPool2d -> Flatten -> Affine``,
-``Affine -> Affine``, ``Scale``...). :func:`compose` folds such a chain into one map,
-exactly (up to the order of floating-point sums):
+neuron", docs/architecture.md#connectivity-kinds), while a NIR graph may chain several
+stateless nodes between two neuron layers (``SumPool2d -> Conv2d``,
+``SumPool2d -> Flatten -> Affine``, ``Affine -> Affine``, ``Scale``...). :func:`compose`
+folds such a chain into one map, exactly (up to the order of floating-point sums):
 
 * ``Flatten`` is a reshape: flat C order is the IR's layout, so it disappears.
 * ``Scale`` and the per-neuron input gain of the discretisation are diagonal maps: they
@@ -31,7 +31,7 @@ import scipy.sparse as sp
 
 from nmcompiler import ir
 
-__all__ = ["Op", "compose", "matrix", "to_connectivity", "scale_out", "apply"]
+__all__ = ["Op", "compose", "matrix", "to_connectivity", "scale_out", "apply", "pair"]
 
 #: Largest explicit dense matrix (entries) built while composing maps.
 MAX_DENSE = 50_000_000
@@ -57,8 +57,23 @@ class Op:
     in3: tuple[int, int, int] | None = None
     out3: tuple[int, int, int] | None = None
 
+    @property
+    def grid_in(self) -> tuple[int, int, int]:
+        """``in3`` of a conv or pool map (set for every such map)."""
+        if self.in3 is None:
+            raise ValueError(f"a {self.kind} map has no input grid")
+        return self.in3
 
-def _pair(x: Any) -> tuple[int, int]:
+    @property
+    def grid_out(self) -> tuple[int, int, int]:
+        """``out3`` of a conv or pool map (set for every such map)."""
+        if self.out3 is None:
+            raise ValueError(f"a {self.kind} map has no output grid")
+        return self.out3
+
+
+def pair(x: Any) -> tuple[int, int]:
+    """``(x, x)`` of a scalar, the first two entries of a sequence, as ints."""
     if isinstance(x, (tuple, list, np.ndarray)):
         return (int(x[0]), int(x[1]))
     return (int(x), int(x))
@@ -69,11 +84,11 @@ def _as_conv(op: Op) -> ir.Conv2d:
     if op.kind == "conv":
         return op.w
     pool = op.w
-    c = op.in3[0]
-    kh, kw = _pair(pool.kernel)
+    c = op.grid_in[0]
+    kh, kw = pair(pool.kernel)
     weight = np.full((c, 1, kh, kw), pool.scale())
-    stride = _pair(pool.stride if pool.stride is not None else pool.kernel)
-    return ir.Conv2d(weight=weight, stride=stride, padding=_pair(pool.padding), groups=c)
+    stride = pair(pool.stride if pool.stride is not None else pool.kernel)
+    return ir.Conv2d(weight=weight, stride=stride, padding=pair(pool.padding), groups=c)
 
 
 def _full_weight(conv: ir.Conv2d) -> np.ndarray:
@@ -98,9 +113,9 @@ def _conv_matrix(conv: ir.Conv2d, in3: tuple[int, ...], out3: tuple[int, ...]) -
     _, cig, kh, kw = w.shape
     g = int(conv.groups)
     og = c_out // g
-    sh, sw = _pair(conv.stride)
-    ph, pw = _pair(conv.padding)
-    dh, dw = _pair(conv.dilation)
+    sh, sw = pair(conv.stride)
+    ph, pw = pair(conv.padding)
+    dh, dw = pair(conv.dilation)
     o, cl, y, x = np.meshgrid(
         np.arange(c_out), np.arange(cig), np.arange(ho), np.arange(wo), indexing="ij"
     )
@@ -129,7 +144,7 @@ def matrix(op: Op) -> Any:
         return sp.diags(np.broadcast_to(op.w, (op.n_in,)).astype(np.float64), format="csr")
     if op.kind == "matrix":
         return op.w
-    return _conv_matrix(_as_conv(op), op.in3, op.out3)
+    return _conv_matrix(_as_conv(op), op.grid_in, op.grid_out)
 
 
 def _matmul(a: Any, b: Any) -> Any:
@@ -157,10 +172,10 @@ def _compose_convs(a: ir.Conv2d, b: ir.Conv2d, in3: tuple[int, ...], mid3: tuple
     per axis ``d1 (k1 - 1) + 1 <= s1 + pad1`` and ``s1 * n_mid >= n_in + pad1``.
     """
     w1, w2 = _full_weight(a), _full_weight(b)
-    s1, s2 = _pair(a.stride), _pair(b.stride)
-    d1, d2 = _pair(a.dilation), _pair(b.dilation)
+    s1, s2 = pair(a.stride), pair(b.stride)
+    d1, d2 = pair(a.dilation), pair(b.dilation)
     k1, k2 = w1.shape[2:], w2.shape[2:]
-    p1, p2 = _pair(a.padding), _pair(b.padding)
+    p1, p2 = pair(a.padding), pair(b.padding)
     for ax in (0, 1):
         if p2[ax] and not (d1[ax] * (k1[ax] - 1) + 1 <= s1[ax] + p1[ax]
                            and s1[ax] * mid3[1 + ax] >= in3[1 + ax] + p1[ax]):
@@ -207,7 +222,7 @@ def scale_out(op: Op, s: np.ndarray) -> Op:
     if op.kind == "matrix":
         w = op.w.multiply(s[:, None]).tocsr() if sp.issparse(op.w) else op.w * s[:, None]
         return Op("matrix", op.n_in, op.n_out, w)
-    per = _grid_scale_per_channel(s, op.out3)
+    per = _grid_scale_per_channel(s, op.grid_out)
     if per is None:
         return scale_out(_to_matrix_op(op), s)
     conv = _as_conv(op)
@@ -227,7 +242,7 @@ def _scale_in(op: Op, s: np.ndarray) -> Op:
     if op.kind == "matrix":
         w = op.w.multiply(s[None, :]).tocsr() if sp.issparse(op.w) else op.w * s[None, :]
         return Op("matrix", op.n_in, op.n_out, w)
-    per = _grid_scale_per_channel(s, op.in3)
+    per = _grid_scale_per_channel(s, op.grid_in)
     if per is None:
         return _scale_in(_to_matrix_op(op), s)
     conv = _as_conv(op)
@@ -251,8 +266,8 @@ def _then(a: Op, b: Op) -> Op:
     if b.kind == "diag":
         return scale_out(a, b.w)
     if a.kind in ("conv", "pool") and b.kind in ("conv", "pool"):
-        conv = _compose_convs(_as_conv(a), _as_conv(b), a.in3, a.out3)
-        if conv is not None and ir.conv_output_shape(a.in3, conv) == tuple(b.out3):
+        conv = _compose_convs(_as_conv(a), _as_conv(b), a.grid_in, a.grid_out)
+        if conv is not None and ir.conv_output_shape(a.grid_in, conv) == tuple(b.grid_out):
             return Op("conv", a.n_in, b.n_out, conv, a.in3, b.out3)
     if a.n_in * b.n_out > MAX_DENSE and not (a.kind == "matrix" and sp.issparse(a.w)):
         ma, mb = matrix(a), matrix(b)
@@ -282,8 +297,8 @@ def to_connectivity(op: Op) -> Any:
         return ir.OneToOne(weight=w.copy())
     if op.kind == "conv":
         c = op.w
-        return ir.Conv2d(weight=np.asarray(c.weight, dtype=np.float64), stride=_pair(c.stride),
-                         padding=_pair(c.padding), dilation=_pair(c.dilation),
+        return ir.Conv2d(weight=np.asarray(c.weight, dtype=np.float64), stride=pair(c.stride),
+                         padding=pair(c.padding), dilation=pair(c.dilation),
                          groups=int(c.groups))
     if op.kind == "pool":
         return op.w

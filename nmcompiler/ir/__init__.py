@@ -1,6 +1,6 @@
 """nmcompiler's network IR: data model, verification, save/load, reference simulator.
 
-Imports nothing of nmcompiler's own and needs only numpy (DESIGN.md section 1).
+Imports nothing of nmcompiler's own and needs only numpy (docs/architecture.md#import-rules).
 """
 
 from . import errors

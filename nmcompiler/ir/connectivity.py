@@ -1,4 +1,4 @@
-"""Connectivity kinds of a projection (DESIGN.md section 2).
+"""Connectivity kinds of a projection (docs/architecture.md#connectivity-kinds).
 
 Weight conventions follow PyTorch: a dense matrix is ``(n_post, n_pre)``; convolution
 weights are OIHW and activations CHW, flattened in C order. A projection's delay lives on

@@ -8,8 +8,9 @@ resource, what was needed or found, the limit or what was expected, and a hint.
     population 'hidden' needs 5120 input axons on one core; loihi2 allows 4096:
     split it or lower fan-in
 
-``nmcompiler.errors`` re-exports this module; the CLI maps each family to an exit code
-(DESIGN.md section 7): :class:`NetworkError` and :class:`FitError` -> 1,
+This is the project's one errors module (the IR imports nothing of ours, so the errors live
+here); the CLI maps each family to an exit code (docs/architecture.md#errors-and-exit-codes):
+:class:`NetworkError` and :class:`FitError` -> 1,
 :class:`ConfigError` / :class:`UsageError` -> 2, :class:`ToolchainMissing` -> 3.
 """
 

@@ -1,4 +1,4 @@
-"""Neuron models of the IR (DESIGN.md section 2).
+"""Neuron models of the IR (docs/architecture.md#ir-semantics).
 
 Every model is a small frozen dataclass of per-step parameters. A parameter is a scalar
 (shared by the population) or a 1-D array with one value per neuron. All models share one
@@ -11,15 +11,15 @@ they expose and which are fixed::
     s[t]  = spike(v*[t])                      # Heaviside on Re(v*) - theta, or graded
     v[t]  = reset(v*[t], s[t])                # hard: v_reset; soft: v* - theta*s; none
 
-Conventions chosen where DESIGN.md is silent (docs/ir.md repeats them):
+Conventions chosen where the semantics leave a choice (docs/ir.md repeats them):
 
 * The spike test is strict, ``Re(v*) > theta`` (Lava, Norse, snnTorch); set
   ``fire_at_threshold=True`` for ``>=`` (sinabs, Speck).
 * Graded spikes carry the integer payload ``n = floor(Re(v*) / theta)`` clipped to
-  ``[0, graded_max]`` (sinabs' MultiSpike, the staircase of seed 001); a neuron below its
+  ``[0, graded_max]`` (sinabs' MultiSpike staircase); a neuron below its
   threshold sends nothing. Soft reset subtracts ``theta * n``.
 * Stochastic firing adds seeded Gaussian noise of standard deviation ``noise`` to the
-  threshold comparison: P(spike) = Phi((Re(v*) - theta) / noise) (seed 001's smoothed
+  threshold comparison: P(spike) = Phi((Re(v*) - theta) / noise) (a smoothed
   Heaviside). The generator is numpy PCG64 seeded with ``(seed, population index)``.
 * Refractory period ``r``: for ``r`` steps after a spike the voltage is held at its reset
   value and the neuron cannot fire; the current stage keeps integrating (Lava's

@@ -1,4 +1,6 @@
-"""The network: populations, projections, inputs, outputs and probes (DESIGN.md section 2).
+"""The network: populations, projections, inputs, outputs and probes.
+
+Semantics: docs/architecture.md#ir-semantics.
 
 A :class:`Network` is a directed graph stored as a few small records, each holding arrays:
 there is no Python object per neuron or synapse. The builder methods read naturally::

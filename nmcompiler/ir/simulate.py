@@ -1,4 +1,4 @@
-"""The reference simulator: the executable definition of DESIGN.md section 2.
+"""The reference simulator: the executable definition of docs/architecture.md#ir-semantics.
 
 float64 (complex128 for resonate-and-fire), vectorised over neurons and over a batch of
 input sequences; sparse projections are event-driven (work in proportion to the spikes

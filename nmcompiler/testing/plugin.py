@@ -26,12 +26,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 import numpy as np
 import pytest
 
 from .compare import assert_same_spikes
+
+if TYPE_CHECKING:  # pragma: no cover
+    from nmcompiler.backend import Backend, RunResult
+    from nmcompiler.compiled import CompiledNetwork
 
 __all__ = ["Deployment", "pytest_addoption"]
 
@@ -47,18 +51,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 class Deployment:
     """A compiled network deployed on a backend."""
 
-    compiled: Any
-    backend: Any
+    compiled: CompiledNetwork
+    backend: Backend
 
     def run(self, inputs: Mapping[str, np.ndarray], steps: int, probes: tuple[str, ...] = ()
-            ) -> Any:
-        """Run and return the backend's RunResult."""
-        if probes:
-            try:
-                return self.backend.run(self.compiled, inputs, steps, probes=probes)
-            except TypeError:  # a backend without extra probes
-                pass
-        return self.backend.run(self.compiled, inputs, steps)
+            ) -> RunResult:
+        """Run and return the backend's RunResult (every backend takes ``probes``)."""
+        return self.backend.run(self.compiled, inputs, steps, probes=tuple(probes))
 
 
 def _recordings(result: Any) -> dict[str, np.ndarray]:
@@ -130,7 +129,8 @@ def nmc_expect(request: pytest.FixtureRequest) -> Callable[..., None]:
         path = folder / f"{name}.npz"
         if record:
             folder.mkdir(exist_ok=True)
-            np.savez(path, **{k.replace(".", "__"): np.asarray(v) for k, v in rec.items()})
+            arrays = {k.replace(".", "__"): np.asarray(v) for k, v in rec.items()}
+            np.savez(path, **arrays)  # type: ignore[arg-type]  # numpy stubs: allow_pickle
             return
         if not path.exists():
             pytest.fail(f"no recorded expectation '{path}': run pytest --nmc-record once")

@@ -1,4 +1,4 @@
-"""The reference simulator against hand-derived expectations (issue 2, item 6)."""
+"""The reference simulator against hand-derived expectations (docs/architecture.md#ir-semantics)."""
 
 from __future__ import annotations
 

@@ -144,7 +144,7 @@ def test_real_chips_are_real():
 
 
 # ------------------------------------------------------------------ headline numbers
-# (the values of shared/hw_reference.md)
+# (the values of docs/hw_reference.md)
 
 
 def test_loihi_budgets():

@@ -12,7 +12,7 @@ given). Design and formulas: docs/emulator.md.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 import numpy as np
 
@@ -23,6 +23,9 @@ from nmcompiler.ir.network import Network
 from .arith import FAMILIES
 from .costs import CostTables
 from .engine import Engine, EngineResult
+
+if TYPE_CHECKING:  # pragma: no cover
+    from nmcompiler.compiled import CompiledNetwork
 
 __all__ = ["EmulatorBackend", "Engine", "emulate", "engine_for", "FAMILIES"]
 
@@ -133,7 +136,7 @@ def emulate(
 
 
 class EmulatorBackend(Backend):
-    """Cycle-level software emulator of every target family (DESIGN.md section 5)."""
+    """Cycle-level software emulator of every target family (docs/emulator.md)."""
 
     name = "emulator"
     families = FAMILIES
@@ -156,19 +159,29 @@ class EmulatorBackend(Backend):
 
     def run(
         self,
-        artifact: Path | Any,
+        artifact: Path | CompiledNetwork,
         inputs: Mapping[str, np.ndarray],
         steps: int,
         *,
         probes: tuple[str, ...] = (),
+        record_all: bool = False,
         count: bool = True,
     ) -> RunResult:
-        """Run a compiled network (or its saved artifact) for ``steps`` steps."""
-        compiled = artifact
+        """Run a compiled network (or its saved artifact) for ``steps`` steps.
+
+        ``probes`` and ``record_all`` are :meth:`nmcompiler.backend.Backend.run`'s;
+        ``count=False`` skips the work counters (faster).
+        """
         if isinstance(artifact, (str, Path)):
             from nmcompiler.compiled import load_compiled
 
             compiled = load_compiled(artifact)
+        else:
+            compiled = artifact
+        if record_all:
+            probes = tuple(probes) + tuple(f"{pop}.{var}" for pop in compiled.network.populations
+                                           for var in ("spikes", "v", "u")
+                                           if f"{pop}.{var}" not in probes)
         eng = self.engine(compiled)
         res = eng.run(inputs, steps, probes=probes, count=count)
         return _result(eng, res, self.name, {"target": compiled.target.name})

@@ -7,7 +7,7 @@ Design (docs/emulator.md):
   the order never depends on the mapping. The partition groups the slots per core through
   ``slot_core`` (index arrays), which only the counters read: the arithmetic of a neuron
   and the delivery time of a spike (its projection's delay) are the same whatever the
-  partition and placement, so mapping invariance (DESIGN.md section 6.1) holds by
+  partition and placement, so mapping invariance (docs/architecture.md#fidelity) holds by
   construction and the fidelity tests check it bit for bit.
 * **Synapses.** Every synapse lands in one *group* keyed by its total delay ``d``
   (projection delay + per-synapse delay), whether its payload counts as 1 (Loihi binary

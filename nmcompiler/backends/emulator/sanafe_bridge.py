@@ -1,4 +1,4 @@
-"""Run a mapped network on SANA-FE, an independent architecture simulator (issue 5 item 4).
+"""Run a mapped network on SANA-FE, an independent architecture simulator (docs/sanafe.md).
 
 SANA-FE ("Simulating Advanced Neuromorphic Architectures for Fast Exploration", Boyle et
 al., IEEE TCAD 2025; ``pip install sanafe``) ships an architecture description of Intel

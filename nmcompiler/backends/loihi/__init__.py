@@ -13,7 +13,7 @@
   network's integer units, the same as the emulator's;
 * ``available()`` says exactly what is missing when Lava cannot run.
 
-Lava 0.10 needs Python 3.10 (TOOLCHAINS.md); nothing here imports Lava. docs/loihi_backend.md.
+Lava 0.10 needs Python 3.10; nothing here imports Lava (docs/loihi_backend.md).
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ SCRIPT_FILE = "run_lava.py"
 
 
 class LoihiBackend(Backend):
-    """Lava (Loihi 1 / Loihi 2 bit-accurate CPU models) backend (DESIGN.md section 5)."""
+    """Lava (Loihi 1 / Loihi 2 bit-accurate CPU models) backend (docs/loihi_backend.md)."""
 
     name = "lava"
     families = ("loihi",)

@@ -1,4 +1,4 @@
-"""Fidelity contract of the emulator (DESIGN.md section 6).
+"""Fidelity contract of the emulator (docs/architecture.md#fidelity).
 
 1. Mapping invariance: over seeded random recurrent networks (delays, per-synapse delays,
    zero-delay chains, every reset mode, graded spikes, refractory periods) the spikes and

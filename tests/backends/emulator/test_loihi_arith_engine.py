@@ -2,7 +2,7 @@
 
 ``run_spec`` is proven equal to Lava's bit-accurate models spike for spike and voltage for
 voltage (tests/backends/test_loihi_arith.py), so equality with it here carries the Lava
-equivalence (DESIGN.md section 6.2) over to the full engine: decays with rounding towards
+equivalence (docs/architecture.md#fidelity) over to the full engine: decays with rounding towards
 zero, 24-bit wrap of u, saturation of v, negative weight exponents (floor of the summed
 activation), graded inputs, synaptic delays (DelaySparse), recurrent connections, and the
 quantize pass's metadata format (weights in Lava v units, ``weight_shift``).

@@ -1,4 +1,4 @@
-"""SANA-FE bridge: a hand-checked network through SANA-FE's Loihi model (issue 5 item 4).
+"""SANA-FE bridge: a hand-checked network through SANA-FE's Loihi model (docs/sanafe.md).
 
 The spikes below are worked out by hand from SANA-FE's LIF equations (docs/sanafe.md), and
 the energy and step times are the hand sum of events x the per-event costs that

@@ -1,4 +1,4 @@
-"""Vendor exactness (DESIGN.md section 6.2): Lava's bit-accurate models == the emulator.
+"""Vendor exactness (docs/architecture.md#fidelity): Lava's bit-accurate models == the emulator.
 
 Seeded random IR networks -- feed-forward, recurrent, with bias, varied decays, delays
 (projection and per-synapse), Dense / Sparse / OneToOne, non-spiking readouts, weight

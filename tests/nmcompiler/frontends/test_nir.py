@@ -13,14 +13,12 @@ from nmcompiler.ir.errors import ImportFormatError, UsageError
 
 nir = pytest.importorskip("nir")
 
+from nmcompiler.exporters.nir import networks_equivalent, to_nir, write_nir  # noqa: E402
 from nmcompiler.frontends.nir import (  # noqa: E402
     Integration,
     NirOptions,
     Preset,
     from_nir,
-    networks_equivalent,
-    to_nir,
-    write_nir,
 )
 
 

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
+from nmcompiler import encoding as enc
 from nmcompiler import ir
-from nmcompiler.frontends import encoders as enc
 from nmcompiler.ir.errors import InputError, UsageError
 
 X = np.array([[0.0, 0.1, 0.25, 0.5], [0.75, 0.9, 1.0, 0.333]])  # (B=2, n=4)

@@ -2,7 +2,7 @@
 
 Follows Maass, Natschläger & Markram (2002), "Real-time computing without stable states:
 a new framework for neural computation based on perturbations" (Neural Computation
-14(11)), as summarised by seed 000: the reservoir (the "liquid") is generated once and
+14(11)), as summarised in docs/lsm.md: the reservoir (the "liquid") is generated once and
 never trained -- sparse random input weights, sparse *binary* recurrent weights, fixed
 neuron parameters -- its states are recorded, and only a linear readout is trained on
 them, in closed form; the readout can be re-trained on new targets from the recorded
@@ -31,7 +31,7 @@ per offset within the radius where the probability falls below ``p_min``), never
 synapses.
 
 Departures from Maass et al.: discrete time with one step per millisecond-like unit;
-weights are binary per presynaptic type (seed 000) instead of Gamma-distributed; one
+weights are binary per presynaptic type (docs/lsm.md) instead of Gamma-distributed; one
 synaptic and one membrane time constant for the whole population (the IR's current decay
 belongs to the postsynaptic neuron); uniform delay instead of 1.5 / 0.8 ms; the
 connection-probability tail below ``p_min`` is cut; the background current is a fixed
@@ -251,7 +251,8 @@ def build_lsm(
         lam: length scale ``lambda`` of the connection probability, in grid units.
         c: ``(2, 2)`` scale ``C[pre, post]`` (0 = E, 1 = I); default Maass's values.
         p_min: connection probabilities below this are cut (bounds the neighbourhood).
-        w_exc, w_inh: magnitude of the excitatory / inhibitory recurrent weight.
+        w_exc: magnitude of the excitatory recurrent weight.
+        w_inh: magnitude of the inhibitory recurrent weight.
         input_density: probability that an input channel reaches a given neuron.
         input_weight: input weights are drawn uniformly from ``[0, input_weight]``.
         tau_mem: membrane time constant in steps (``lam = exp(-1/tau_mem)``), or a range
@@ -388,7 +389,7 @@ class Readout:
     kernel ``X X^T`` (dual form) -- and solves ``W = (X^T X + alpha I)^-1 X^T Y``; the
     intercept is not penalised. The states and the eigendecomposition are cached, so
     :meth:`refit` trains on new targets (or a new ``alpha``) in ``O(n d k)`` without the
-    reservoir and without another decomposition (seed 000: "re-trained any time with new
+    reservoir and without another decomposition (docs/lsm.md: "re-trained any time with new
     true outputs and the recorded states, without the need to re-run inference").
 
     Attributes after fitting: ``weight`` ``(d, k)``, ``intercept`` ``(k,)``, ``alpha``.

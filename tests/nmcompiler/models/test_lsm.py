@@ -7,8 +7,8 @@ import pytest
 
 from nmcompiler import ir
 from nmcompiler.examples import lsm_example
-from nmcompiler.frontends import lsm as L
 from nmcompiler.ir.errors import InputError, UsageError
+from nmcompiler.models import lsm as L
 
 
 def test_structure_binary_signed_weights_and_delays():
@@ -191,7 +191,7 @@ def test_errors(call, err, words):
 
 def test_small_grid_with_long_reach_builds():
     # a connection radius longer than the grid's thin axis must not wrap around
-    from nmcompiler.frontends.lsm import build_lsm
+    from nmcompiler.models.lsm import build_lsm
 
     lsm = build_lsm(grid=(10, 10, 3), n_inputs=2, seed=0)
     conn = lsm.network.projections

@@ -10,7 +10,9 @@ Used by ``make demo`` and by the benchmarks:
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -24,7 +26,22 @@ __all__ = [
     "digits_classifier",
     "digits_data",
     "train_mlp",
+    "interop_dir",
 ]
+
+
+def interop_dir() -> Path | None:
+    """The folder of NIR files exported by other frameworks (docs/nir.md#interop-files):
+    ``$NMC_INTEROP``, else ``interop/`` in a ``shared/`` folder inside or beside the
+    checkout; None where there is none (the examples that need it are skipped)."""
+    env = os.environ.get("NMC_INTEROP")
+    if env:
+        return Path(env) if Path(env).is_dir() else None
+    repo = Path(__file__).resolve().parents[2]
+    for cand in (repo / "shared" / "interop", repo.parent / "shared" / "interop"):
+        if cand.is_dir():
+            return cand
+    return None
 
 
 # ---------------------------------------------------------------------------- LSM
@@ -34,9 +51,9 @@ class LSMExample:
 
     Attributes:
         network: the reservoir as an :class:`nmcompiler.ir.Network` (``lsm.network``).
-        lsm: the :class:`nmcompiler.frontends.lsm.LSM` (builder output: positions, E/I
+        lsm: the :class:`nmcompiler.models.lsm.LSM` (builder output: positions, E/I
             mask, input / state names).
-        task: the :class:`nmcompiler.frontends.lsm.RecallTask` (input stream, symbols,
+        task: the :class:`nmcompiler.models.lsm.RecallTask` (input stream, symbols,
             sample times, targets for any delay).
     """
 
@@ -51,7 +68,7 @@ def lsm_example(seed: int = 0, *, n_segments: int = 1200) -> LSMExample:
     Building takes milliseconds; running the reservoir on the task (``lsm.run(
     task.inputs)``, 6000 steps) about a second.
     """
-    from .frontends import lsm as lsm_mod
+    from nmcompiler.models import lsm as lsm_mod
 
     task = lsm_mod.recall_task(n_segments=n_segments, seed=seed + 1)
     lsm = lsm_mod.build_lsm(
@@ -161,7 +178,8 @@ def digits_classifier(
     ``output`` is the converted network's output layer ("li" readout or "spikes"); the
     SNN's accuracy: ``ann2snn.predict(ex.network, ex.x_test, ex.steps)``.
     """
-    from .frontends import ann2snn, encoders
+    from nmcompiler import encoding as encoders
+    from nmcompiler.frontends import ann2snn
 
     x_tr, x_te, y_tr, y_te = digits_data(seed)
     layers = train_mlp(x_tr, y_tr, hidden=hidden, seed=seed)

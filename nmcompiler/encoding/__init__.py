@@ -7,7 +7,7 @@ array ``x`` of any shape ``S`` (typically ``(B, n)`` or ``(n,)``) to an array of
 them are vectorised numpy; the stochastic ones take a ``seed`` (an int or a
 ``np.random.Generator``) and are reproducible.
 
-The codes follow the survey of encodings named in seed 002:
+The codes (docs/encoders.md):
 
 * **rate** -- Bernoulli: one spike per step with probability ``p = x * max_rate``
   (the "Poisson" generator of most ANN-to-SNN work, e.g. Diehl et al. 2015, Rueckauer et
@@ -254,6 +254,9 @@ def phase(
     weighted spikes sums to ``q 2^-K``, within ``2^-K`` of ``x``.
 
     Args:
+        x: values in ``[0, 1]``, any shape ``S``.
+        steps: number of steps ``T``.
+        bits: ``K``, the bits per value (and the period in steps).
         weighted: return ``s[t] * 2^-(k+1)`` (float payloads; feed them to an input whose
             synapses then need fixed weights only) instead of 0/1 spikes.
         dtype: output dtype (default uint8, or float64 when weighted).

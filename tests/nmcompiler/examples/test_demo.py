@@ -6,11 +6,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 
 def test_demo_quick_prints_the_comparison_table():
-    out = subprocess.run([sys.executable, "-m", "nmcompiler.demo", "--quick"], cwd=REPO,
+    out = subprocess.run([sys.executable, "-m", "nmcompiler.examples.demo", "--quick"], cwd=REPO,
                          capture_output=True, text=True, timeout=600,
                          env={"PATH": "", "COLUMNS": "250", "MPLBACKEND": "Agg"})
     assert out.returncode == 0, out.stderr[-2000:]

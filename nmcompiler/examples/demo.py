@@ -2,7 +2,7 @@
 simulator, compile them for every target, and run them on the emulator where it is
 installed, printing one comparison table.
 
-    python -m nmcompiler.demo [--quick]
+    python -m nmcompiler.examples.demo [--quick]
 """
 
 from __future__ import annotations
@@ -12,20 +12,19 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 import numpy as np
 from rich.console import Console
 from rich.table import Table
 
 from nmcompiler import ir
+from nmcompiler.examples import digits_classifier, interop_dir, lsm_example
 from nmcompiler.ir.errors import NmcError
 
-from .examples import digits_classifier, lsm_example
-
 console = Console(width=None if sys.stdout.isatty() else 150)
-CNN_FILE = Path(__file__).resolve().parents[2].parent / "shared" / "interop" / \
-    "nir_paper_cnn" / "cnn_sinabs.nir"
+#: the NIR paper's CNN as sinabs exported it, in the interop folder (docs/nir.md#interop-files)
+CNN_FILE = Path("nir_paper_cnn") / "cnn_sinabs.nir"
 
 
 @dataclass
@@ -37,12 +36,12 @@ class Example:
     inputs: dict[str, np.ndarray]
     steps: int
     task: str
-    score: Callable[[dict[str, np.ndarray]], float] | None = None
+    score: Callable[[Mapping[str, np.ndarray]], float] | None = None
     reference: dict[str, Any] = field(default_factory=dict)
 
 
 def _lsm(quick: bool) -> Example:
-    from .frontends.lsm import Readout
+    from nmcompiler.models.lsm import Readout
 
     ex = lsm_example(seed=0)
     task, lsm = ex.task, ex.lsm
@@ -61,7 +60,7 @@ def _lsm(quick: bool) -> Example:
 
 
 def _digits(quick: bool) -> Example:
-    from .frontends import ann2snn
+    from nmcompiler.frontends import ann2snn
 
     ex = digits_classifier(seed=0, steps=50 if quick else 100)
     n = 100 if quick else len(ex.y_test)
@@ -69,14 +68,14 @@ def _digits(quick: bool) -> Example:
     pred = ann2snn.predict(ex.network, ex.x_test[:n], ex.steps)
     wall = time.perf_counter() - t0
     acc = float(np.mean(pred == ex.y_test[:n]))
-    from .frontends.encoders import rate
+    from nmcompiler.encoding import rate
 
     k = 64 if quick else 200
     # chips take spikes: rate-code the test images (integer inputs for every arithmetic)
     spikes = rate(ex.x_test[:k], ex.steps, seed=0, dtype=np.float64)
     labels = ex.y_test[:k]
 
-    def score(outputs: dict[str, np.ndarray]) -> float:
+    def score(outputs: Mapping[str, np.ndarray]) -> float:
         out = np.asarray(outputs["output"]).real.sum(axis=0)  # (B, 10): counts or voltages
         return float(np.mean(np.argmax(out, axis=1) == labels))
 
@@ -87,12 +86,14 @@ def _digits(quick: bool) -> Example:
 
 
 def _cnn() -> Example | None:
-    if not CNN_FILE.is_file():
+    folder = interop_dir()
+    if folder is None or not (folder / CNN_FILE).is_file():
         return None
+    path = folder / CNN_FILE
     try:
-        from .frontends.nir import from_nir
+        from nmcompiler.frontends.nir import from_nir
 
-        net = from_nir(CNN_FILE, preset="sinabs").network
+        net = from_nir(path, preset="sinabs").network
     except NmcError as exc:  # nir not installed
         console.print(f"[yellow]skipping the NIR paper CNN:[/] {exc}")
         return None
@@ -136,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     console.print(table)
 
     console.rule("compiled for every target, run on the emulator")
-    from .compare import compare, render_table
+    from nmcompiler.compare import compare, render_table
 
     for ex in examples:
         records = compare(ex.network, inputs=ex.inputs, steps=ex.steps, seed=0,
