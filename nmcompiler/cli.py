@@ -321,6 +321,47 @@ def run(
         console.print(f"wrote {dest}/run_report.json, raster.png, activity.png")
 
 
+@app.command("compare")
+def compare_cmd(
+    model: Path = typer.Argument(..., help="a .nir file or a saved .nmir network"),
+    targets: Optional[str] = typer.Option(None, "--targets",
+                                          help="comma-separated targets (default: all)"),
+    input: Optional[Path] = typer.Option(None, "--input", "-i",  # noqa: A002
+                                         help=".npz: one (T, n) or (T, B, n) array per input"),
+    rate: float = typer.Option(0.05, help="without --input: Bernoulli spike rate per step"),
+    steps: Optional[int] = typer.Option(None, help="steps (default: the input's, or 100)"),
+    seed: int = typer.Option(0, help="compile seed and random-input seed"),
+    out: Optional[Path] = typer.Option(None, "--out", "-o",
+                                       help="output directory (default MODEL-compare)"),
+    jobs: Optional[int] = typer.Option(None, help="processes (default: one per target)"),
+    json_out: bool = typer.Option(False, "--json", help="print the records as JSON"),
+) -> None:
+    """One network on every target: fit, cores, SOPs, energy, latency, agreement."""
+    from .compare import compare_command
+
+    compare_command(model, targets, input, rate, steps, seed, out, jobs, json_out, console)
+
+
+@app.command("sweep")
+def sweep_cmd(
+    model: Path = typer.Argument(..., help="a .nir file or a saved .nmir network"),
+    grid: Path = typer.Option(..., "--grid", "-g", help="the grid TOML (docs/scale.md)"),
+    out: Optional[Path] = typer.Option(None, "--out", "-o",
+                                       help="output directory (default MODEL-sweep)"),
+    scheduler: Optional[str] = typer.Option(None, help="Dask scheduler, tcp://host:8786 "
+                                            "(default: a LocalCluster here)"),
+    workers: Optional[int] = typer.Option(None, help="LocalCluster worker processes"),
+    serial: bool = typer.Option(False, help="run the points here, one after another"),
+    cache: Optional[Path] = typer.Option(None, help="point cache (default OUT.cache)"),
+    json_out: bool = typer.Option(False, "--json", help="print the records as JSON"),
+) -> None:
+    """Design-space sweep on Dask: targets x seeds x compile options x inputs."""
+    from .sweep import sweep_command
+
+    sweep_command(model, grid, out, scheduler, workers, serial, cache, json_out, console,
+                  err_console)
+
+
 def _register_plugins() -> None:
     from .cli_deploy import register
 

@@ -22,8 +22,6 @@ from nmcompiler import ir
 from nmcompiler.ir.errors import NmcError
 
 from .examples import digits_classifier, lsm_example
-from .report import _si
-from .targets import list_targets
 
 console = Console(width=None if sys.stdout.isatty() else 150)
 CNN_FILE = Path(__file__).resolve().parents[2].parent / "shared" / "interop" / \
@@ -138,41 +136,18 @@ def main(argv: list[str] | None = None) -> int:
     console.print(table)
 
     console.rule("compiled for every target, run on the emulator")
-    from .api import compile as compile_network
-    from .backend import get_backend
+    from .compare import compare, render_table
 
-    emulator = get_backend("emulator")
-    table = Table(title="every example on every target (emulator in the target's arithmetic;"
-                  " energy and latency from the target's cost model)")
-    for col in ("network", "target", "cores", "synaptic ops / step", "energy / step",
-                "latency / step", "accuracy", "note"):
-        table.add_column(col)
     for ex in examples:
+        records = compare(ex.network, inputs=ex.inputs, steps=ex.steps, seed=0,
+                          score=ex.score)
+        render_table(records, console, title=f"every example on every target: {ex.name} "
+                     "(emulator in the target's arithmetic; energy and latency from its "
+                     "cost model)")
         if ex.score is not None:
             res = ir.simulate(ex.network, ex.inputs)
-            ex.reference["chip_input_accuracy"] = ex.score(res.outputs)
-        for t in (t.name for t in list_targets()):
-            try:
-                c = compile_network(ex.network, t, seed=0)
-                r = emulator.run(c, ex.inputs, ex.steps)
-            except NmcError as exc:
-                table.add_row(ex.name, t, "-", "-", "-", "-", "-",
-                              f"does not fit: {exc.message}")
-                continue
-            k = r.counters
-            sops = float(np.asarray(k.sops).sum()) / ex.steps
-            energy = float(k.energy_j.get("total", 0.0)) / ex.steps
-            lat = float(np.asarray(k.step_time_s).mean())
-            acc = "-" if ex.score is None else f"{100 * ex.score(r.outputs):.1f}%"
-            caveat = sum(1 for f in c.target.unknown_fields() if f.startswith("cost."))
-            table.add_row(ex.name, t, str(c.n_cores), f"{sops:,.0f}", _si(energy, "J"),
-                          _si(lat, "s"), acc,
-                          f"{caveat} cost numbers unpublished" if caveat else "")
-        if ex.score is not None:
-            table.add_row(ex.name, "reference (float)", "-", "-", "-", "-",
-                          f"{100 * ex.reference['chip_input_accuracy']:.1f}%",
-                          "same rate-coded input, ir.simulate")
-    console.print(table)
+            console.print(f"reference (float, ir.simulate) on the same input: score "
+                          f"{100 * ex.score(res.outputs):.1f}%")
     return 0
 
 

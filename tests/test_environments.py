@@ -95,7 +95,8 @@ def test_constraints_pin_the_toolchains_each_environment_is_for():
     main = read_pins("constraints.txt")
     assert main["torch"] == "2.13.0", "torch must stay the local CPU wheel 2.13.0"
     assert main["nir"] == "1.0.8"
-    for pkg in ("sinabs", "norse", "pynn", "nest-simulator", "distributed", "build"):
+    for pkg in ("sinabs", "norse", "pynn", "nest-simulator", "dask", "distributed", "build",
+                "hypothesis"):
         assert pkg in main, f"constraints.txt does not pin {pkg}"
     lava = read_pins("constraints-lava.txt")
     assert lava["lava-nc"] == "0.10.0"
