@@ -16,7 +16,12 @@ VENV    := .venv
 LAVA    := .venv-lava
 SPYNN   := .venv-spynnaker
 BRIAN   := .venv-brian2
-PIP     := $(VENV)/bin/pip install -q -c constraints.txt
+# Every install into an environment goes through its constraints file (pins: the versions
+# the tests passed with; tests/test_environments.py checks each line below uses its file).
+PIP       := $(VENV)/bin/pip install -q -c constraints.txt
+PIP_LAVA  := $(LAVA)/bin/pip install -q -c constraints-lava.txt
+PIP_SPYNN := $(SPYNN)/bin/pip install -q -c constraints-spynnaker.txt
+PIP_BRIAN := $(BRIAN)/bin/pip install -q -c constraints-brian2.txt
 export MPLBACKEND := Agg
 
 .PHONY: demo test lint venv lava-venv spynnaker-venv brian2-venv bench clean
@@ -29,35 +34,35 @@ spynnaker-venv: $(SPYNN)/.installed
 # Brian2 2.9 needs numpy < 2.4, for bench/emulator_speed.py only
 brian2-venv: $(BRIAN)/.installed
 
-$(BRIAN)/.installed: Makefile
+$(BRIAN)/.installed: constraints-brian2.txt Makefile
 	test -x $(BRIAN)/bin/python || $(PY) -m venv $(BRIAN)
-	$(BRIAN)/bin/pip install -q --upgrade pip
-	$(BRIAN)/bin/pip install -q "brian2==2.9.*" "numpy<2.4"
+	$(PIP_BRIAN) --upgrade pip
+	$(PIP_BRIAN) "brian2==2.9.*" "numpy<2.4"
 	touch $@
 
-$(SPYNN)/.installed: Makefile
+$(SPYNN)/.installed: constraints-spynnaker.txt Makefile
 	test -x $(SPYNN)/bin/python || $(PY) -m venv $(SPYNN)
-	$(SPYNN)/bin/pip install -q --upgrade pip
-	$(SPYNN)/bin/pip install -q "sPyNNaker==1!7.4.1" numpy
+	$(PIP_SPYNN) --upgrade pip
+	$(PIP_SPYNN) "sPyNNaker==1!7.4.1" numpy
 	touch $@
 
 $(VENV)/.installed: pyproject.toml constraints.txt Makefile
 	test -x $(VENV)/bin/python || $(PY) -m venv $(VENV)
-	$(VENV)/bin/pip install -q --upgrade pip
+	$(PIP) --upgrade pip
 	# torch first, from the local CPU wheel (constraints.txt says why)
 	$(PIP) torch==2.13.0
-	$(PIP) -e ".[nir,frameworks,spinnaker,bench,dev,scale]"
-	# sinabs pins nir<=1.0.4 and norse pulls torchvision (a CUDA torch): no deps for them
+	$(PIP) -e ".[nir,speck,spinnaker,scale,frameworks,bench,dev]"
+	# sinabs pins nir<=1.0.4 and declares samna (a registry stub that downloads a binary when
+	# imported: never installed); norse pulls torchvision (a CUDA torch): no deps for them
 	$(PIP) --no-deps sinabs==3.1.3 norse==1.1.0 pbr
 	touch $@
 
-$(LAVA)/.installed: pyproject.toml constraints.txt Makefile
+$(LAVA)/.installed: pyproject.toml constraints-lava.txt Makefile
 	@test -n "$(PY_LAVA)" || { echo "Lava needs Python 3.10 and none was found (PATH, ~/.pyenv/versions)"; exit 3; }
 	test -x $(LAVA)/bin/python || $(PY_LAVA) -m venv $(LAVA)
-	$(LAVA)/bin/pip install -q --upgrade pip
-	$(LAVA)/bin/pip install -q "lava-nc==0.10.0" pytest
-	$(LAVA)/bin/pip install -q --no-deps -e .
-	$(LAVA)/bin/pip install -q "ortools>=9.8" "pymetis>=2023.1" "typer>=0.12" "rich>=13" "matplotlib>=3.7" tomli
+	$(PIP_LAVA) --upgrade pip
+	# nmcompiler's own [loihi] extra: lava-nc 0.10 and the core, numpy < 2 as Lava declares
+	$(PIP_LAVA) -e ".[loihi]" pytest
 	touch $@
 
 demo: venv lava-venv

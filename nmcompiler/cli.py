@@ -29,8 +29,19 @@ app = typer.Typer(
 console = Console(width=None if sys.stdout.isatty() else 160)
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from nmcompiler import __version__
+
+        print(f"nmc (nmcompiler) {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
-def _root() -> None:
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_print_version,
+                                 is_eager=True, help="print the version and exit"),
+) -> None:
     """nmcompiler: fit a spiking network onto any neuromorphic chip."""
 
 err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
