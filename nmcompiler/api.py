@@ -103,7 +103,7 @@ def compile(  # noqa: A001 - the API's name, as in DESIGN.md
     from .passes.lower import lower
     from .passes.partition import partition
     from .passes.pipeline import Pass, run_passes
-    from .passes.place import place
+    from .passes.place import place_with_link_load
     from .passes.quantize import quantize
     from .passes.route import route
 
@@ -137,11 +137,12 @@ def compile(  # noqa: A001 - the API's name, as in DESIGN.md
     part, part_t = _clean(partition(net, tgt, seed=seed, method=partition_method))
     clock["partition"] = time.perf_counter() - t0
     t0 = phase("place")
-    pl, place_t = _clean(place(part, tgt, seed=seed, method=place_method,
-                               time_limit_s=time_limit_s))
+    pl, load = place_with_link_load(part, tgt, seed=seed, method=place_method,
+                                    time_limit_s=time_limit_s)
+    pl, place_t = _clean(pl)
     clock["place"] = time.perf_counter() - t0
     t0 = phase("route")
-    rt, route_t = _clean(route(part, pl, tgt, seed=seed))
+    rt, route_t = _clean(route(part, pl, tgt, seed=seed, link_load=load))
     clock["route"] = time.perf_counter() - t0
     verify(net, min_delay=int(tgt.core.min_delay))
 

@@ -57,6 +57,8 @@ from nmcompiler.ir.errors import FitError, RetimingError, UsageError
 from nmcompiler.ir.models import IF, LIF, Reset
 from nmcompiler.ir.network import Network, Population, Projection
 
+from ..targets import Target
+
 __all__ = [
     "lower",
     "expand_convolutions",
@@ -190,7 +192,7 @@ def pool_to_sparse(pool: SumPool2d | AvgPool2d, in_shape: tuple[int, int, int]) 
     return conv_to_sparse(conv, in_shape)
 
 
-def _check_conv_limits(net: Network, proj: Projection, target: Any) -> None:
+def _check_conv_limits(net: Network, proj: Projection, target: Target) -> None:
     lim = target.convolution
     if lim is None:
         return
@@ -709,7 +711,7 @@ def split_long_delays(
 # =========================================================================== the pass
 def lower(
     net: Network,
-    target: Any,
+    target: Target,
     *,
     seed: int = 0,
     retiming: bool = True,

@@ -59,12 +59,16 @@ from nmcompiler.ir.errors import FitError, UsageError
 from nmcompiler.ir.network import Network
 
 from ..mapping import BUDGET_NAMES, CoreUsage, Partition
+from ..targets import Target
+from ..targets.budgets import LAYER_BUDGET_NAMES, layer_mapped, synapse_row_bits
+from ..targets.budgets import limits_of as _limits
+from ..targets.families.speck import dense_pool_factor, speck_layer_memory
+from ..targets.families.speck import neuron_memory as _neuron_memory
 
 __all__ = ["partition", "synapse_row_bits", "speck_layer_memory", "dense_pool_factor",
            "evaluate_partition"]
 
-_SPECK_NAMES = ("neurons", "kernel_memory_words", "neuron_memory_words", "bias_memory_words",
-                "destination_cores")
+_SPECK_NAMES = LAYER_BUDGET_NAMES
 
 _RESOURCE_WORDS = {
     "neurons": "neurons",
@@ -84,104 +88,6 @@ _RESOURCE_HINTS = {
     "synaptic_memory_bits": "lower its fan-in or the weight bits",
     "destination_cores": "send it to fewer populations",
 }
-
-
-# =========================================================================== helpers
-def _ceil_log2(x: np.ndarray | int) -> np.ndarray:
-    x = np.maximum(np.asarray(x, dtype=np.int64), 1)
-    return np.ceil(np.log2(x)).astype(np.int64)
-
-
-def synapse_row_bits(n: np.ndarray, target: Any) -> np.ndarray:
-    """Synaptic memory in bits of rows of ``n`` synapses (one row = one input axon on a core).
-
-    ``loihi_synapse_config`` follows nengo-loihi's ``SynapseConfig.bits_per_axon``
-    (hw_reference.md section 1b): blocks of up to 64 synapses, each
-    ``n * bits_per_weight + 4 + 6`` bits rounded up to 64; ``word_per_synapse``
-    (sPyNNaker ``synapse_row.h``): ``word_bits * (n + row_header_words)``;
-    ``fixed_bits``: ``n * synapse_entry_bits``. Vectorised over ``n``.
-    """
-    core = target.core
-    n = np.asarray(n)
-    if n.size > 65_536 and n.dtype.kind in "iu":  # a table over the row lengths, one gather
-        top = int(n.max(initial=0))
-        if top < 1 << 20:
-            return synapse_row_bits(np.arange(top + 1, dtype=np.int64), target)[n]
-    n = n.astype(np.int64, copy=False)
-    acc = core.synapse_accounting
-    if acc == "loihi_synapse_config":
-        bpw = int(core.synapse_entry_bits)
-        per_block = 64
-
-        def block(k: np.ndarray) -> np.ndarray:
-            return -64 * ((-(k * bpw + 10)) // 64)
-
-        full, rem = np.divmod(n, per_block)
-        return full * block(np.int64(per_block)) + np.where(rem > 0, block(rem), 0)
-    if acc == "word_per_synapse":
-        return int(core.synaptic_word_bits) * (n + int(core.row_header_words or 0))
-    return n * int(core.synapse_entry_bits)
-
-
-def dense_pool_factor(weight: np.ndarray, in_shape: tuple[int, ...],
-                      sizes: tuple[int, ...] = (2, 4, 8)) -> int:
-    """The largest ``k`` of ``sizes`` over which a dense ``(f, C*H*W)`` weight matrix on a
-    ``(C, H, W)`` input is constant in every ``k x k`` spatial window (1 if none).
-
-    Such a projection is a ``k x k`` sum pooling followed by a dense layer on the pooled
-    ``(C, H/k, W/k)`` input (the NIR importer composes SumPool + Flatten + Affine that
-    way); sinabs and the chip apply the pooling on the way out of the source layer.
-    Vectorised: one comparison of the weights with each window's first entry per ``k``.
-    """
-    if len(in_shape) != 3:
-        return 1
-    c, h, w = (int(x) for x in in_shape)
-    wt = np.asarray(weight)
-    if wt.ndim != 2 or wt.shape[1] != c * h * w:
-        return 1
-    for k in sorted((int(x) for x in sizes if int(x) > 1), reverse=True):
-        if h % k or w % k:
-            continue
-        r = wt.reshape(wt.shape[0], c, h // k, k, w // k, k)
-        if np.array_equal(r, np.broadcast_to(r[:, :, :, :1, :, :1], r.shape)):
-            return k
-    return 1
-
-
-def speck_layer_memory(conn: Any, in_shape: tuple[int, ...], out_shape: tuple[int, ...],
-                       pool_sizes: tuple[int, ...] = (2, 4, 8)) -> int:
-    """Kernel memory words of one projection into a Speck layer (sinabs ``memory_summary``).
-
-    Conv2d ``(f, c, h, w)``: ``c * 2**(ceil(log2(h*w)) + ceil(log2(f)))``; a dense or
-    sparse layer is a convolution whose kernel covers the whole input (sinabs converts
-    ``nn.Linear`` that way); pooling is done on the way to the destination core and needs
-    no kernel memory. A dense projection whose weights are constant over ``k x k``
-    spatial windows (``k`` in ``pool_sizes``, see :func:`dense_pool_factor`) is a
-    pooling plus a dense layer and is charged on the pooled ``(c, H/k, W/k)`` input.
-    """
-    if isinstance(conn, (SumPool2d, AvgPool2d)):
-        return 0
-    if isinstance(conn, Conv2d):
-        f, c, kh, kw = (int(x) for x in conn.weight.shape)
-        return int(c * 2 ** (int(_ceil_log2(kh * kw)) + int(_ceil_log2(f))))
-    if isinstance(conn, OneToOne):
-        c = int(in_shape[0]) if len(in_shape) == 3 else int(np.prod(in_shape))
-        return int(c * 2 ** int(_ceil_log2(1)))
-    if isinstance(conn, Dense) and len(in_shape) == 3:
-        k = dense_pool_factor(conn.weight, in_shape, pool_sizes)
-        in_shape = (in_shape[0], in_shape[1] // k, in_shape[2] // k)
-    c, hw = (in_shape[0], in_shape[1] * in_shape[2]) if len(in_shape) == 3 else \
-        (int(np.prod(in_shape)), 1)
-    f = int(out_shape[0]) if len(out_shape) == 3 else int(np.prod(out_shape))
-    return int(c * 2 ** (int(_ceil_log2(hw)) + int(_ceil_log2(f))))
-
-
-def _neuron_memory(shape: tuple[int, ...]) -> int:
-    """sinabs: ``f * 2**(ceil(log2(H)) + ceil(log2(W)))``."""
-    if len(shape) == 3:
-        f, h, w = shape
-        return int(f * 2 ** (int(_ceil_log2(h)) + int(_ceil_log2(w))))
-    return int(np.prod(shape))
 
 
 # =========================================================================== the view
@@ -221,7 +127,7 @@ def _expand(net: Network, proj: Any) -> Sparse:
     return pool_to_sparse(proj.conn, in_shape)
 
 
-def _view(net: Network, target: Any, mix: bool | None) -> _View:
+def _view(net: Network, target: Target, mix: bool | None) -> _View:
     pops = tuple(net.populations)
     if not pops:
         raise UsageError(f"network '{net.name}' has no populations to partition",
@@ -260,8 +166,7 @@ def _view(net: Network, target: Any, mix: bool | None) -> _View:
             raise UsageError(f"projection '{pr.name}': unknown connectivity "
                              f"{type(conn).__name__}", obj=pr.name)
     if mix is None:
-        mix = target.backend != "spinnaker" and \
-            target.core.synapse_accounting != "word_per_synapse"
+        mix = target.family.mixes_populations(target)
     if mix:
         kinds: dict[str, int] = {}
         groups = np.array([kinds.setdefault(type(net.populations[p].model).__name__,
@@ -510,36 +415,7 @@ def _sorted_pairs_csr(rows: np.ndarray, cols: np.ndarray, n: int) -> sp.csr_matr
     return out
 
 
-def _limits(target: Any, names: tuple[str, ...], speck: bool) -> np.ndarray:
-    core = target.core
-
-    def lim(v: Any, agg: Any = min) -> int:
-        if v is None:
-            return -1
-        return int(agg(v)) if isinstance(v, tuple) else int(v)
-
-    out = []
-    for name in names:
-        if name == "neurons":
-            out.append(lim(core.neurons, max if speck else min))
-        elif name == "input_axons":
-            out.append(lim(core.input_axons))
-        elif name == "output_axons":
-            out.append(lim(core.output_axons))
-        elif name == "synaptic_memory_bits":
-            out.append(lim(core.synaptic_memory_bits))
-        elif name == "destination_cores":
-            out.append(lim(core.max_destinations))
-        elif name == "kernel_memory_words":
-            out.append(lim(core.synaptic_memory_words, max))
-        elif name == "neuron_memory_words":
-            out.append(lim(core.neurons, max))
-        elif name == "bias_memory_words":
-            out.append(lim(core.bias_memory_words, max))
-    return np.array(out, dtype=np.int64)
-
-
-def _evaluate(view: _View, neuron_core: np.ndarray, n_cores: int, target: Any) -> _Eval:
+def _evaluate(view: _View, neuron_core: np.ndarray, n_cores: int, target: Target) -> _Eval:
     n = view.n_neurons
     m = _pair_matrix(view, neuron_core, n_cores)
     indptr = m.indptr
@@ -581,7 +457,7 @@ def _evaluate(view: _View, neuron_core: np.ndarray, n_cores: int, target: Any) -
 
 
 @_releasing
-def evaluate_partition(net: Network, target: Any, neuron_core: np.ndarray,
+def evaluate_partition(net: Network, target: Target, neuron_core: np.ndarray,
                        *, mix_populations: bool | None = None) -> CoreUsage:
     """Exact per-core usage of a given neuron -> core assignment (for checks and tests)."""
     view = _view(net, target, mix_populations)
@@ -603,7 +479,7 @@ def _suggest_targets(resource: str, need: int, current: str) -> str:
         for t in list_targets():
             if t.name == current:
                 continue
-            limit = _limits(t, (resource,), t.topology.kind == "speck_layers")[0]
+            limit = _limits(t, (resource,), t.noc.layered)[0]
             if limit < 0 or limit >= need:
                 ok.append(t.name)
         return ("; targets that would fit: " + ", ".join(ok)) if ok else ""
@@ -616,7 +492,7 @@ def _where(view: _View, neuron: int) -> tuple[str, int]:
     return view.pops[k], int(neuron - view.pop_off[k])
 
 
-def _single_neuron_error(view: _View, target: Any, neuron: int, name: str, need: int,
+def _single_neuron_error(view: _View, target: Target, neuron: int, name: str, need: int,
                          limit: int) -> FitError:
     pop, i = _where(view, neuron)
     words = _RESOURCE_WORDS.get(name, name)
@@ -628,7 +504,7 @@ def _single_neuron_error(view: _View, target: Any, neuron: int, name: str, need:
         obj=pop, rule=name, need=need, limit=limit, hint=hint)
 
 
-def _too_many_cores(view: _View, target: Any, n_cores: int, used: np.ndarray | None,
+def _too_many_cores(view: _View, target: Target, n_cores: int, used: np.ndarray | None,
                     names: tuple[str, ...] | None) -> FitError:
     total = int(target.total_cores)
     per_chip = int(target.topology.cores_per_chip)
@@ -679,7 +555,7 @@ def _overload(ev: _Eval, lim: np.ndarray) -> np.ndarray:
     return ratio.max(axis=1)
 
 
-def _repair(view: _View, target: Any, neuron_core: np.ndarray, n_cores: int,
+def _repair(view: _View, target: Target, neuron_core: np.ndarray, n_cores: int,
             lim: np.ndarray, ev: _Eval | None, stats: dict[str, Any], max_rounds: int = 40,
             plan: bool = False) -> tuple[np.ndarray, int, _Eval]:
     """Split over-budget cores until every core fits; raise FitError for one neuron."""
@@ -926,7 +802,7 @@ def _metis(g: sp.csr_matrix, vw: np.ndarray, k: int, seed: int, max_edges: int,
     return np.asarray(parts, dtype=np.int64)
 
 
-def _sample_usage(view: _View, nc: np.ndarray, n_cores: int, target: Any,
+def _sample_usage(view: _View, nc: np.ndarray, n_cores: int, target: Target,
                   cores: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Exact usage ``(len(cores), budgets)`` of a few ``cores`` (sorted) only
     (destination cores left 0): the synapses onto them and the synapses of their
@@ -1046,7 +922,7 @@ def _probe_factor(used: np.ndarray, col: np.ndarray, cnt: np.ndarray, lim: np.nd
     return hi
 
 
-def _metis_partition(view: _View, target: Any, cap: int, lim: np.ndarray, seed: int,
+def _metis_partition(view: _View, target: Target, cap: int, lim: np.ndarray, seed: int,
                      max_blocks: int, sample: int, rounds: int, max_edges: int,
                      stats: dict[str, Any]) -> tuple[np.ndarray, int, _Eval | None]:
     rng = np.random.default_rng(seed)
@@ -1122,7 +998,7 @@ def _metis_partition(view: _View, target: Any, cap: int, lim: np.ndarray, seed: 
 
 
 # =========================================================================== Speck
-def _speck_partition(net: Network, view: _View, target: Any, seed: int) -> Partition:
+def _speck_partition(net: Network, view: _View, target: Target, seed: int) -> Partition:
     npop = len(view.pops)
     kernel = np.zeros(npop, dtype=np.int64)
     neuron_mem = np.zeros(npop, dtype=np.int64)
@@ -1211,7 +1087,7 @@ def _speck_partition(net: Network, view: _View, target: Any, seed: int) -> Parti
 @_releasing
 def partition(
     net: Network,
-    target: Any,
+    target: Target,
     *,
     seed: int = 0,
     method: str = "auto",
@@ -1255,8 +1131,7 @@ def partition(
                          rule="method", hint="use 'auto', 'metis' or 'sequential'")
     t_start = time.perf_counter()
     view = _view(net, target, mix_populations)
-    if target.topology.kind == "speck_layers" or \
-            target.core.synapse_accounting == "speck_kernel":
+    if layer_mapped(target):
         part = _speck_partition(net, view, target, seed)
         part.stats["time_s"] = round(time.perf_counter() - t_start, 3)
         return part

@@ -55,17 +55,19 @@ import scipy.sparse as sp
 from nmcompiler.ir.errors import FitError, UsageError
 
 from ..mapping import Partition, Placement
-from .route import _node_link_load, mesh_link_load_cores, remember_link_load, unicast_link_load
+from ..targets import Target
 
-__all__ = ["place", "placement_cost", "hop_matrix"]
+__all__ = ["place", "place_with_link_load", "placement_cost", "hop_matrix"]
 
 
 # =========================================================================== geometry
 class _Geo:
-    """Router geometry of a target: node of every physical core, hop lookups."""
+    """Router geometry of a target for the placer: node of every physical core, hops
+    (the NoC's hop table when it has one, :mod:`nmcompiler.targets.topology`)."""
 
-    def __init__(self, target: Any) -> None:
+    def __init__(self, target: Target) -> None:
         self.target = target
+        self.noc = target.noc
         p = int(target.total_cores)
         self.n_phys = p
         self.core_node = np.asarray(target.core_node(np.arange(p)), dtype=np.int64)
@@ -74,11 +76,7 @@ class _Geo:
         self.node_cores_ptr = np.concatenate(
             [[0], np.cumsum(np.bincount(self.core_node, minlength=self.n_nodes))])
         self.node_cores = np.argsort(self.core_node, kind="stable")
-        self.H: np.ndarray | None = None
-        self._x: np.ndarray | None = None
-        self._y: np.ndarray | None = None
-        if self.n_nodes <= 6000:
-            self.H = hop_matrix(target)
+        self.H: np.ndarray | None = self.noc.hop_table()
         links = np.asarray(target.links(), dtype=np.int64).reshape(-1, 2)
         self.adj = sp.csr_matrix((np.ones(links.shape[0]), (links[:, 0], links[:, 1])),
                                  shape=(self.n_nodes, self.n_nodes))
@@ -86,34 +84,16 @@ class _Geo:
     def hops_nodes(self, na: np.ndarray, nb: np.ndarray) -> np.ndarray:
         if self.H is not None:
             return self.H[na, nb].astype(np.int64)
-        t = self.target.topology
-        if t.kind == "mesh2d" and not any(t.wrap):  # Manhattan, int32, no (m, 2) temporaries
-            if self._x is None:
-                self._x = np.ascontiguousarray(self.node_xy[:, 0], dtype=np.int32)
-                self._y = np.ascontiguousarray(self.node_xy[:, 1], dtype=np.int32)
-            h = np.abs(self._x[na] - self._x[nb])
-            h += np.abs(self._y[na] - self._y[nb])
-            return h.astype(np.int64)
-        return _node_hops(self.target, na, nb)
+        return self.noc.pair_hops(na, nb)
 
 
-def _node_hops(target: Any, na: np.ndarray, nb: np.ndarray) -> np.ndarray:
-    """Router-to-router hops, also for routers that hold no usable core (Loihi 2: 120 of
-    128 core slots, so the last tiles of a chip are empty)."""
-    na, nb = np.asarray(na, dtype=np.int64), np.asarray(nb, dtype=np.int64)
-    if hasattr(target, "_node_hops"):
-        return np.asarray(target._node_hops(na, nb), dtype=np.int64)
-    p = int(target.total_cores)  # a user's target type: hops between representative cores
-    node = np.asarray(target.core_node(np.arange(p)), dtype=np.int64)
-    rep = np.zeros(int(target.n_nodes), dtype=np.int64)
-    rep[node[::-1]] = np.arange(p)[::-1]
-    return np.asarray(target.hops(rep[na], rep[nb]), dtype=np.int64)
-
-
-def hop_matrix(target: Any) -> np.ndarray:
+def hop_matrix(target: Target) -> np.ndarray:
     """``(n_nodes, n_nodes)`` int16 router-to-router hops of ``target``."""
+    table = target.noc.hop_table()
+    if table is not None:
+        return table
     n = np.arange(int(target.n_nodes), dtype=np.int64)
-    return _node_hops(target, n[:, None], n[None, :]).astype(np.int16)
+    return target.noc.node_hops(n[:, None], n[None, :]).astype(np.int16)
 
 
 def _sym_graph(part: Partition) -> sp.csr_matrix:
@@ -126,7 +106,7 @@ def _sym_graph(part: Partition) -> sp.csr_matrix:
     return g
 
 
-def placement_cost(part: Partition, target: Any, core: np.ndarray) -> int:
+def placement_cost(part: Partition, target: Target, core: np.ndarray) -> int:
     """``sum(messages x hops)`` of a placement ``core`` (logical -> physical)."""
     core = np.asarray(core, dtype=np.int64)
     h = target.hops(core[part.edge_src], core[part.edge_dst])
@@ -263,8 +243,9 @@ def _local_search(geo: _Geo, g: sp.csr_matrix, pos: np.ndarray, rng: np.random.G
         cost = _cost(geo, e_src, e_dst, e_w, p)
         if link_weight <= 0:
             return float(cost), cost
-        _, load = unicast_link_load(geo.target, p[part.edge_src], p[part.edge_dst],
-                                    part.edge_messages)
+        node = geo.core_node[p]
+        _, load = geo.noc.unicast_link_load(node[part.edge_src], node[part.edge_dst],
+                                            np.asarray(part.edge_messages, dtype=np.int64))
         return cost + link_weight * float(load.max(initial=0)), cost
 
     best_j, _ = objective(pos)
@@ -407,8 +388,8 @@ def _cpsat(geo: _Geo, g: sp.csr_matrix, hint: np.ndarray | None, seed: int,
     for v in range(n_nodes):
         m.add(sum(x[i][v] for i in range(c)) <= int(cap[v]))
     xs, ys = geo.node_xy[:, 0], geo.node_xy[:, 1]
-    kind = t.topology.kind
-    coords = kind in ("mesh2d", "triangular_torus") and not any(t.topology.wrap)
+    metric = t.noc.metric
+    coords = metric is not None and not any(t.topology.wrap)
     hmax = int(geo.H.max()) if geo.H is not None else 64
     terms = []
     if coords:
@@ -432,7 +413,7 @@ def _cpsat(geo: _Geo, g: sp.csr_matrix, hint: np.ndarray | None, seed: int,
             m.add(ax >= X[j] - X[i])
             m.add(ay >= Y[i] - Y[j])
             m.add(ay >= Y[j] - Y[i])
-            if kind == "mesh2d":
+            if metric == "manhattan":
                 m.add(h >= ax + ay)
             else:  # hexagonal distance on the triangular lattice
                 m.add(h >= ax)
@@ -483,7 +464,7 @@ def _cpsat(geo: _Geo, g: sp.csr_matrix, hint: np.ndarray | None, seed: int,
 
 
 # =========================================================================== Speck
-def _speck(part: Partition, target: Any, seed: int) -> Placement:
+def _speck(part: Partition, target: Target, seed: int) -> Placement:
     from scipy.sparse.csgraph import maximum_bipartite_matching
 
     names = part.usage.names
@@ -533,7 +514,7 @@ def _speck(part: Partition, target: Any, seed: int) -> Placement:
 # =========================================================================== the pass
 def place(
     part: Partition,
-    target: Any,
+    target: Target,
     *,
     seed: int = 0,
     method: str = "auto",
@@ -542,7 +523,29 @@ def place(
     effort: int = 20_000_000,
     link_weight: float = 0.1,
 ) -> Placement:
+    """Place the logical cores of ``part`` on ``target``: :func:`place_with_link_load`
+    without the link load."""
+    return place_with_link_load(part, target, seed=seed, method=method,
+                                time_limit_s=time_limit_s, cpsat_max_cores=cpsat_max_cores,
+                                effort=effort, link_weight=link_weight)[0]
+
+
+def place_with_link_load(
+    part: Partition,
+    target: Target,
+    *,
+    seed: int = 0,
+    method: str = "auto",
+    time_limit_s: float = 10.0,
+    cpsat_max_cores: int = 8,
+    effort: int = 20_000_000,
+    link_weight: float = 0.1,
+) -> tuple[Placement, np.ndarray | None]:
     """Place the logical cores of ``part`` on ``target`` (see the module docstring).
+
+    Returns the placement and the unicast link load of its routes (``target.links()``
+    order; None for layer placements), which the route pass takes instead of routing
+    the same pairs again.
 
     Args:
         part: the partition.
@@ -562,10 +565,10 @@ def place(
         raise UsageError(f"unknown placement method {method!r}", obj="place", rule="method",
                          hint="use auto, cpsat, heuristic, sequential or random")
     t0 = time.perf_counter()
-    if part.method == "layers" or target.topology.kind == "speck_layers":
+    if part.method == "layers" or target.noc.layered:
         out = _speck(part, target, seed)
         out.stats["time_s"] = round(time.perf_counter() - t0, 3)
-        return out
+        return out, None
     c = int(part.n_cores)
     if c > target.total_cores:
         raise FitError(
@@ -644,21 +647,16 @@ def place(
     # temporaries of the router of every edge end (up to 1e8 edges)
     cost = _cost(geo, part.edge_src, part.edge_dst, msgs_e, core, chunk=1 << 22) \
         if n_e else 0
-    if target.topology.kind == "mesh2d" and n_e:  # aggregated before routing
-        links = np.asarray(target.links(), dtype=np.int64).reshape(-1, 2)
-        load = mesh_link_load_cores(target, node, part.edge_src, part.edge_dst, msgs_e)
-    else:
-        na, nb = node[part.edge_src], node[part.edge_dst]
-        links, load = _node_link_load(target, na, nb, msgs_e)
-        del na, nb
+    _, load = target.noc.core_link_load(node, part.edge_src, part.edge_dst, msgs_e)
     stats["time_s"] = round(time.perf_counter() - t0, 3)
     msgs = int(part.messages)
-    remember_link_load(part, core, links, load)
-    return Placement(target=target.name, core=core,
-                     coords=np.asarray(target.core_coords())[core], cost=cost,
-                     messages=msgs, mean_hops=cost / msgs if msgs else 0.0,
-                     max_link_load=int(load.max(initial=0)), method=method_used,
-                     optimal=bool(optimal), lower_bound=bound, seed=int(seed), stats=stats)
+    placement = Placement(target=target.name, core=core,
+                          coords=np.asarray(target.core_coords())[core], cost=cost,
+                          messages=msgs, mean_hops=cost / msgs if msgs else 0.0,
+                          max_link_load=int(load.max(initial=0)), method=method_used,
+                          optimal=bool(optimal), lower_bound=bound, seed=int(seed),
+                          stats=stats)
+    return placement, load
 
 
 def _edges(g: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -24,7 +24,7 @@ representable round-trip exactly (:func:`dequantize`).
 Formats (``target.formats``; family by ``target.backend``):
 
 * **Loihi** (Lava ``PyLifModelBitAcc`` / ``PyDenseModelBitAcc``, see
-  backends/emulator/loihi_arith.py): mantissas by sign mode (mixed: even values in
+  nmcompiler/targets/families/loihi.py): mantissas by sign mode (mixed: even values in
   [-256, 254]; excitatory [0, 255]; inhibitory [-255, 0]); state units are Lava's v units
   (``w = m << (6 + weight_exp)``, ``theta = vth << 6``, ``bias = bias_mant << bias_exp``),
   ``alpha_u = (4095 - du) / 4096``, ``lam = (4096 - dv) / 4096``; hard reset to 0 only.
@@ -51,14 +51,13 @@ from nmcompiler.ir.models import Reset, model_fields
 from nmcompiler.ir.network import Network, Population, Projection
 from nmcompiler.ir.simulate import simulate
 
+from ..targets import Target
+from ..targets.families import loihi
+
 __all__ = ["quantize", "dequantize", "loihi_weight_mantissas"]
 
 _EVAL_SAMPLE = 200_000
 
-#: the spike test of each chip family (backends/emulator/arith.py): Lava's bit-accurate LIF
-#: fires on ``v* > vth << 6``; sPyNNaker's ``threshold_type_static`` and Speck's IAF on
-#: ``v* >= theta``. Other families (the generic emulator) honour ``fire_at_threshold``.
-_CHIP_COMPARE = {"loihi": ">", "spinnaker": ">=", "speck": ">="}
 _NO_GRID = 2**62  #: grid of a voltage that never changes (every threshold is equivalent)
 _STAT_SAMPLE = 1_000_000  # report's error statistics on a sample above this
 
@@ -84,9 +83,10 @@ class _Fmt:
     compare: str | None  #: the chip's spike test: ">" (Loihi), ">=" (SpiNNaker, Speck), None
 
 
-def _fmt(target: Any, negative_weight_exp: bool) -> _Fmt:
+def _fmt(target: Target, negative_weight_exp: bool) -> _Fmt:
     f = target.formats
-    fam = {"loihi": "loihi", "speck": "speck"}.get(str(target.backend), "fixed")
+    family = target.family  # number format and spike test (nmcompiler.targets.families)
+    fam = family.number_format
     s0 = f.weight_exponent_offset if f.weight_exponent_offset is not None else 0
     floor = -s0 if (fam != "loihi" or negative_weight_exp) else 0
     emin = max(int(f.weight_exponent_min), floor)
@@ -100,17 +100,11 @@ def _fmt(target: Any, negative_weight_exp: bool) -> _Fmt:
         b_exp_max=2 ** int(f.bias_exponent_bits) - 1 if f.bias_exponent_bits else 0,
         decay_bits=int(f.decay_bits), current=int(f.current_bits) > 0,
         frac_bits=int(f.state_fraction_bits or 0),
-        compare=_CHIP_COMPARE.get(str(target.backend)),
+        compare=family.spike_compare,
     )
 
 
-def _sign_mode(w: np.ndarray) -> str:
-    """Lava's sign mode of a weight matrix (loihi_arith.sign_mode_of)."""
-    if w.size == 0 or np.min(w) >= 0:
-        return "excitatory"
-    if np.max(w) <= 0:
-        return "inhibitory"
-    return "mixed"
+_sign_mode = loihi.sign_mode_of
 
 
 def _mantissa_range(fmt: _Fmt, w: np.ndarray, obj: str, tname: str) -> tuple[int, int, int, str]:
@@ -298,7 +292,7 @@ def _ints(x: Any) -> Any:
     return [int(v) for v in flat]
 
 
-def _check_model(pop: Population, fmt: _Fmt, target: Any) -> None:
+def _check_model(pop: Population, fmt: _Fmt, target: Target) -> None:
     m = pop.model
     caps = target.capabilities
     where = f"population '{pop.name}'"
@@ -539,7 +533,7 @@ def _comparison_report(model_ge: bool, chip: str | None, tq: np.ndarray, tc: np.
 # =========================================================================== the pass
 def quantize(
     net: Network,
-    target: Any,
+    target: Target,
     *,
     seed: int = 0,
     negative_weight_exp: bool = False,

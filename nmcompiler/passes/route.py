@@ -36,298 +36,35 @@ import time
 from typing import Any
 
 import numpy as np
-import scipy.sparse as sp
-from scipy.sparse.csgraph import shortest_path
 
 from nmcompiler.ir.errors import FitError
 
-from ..mapping import SPINNAKER_LINK_DIRECTIONS, Partition, Placement, Routes
+from ..mapping import Partition, Placement, Routes
+from ..targets import Target
 
 __all__ = ["route", "unicast_link_load", "deliver", "lookup", "route_bits", "route_words"]
 
-_PRED_CACHE: dict[tuple, np.ndarray] = {}
-
-#: the unicast link load of the last placement (``place`` computes it for its report;
-#: ``route`` reuses it when given that very partition and placement: same arrays)
-_LOAD_MEMO: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
-
-
-def remember_link_load(part: Partition, core: np.ndarray, links: np.ndarray,
-                       load: np.ndarray) -> None:
-    """Keep the unicast link load of ``core`` (a placement of ``part``) for :func:`route`.
-
-    Only the last one is kept, until a route uses it; it is recognised by the identity of
-    the partition's edge arrays and of the placement's core array (never by value), so a
-    route of any other mapping recomputes. Saves a pass over up to 1e8 core pairs."""
-    _LOAD_MEMO.clear()
-    _LOAD_MEMO.append((part.edge_src, part.edge_dst, part.edge_messages, core,
-                       np.asarray(load)))
-
-
-def _recall_link_load(part: Partition, core: np.ndarray) -> np.ndarray | None:
-    if not _LOAD_MEMO:
-        return None
-    src, dst, msg, c, load = _LOAD_MEMO[0]
-    if src is part.edge_src and dst is part.edge_dst and msg is part.edge_messages and \
-            c is core:
-        _LOAD_MEMO.clear()  # used once: hold no reference to the mapping afterwards
-        return load
-    return None
-
-
-# =========================================================================== helpers
-def _link_keys(target: Any) -> tuple[np.ndarray, np.ndarray, int]:
-    links = np.asarray(target.links(), dtype=np.int64).reshape(-1, 2)
-    n = int(target.n_nodes)
-    return links, links[:, 0] * n + links[:, 1], n
-
-
-def _predecessors(target: Any) -> np.ndarray:
-    """``(n_nodes, n_nodes)`` BFS shortest-path-tree parents (``pred[s, v]``)."""
-    links, _, n = _link_keys(target)
-    key = (target.name, target.path, n, links.shape[0])
-    if key not in _PRED_CACHE:
-        g = sp.csr_matrix((np.ones(links.shape[0]), (links[:, 0], links[:, 1])),
-                          shape=(n, n))
-        _, pred = shortest_path(g, method="D", unweighted=True, return_predecessors=True)
-        if len(_PRED_CACHE) > 8:
-            _PRED_CACHE.clear()
-        _PRED_CACHE[key] = pred.astype(np.int32)
-    return _PRED_CACHE[key]
-
-
-def _mesh_loads(target: Any, na: np.ndarray, nb: np.ndarray, m: np.ndarray) -> np.ndarray:
-    """Unicast x-then-y routes on the global router grid; load per ``target.links()``.
-
-    Difference arrays along every grid row (x legs, on the source's row) and column (y
-    legs, on the destination's column), filled with ``bincount``; int32 coordinates."""
-    t = target.topology
-    xy = np.asarray(target.node_coords(), dtype=np.int64)
-    ex = int(t.chip_grid[0] * t.node_grid[0])
-    ey = int(t.chip_grid[1] * t.node_grid[1])
-    xs = xy[:, 0].astype(np.int32)
-    ys = xy[:, 1].astype(np.int32)
-    x0, y0, x1, y1 = xs[na], ys[na], xs[nb], ys[nb]
-
-    def signed(d: np.ndarray, e: int, wrap: bool) -> np.ndarray:
-        if not wrap:
-            return d
-        d = np.mod(d, e)
-        return np.where(d > e // 2, d - e, d)
-
-    dx = signed(x1 - x0, ex, bool(t.wrap[0]))
-    dy = signed(y1 - y0, ey, bool(t.wrap[1]))
-    del x1
-    mf = np.asarray(m, dtype=np.float64)  # bincount sums in float64: exact below 2**53
-
-    def run(sel: np.ndarray, line: np.ndarray, start: np.ndarray, length: np.ndarray,
-            e: int, n_lines: int) -> np.ndarray:
-        """Load on the links ``k -> k+1`` of lines of length e, segments of ``length``."""
-        w = 2 * e + 1
-        size = n_lines * w
-        at = line[sel].astype(np.int64) * w + start[sel]
-        ms = mf[sel]
-        flat = np.bincount(at, weights=ms, minlength=size)
-        flat -= np.bincount(at + length[sel], weights=ms, minlength=size)
-        acc = np.cumsum(np.rint(flat).astype(np.int64).reshape(n_lines, w), axis=1)
-        return acc[:, :e] + acc[:, e:2 * e]
-
-    pos, neg = dx > 0, dx < 0
-    right = run(pos, y0, x0, dx, ex, ey)  # right[y, x]: x -> x+1
-    left = run(neg, y0, ex - 1 - x0, -dx, ex, ey)[:, ::-1]  # left[y, x]: x -> x-1
-    pos, neg = dy > 0, dy < 0
-    xd = xs[nb]
-    up = run(pos, xd, y0, dy, ey, ex)  # up[x, y]: y -> y+1
-    down = run(neg, xd, ey - 1 - y0, -dy, ey, ex)[:, ::-1]
-    links = np.asarray(target.links(), dtype=np.int64).reshape(-1, 2)
-    la, lb = xy[links[:, 0]], xy[links[:, 1]]
-    ddx = signed(lb[:, 0] - la[:, 0], ex, bool(t.wrap[0]))
-    ddy = signed(lb[:, 1] - la[:, 1], ey, bool(t.wrap[1]))
-    out = np.zeros(links.shape[0], dtype=np.int64)
-    xa, ya = la[:, 0], la[:, 1]
-    out = np.where((ddx == 1) & (ddy == 0), right[ya, xa], out)
-    out = np.where((ddx == -1) & (ddy == 0), left[ya, xa], out)
-    out = np.where((ddy == 1) & (ddx == 0), up[xa, ya], out)
-    out = np.where((ddy == -1) & (ddx == 0), down[xa, ya], out)
-    return out
-
-
-def mesh_link_load_cores(target: Any, node: np.ndarray, src: np.ndarray, dst: np.ndarray,
-                         m: np.ndarray) -> np.ndarray:
-    """:func:`_mesh_loads` for the edges ``src -> dst`` between logical cores placed on
-    routers ``node``, aggregated before any per-message work: x legs depend only on
-    (source core, destination column), y legs only on (source row, destination core),
-    so two sparse products with one-hot matrices reduce up to 1e8 core pairs to at most
-    cores x grid-width entries. Exactly the loads of :func:`_mesh_loads`."""
-    t = target.topology
-    xy = np.asarray(target.node_coords(), dtype=np.int64)
-    ex = int(t.chip_grid[0] * t.node_grid[0])
-    ey = int(t.chip_grid[1] * t.node_grid[1])
-    c = int(node.shape[0])
-    xc, yc = xy[node, 0], xy[node, 1]
-    counts = np.bincount(src, minlength=c)
-    if src.shape[0] > 1 and np.any(src[1:] < src[:-1]):  # not sorted by source: sort
-        order = np.argsort(src, kind="stable")
-        src, dst, m = src[order], dst[order], m[order]
-    a = sp.csr_matrix((np.asarray(m, dtype=np.float64), np.asarray(dst, dtype=np.int64),
-                       np.concatenate([[0], np.cumsum(counts)])), shape=(c, c))
-    ones = np.ones(c)
-    px = sp.csr_matrix((ones, (np.arange(c), xc)), shape=(c, ex))  # core -> its column
-    py = sp.csr_matrix((ones, (np.arange(c), yc)), shape=(c, ey))  # core -> its row
-    b = (a @ px).tocoo()  # b[s, x1]: messages from core s to column x1
-    d = (py.T @ a).tocoo()  # d[y0, k]: messages from row y0 to core k
-    # x legs: from (x(s), y(s)) to (x1, y(s)); y legs: from (x(k), y0) to (x(k), y(k))
-    seg_x = (b.row, b.col, b.data)
-    seg_y = (d.row, d.col, d.data)
-    return _mesh_loads_legs(target, xy, ex, ey, xc[seg_x[0]], yc[seg_x[0]], seg_x[1],
-                            np.rint(seg_x[2]).astype(np.int64), seg_y[0], xc[seg_y[1]],
-                            yc[seg_y[1]], np.rint(seg_y[2]).astype(np.int64))
-
-
-def _mesh_loads_legs(target: Any, xy: np.ndarray, ex: int, ey: int, x0: np.ndarray,
-                     y0: np.ndarray, x1: np.ndarray, mx: np.ndarray, ya: np.ndarray,
-                     xb: np.ndarray, yb: np.ndarray, my: np.ndarray) -> np.ndarray:
-    """Link loads of x legs ``(x0, y0) -> (x1, y0)`` carrying ``mx`` and y legs
-    ``(xb, ya) -> (xb, yb)`` carrying ``my`` (difference arrays, as :func:`_mesh_loads`)."""
-    t = target.topology
-
-    def signed(d: np.ndarray, e: int, wrap: bool) -> np.ndarray:
-        if not wrap:
-            return d
-        d = np.mod(d, e)
-        return np.where(d > e // 2, d - e, d)
-
-    def run(line: np.ndarray, start: np.ndarray, length: np.ndarray, mm: np.ndarray,
-            e: int, n_lines: int) -> np.ndarray:
-        w = 2 * e + 1
-        size = n_lines * w
-        at = line.astype(np.int64) * w + start
-        ms = mm.astype(np.float64)
-        flat = np.bincount(at, weights=ms, minlength=size)
-        flat -= np.bincount(at + length, weights=ms, minlength=size)
-        acc = np.cumsum(np.rint(flat).astype(np.int64).reshape(n_lines, w), axis=1)
-        return acc[:, :e] + acc[:, e:2 * e]
-
-    dx = signed(x1 - x0, ex, bool(t.wrap[0]))
-    dy = signed(yb - ya, ey, bool(t.wrap[1]))
-    p, q = dx > 0, dx < 0
-    right = run(y0[p], x0[p], dx[p], mx[p], ex, ey)
-    left = run(y0[q], ex - 1 - x0[q], -dx[q], mx[q], ex, ey)[:, ::-1]
-    p, q = dy > 0, dy < 0
-    up = run(xb[p], ya[p], dy[p], my[p], ey, ex)
-    down = run(xb[q], ey - 1 - ya[q], -dy[q], my[q], ey, ex)[:, ::-1]
-    links = np.asarray(target.links(), dtype=np.int64).reshape(-1, 2)
-    la, lb = xy[links[:, 0]], xy[links[:, 1]]
-    ddx = signed(lb[:, 0] - la[:, 0], ex, bool(t.wrap[0]))
-    ddy = signed(lb[:, 1] - la[:, 1], ey, bool(t.wrap[1]))
-    out = np.zeros(links.shape[0], dtype=np.int64)
-    xa, yl = la[:, 0], la[:, 1]
-    out = np.where((ddx == 1) & (ddy == 0), right[yl, xa], out)
-    out = np.where((ddx == -1) & (ddy == 0), left[yl, xa], out)
-    out = np.where((ddy == 1) & (ddx == 0), up[xa, yl], out)
-    out = np.where((ddy == -1) & (ddx == 0), down[xa, yl], out)
-    return out
-
-
-def _tree_loads(target: Any, na: np.ndarray, nb: np.ndarray, m: np.ndarray) -> np.ndarray:
-    """Unicast shortest-path-tree routes (any topology); load per ``target.links()``."""
-    links, lkey, n = _link_keys(target)
-    pred = _predecessors(target)
-    load = np.zeros(links.shape[0], dtype=np.int64)
-    cur, src, w = nb.copy(), na.copy(), m.astype(np.int64)
-    for _ in range(n):
-        act = cur != src
-        if not act.any():
-            break
-        cur, src, w = cur[act], src[act], w[act]
-        par = pred[src, cur].astype(np.int64)
-        idx = np.searchsorted(lkey, par * n + cur)
-        load += np.bincount(idx, weights=w, minlength=links.shape[0]).astype(np.int64)
-        cur = par
-    return load
-
-
-def unicast_link_load(target: Any, src_core: np.ndarray, dst_core: np.ndarray,
+def unicast_link_load(target: Target, src_core: np.ndarray, dst_core: np.ndarray,
                       messages: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Directed links and their load when every pair sends ``messages`` unicast.
 
     Mesh: x-then-y; triangular torus and others: shortest-path tree; Speck / full:
-    the direct link. Returns ``(target.links(), load)``.
+    the direct link (:meth:`nmcompiler.targets.topology.NoC.unicast_link_load`).
+    Returns ``(target.links(), load)``.
     """
     src_core = np.asarray(src_core, dtype=np.int64)
     dst_core = np.asarray(dst_core, dtype=np.int64)
     if src_core.size == 0:
-        return _node_link_load(target, src_core, dst_core, messages)
+        return target.noc.unicast_link_load(src_core, dst_core, messages)
     na = np.asarray(target.core_node(src_core), dtype=np.int64)
     nb = np.asarray(target.core_node(dst_core), dtype=np.int64)
-    return _node_link_load(target, na, nb, messages)
+    return target.noc.unicast_link_load(na, nb, messages)
 
 
-def _hops_nodes(target: Any, na: np.ndarray, nb: np.ndarray) -> np.ndarray:
-    """Router hops between routers ``na`` and ``nb`` (int32 Manhattan on plain meshes)."""
-    t = target.topology
-    if t.kind == "mesh2d" and not any(t.wrap):
-        xy = np.asarray(target.node_coords())
-        xs, ys = xy[:, 0].astype(np.int32), xy[:, 1].astype(np.int32)
-        h = np.abs(xs[na] - xs[nb])
-        h += np.abs(ys[na] - ys[nb])
-        return h.astype(np.int64)
-    n = int(target.n_nodes)
-    if n <= 6000 and na.size > 4 * n * n:  # many pairs: one lookup in a hop table
-        key = ("hops", target.name, target.path, n)
-        if key not in _PRED_CACHE:
-            idx = np.arange(n, dtype=np.int64)
-            _PRED_CACHE[key] = np.asarray(target._node_hops(idx[:, None], idx[None, :]),
-                                          dtype=np.int16)
-        return _PRED_CACHE[key][na, nb].astype(np.int64)
-    return np.asarray(target._node_hops(na, nb), dtype=np.int64)
-
-
-def _node_link_load(target: Any, na: np.ndarray, nb: np.ndarray, messages: np.ndarray
-                    ) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`unicast_link_load` from the routers of the source and destination cores."""
-    links, lkey, n = _link_keys(target)
-    m = np.asarray(messages, dtype=np.int64)
-    if links.shape[0] == 0 or na.size == 0:
-        return links, np.zeros(links.shape[0], dtype=np.int64)
-    diff = na != nb
-    na, nb, m = na[diff], nb[diff], m[diff]
-    kind = target.topology.kind
-    if kind == "mesh2d":
-        return links, _mesh_loads(target, na, nb, m)
-    if kind in ("speck_layers", "full"):
-        idx = np.searchsorted(lkey, na * n + nb)
-        return links, np.bincount(idx, weights=m, minlength=links.shape[0]).astype(np.int64)
-    return links, _tree_loads(target, na, nb, m)
-
-
-# =========================================================================== SpiNNaker
-def _direction(target: Any, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """SpiNNaker link number from chip a to neighbouring chip b."""
-    t = target.topology
-    xy = np.asarray(target.node_coords(), dtype=np.int64)
-    d = xy[b] - xy[a]
-    ex, ey = int(t.chip_grid[0]), int(t.chip_grid[1])
-    if t.wrap[0]:
-        d[:, 0] = np.mod(d[:, 0] + 1, ex) - 1
-    if t.wrap[1]:
-        d[:, 1] = np.mod(d[:, 1] + 1, ey) - 1
-    out = np.full(a.shape[0], -1, dtype=np.int64)
-    for k, (vx, vy) in enumerate(SPINNAKER_LINK_DIRECTIONS):
-        hit = (d[:, 0] == vx) & (d[:, 1] == vy) & (out < 0)
-        out[hit] = k
-    return out
-
-
-def route_words(target: Any) -> int:
-    """32-bit words per route: 6 link bits, then one bit per processor 0..cores_per_chip
-    (processor 0 is the monitor; application core in slot ``k`` is processor ``k + 1``).
-    SpiNNaker 1 (18 processors): 24 bits, one word; SpiNNaker 2 (150 application cores):
-    157 bits, five words. SpiNNMachine encodes routes the same way (``RoutingEntry.
-    _calc_spinnaker_route``: bit ``6 + p`` for processor ``p``, for every processor of the
-    chip); how SpiNNaker 2's router stores the wider word is not public (hw_reference.md
-    section 4), so the words here are a logical bit set, not a register layout."""
-    return (6 + 1 + int(target.topology.cores_per_chip) + 31) // 32
+def route_words(target: Target) -> int:
+    """32-bit words per routing-table route of ``target`` (its family's encoding,
+    :meth:`nmcompiler.targets.families.spinnaker.SpinnakerFamily.route_words`)."""
+    return target.family.route_words(target)
 
 
 def _set_bits(words: np.ndarray, rows: np.ndarray, bits: np.ndarray) -> None:
@@ -347,47 +84,26 @@ def route_bits(routes: Routes, entries: np.ndarray) -> np.ndarray:
                          bitorder="little").astype(bool)
 
 
-def _multicast(part: Partition, place: Placement, target: Any
+def _multicast(part: Partition, place: Placement, target: Target
                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Trees of every source core. Returns entries (source, chip, route words, removable)
     sorted by (chip, source), and the link load of the trees; route words are
     ``(n, route_words(target))`` uint32."""
+    noc = target.noc
     cpc = int(target.topology.cores_per_chip)
-    n = int(target.n_nodes)
-    pred = _predecessors(target)
     core = place.core
     chip_of = core // cpc
     src = part.edge_src.astype(np.int64)
     dst = part.edge_dst.astype(np.int64)
-    root = chip_of[src]
-    # tree nodes: destination chips and their ancestors; keys source * n + chip, marked
-    # in a bitmap over the key space (cores x chips), so each step only looks at the
-    # keys it reaches (no set difference against every key found so far)
-    space = int(part.n_cores) * n
-    seen = np.zeros(space, dtype=bool)
-    seen[src * n + chip_of[dst]] = True
-    frontier = np.flatnonzero(seen)
-    for _ in range(n):
-        s, v = np.divmod(frontier, n)
-        act = v != chip_of[s]
-        s, v = s[act], v[act]
-        if s.size == 0:
-            break
-        par = pred[chip_of[s], v].astype(np.int64)
-        pk = s * n + par
-        pk = np.unique(pk[~seen[pk]])
-        seen[pk] = True
-        frontier = pk
-    seen[src * n + root] = True
-    nodes = np.flatnonzero(seen)
-    s_all, v_all = np.divmod(nodes, n)
+    s_all, v_all, child, par, lidx = noc.multicast_trees(chip_of, src, chip_of[dst],
+                                                         int(part.n_cores))
+    n = noc.n_nodes
+    nodes = s_all * n + v_all
     n_words = route_words(target)
     words = np.zeros((nodes.shape[0], n_words), dtype=np.uint32)
     # links to children
-    child = v_all != chip_of[s_all]
     cs, cv = s_all[child], v_all[child]
-    par = pred[chip_of[cs], cv].astype(np.int64)
-    d = _direction(target, par, cv)
+    d = noc.direction(par, cv)  # type: ignore[attr-defined]
     pidx = np.searchsorted(nodes, cs * n + par)
     _set_bits(words, pidx, d)
     # processors of destination cores: processor p = slot + 1 (processor 0 is the monitor)
@@ -404,9 +120,7 @@ def _multicast(part: Partition, place: Placement, target: Any
     link_bit = np.where(only_link, np.log2(np.maximum(w0, 1)).astype(np.int64), -2)
     removable = child & only_link & (link_bit == arrive)
     # link loads: each tree edge carries the source's packets
-    links, lkey, _ = _link_keys(target)
-    lidx = np.searchsorted(lkey, par * n + cv)
-    load = np.bincount(lidx, weights=part.core_sources[cs], minlength=links.shape[0])
+    load = np.bincount(lidx, weights=part.core_sources[cs], minlength=noc.links().shape[0])
     order = np.lexsort((s_all, v_all))
     return s_all[order], v_all[order], words[order], removable[order], load.astype(np.int64)
 
@@ -488,7 +202,7 @@ def lookup(routes: Routes, chips: np.ndarray, keys: np.ndarray) -> np.ndarray:
     return out
 
 
-def deliver(routes: Routes, placement: Placement, target: Any) -> np.ndarray:
+def deliver(routes: Routes, placement: Placement, target: Target) -> np.ndarray:
     """Simulate every source core's packet through the tables (vectorised).
 
     Returns ``(n, 2)`` int64 (source logical core, physical core reached), unique.
@@ -498,24 +212,13 @@ def deliver(routes: Routes, placement: Placement, target: Any) -> np.ndarray:
     cpc = int(target.topology.cores_per_chip)
     n_src = routes.keys.shape[0]
     chip = placement.core[np.arange(n_src)] // cpc
-    xy = np.asarray(target.node_coords(), dtype=np.int64)
-    index = {(int(x), int(y)): i for i, (x, y) in enumerate(xy)}
-    t = target.topology
-    ex, ey = int(t.chip_grid[0]), int(t.chip_grid[1])
-    neigh = np.full((xy.shape[0], 6), -1, dtype=np.int64)
-    for i, (x, y) in enumerate(xy):
-        for d, (vx, vy) in enumerate(SPINNAKER_LINK_DIRECTIONS):
-            qx, qy = int(x) + vx, int(y) + vy
-            if t.wrap[0]:
-                qx %= ex
-            if t.wrap[1]:
-                qy %= ey
-            neigh[i, d] = index.get((qx, qy), -1)
+    neigh = target.noc.neighbours()  # type: ignore[attr-defined]
+    n_nodes = neigh.shape[0]
     s = np.arange(n_src)
     v = chip.copy()
     arrive = np.full(n_src, -1, dtype=np.int64)
     got = []
-    for _ in range(4 * xy.shape[0] + 8):
+    for _ in range(4 * n_nodes + 8):
         if s.size == 0:
             break
         entry = lookup(routes, v, routes.keys[s])
@@ -547,8 +250,8 @@ def deliver(routes: Routes, placement: Placement, target: Any) -> np.ndarray:
 
 
 # =========================================================================== the pass
-def route(part: Partition, placement: Placement, target: Any, *, seed: int = 0,
-          compress: bool = True) -> Routes:
+def route(part: Partition, placement: Placement, target: Target, *, seed: int = 0,
+          compress: bool = True, link_load: np.ndarray | None = None) -> Routes:
     """Route the placed partition on ``target`` (see the module docstring).
 
     Args:
@@ -556,6 +259,9 @@ def route(part: Partition, placement: Placement, target: Any, *, seed: int = 0,
         target: the target.
         seed: unused by the deterministic routing; kept for the pass signature.
         compress: compress routing tables that exceed ``routing_entries``.
+        link_load: the unicast link load of this very placement, as
+            :func:`nmcompiler.passes.place.place_with_link_load` returns it (saves
+            routing the pairs again); ignored where routing tables are built.
 
     Raises:
         FitError: a chip's routing table exceeds the limit even after compression.
@@ -564,12 +270,12 @@ def route(part: Partition, placement: Placement, target: Any, *, seed: int = 0,
     core = placement.core
     node = np.asarray(target.core_node(core), dtype=np.int64)  # router of each logical core
     na, nb = node[part.edge_src], node[part.edge_dst]
-    hops = _hops_nodes(target, na, nb)
+    hops = target.noc.pair_hops(na, nb)
     msgs = part.edge_messages.astype(np.int64)
     total = int(np.sum(msgs * hops))
     n_msgs = int(msgs.sum())
     limit = target.chip.routing_entries
-    tables = target.topology.kind == "triangular_torus"
+    tables = target.noc.multicast_tables
     n_chips = int(target.n_chips)
     stats: dict[str, Any] = {}
     empty_u32 = np.zeros(0, dtype=np.uint32)
@@ -580,7 +286,7 @@ def route(part: Partition, placement: Placement, target: Any, *, seed: int = 0,
     tr = np.zeros((0, route_words(target) if tables else 1), dtype=np.uint32)
     raw = np.zeros(n_chips, dtype=np.int64)
     if tables:
-        links, load = _link_keys(target)[0], None
+        links = target.links()
         s, v, w, removable, load = _multicast(part, placement, target)
         per_core = np.bincount(part.neuron_core, minlength=part.n_cores)
         nbits = int(np.ceil(np.log2(max(int(per_core.max(initial=1)), 1))))
@@ -641,11 +347,10 @@ def route(part: Partition, placement: Placement, target: Any, *, seed: int = 0,
                      "destinations, or lower the fan-out of the populations routed there")
         multicast = True
     else:
-        load = _recall_link_load(part, core)
-        if load is None:
-            links, load = _node_link_load(target, na, nb, msgs)
+        if link_load is None:
+            links, load = target.noc.unicast_link_load(na, nb, msgs)
         else:
-            links = _link_keys(target)[0]
+            links, load = target.links(), link_load
         multicast = False
     del na, nb
     stats["time_s"] = round(time.perf_counter() - t0, 3)

@@ -13,7 +13,7 @@ Families (chosen by the target's ``backend`` field):
   order, so integer-valued networks give exactly the reference's numbers; state is
   saturated (or wrapped) to the target's ``voltage_bits`` / ``current_bits``.
 * ``loihi`` (:class:`LoihiArith`) -- Lava 0.10's bit-accurate LIF, through
-  :mod:`nmcompiler.backends.emulator.loihi_arith` (int32 holding 24-bit u and v; u wraps once, v
+  :mod:`nmcompiler.targets.families.loihi` (int32 holding 24-bit u and v; u wraps once, v
   saturates; decays rounded towards zero; ``a << 6``; strict ``v* > vth << 6``; hard
   reset to 0). Extensions Lava lacks are integer analogues, documented there.
 * ``spinnaker`` (:class:`SpinnakerArith`) -- sPyNNaker's s16.15 ``accum`` fixed point
@@ -38,8 +38,7 @@ from typing import Any
 import numpy as np
 
 from nmcompiler.ir.errors import BackendError
-
-from . import loihi_arith as la
+from nmcompiler.targets.families import loihi as la
 
 __all__ = [
     "FAMILIES",

@@ -45,8 +45,8 @@ from nmcompiler.ir.models import Reset, canonical
 from nmcompiler.ir.network import Network
 from nmcompiler.ir.simulate import _normalise_inputs
 from nmcompiler.ir.verify import effective_min_delay, verify, zero_delay_order
+from nmcompiler.targets.families import loihi as la
 
-from . import loihi_arith as la
 from .arith import RESET_HARD, RESET_NONE, RESET_SOFT, SlotParams, make_arith
 from .costs import CostTables, evaluate
 

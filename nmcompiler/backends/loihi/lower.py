@@ -47,10 +47,10 @@ from typing import Any
 
 import numpy as np
 
-from nmcompiler.backends.emulator import loihi_arith as la
 from nmcompiler.compiled import json_default
 from nmcompiler.ir.errors import BackendError
 from nmcompiler.ir.io import write_npz
+from nmcompiler.targets.families import loihi as la
 
 __all__ = [
     "GRAPH_FORMAT",

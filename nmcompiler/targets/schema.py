@@ -1,34 +1,43 @@
-"""Target descriptions: what a chip offers, read from a checked TOML file.
+"""Target files: the TOML schema, loading and checking.
 
 A *target* is one file in ``hw_configs/`` (or a user's own file): the topology of cores,
 chips and links, the per-core and per-chip budgets a partition must respect, the number
 formats the quantizer must produce, the capability flags and a cost model. The format is
-documented in ``docs/targets.md``; the numbers and their sources are in
-``shared/hw_reference.md``.
+documented in ``docs/targets.md``, with the source of every number.
 
 Every hardware number in a file is a small table that carries its provenance::
 
-    neurons = { value = 1024, source = "hw_reference.md §1b, Davies18 p.89" }
+    neurons = { value = 1024, source = "Davies18 p.89" }
     fan_in  = { value = 4096, status = "unknown", note = "conservative default: ..." }
 
 ``load_target`` checks the file against the schema below and raises
-:class:`nmcompiler.ir.errors.ConfigError` naming the file, the key, the problem and a hint. The
-resulting :class:`Target` is a frozen value with derived geometry: core coordinates,
-hop distances (vectorised) and the link list of the network-on-chip.
+:class:`nmcompiler.ir.errors.ConfigError` naming the file, the key, the problem and a hint.
+The result is a frozen :class:`~nmcompiler.targets.model.Target`.
 """
 
 from __future__ import annotations
 
-import difflib
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
+from nmcompiler.ir.errors import ConfigError
 
-from nmcompiler.ir.errors import ConfigError, UsageError
+from .model import (
+    Capabilities,
+    ChipBudget,
+    ConvolutionLimits,
+    CoreBudget,
+    CostModel,
+    NumberFormat,
+    Provenance,
+    Target,
+    Topology,
+    did_you_mean,
+)
+from .topology import TOPOLOGY_KINDS
 
 try:  # Python >= 3.11
     import tomllib
@@ -37,18 +46,9 @@ except ModuleNotFoundError:  # pragma: no cover - Python 3.10
 
 __all__ = [
     "SCHEMA_VERSION",
-    "TOPOLOGY_KINDS",
+    "SCHEMA",
+    "STATUSES",
     "SYNAPSE_ACCOUNTINGS",
-    "COORD_NAMES",
-    "Provenance",
-    "Topology",
-    "CoreBudget",
-    "ChipBudget",
-    "NumberFormat",
-    "Capabilities",
-    "CostModel",
-    "ConvolutionLimits",
-    "Target",
     "load_target",
     "parse_target",
     "list_targets",
@@ -57,18 +57,9 @@ __all__ = [
 
 SCHEMA_VERSION = 1
 
-TOPOLOGY_KINDS = ("mesh2d", "triangular_torus", "speck_layers", "full")
-"""Network-on-chip kinds. ``mesh2d``: routers on a 2-D grid, chips extend the grid
-(Loihi). ``triangular_torus``: one router per chip, six links (x±1, y), (x, y±1),
-(x+1, y+1), (x−1, y−1), optionally wrapped (SpiNNaker). ``speck_layers``: every core
-talks directly to the cores it sends to (≤ ``max_destinations``). ``full``: every node
-reaches every other in one hop."""
 
 SYNAPSE_ACCOUNTINGS = ("loihi_synapse_config", "word_per_synapse", "speck_kernel", "fixed_bits")
 """How synapses are charged against ``synaptic_memory_words`` (see docs/targets.md)."""
-
-COORD_NAMES = ("chip_x", "chip_y", "node_x", "node_y", "slot")
-"""Columns of :meth:`Target.core_coords`."""
 
 STATUSES = ("cited", "derived", "unknown", "synthetic")
 RESET_MODES = ("hard", "soft", "none")
@@ -247,385 +238,6 @@ _TYPE_WORDS = {
     "str_list": "a list of strings",
 }
 
-
-# --------------------------------------------------------------------------- value types
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Provenance:
-    """Where one number of a target comes from.
-
-    ``status``: ``cited`` (from the source), ``derived`` (arithmetic on cited numbers,
-    shown in the source string), ``unknown`` (not published; the value is a labelled
-    conservative default explained in ``note``) or ``synthetic`` (a design value of a
-    chip that does not exist, such as the emulator's).
-    """
-
-    key: str
-    status: str
-    source: str | None
-    note: str | None
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Topology:
-    """Cores, routers (nodes) and chips. Units: counts; coordinates are integers."""
-
-    kind: str
-    chip_grid: tuple[int, int]
-    chips: tuple[tuple[int, int], ...]
-    chips_per_system: int
-    wrap: tuple[bool, bool]
-    node_grid: tuple[int, int]
-    cores_per_node: int
-    cores_per_chip: int
-
-    @property
-    def nodes_per_chip(self) -> int:
-        """Routers (tiles) per chip."""
-        return self.node_grid[0] * self.node_grid[1]
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class CoreBudget:
-    """Per-core limits. A tuple value gives one limit per core of a chip (Speck).
-
-    ``None`` means the target has no limit of that kind.
-    """
-
-    neurons: int | tuple[int, ...]
-    input_axons: int | None
-    output_axons: int | None
-    synaptic_memory_words: int | tuple[int, ...]
-    synaptic_word_bits: int
-    synapse_accounting: str
-    synapse_entry_bits: int
-    row_header_words: int | None
-    bias_memory_words: int | tuple[int, ...] | None
-    local_memory_bytes: int | None
-    min_delay: int
-    max_delay: int
-    max_destinations: int | None
-
-    @property
-    def synaptic_memory_bits(self) -> int | tuple[int, ...]:
-        """Synaptic memory in bits (words × word bits), per core."""
-        if isinstance(self.synaptic_memory_words, tuple):
-            return tuple(w * self.synaptic_word_bits for w in self.synaptic_memory_words)
-        return self.synaptic_memory_words * self.synaptic_word_bits
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ChipBudget:
-    """Per-chip limits (``None``: none of that kind)."""
-
-    routing_entries: int | None
-    shared_memory_bytes: int | None
-    links_per_chip: int | None
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class NumberFormat:
-    """Fixed-point formats of weights, state, decays, thresholds and biases (bits)."""
-
-    weight_bits: int
-    weight_signed: bool
-    weight_exponent_min: int
-    weight_exponent_max: int
-    weight_exponent_offset: int | None
-    input_shift: int | None
-    voltage_bits: int
-    current_bits: int
-    state_fraction_bits: int | None
-    voltage_overflow: str
-    current_overflow: str
-    decay_bits: int
-    threshold_bits: int
-    threshold_shift: int
-    bias_bits: int
-    bias_exponent_bits: int
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Capabilities:
-    """What the chip can do natively."""
-
-    time_stepped: bool
-    convolution_hardware: bool
-    graded_spikes: bool
-    graded_spike_bits: int
-    resonate_and_fire: bool
-    per_synapse_delays: bool
-    stochastic: bool
-    on_chip_learning: bool
-    reset_modes: tuple[str, ...]
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class CostModel:
-    """Energy (J), time (s) and power (W) per event; ``None`` where the file gives none."""
-
-    energy_per_synop_j: float
-    energy_per_neuron_update_j: float
-    energy_per_neuron_update_inactive_j: float | None
-    energy_per_spike_local_j: float | None
-    energy_per_spike_sent_j: float | None
-    energy_per_hop_j: float
-    energy_per_hop_x_j: float | None
-    energy_per_hop_y_j: float | None
-    time_per_synop_s: float
-    time_per_neuron_update_s: float
-    time_per_neuron_update_inactive_s: float | None
-    time_per_spike_local_s: float | None
-    time_per_hop_s: float
-    time_per_hop_x_s: float | None
-    time_per_hop_y_s: float | None
-    barrier_time_s: float
-    step_time_s: float | None
-    static_power_w: float
-    power_per_active_core_w: float | None
-    synop_energy_all_in: bool | None
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ConvolutionLimits:
-    """Limits of native convolution layers (targets with convolution hardware)."""
-
-    max_kernel_size: int
-    strides: tuple[int, ...]
-    max_padding: int
-    pooling_sizes: tuple[int, ...]
-    max_input_size: tuple[int, int]
-    max_output_size: tuple[int, int]
-    max_channels: int
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Target:
-    """A checked target description. Build it with :func:`load_target`.
-
-    ``name`` is ``"<file name>"`` or ``"<file name>:<variant>"``; ``sources`` holds the
-    provenance of every hardware number, keyed ``"section.field"``.
-    """
-
-    name: str
-    base_name: str
-    variant: str | None
-    variants: tuple[str, ...]
-    description: str
-    backend: str
-    real_chip: bool
-    path: str
-    topology: Topology
-    core: CoreBudget
-    chip: ChipBudget
-    formats: NumberFormat
-    capabilities: Capabilities
-    cost: CostModel
-    convolution: ConvolutionLimits | None
-    sources: tuple[Provenance, ...]
-    _cache: dict = field(default_factory=dict, compare=False, repr=False)
-
-    # ----------------------------------------------------------------- provenance
-
-    def source_of(self, key: str) -> Provenance:
-        """Provenance of ``"section.field"``; raises ``KeyError`` for a field not given."""
-        for p in self.sources:
-            if p.key == key:
-                return p
-        raise KeyError(key)
-
-    def unknown_fields(self) -> tuple[str, ...]:
-        """Keys whose value is a labelled default because the number is not published."""
-        return tuple(p.key for p in self.sources if p.status == "unknown")
-
-    # ----------------------------------------------------------------- sizes
-
-    @property
-    def n_chips(self) -> int:
-        """Chips in the system."""
-        return self.topology.chips_per_system
-
-    @property
-    def total_cores(self) -> int:
-        """Usable cores in the system."""
-        return self.n_chips * self.topology.cores_per_chip
-
-    @property
-    def n_nodes(self) -> int:
-        """Routers (tiles; on SpiNNaker: chips) in the system."""
-        return self.n_chips * self.topology.nodes_per_chip
-
-    def per_core(self, name: str) -> np.ndarray:
-        """A core-budget field as an int64 array over all cores (``-1`` where ``None``)."""
-        if name not in SCHEMA["core_budget"]:
-            raise UsageError(
-                f"unknown core budget {name!r}",
-                hint=_did_you_mean(name, SCHEMA["core_budget"]),
-            )
-        value = getattr(self.core, name)
-        if isinstance(value, (str, bool)):
-            raise UsageError(f"core budget {name!r} is not a number")
-        if value is None:
-            per_chip = np.full(self.topology.cores_per_chip, -1, dtype=np.int64)
-        else:
-            per_chip = np.broadcast_to(
-                np.asarray(value, dtype=np.int64), (self.topology.cores_per_chip,)
-            )
-        return np.tile(per_chip, self.n_chips)
-
-    # ----------------------------------------------------------------- geometry
-
-    def core_coords(self) -> np.ndarray:
-        """Coordinates of every core, shape ``(total_cores, 5)``, columns :data:`COORD_NAMES`.
-
-        Core ``c`` lies on chip ``c // cores_per_chip`` (chips in the order of
-        ``topology.chips``); its local index ``l`` lives in node ``l // cores_per_node``
-        (nodes numbered x fastest) at slot ``l % cores_per_node``.
-        """
-        if "core_coords" not in self._cache:
-            t = self.topology
-            local = np.arange(t.cores_per_chip)
-            node = local // t.cores_per_node
-            per_chip = np.stack(
-                [node % t.node_grid[0], node // t.node_grid[0], local % t.cores_per_node],
-                axis=1,
-            )
-            chips = np.asarray(t.chips, dtype=np.int64).reshape(-1, 2)
-            out = np.concatenate(
-                [
-                    np.repeat(chips, t.cores_per_chip, axis=0),
-                    np.tile(per_chip, (t.chips_per_system, 1)),
-                ],
-                axis=1,
-            ).astype(np.int64)
-            out.setflags(write=False)
-            self._cache["core_coords"] = out
-        return self._cache["core_coords"]
-
-    def node_coords(self) -> np.ndarray:
-        """Global (x, y) of every router, shape ``(n_nodes, 2)``.
-
-        Node ``n`` is router ``n % nodes_per_chip`` (x fastest) of chip
-        ``n // nodes_per_chip``; x = chip_x · node_grid_x + node_x (likewise y).
-        """
-        if "node_coords" not in self._cache:
-            t = self.topology
-            nx, ny = t.node_grid
-            k = np.arange(nx * ny)
-            local = np.stack([k % nx, k // nx], axis=1)
-            chips = np.asarray(t.chips, dtype=np.int64).reshape(-1, 2)
-            out = (
-                np.repeat(chips * (nx, ny), nx * ny, axis=0)
-                + np.tile(local, (t.chips_per_system, 1))
-            ).astype(np.int64)
-            out.setflags(write=False)
-            self._cache["node_coords"] = out
-        return self._cache["node_coords"]
-
-    def core_node(self, cores: Any) -> np.ndarray:
-        """Index of the router (node) of each core; vectorised."""
-        c = self._check_cores(cores)
-        t = self.topology
-        chip, local = np.divmod(c, t.cores_per_chip)
-        return chip * t.nodes_per_chip + local // t.cores_per_node
-
-    def hops(self, core_a: Any, core_b: Any) -> np.ndarray:
-        """Router-to-router hops between cores (broadcasting int arrays); 0 on one node.
-
-        ``mesh2d``: Manhattan distance on the global grid (wrapped axes take the shorter
-        way). ``triangular_torus``: the SpiNNaker distance between chips with
-        d = (dx, dy): max(|dx|, |dy|) when dx and dy have the same sign, |dx| + |dy|
-        otherwise, minimised over the wrap-arounds of wrapped axes.
-        ``speck_layers`` / ``full``: 1 between different nodes. Distances on a chip set
-        with holes assume the set is convex in the lattice (true for SpiNN-5 boards).
-        """
-        na = self.core_node(core_a)
-        nb = self.core_node(core_b)
-        return self._node_hops(na, nb)
-
-    def _node_hops(self, na: np.ndarray, nb: np.ndarray) -> np.ndarray:
-        t = self.topology
-        if t.kind in ("speck_layers", "full"):
-            return (na != nb).astype(np.int64)
-        xy = self.node_coords()
-        d = xy[nb] - xy[na]
-        extent = np.asarray(t.chip_grid) * np.asarray(t.node_grid)
-        if t.kind == "mesh2d":
-            ad = np.abs(d)
-            for axis in (0, 1):
-                if t.wrap[axis]:
-                    ad[..., axis] = np.minimum(ad[..., axis], extent[axis] - ad[..., axis])
-            return ad.sum(axis=-1).astype(np.int64)
-        # triangular_torus: one router per chip (node_grid is (1, 1))
-        dx, dy = d[..., 0], d[..., 1]
-        shifts_x = (-extent[0], 0, extent[0]) if t.wrap[0] else (0,)
-        shifts_y = (-extent[1], 0, extent[1]) if t.wrap[1] else (0,)
-        best = None
-        for sx in shifts_x:
-            for sy in shifts_y:
-                h = _tri_distance(dx + sx, dy + sy)
-                best = h if best is None else np.minimum(best, h)
-        return np.asarray(best, dtype=np.int64)
-
-    def links(self) -> np.ndarray:
-        """Directed router-to-router links, shape ``(n_links, 2)`` of node indices, sorted.
-
-        Both directions are listed; link-load accounting counts each direction apart.
-        """
-        if "links" not in self._cache:
-            t = self.topology
-            n = self.n_nodes
-            if t.kind in ("speck_layers", "full"):
-                a, b = np.meshgrid(np.arange(n), np.arange(n), indexing="ij")
-                pairs = np.stack([a.ravel(), b.ravel()], axis=1)
-                pairs = pairs[pairs[:, 0] != pairs[:, 1]]
-            else:
-                # vectorised over nodes: a grid of node indices, one lookup per direction
-                xy = self.node_coords()
-                ex, ey = (int(v) for v in np.asarray(t.chip_grid) * np.asarray(t.node_grid))
-                index = np.full((ex, ey), -1, dtype=np.int64)
-                index[xy[:, 0], xy[:, 1]] = np.arange(n)
-                steps = [(1, 0), (-1, 0), (0, 1), (0, -1)]
-                if t.kind == "triangular_torus":
-                    steps += [(1, 1), (-1, -1)]
-                keys = []
-                for sx, sy in steps:
-                    qx, qy = xy[:, 0] + sx, xy[:, 1] + sy
-                    if t.wrap[0]:
-                        qx = np.mod(qx, ex)
-                    if t.wrap[1]:
-                        qy = np.mod(qy, ey)
-                    ok = (qx >= 0) & (qx < ex) & (qy >= 0) & (qy < ey)
-                    i = np.flatnonzero(ok)
-                    j = index[qx[ok], qy[ok]]
-                    keep = (j >= 0) & (j != i)
-                    keys.append(i[keep] * n + j[keep])
-                key = np.unique(np.concatenate(keys)) if keys else np.zeros(0, np.int64)
-                pairs = np.stack(np.divmod(key, n), axis=1).astype(np.int64).reshape(-1, 2)
-            pairs = pairs.astype(np.int64)
-            pairs.setflags(write=False)
-            self._cache["links"] = pairs
-        return self._cache["links"]
-
-    def _check_cores(self, cores: Any) -> np.ndarray:
-        c = np.asarray(cores)
-        if c.dtype.kind not in "iu":
-            if c.size and not np.all(np.equal(np.mod(c, 1), 0)):
-                raise UsageError(f"core ids must be integers; got dtype {c.dtype}")
-            c = c.astype(np.int64)
-        if c.size and (c.min() < 0 or c.max() >= self.total_cores):
-            raise UsageError(
-                f"core id out of range for target {self.name!r}: "
-                f"{int(c.min())}..{int(c.max())} not within 0..{self.total_cores - 1}",
-                limit=self.total_cores,
-            )
-        return c.astype(np.int64)
-
-
-def _tri_distance(dx: np.ndarray, dy: np.ndarray) -> np.ndarray:
-    same_sign = (dx * dy) >= 0
-    return np.where(same_sign, np.maximum(np.abs(dx), np.abs(dy)), np.abs(dx) + np.abs(dy))
 
 
 # --------------------------------------------------------------------------- loading
@@ -867,13 +479,7 @@ def _missing(label: str, key: str, *, section: bool = False) -> ConfigError:
     return ConfigError(f"{label}: missing key '{key}'", obj=label, rule=key, hint=hint)
 
 
-def _did_you_mean(word: str, options: Any, *, what: str = "allowed") -> str:
-    options = list(options)
-    close = difflib.get_close_matches(word, options, n=1, cutoff=0.6)
-    listing = f"{what}: {', '.join(options)}"
-    if close:
-        return f"did you mean '{close[0]}'? {listing}"
-    return listing
+_did_you_mean = did_you_mean
 
 
 def _check_keys(label: str, prefix: str, table: Mapping[str, Any], allowed: tuple) -> None:
@@ -1198,3 +804,4 @@ def _check_consistency(
         raise _missing(label, "core_budget.row_header_words")
     if topo.kind == "speck_layers" and core.max_destinations is None:
         raise _missing(label, "core_budget.max_destinations")
+
