@@ -22,7 +22,7 @@ from nmcompiler import ir
 from nmcompiler.ir.errors import NmcError
 
 from .examples import digits_classifier, lsm_example
-from .report import _si
+from .report import si_units
 from .targets import list_targets
 
 console = Console(width=None if sys.stdout.isatty() else 150)
@@ -165,8 +165,8 @@ def main(argv: list[str] | None = None) -> int:
             lat = float(np.asarray(k.step_time_s).mean())
             acc = "-" if ex.score is None else f"{100 * ex.score(r.outputs):.1f}%"
             caveat = sum(1 for f in c.target.unknown_fields() if f.startswith("cost."))
-            table.add_row(ex.name, t, str(c.n_cores), f"{sops:,.0f}", _si(energy, "J"),
-                          _si(lat, "s"), acc,
+            table.add_row(ex.name, t, str(c.n_cores), f"{sops:,.0f}", si_units(energy, "J"),
+                          si_units(lat, "s"), acc,
                           f"{caveat} cost numbers unpublished" if caveat else "")
         if ex.score is not None:
             table.add_row(ex.name, "reference (float)", "-", "-", "-", "-",
@@ -177,15 +177,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _n_syn(net: ir.Network, proj: Any) -> int:
-    conn = proj.conn
-    if isinstance(conn, (ir.Conv2d,)):
-        return conn.n_synapses(net.shape_of(proj.post))
-    if isinstance(conn, ir.OneToOne):
-        return net.size_of(proj.post)
-    if isinstance(conn, (ir.SumPool2d, ir.AvgPool2d)):
-        k = conn.kernel if isinstance(conn.kernel, tuple) else (conn.kernel, conn.kernel)
-        return net.size_of(proj.post) * k[0] * k[1]
-    return conn.n_synapses()
+    return proj.conn.n_synapses(net.shape_of(proj.pre), net.shape_of(proj.post))
 
 
 if __name__ == "__main__":

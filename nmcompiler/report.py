@@ -14,7 +14,7 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-__all__ = ["render_compile_report", "plot_core_usage", "PNG_METADATA"]
+__all__ = ["render_compile_report", "plot_core_usage", "PNG_METADATA", "si_units"]
 
 #: matplotlib metadata for reproducible PNGs (no software version, no date).
 PNG_METADATA = {"Software": None}
@@ -208,7 +208,8 @@ def run_report(result: Any, compiled: Any, *, top: int = 5) -> dict[str, Any]:
     return out
 
 
-def _si(x: float, unit: str) -> str:
+def si_units(x: float, unit: str) -> str:
+    """``x`` with an SI prefix (down to pico) and ``unit``, 3 significant digits."""
     for scale, prefix in ((1, ""), (1e-3, "m"), (1e-6, "µ"), (1e-9, "n"), (1e-12, "p")):
         if abs(x) >= scale or scale == 1e-12:
             return f"{x / scale:.3g} {prefix}{unit}"
@@ -230,13 +231,14 @@ def render_run_report(rep: dict[str, Any], console: Console) -> None:
             t.add_row(label, f"{rep[key]:,}")
     if "latency_per_step_s" in rep:
         lat = rep["latency_per_step_s"]
-        t.add_row("latency per step", f"{_si(lat['mean'], 's')} mean, {_si(lat['max'], 's')} max")
+        t.add_row("latency per step",
+                  f"{si_units(lat['mean'], 's')} mean, {si_units(lat['max'], 's')} max")
     if "energy_j" in rep:
         e = rep["energy_j"]
-        t.add_row("energy", ", ".join(f"{k} {_si(v, 'J')}" for k, v in e.items()))
-        t.add_row("energy per step", _si(rep["energy_per_step_j"], "J"))
+        t.add_row("energy", ", ".join(f"{k} {si_units(v, 'J')}" for k, v in e.items()))
+        t.add_row("energy per step", si_units(rep["energy_per_step_j"], "J"))
         if "energy_per_sop_j" in rep:
-            t.add_row("energy per synaptic op (all in)", _si(rep["energy_per_sop_j"], "J"))
+            t.add_row("energy per synaptic op (all in)", si_units(rep["energy_per_sop_j"], "J"))
     if rep.get("caveat"):
         t.add_row("caveat", rep["caveat"])
     console.print(t)

@@ -8,7 +8,7 @@ resource, what was needed or found, the limit or what was expected, and a hint.
     population 'hidden' needs 5120 input axons on one core; loihi2 allows 4096:
     split it or lower fan-in
 
-``nmcompiler.errors`` re-exports this module; the CLI maps each family to an exit code
+The CLI maps each family to an exit code
 (DESIGN.md section 7): :class:`NetworkError` and :class:`FitError` -> 1,
 :class:`ConfigError` / :class:`UsageError` -> 2, :class:`ToolchainMissing` -> 3.
 """

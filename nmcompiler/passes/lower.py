@@ -50,10 +50,10 @@ from nmcompiler.ir.connectivity import (
     OneToOne,
     Sparse,
     SumPool2d,
-    _pair,
-    conv_output_shape,
+    as_pair,
 )
 from nmcompiler.ir.errors import FitError, RetimingError, UsageError
+from nmcompiler.ir.expand import conv_to_sparse, grid_to_sparse, pool_to_sparse, projection_coo
 from nmcompiler.ir.models import IF, LIF, Reset
 from nmcompiler.ir.network import Network, Population, Projection
 
@@ -84,32 +84,13 @@ def _delay_range(proj: Projection) -> tuple[int, int]:
 
 
 def _to_coo(net: Network, proj: Projection) -> tuple[np.ndarray, ...]:
-    """(pre, post, weight, extra delays or None) of a Dense / Sparse / OneToOne projection."""
-    conn = proj.conn
-    if isinstance(conn, Dense):
-        post, pre = np.nonzero(conn.weight)
-        w = conn.weight[post, pre]
-        dl = None if conn.delays is None else np.asarray(conn.delays)[post, pre]
-        return pre.astype(np.int64), post.astype(np.int64), w, dl
-    if isinstance(conn, Sparse):
-        dl = None if conn.delays is None else np.asarray(conn.delays)
-        return conn.pre_index(), conn.indices.astype(np.int64), conn.weight, dl
-    if isinstance(conn, OneToOne):
-        n = net.size_of(proj.pre)
-        idx = np.arange(n, dtype=np.int64)
-        w = np.broadcast_to(np.asarray(conn.weight, dtype=np.float64), (n,)).copy()
-        dl = None if conn.delays is None else np.asarray(conn.delays)
-        return idx, idx.copy(), w, dl
-    sp = _grid_to_sparse(net, proj)
-    return sp.pre_index(), sp.indices.astype(np.int64), sp.weight, None
+    """(pre, post, weight, extra delays or None) of a projection (zeros of a OneToOne
+    kept; :func:`nmcompiler.ir.expand.projection_coo`)."""
+    return tuple(projection_coo(proj.conn, net.shape_of(proj.pre), keep_zeros=True))
 
 
 def _grid_to_sparse(net: Network, proj: Projection) -> Sparse:
-    conn = proj.conn
-    in_shape = net.shape_of(proj.pre)
-    if isinstance(conn, Conv2d):
-        return conv_to_sparse(conn, in_shape)  # type: ignore[arg-type]
-    return pool_to_sparse(conn, in_shape)  # type: ignore[arg-type]
+    return grid_to_sparse(proj.conn, net.shape_of(proj.pre))  # type: ignore[arg-type]
 
 
 def _unique_name(base: str, taken: set[str]) -> str:
@@ -128,70 +109,6 @@ def _py(x: Any) -> Any:
 
 
 # =========================================================================== 1. expansion
-def conv_to_sparse(
-    conv: Conv2d, in_shape: tuple[int, int, int], *, keep_zeros: bool = False,
-    chunk: int = 1 << 22,
-) -> Sparse:
-    """The synapses of a 2-D convolution as a :class:`~nmcompiler.ir.Sparse` (CSR by presynaptic).
-
-    PyTorch's conventions (OIHW weights, CHW activations flattened in C order, stride,
-    zero padding, dilation, groups). Output neuron ``(o, y, x)`` receives input
-    ``(c, y*sh - ph + i*dh, x*sw - pw + j*dw)`` with weight ``W[o, c mod Cg, i, j]`` for
-    ``c`` in group ``o // (O / groups)``; positions in the padding have no synapse, and
-    kernel entries equal to 0 are dropped unless ``keep_zeros``. Vectorised over kernel
-    entries x output positions, in chunks of about ``chunk`` candidate synapses.
-    """
-    c_in, h, w = (int(x) for x in in_shape)
-    weight = np.asarray(conv.weight)
-    o_n, cg, kh, kw = weight.shape
-    _, ho_n, wo_n = conv_output_shape((c_in, h, w), conv)
-    sh, sw = _pair(conv.stride)
-    ph, pw = _pair(conv.padding)
-    dh, dw = _pair(conv.dilation)
-    og = o_n // int(conv.groups)
-    o, cl, i, j = (a.reshape(-1) for a in np.meshgrid(
-        np.arange(o_n), np.arange(cg), np.arange(kh), np.arange(kw), indexing="ij"))
-    wk = weight.reshape(-1)
-    if not keep_zeros:
-        keep = wk != 0
-        o, cl, i, j, wk = o[keep], cl[keep], i[keep], j[keep], wk[keep]
-    c = (o // og) * cg + cl
-    ys = np.arange(ho_n, dtype=np.int64)
-    xs = np.arange(wo_n, dtype=np.int64)
-    per_entry = max(1, ho_n * wo_n)
-    step = max(1, chunk // per_entry)
-    pres, posts, ws = [], [], []
-    for s in range(0, wk.shape[0], step):  # loop over chunks of kernel entries only
-        sl = slice(s, s + step)
-        hy = ys[None, :] * sh - ph + i[sl, None] * dh  # (k, Ho)
-        wx = xs[None, :] * sw - pw + j[sl, None] * dw  # (k, Wo)
-        ok = ((hy >= 0) & (hy < h))[:, :, None] & ((wx >= 0) & (wx < w))[:, None, :]
-        pre = (c[sl, None, None].astype(np.int64) * h + hy[:, :, None]) * w + wx[:, None, :]
-        post = (o[sl, None, None].astype(np.int64) * ho_n + ys[None, :, None]) * wo_n \
-            + xs[None, None, :]
-        pres.append(pre[ok])
-        posts.append(post[ok])
-        ws.append(np.broadcast_to(wk[sl, None, None], ok.shape)[ok])
-    if pres:
-        pre_a, post_a, w_a = np.concatenate(pres), np.concatenate(posts), np.concatenate(ws)
-    else:
-        pre_a = post_a = np.zeros(0, dtype=np.int64)
-        w_a = np.zeros(0, dtype=weight.dtype)
-    return Sparse.from_coo(pre=pre_a, post=post_a, weight=w_a, n_pre=c_in * h * w,
-                           n_post=o_n * ho_n * wo_n)
-
-
-def pool_to_sparse(pool: SumPool2d | AvgPool2d, in_shape: tuple[int, int, int]) -> Sparse:
-    """Sum or average pooling as a :class:`~nmcompiler.ir.Sparse`: a depthwise convolution whose
-    kernel is filled with the pooling weight (1, or ``1 / (kH kW)`` with padding counted)."""
-    c = int(in_shape[0])
-    kh, kw = _pair(pool.kernel)
-    stride = pool.stride if pool.stride is not None else pool.kernel
-    conv = Conv2d(weight=np.full((c, 1, kh, kw), pool.scale()), stride=_pair(stride),
-                  padding=_pair(pool.padding), groups=c)
-    return conv_to_sparse(conv, in_shape)
-
-
 def _check_conv_limits(net: Network, proj: Projection, target: Target) -> None:
     lim = target.convolution
     if lim is None:
@@ -217,16 +134,16 @@ def _check_conv_limits(net: Network, proj: Projection, target: Target) -> None:
         if kh != kw or kh > lim.max_kernel_size:
             fail("kernel", (kh, kw), f"square <= {lim.max_kernel_size}",
                  "use a square kernel within the limit")
-        for s in _pair(conn.stride):
+        for s in as_pair(conn.stride):
             if s not in lim.strides:
-                fail("stride", _pair(conn.stride), lim.strides, "use an allowed stride")
-        if max(_pair(conn.padding)) > lim.max_padding:
-            fail("padding", _pair(conn.padding), lim.max_padding, "pad less")
+                fail("stride", as_pair(conn.stride), lim.strides, "use an allowed stride")
+        if max(as_pair(conn.padding)) > lim.max_padding:
+            fail("padding", as_pair(conn.padding), lim.max_padding, "pad less")
         if conn.weight.shape[0] > lim.max_channels:
             fail("output channels", conn.weight.shape[0], lim.max_channels,
                  "split the layer into channel groups")
     else:
-        k = _pair(conn.kernel)
+        k = as_pair(conn.kernel)
         if k[0] != k[1] or k[0] not in lim.pooling_sizes:
             fail("pooling size", k, lim.pooling_sizes, "use an allowed sum-pooling size")
 

@@ -56,14 +56,14 @@ import scipy.sparse as sp
 
 from nmcompiler.ir.connectivity import AvgPool2d, Conv2d, Dense, OneToOne, Sparse, SumPool2d
 from nmcompiler.ir.errors import FitError, UsageError
+from nmcompiler.ir.expand import grid_to_sparse
 from nmcompiler.ir.network import Network
 
 from ..mapping import BUDGET_NAMES, CoreUsage, Partition
 from ..targets import Target
-from ..targets.budgets import LAYER_BUDGET_NAMES, layer_mapped, synapse_row_bits
-from ..targets.budgets import limits_of as _limits
-from ..targets.families.speck import dense_pool_factor, speck_layer_memory
-from ..targets.families.speck import neuron_memory as _neuron_memory
+from ..targets.budgets import LAYER_BUDGET_NAMES, layer_mapped, limits_of, synapse_row_bits
+from ..targets.families.speck import dense_pool_factor, neuron_memory, speck_layer_memory
+from .arrays import concat_ranges
 
 __all__ = ["partition", "synapse_row_bits", "speck_layer_memory", "dense_pool_factor",
            "evaluate_partition"]
@@ -119,12 +119,7 @@ class _View:
 
 
 def _expand(net: Network, proj: Any) -> Sparse:
-    from .lower import conv_to_sparse, pool_to_sparse  # the lower pass's exact expansion
-
-    in_shape = net.shape_of(proj.pre)
-    if isinstance(proj.conn, Conv2d):
-        return conv_to_sparse(proj.conn, in_shape)
-    return pool_to_sparse(proj.conn, in_shape)
+    return grid_to_sparse(proj.conn, net.shape_of(proj.pre))  # the lower pass's expansion
 
 
 def _view(net: Network, target: Target, mix: bool | None) -> _View:
@@ -465,7 +460,7 @@ def evaluate_partition(net: Network, target: Target, neuron_core: np.ndarray,
     n_cores = int(nc.max()) + 1 if nc.size else 0
     ev = _evaluate(view, nc, n_cores, target)
     _fill_dest(ev)
-    lim = np.broadcast_to(_limits(target, ev.names, False), ev.used.shape).copy()
+    lim = np.broadcast_to(limits_of(target, ev.names, False), ev.used.shape).copy()
     return CoreUsage(names=ev.names, used=ev.used, limit=lim)
 
 
@@ -479,7 +474,7 @@ def _suggest_targets(resource: str, need: int, current: str) -> str:
         for t in list_targets():
             if t.name == current:
                 continue
-            limit = _limits(t, (resource,), t.noc.layered)[0]
+            limit = limits_of(t, (resource,), t.noc.layered)[0]
             if limit < 0 or limit >= need:
                 ok.append(t.name)
         return ("; targets that would fit: " + ", ".join(ok)) if ok else ""
@@ -511,7 +506,7 @@ def _too_many_cores(view: _View, target: Target, n_cores: int, used: np.ndarray 
     chips = math.ceil(n_cores / per_chip)
     binding = ""
     if used is not None and names is not None:
-        lim = _limits(target, names, False)
+        lim = limits_of(target, names, False)
         frac = np.where(lim > 0, used / np.maximum(lim, 1), 0).mean(axis=0)
         binding = f" (binding budget: {names[int(np.argmax(frac))]})"
     biggest = view.pops[int(np.argmax(np.diff(view.pop_off)))]
@@ -863,9 +858,8 @@ def _sample_usage(view: _View, nc: np.ndarray, n_cores: int, target: Target,
             if pr.kind == "csr":
                 rs = np.flatnonzero(pre_in_s)
                 ln = np.diff(pr.indptr)[rs]
-                from .place import _ranges
 
-                at = _ranges(pr.indptr[rs], ln)
+                at = concat_ranges(pr.indptr[rs], ln)
                 pre_o = np.repeat(rs, ln)
             else:
                 at = np.flatnonzero(pre_in_s[pr.pre])
@@ -1007,7 +1001,7 @@ def _speck_partition(net: Network, view: _View, target: Target, seed: int) -> Pa
     pidx = {p: k for k, p in enumerate(view.pops)}
     for k, p in enumerate(view.pops):
         pop = net.populations[p]
-        neuron_mem[k] = _neuron_memory(pop.shape)
+        neuron_mem[k] = neuron_memory(pop.shape)
         b = getattr(pop.model, "bias", 0.0)
         if np.any(np.asarray(b) != 0):
             bias[k] = pop.shape[0] if len(pop.shape) == 3 else pop.size
@@ -1027,7 +1021,7 @@ def _speck_partition(net: Network, view: _View, target: Target, seed: int) -> Pa
     n_dest = np.array([len(d) for d in dests], dtype=np.int64)
     names = _SPECK_NAMES
     used = np.stack([np.diff(view.pop_off), kernel, neuron_mem, bias, n_dest], axis=1)
-    lim = _limits(target, names, True)
+    lim = limits_of(target, names, True)
     for k in range(npop):
         for j, name in enumerate(names):
             if name == "neurons":
@@ -1135,7 +1129,7 @@ def partition(
         part = _speck_partition(net, view, target, seed)
         part.stats["time_s"] = round(time.perf_counter() - t_start, 3)
         return part
-    lim = _limits(target, BUDGET_NAMES, False)
+    lim = limits_of(target, BUDGET_NAMES, False)
     cap = int(lim[0])
     lower_bound = sum(-(-int(s) // cap) for s in np.diff(view.pop_off)) \
         if mix_populations is False else -(-view.n_neurons // cap)

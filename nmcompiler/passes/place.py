@@ -56,6 +56,7 @@ from nmcompiler.ir.errors import FitError, UsageError
 
 from ..mapping import Partition, Placement
 from ..targets import Target
+from .arrays import concat_ranges
 
 __all__ = ["place", "place_with_link_load", "placement_cost", "hop_matrix"]
 
@@ -293,7 +294,7 @@ def _local_search(geo: _Geo, g: sp.csr_matrix, pos: np.ndarray, rng: np.random.G
         # delta of moving a to p (and b, if any, to pa)
         na = geo.core_node
         ia = np.repeat(np.arange(a.shape[0]), deg[a])
-        ea = _ranges(indptr[a], deg[a])
+        ea = concat_ranges(indptr[a], deg[a])
         nb_a = indices[ea]
         npos = na[pos[nb_a]]
         d_a = data[ea] * (geo.hops_nodes(na[p[ia]], npos) - geo.hops_nodes(na[pa[ia]], npos))
@@ -304,7 +305,7 @@ def _local_search(geo: _Geo, g: sp.csr_matrix, pos: np.ndarray, rng: np.random.G
         if bi.size:
             bb = b[bi]
             ib = np.repeat(bi, deg[bb])
-            eb = _ranges(indptr[bb], deg[bb])
+            eb = concat_ranges(indptr[bb], deg[bb])
             nposb = na[pos[indices[eb]]]
             d_b = data[eb] * (geo.hops_nodes(na[pa[ib]], nposb) -
                               geo.hops_nodes(na[p[ib]], nposb))
@@ -356,15 +357,6 @@ def _local_search(geo: _Geo, g: sp.csr_matrix, pos: np.ndarray, rng: np.random.G
     stats["local_search_rounds"] = rounds
     stats["local_search_moves"] = accepted
     return pos
-
-
-def _ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-    """Concatenated ``arange(s, s + l)`` for every (s, l), vectorised."""
-    total = int(lengths.sum())
-    if total == 0:
-        return np.zeros(0, dtype=np.int64)
-    offs = np.concatenate([[0], np.cumsum(lengths)[:-1]])
-    return np.arange(total) - np.repeat(offs - starts, lengths)
 
 
 # =========================================================================== CP-SAT

@@ -45,12 +45,21 @@ from typing import Any
 
 import numpy as np
 
-from nmcompiler.ir.connectivity import AvgPool2d, Conv2d, Dense, OneToOne, Sparse, SumPool2d, _pair
+from nmcompiler.ir.connectivity import (
+    AvgPool2d,
+    Conv2d,
+    Dense,
+    OneToOne,
+    Sparse,
+    SumPool2d,
+    as_pair,
+)
 from nmcompiler.ir.errors import FitError
 from nmcompiler.ir.models import Reset, model_fields
 from nmcompiler.ir.network import Network, Population, Projection
 from nmcompiler.ir.simulate import simulate
 
+from ..quantization import METADATA_KEY, PopulationQuant, ProjectionQuant, QuantizationInfo
 from ..targets import Target
 from ..targets.families import loihi
 
@@ -145,10 +154,10 @@ def _weights_of(net: Network, proj: Projection) -> np.ndarray:
 def _pool_as_conv(net: Network, proj: Projection) -> Conv2d:
     conn = proj.conn
     c = net.shape_of(proj.pre)[0]
-    kh, kw = _pair(conn.kernel)
+    kh, kw = as_pair(conn.kernel)
     stride = conn.stride if conn.stride is not None else conn.kernel
-    return Conv2d(weight=np.full((c, 1, kh, kw), conn.scale()), stride=_pair(stride),
-                  padding=_pair(conn.padding), groups=c)
+    return Conv2d(weight=np.full((c, 1, kh, kw), conn.scale()), stride=as_pair(stride),
+                  padding=as_pair(conn.padding), groups=c)
 
 
 def _with_weight(conn: Any, w: np.ndarray) -> Any:
@@ -705,20 +714,20 @@ def quantize(
         if model_cmp is not None:
             meta_pops[pname]["model_comparison"] = model_cmp
         rep_pops[pname] = prep
-    meta = {
-        "version": 1,
-        "target": tname,
-        "family": fmt.family,
-        "units": "integer state units: x_float = x / scale of the population (weights: "
-                 "of the post population); weight = mantissa * 2**weight_shift",
-        "state_fraction_bits": fmt.frac_bits,
-        "threshold_shift": fmt.th_shift,
-        "comparison": fmt.compare or "model",
-        "populations": meta_pops,
-        "projections": meta_projs,
-    }
+    info = QuantizationInfo(
+        version=1,
+        target=tname,
+        family=fmt.family,
+        units="integer state units: x_float = x / scale of the population (weights: "
+              "of the post population); weight = mantissa * 2**weight_shift",
+        state_fraction_bits=fmt.frac_bits,
+        threshold_shift=fmt.th_shift,
+        comparison=fmt.compare or "model",
+        populations={k: PopulationQuant.from_entries(v) for k, v in meta_pops.items()},
+        projections={k: ProjectionQuant.from_entries(v) for k, v in meta_projs.items()},
+    )
     metadata = dict(net.metadata)
-    metadata["quantization"] = meta
+    metadata[METADATA_KEY] = info.to_metadata()
     qnet = net.replace(populations=pops, projections=projs, metadata=metadata)
     report: dict[str, Any] = {
         "target": tname, "family": fmt.family, "populations": rep_pops,
@@ -780,19 +789,8 @@ def _overflow(qnet: Network, fmt: _Fmt) -> dict[str, Any]:
 
 
 def _n_synapses(net: Network) -> int:
-    tot = 0
-    for p in net.projections.values():
-        c = p.conn
-        if isinstance(c, (Dense, Sparse)):
-            tot += c.n_synapses()
-        elif isinstance(c, OneToOne):
-            tot += net.size_of(p.post)
-        elif isinstance(c, Conv2d):
-            tot += c.n_synapses(net.shape_of(p.post))  # type: ignore[arg-type]
-        else:
-            k = _pair(c.kernel)
-            tot += net.size_of(p.post) * k[0] * k[1]
-    return tot
+    return sum(p.conn.n_synapses(net.shape_of(p.pre), net.shape_of(p.post))
+               for p in net.projections.values())
 
 
 def _behaviour(net: Network, qnet: Network, meta_pops: dict, seed: int, steps: int,
@@ -842,19 +840,19 @@ def dequantize(qnet: Network) -> Network:
     ``dequantize(quantize(net, t)[0])`` equals ``net`` exactly when every value of ``net``
     is representable in the target's formats at the chosen scales.
     """
-    meta = qnet.metadata.get("quantization")
-    if not isinstance(meta, dict):
+    info = QuantizationInfo.of(qnet)
+    if info is None:
         raise FitError(
             f"network '{qnet.name}' carries no quantization metadata", obj=qnet.name,
             rule="quantized network", hint="run the quantize pass first")
-    scales = {n: float(v["scale"]) for n, v in meta["populations"].items()}
+    scales = {n: v.scale for n, v in info.populations.items()}
     pops = {}
     for name, pop in qnet.populations.items():
         k = scales[name]
         own = model_fields(pop.model)
         ch: dict[str, Any] = {f: (own[f] / k) for f in ("theta", "bias", "v_reset")
                               if f in own}
-        mc = meta["populations"][name].get("model_comparison")
+        mc = info.populations[name].model_comparison
         if isinstance(mc, dict) and "theta" in own:  # undo the chip's comparison
             t = np.broadcast_to(np.asarray(mc["theta"], dtype=np.float64),
                                 np.shape(own["theta"]))
@@ -873,14 +871,19 @@ def dequantize(qnet: Network) -> Network:
         w = _weights_of(qnet, p) / k
         projs[name] = Projection(name=name, pre=p.pre, post=p.post,
                                  conn=_with_weight(p.conn, w), delay=p.delay)
-    md = {k: v for k, v in qnet.metadata.items() if k != "quantization"}
+    md = {k: v for k, v in qnet.metadata.items() if k != METADATA_KEY}
     return qnet.replace(populations=pops, projections=projs, metadata=md)
 
 
 def loihi_weight_mantissas(qnet: Network, projection: str) -> tuple[np.ndarray, int]:
     """Lava's integer weights and ``weight_exp`` of one projection of a network quantised
     for a Loihi target: ``mantissa = weight / 2**(6 + weight_exp)`` (exact integers)."""
-    meta = qnet.metadata["quantization"]["projections"][projection]
+    info = QuantizationInfo.of(qnet)
+    pq = None if info is None else info.projection(projection)
+    if pq is None or pq.weight_shift is None or pq.weight_exp is None:
+        raise FitError(f"projection '{projection}' carries no quantization record",
+                       obj=projection, rule="quantized network",
+                       hint="run the quantize pass for a Loihi target first")
     w = _weights_of(qnet, qnet.projections[projection])
-    return np.rint(w / 2.0 ** meta["weight_shift"]).astype(np.int32), int(meta["weight_exp"])
+    return np.rint(w / 2.0 ** pq.weight_shift).astype(np.int32), pq.weight_exp
 

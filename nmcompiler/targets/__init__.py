@@ -2,7 +2,8 @@
 
 * :mod:`~nmcompiler.targets.model`: the frozen value types (:class:`Target`, budgets,
   number formats, cost model);
-* :mod:`~nmcompiler.targets.schema`: the TOML schema, :func:`load_target` and its checks;
+* :mod:`~nmcompiler.targets.fields`: the declared fields of a target file (:data:`SCHEMA`);
+* :mod:`~nmcompiler.targets.schema`: :func:`load_target` and the checks against the fields;
 * :mod:`~nmcompiler.targets.topology`: the network-on-chip (coordinates, hops, links,
   unicast routes, multicast trees, link loads), reached as ``target.noc``;
 * :mod:`~nmcompiler.targets.budgets`: per-core limits and synaptic-memory formulas;
@@ -12,6 +13,14 @@
 See docs/targets.md for the file format and docs/architecture-core-notes.md for the layout.
 """
 
+from .fields import (
+    OVERFLOW_MODES,
+    RESET_MODES,
+    SCHEMA,
+    SCHEMA_VERSION,
+    STATUSES,
+    SYNAPSE_ACCOUNTINGS,
+)
 from .model import (
     COORD_NAMES,
     Capabilities,
@@ -24,18 +33,7 @@ from .model import (
     Target,
     Topology,
 )
-from .schema import (
-    OVERFLOW_MODES,
-    RESET_MODES,
-    SCHEMA,
-    SCHEMA_VERSION,
-    STATUSES,
-    SYNAPSE_ACCOUNTINGS,
-    list_targets,
-    load_target,
-    parse_target,
-    target_names,
-)
+from .schema import list_targets, load_target, parse_target, target_names
 from .topology import TOPOLOGY_KINDS, NoC
 
 __all__ = [
