@@ -38,7 +38,8 @@ All steps are pure and vectorised over synapses; the report states every change.
 from __future__ import annotations
 
 import math
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import networkx as nx
 import numpy as np
@@ -58,6 +59,7 @@ from nmcompiler.ir.models import IF, LIF, Reset
 from nmcompiler.ir.network import Network, Population, Projection
 
 from ..targets import Target
+from .base import CompileState, Pass, PassResult, strip_timings
 
 __all__ = [
     "lower",
@@ -711,3 +713,25 @@ def lower(
                                     "delays are not represented on chip"}
     report["output_shift"] = {k: v["shift"] for k, v in report["retiming"]["outputs"].items()}
     return net, report
+
+
+# =========================================================================== the pass class
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LowerPass(Pass):
+    """:func:`lower` as a pipeline pass; the fields are its options."""
+
+    name: ClassVar[str] = "lower"
+    ensures: ClassVar[frozenset[str]] = frozenset({"lowered", "min_delay"})
+    retiming: bool = True
+    force: bool = False
+    expand: str = "auto"
+    keep_zero_weights: bool = False
+    fan_in_split: bool = True
+    relay_quantum: float | None = None
+    input_payload_max: int = 1
+    long_delays: str = "relay"
+
+    def run(self, state: CompileState) -> PassResult:  # noqa: D102
+        net, rep = lower(state.network, state.target, seed=state.seed, **self.options())
+        report, timings = strip_timings(rep)
+        return PassResult(state=state.replace(network=net), report=report, timings=timings)

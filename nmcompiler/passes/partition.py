@@ -49,7 +49,7 @@ import functools
 import math
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import scipy.sparse as sp
@@ -64,6 +64,7 @@ from ..targets import Target
 from ..targets.budgets import LAYER_BUDGET_NAMES, layer_mapped, limits_of, synapse_row_bits
 from ..targets.families.speck import dense_pool_factor, neuron_memory, speck_layer_memory
 from .arrays import concat_ranges
+from .base import CompileState, Pass, PassResult, clean_record
 
 __all__ = ["partition", "synapse_row_bits", "speck_layer_memory", "dense_pool_factor",
            "evaluate_partition"]
@@ -1206,3 +1207,28 @@ def partition(
         input_messages=ev.input_messages[old_of_new], messages=int(d.sum()),
         local_messages=local_messages, method=used_method,
         seed=int(seed), stats=stats)
+
+
+# =========================================================================== the pass class
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PartitionPass(Pass):
+    """:func:`partition` as a pipeline pass; the fields are its options."""
+
+    name: ClassVar[str] = "partition"
+    requires: ClassVar[frozenset[str]] = frozenset({"lowered", "quantized"})
+    ensures: ClassVar[frozenset[str]] = frozenset({"partitioned"})
+    method: str = "auto"
+    mix_populations: bool | None = None
+    max_blocks: int = 4096
+    sample_synapses: int = 2_000_000
+    metis_rounds: int = 3
+    max_block_edges: int = 400_000
+    compare_below: int = 20_000_000
+
+    def run(self, state: CompileState) -> PassResult:  # noqa: D102
+        opts = self.options()
+        opts["method"] = getattr(self.method, "value", self.method)  # a PartitionMethod too
+        part, timings = clean_record(partition(state.network, state.target, seed=state.seed,
+                                               **opts))
+        return PassResult(state=state.replace(partition=part), report=part.report(),
+                          changed=False, timings=timings)

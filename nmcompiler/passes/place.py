@@ -47,7 +47,8 @@ memory fit the layer; with at most 2 destinations per core (checked by partition
 from __future__ import annotations
 
 import time
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import numpy as np
 import scipy.sparse as sp
@@ -57,6 +58,7 @@ from nmcompiler.ir.errors import FitError, UsageError
 from ..mapping import Partition, Placement
 from ..targets import Target
 from .arrays import concat_ranges
+from .base import CompileState, Pass, PassResult, clean_record
 
 __all__ = ["place", "place_with_link_load", "placement_cost", "hop_matrix"]
 
@@ -657,3 +659,27 @@ def _edges(g: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return coo.row[up].astype(np.int64), coo.col[up].astype(np.int64), coo.data[up]
 
 
+# =========================================================================== the pass class
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PlacePass(Pass):
+    """:func:`place_with_link_load` as a pipeline pass; the fields are its options. The
+    link load of the placement goes to the route pass through the state."""
+
+    name: ClassVar[str] = "place"
+    requires: ClassVar[frozenset[str]] = frozenset({"partitioned"})
+    ensures: ClassVar[frozenset[str]] = frozenset({"placed"})
+    method: str = "auto"
+    time_limit_s: float = 10.0
+    cpsat_max_cores: int = 8
+    effort: int = 20_000_000
+    link_weight: float = 0.1
+
+    def run(self, state: CompileState) -> PassResult:  # noqa: D102
+        assert state.partition is not None  # requires "partitioned"
+        opts = self.options()
+        opts["method"] = getattr(self.method, "value", self.method)  # a PlaceMethod too
+        pl, load = place_with_link_load(state.partition, state.target, seed=state.seed,
+                                        **opts)
+        pl, timings = clean_record(pl)
+        return PassResult(state=state.replace(placement=pl, link_load=load),
+                          report=pl.report(), changed=False, timings=timings)

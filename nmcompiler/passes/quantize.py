@@ -41,7 +41,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -62,6 +62,7 @@ from nmcompiler.ir.simulate import simulate
 from ..quantization import METADATA_KEY, PopulationQuant, ProjectionQuant, QuantizationInfo
 from ..targets import Target
 from ..targets.families import loihi
+from .base import CompileState, Pass, PassResult, strip_timings
 
 __all__ = ["quantize", "dequantize", "loihi_weight_mantissas"]
 
@@ -887,3 +888,23 @@ def loihi_weight_mantissas(qnet: Network, projection: str) -> tuple[np.ndarray, 
     w = _weights_of(qnet, qnet.projections[projection])
     return np.rint(w / 2.0 ** pq.weight_shift).astype(np.int32), pq.weight_exp
 
+
+# =========================================================================== the pass class
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class QuantizePass(Pass):
+    """:func:`quantize` as a pipeline pass; the fields are its options."""
+
+    name: ClassVar[str] = "quantize"
+    requires: ClassVar[frozenset[str]] = frozenset({"lowered"})
+    ensures: ClassVar[frozenset[str]] = frozenset({"quantized"})
+    negative_weight_exp: bool = False
+    check_capabilities: bool = True
+    check_steps: int = 32
+    check_rate: float = 0.2
+    check_max_neurons: int = 20_000
+    check_max_synapses: int = 2_000_000
+
+    def run(self, state: CompileState) -> PassResult:  # noqa: D102
+        net, rep = quantize(state.network, state.target, seed=state.seed, **self.options())
+        report, timings = strip_timings(rep)
+        return PassResult(state=state.replace(network=net), report=report, timings=timings)

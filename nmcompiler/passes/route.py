@@ -33,7 +33,8 @@ against the partition's edges.
 from __future__ import annotations
 
 import time
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -41,6 +42,7 @@ from nmcompiler.ir.errors import FitError
 
 from ..mapping import Partition, Placement, Routes
 from ..targets import Target
+from .base import CompileState, Pass, PassResult, clean_record
 
 __all__ = ["route", "unicast_link_load", "deliver", "lookup", "route_bits", "route_words"]
 
@@ -363,3 +365,22 @@ def route(part: Partition, placement: Placement, target: Target, *, seed: int = 
         key_mask=key_mask, table_offsets=offsets, table_key=tk, table_mask=tm,
         table_route=tr, entries_uncompressed=raw,
         routing_limit=int(limit) if (tables and limit is not None) else None, stats=stats)
+
+
+# =========================================================================== the pass class
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RoutePass(Pass):
+    """:func:`route` as a pipeline pass; the fields are its options."""
+
+    name: ClassVar[str] = "route"
+    requires: ClassVar[frozenset[str]] = frozenset({"partitioned", "placed"})
+    ensures: ClassVar[frozenset[str]] = frozenset({"routed"})
+    compress: bool = True
+
+    def run(self, state: CompileState) -> PassResult:  # noqa: D102
+        assert state.partition is not None and state.placement is not None
+        rt, timings = clean_record(route(state.partition, state.placement, state.target,
+                                         seed=state.seed, compress=self.compress,
+                                         link_load=state.link_load))
+        return PassResult(state=state.replace(routes=rt, link_load=None), report=rt.report(),
+                          changed=False, timings=timings)
