@@ -8,11 +8,14 @@ PNGs are written with fixed metadata, so the same compile gives the same bytes.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from rich.console import Console
 from rich.table import Table
+
+if TYPE_CHECKING:
+    from .targets import Target
 
 __all__ = ["render_compile_report", "plot_core_usage", "PNG_METADATA", "si_units"]
 
@@ -91,7 +94,7 @@ def _save(fig: Any, path: Path) -> Path:
     return path
 
 
-def core_positions(target: Any) -> tuple[np.ndarray, np.ndarray]:
+def core_positions(target: Target) -> tuple[np.ndarray, np.ndarray]:
     """A 2-D drawing position for every physical core: chips side by side, routers (nodes)
     in the chip, the cores of a node in a small sub-grid."""
     coords = target.core_coords().astype(float)  # chip_x, chip_y, node_x, node_y, slot

@@ -178,3 +178,39 @@ def test_no_file_over_800_lines():
     extra = sorted(set(long) - LONG_FILES_ALLOWED)
     assert not extra, f"files over {MAX_LINES} lines (one idea per file): " \
         f"{[(f, long[f]) for f in extra]}"
+
+
+def _family_switches(path: Path) -> list[int]:
+    """Lines that compare a target's family (``.backend``) or topology kind
+    (``topology.kind``) with something: the chip-family switches."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+
+    def is_family(node: ast.AST) -> bool:
+        if isinstance(node, ast.Call) and node.args:  # str(target.backend)
+            return is_family(node.args[0])
+        if not isinstance(node, ast.Attribute):
+            return False
+        if node.attr == "backend":
+            return True
+        return node.attr == "kind" and isinstance(node.value, ast.Attribute) and \
+            node.value.attr == "topology"
+
+    lines = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Compare) and any(
+                is_family(x) for x in (node.left, *node.comparators)):
+            lines.append(node.lineno)
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and \
+                node.func.attr == "get" and node.args and is_family(node.args[0]):
+            lines.append(node.lineno)  # {"loihi": ...}.get(target.backend)
+    return lines
+
+
+def test_no_switch_on_chip_family_outside_the_targets_package():
+    bad = []
+    for path in sorted(ROOT.rglob("*.py")):
+        rel = path.relative_to(ROOT)
+        if rel.parts[0] in ("targets", "ir", "frontends"):
+            continue  # the targets package is the one home of chip knowledge
+        bad += [f"{rel}:{n}" for n in _family_switches(path)]
+    assert not bad, f"ask target.family / target.noc instead of comparing names: {bad}"

@@ -19,6 +19,7 @@ import numpy as np
 from nmcompiler.backend import Backend, Counters, RunResult
 from nmcompiler.ir.errors import BackendError
 from nmcompiler.ir.network import Network
+from nmcompiler.targets import Target
 
 from .arith import FAMILIES
 from .costs import CostTables
@@ -44,7 +45,7 @@ def _neuron_core(net: Network, partition: Any) -> tuple[np.ndarray, int]:
 
 def engine_for(
     net: Network,
-    target: Any = None,
+    target: Target | None = None,
     *,
     partition: Any = None,
     placement: Any = None,
@@ -119,7 +120,7 @@ def emulate(
     inputs: Mapping[str, np.ndarray] | None = None,
     steps: int | None = None,
     *,
-    target: Any = None,
+    target: Target | None = None,
     partition: Any = None,
     placement: Any = None,
     family: str | None = None,

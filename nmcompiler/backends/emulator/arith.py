@@ -446,15 +446,18 @@ class SpeckArith(Arith):
 def make_arith(family: str, p: SlotParams, formats: Any = None, *, integer: bool = True
                ) -> Arith:
     """The arithmetic of target family ``family`` (a target's ``backend`` field)."""
-    if family == "emulator":
+    cls = ARITHMETICS.get(family)
+    if cls is None:
+        raise BackendError(
+            f"the emulator has no arithmetic for target family '{family}'",
+            obj=family, rule="family", hint="families: " + ", ".join(FAMILIES),
+        )
+    if cls is GenericArith:
         return GenericArith(p, formats, integer=integer)
-    if family == "loihi":
-        return LoihiArith(p, formats)
-    if family == "spinnaker":
-        return SpinnakerArith(p, formats)
-    if family == "speck":
-        return SpeckArith(p, formats)
-    raise BackendError(
-        f"the emulator has no arithmetic for target family '{family}'",
-        obj=family, rule="family", hint="families: " + ", ".join(FAMILIES),
-    )
+    return cls(p, formats)
+
+
+#: family name -> the emulator's arithmetic for it (one class per family)
+ARITHMETICS: dict[str, type[Arith]] = {
+    cls.family: cls for cls in (GenericArith, LoihiArith, SpinnakerArith, SpeckArith)
+}
