@@ -21,7 +21,7 @@ two below it, minimising the summed squared relative errors of weights (RMS per
 projection), threshold and bias; ties go to a power of two, so values that are
 representable round-trip exactly (:func:`dequantize`).
 
-Formats (``target.formats``; family by ``target.backend``):
+Formats (``target.formats``; the rules of ``target.family``):
 
 * **Loihi** (Lava ``PyLifModelBitAcc`` / ``PyDenseModelBitAcc``, see
   nmcompiler/targets/families/loihi.py): mantissas by sign mode (mixed: even values in
@@ -238,12 +238,7 @@ def quantize(
                 prep["graded_max_clamped"] = {"from": int(model.graded_max), "to": top}
         pops[pname] = Population(name=pname, shape=pop.shape,
                                  model=dataclasses.replace(model, **new_fields))
-        if fmt.family == "loihi":
-            ints = {"du": ints.get("du", 4095), "dv": ints.get("dv", 0),
-                    "vth": ints.get("theta_mant", 0), "bias_mant": ints["bias_mant"],
-                    "bias_exp": ints["bias_exp"],
-                    **{kk: v for kk, v in ints.items()
-                       if kk not in ("du", "dv", "theta_mant", "bias_mant", "bias_exp")}}
+        ints = fmt.rules.parameter_entries(ints)
         meta_pops[pname] = {"scale": k, **ints}
         if model_cmp is not None:
             meta_pops[pname]["model_comparison"] = model_cmp

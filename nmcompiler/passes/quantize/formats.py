@@ -10,7 +10,7 @@ import numpy as np
 from nmcompiler.ir.errors import FitError
 
 from ...targets import Target
-from ...targets.families import loihi
+from ...targets.families import Family, loihi
 
 EVAL_SAMPLE = 200_000
 
@@ -22,6 +22,7 @@ STAT_SAMPLE = 1_000_000  # report's error statistics on a sample above this
 @dataclasses.dataclass(frozen=True, slots=True)
 class Fmt:
     family: str
+    rules: Family  #: the chip family (nmcompiler.targets.families)
     s0: int
     emin: int
     emax: int
@@ -44,11 +45,11 @@ def make_format(target: Target, negative_weight_exp: bool) -> Fmt:
     family = target.family  # number format and spike test (nmcompiler.targets.families)
     fam = family.number_format
     s0 = f.weight_exponent_offset if f.weight_exponent_offset is not None else 0
-    floor = -s0 if (fam != "loihi" or negative_weight_exp) else 0
+    floor = family.weight_exponent_floor(int(s0), negative_weight_exp)
     emin = max(int(f.weight_exponent_min), floor)
     emax = max(int(f.weight_exponent_max), emin)
     return Fmt(
-        family=fam, s0=int(s0), emin=emin, emax=emax, wbits=int(f.weight_bits),
+        family=fam, rules=family, s0=int(s0), emin=emin, emax=emax, wbits=int(f.weight_bits),
         wsigned=bool(f.weight_signed), vmax=2 ** (int(f.voltage_bits) - 1) - 1,
         umax=2 ** (max(int(f.current_bits), 1) - 1) - 1,
         th_mant_max=2 ** int(f.threshold_bits) - 1, th_shift=int(f.threshold_shift),
@@ -66,17 +67,11 @@ _sign_mode = loihi.sign_mode_of
 def mantissa_range(fmt: Fmt, w: np.ndarray, obj: str, tname: str) -> tuple[int, int, int, str]:
     """(lo, hi, step, sign mode) of the integer mantissas of one projection."""
     mode = _sign_mode(w)
-    if fmt.family == "loihi":
-        top = 2**fmt.wbits - 1  # 255: 8-bit magnitude
-        if mode == "mixed":
-            return -(top + 1), top - 1, 2, mode  # even values in [-256, 254]
-        return (0, top, 1, mode) if mode == "excitatory" else (-top, 0, 1, mode)
-    if fmt.wsigned:
-        return -(2 ** (fmt.wbits - 1)), 2 ** (fmt.wbits - 1) - 1, 1, mode
-    if mode != "excitatory":
+    rng = fmt.rules.mantissa_range(fmt.wbits, fmt.wsigned, mode)
+    if rng is None:
         raise FitError(
             f"projection '{obj}' has negative weights; {tname} weights are unsigned",
             obj=obj, rule="weight sign", need="negative weights", limit="unsigned",
             hint="split it into excitatory and inhibitory projections",
         )
-    return 0, 2**fmt.wbits - 1, 1, mode
+    return rng[0], rng[1], rng[2], mode

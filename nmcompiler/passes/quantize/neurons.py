@@ -43,15 +43,9 @@ def quantize_decays(pop: Population, fmt: Fmt, tname: str, caps: Any) -> tuple[d
             ints[f"{name}_re"] = as_ints(re)
             ints[f"{name}_im"] = as_ints(im)
             ints["decay_bits"] = bits
-        elif fmt.family == "loihi":
-            if name == "alpha_u":
-                di = np.clip(np.rint(4095.0 - 4096.0 * val), 0, 4095)
-                q = (4095.0 - di) / 4096.0
-                ints["du"] = as_ints(di)
-            else:
-                di = np.clip(np.rint(4096.0 - 4096.0 * val), 0, 4095)
-                q = (4096.0 - di) / 4096.0
-                ints["dv"] = as_ints(di)
+        elif (own_code := fmt.rules.decay(name, val)) is not None:
+            q, entries = own_code
+            ints.update({key: as_ints(v) for key, v in entries.items()})
         else:
             fixed = 0.0 if name == "alpha_u" else 1.0
             if d == 0 or (name == "alpha_u" and not fmt.current):
@@ -110,7 +104,7 @@ def check_model(pop: Population, fmt: Fmt, target: Target) -> None:
             f"{where} has stochastic firing (noise {m.noise}); {tname} has none",
             obj=pop.name, rule="stochastic firing", need=m.noise, limit=0,
             hint="set noise=0 or pick a target with stochastic neurons")
-    if fmt.family == "loihi" and np.any(np.asarray(m.v_reset) != 0):
+    if fmt.rules.resets_to_zero_only and np.any(np.asarray(m.v_reset) != 0):
         raise FitError(
             f"{where} resets to v_reset = {np.max(np.abs(m.v_reset))}; {tname} resets to 0 "
             "only", obj=pop.name, rule="reset to 0", need="v_reset != 0", limit=0,

@@ -707,3 +707,32 @@ class LoihiFamily(Family):
     name = "loihi"
     number_format = "loihi"
     spike_compare = ">"
+    resets_to_zero_only = True
+
+    def weight_exponent_floor(self, offset: int, negative_weight_exp: bool) -> int:
+        """0 (Lava's ``weight_exp`` >= 0) unless negative exponents are asked for."""
+        return -offset if negative_weight_exp else 0
+
+    def mantissa_range(self, bits: int, signed: bool, sign_mode: str
+                       ) -> tuple[int, int, int] | None:
+        """8-bit magnitudes by sign mode (:func:`prepare_weights`): mixed weights are even
+        values in [-256, 254]."""
+        top = 2**bits - 1  # 255: 8-bit magnitude
+        if sign_mode == "mixed":
+            return -(top + 1), top - 1, 2
+        return (0, top, 1) if sign_mode == "excitatory" else (-top, 0, 1)
+
+    def decay(self, name: str, factor: Any) -> tuple[Any, dict[str, Any]] | None:
+        """12-bit ``du`` / ``dv`` (:func:`decay_from_factor`)."""
+        current = name == "alpha_u"
+        d = decay_from_factor(factor, current=current)
+        key = "du" if current else "dv"
+        return factor_from_decay(d, current=current), {key: d}
+
+    def parameter_entries(self, entries: dict[str, Any]) -> dict[str, Any]:
+        """Lava's names first: du, dv, vth, bias_mant, bias_exp, then the rest."""
+        first = ("du", "dv", "theta_mant", "bias_mant", "bias_exp")
+        return {"du": entries.get("du", 4095), "dv": entries.get("dv", 0),
+                "vth": entries.get("theta_mant", 0), "bias_mant": entries["bias_mant"],
+                "bias_exp": entries["bias_exp"],
+                **{k: v for k, v in entries.items() if k not in first}}
