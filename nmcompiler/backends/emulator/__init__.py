@@ -17,6 +17,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from nmcompiler.backend import Backend, Counters, RunResult
+from nmcompiler.compiled import CompiledNetwork
 from nmcompiler.ir.errors import BackendError
 from nmcompiler.ir.network import Network
 from nmcompiler.targets import Target
@@ -143,14 +144,14 @@ class EmulatorBackend(Backend):
         """Always available: numpy and scipy only."""
         return None
 
-    def lower(self, compiled: Any, out_dir: Path) -> Path:
+    def lower(self, compiled: CompiledNetwork, out_dir: Path) -> Path:
         """The emulator's artifact is the compiled network itself: write it to ``out_dir``."""
         from nmcompiler.compiled import ARTIFACT_NAME, save_compiled
 
         out = save_compiled(compiled, out_dir)
         return Path(out) / ARTIFACT_NAME
 
-    def engine(self, compiled: Any) -> Engine:
+    def engine(self, compiled: CompiledNetwork) -> Engine:
         """The engine of a compiled network (reusable across runs)."""
         return engine_for(compiled.network, compiled.target, partition=compiled.partition,
                           placement=compiled.placement)

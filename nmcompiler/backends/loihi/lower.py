@@ -47,7 +47,7 @@ from typing import Any
 
 import numpy as np
 
-from nmcompiler.compiled import json_default
+from nmcompiler.compiled import CompiledNetwork, json_default
 from nmcompiler.ir.errors import BackendError
 from nmcompiler.ir.expand import projection_coo
 from nmcompiler.ir.io import write_npz
@@ -290,7 +290,7 @@ def lower_network(net: Any, *, target: str = "", probes: Iterable[str] = ()) -> 
     return g
 
 
-def lower_compiled(compiled: Any, *, probes: Iterable[str] = ()) -> LavaGraph:
+def lower_compiled(compiled: CompiledNetwork, *, probes: Iterable[str] = ()) -> LavaGraph:
     """Lower a :class:`~nmcompiler.compiled.CompiledNetwork` (family ``loihi``)."""
     family = getattr(compiled.target, "backend", None)
     if family != "loihi":
