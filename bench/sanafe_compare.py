@@ -264,7 +264,7 @@ class Mapped:
 def compile_network(net: ir.Network, toml_path: Path, seed: int = SEED) -> Mapped:
     """Compile with nmcompiler's public API; until it exists, with the passes directly.
 
-    The passes-only path runs lower + quantize (``default_passes``), ``partition`` and,
+    The passes-only path runs lower + quantize (``default_pipeline()[:2]``), ``partition`` and,
     where the pass exists, ``place``; without it logical core k goes on physical core k.
     """
     import nmcompiler
@@ -293,9 +293,11 @@ def compile_network(net: ir.Network, toml_path: Path, seed: int = SEED) -> Mappe
             how=f"nmcompiler compile API (placement: {cn.placement.method})",
         )
     from nmcompiler.passes import partition as part_mod
-    from nmcompiler.passes.pipeline import default_passes, run_passes
+    from nmcompiler.passes.base import CompileState
+    from nmcompiler.passes.pipeline import default_pipeline, run_pipeline
 
-    qnet = run_passes(net, target, default_passes(), seed=seed).network
+    qnet = run_pipeline(default_pipeline()[:2], CompileState(network=net, target=target,
+                                                             seed=seed)).network
     p = part_mod.partition(qnet, target, seed=seed)
     try:
         from nmcompiler.passes import place as place_mod  # type: ignore[attr-defined]

@@ -13,23 +13,25 @@ of the artifact; they are returned in ``compiled.report`` only under ``"timings_
 
 from __future__ import annotations
 
-import dataclasses
 import os
-import time
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from nmcompiler.ir import Network, verify
+from nmcompiler.ir import Network
+from nmcompiler.ir.connectivity import AvgPool2d, SumPool2d
 from nmcompiler.ir.errors import UsageError
+from nmcompiler.ir.network import Projection
 
 from . import __version__
 from .compiled import CompiledNetwork
+from .passes.base import CompileState, Pass, strip_timings
+from .passes.pipeline import DEFAULT_PASS_NAMES, default_pipeline, run_pipeline
 from .targets import Target, load_target
 
 __all__ = ["compile", "resolve_target", "load_model", "strip_timings", "PHASES"]
 
 #: The phases of a compile, in order (progress callbacks receive these names).
-PHASES = ("lower", "quantize", "partition", "place", "route")
+PHASES = DEFAULT_PASS_NAMES
 
 Progress = Callable[[str, int, int], None]
 
@@ -38,35 +40,6 @@ def resolve_target(target: str | os.PathLike | Target) -> tuple[Target, str]:
     """A :class:`Target` and the TOML text it was read from."""
     tgt = target if isinstance(target, Target) else load_target(target)
     return tgt, Path(tgt.path).read_text(encoding="utf-8")
-
-
-def _is_timing(key: str) -> bool:
-    return key.endswith("_s") or "wall" in key
-
-
-def strip_timings(value: Any) -> tuple[Any, dict[str, Any]]:
-    """Split wall-clock entries (keys ending in ``_s``) out of nested report dicts."""
-    if isinstance(value, dict):
-        kept: dict[str, Any] = {}
-        timings: dict[str, Any] = {}
-        for k, v in value.items():
-            if _is_timing(str(k)) and isinstance(v, (int, float)):
-                timings[k] = v
-                continue
-            kv, tv = strip_timings(v)
-            kept[k] = kv
-            if tv:
-                timings[k] = tv
-        return kept, timings
-    return value, {}
-
-
-def _clean(record: Any) -> tuple[Any, dict[str, Any]]:
-    stats = getattr(record, "stats", None)
-    if not isinstance(stats, dict):
-        return record, {}
-    kept, timings = strip_timings(stats)
-    return dataclasses.replace(record, stats=kept), timings
 
 
 def compile(  # noqa: A001 - the API's name, as in DESIGN.md
@@ -100,13 +73,6 @@ def compile(  # noqa: A001 - the API's name, as in DESIGN.md
         NetworkError, FitError, RetimingError, ConfigError: with the object, the limit
         and a hint.
     """
-    from .passes.lower import lower
-    from .passes.partition import partition
-    from .passes.pipeline import Pass, run_passes
-    from .passes.place import place
-    from .passes.quantize import quantize
-    from .passes.route import route
-
     if not isinstance(network, Network):
         raise UsageError(
             f"compile() takes an ir.Network, got {type(network).__name__}",
@@ -114,43 +80,49 @@ def compile(  # noqa: A001 - the API's name, as in DESIGN.md
             hint="import a file first: nmcompiler.load_model(path)",
         )
     tgt, toml_text = resolve_target(target)
-    verify(network)
-    clock: dict[str, Any] = {}
+    passes = default_pipeline(
+        lower=dict(lower_options or {}), quantize=dict(quantize_options or {}),
+        partition={"method": partition_method},
+        place={"method": place_method, "time_limit_s": time_limit_s})
 
-    def phase(name: str) -> float:
+    def before(p: Pass, index: int, total: int) -> None:
         if progress is not None:
-            progress(name, PHASES.index(name), len(PHASES))
-        return time.perf_counter()
+            progress(p.name, index, total)
 
-    t0 = phase("lower")
-    res_l = run_passes(network, tgt, [Pass(name="lower", fn=lower,
-                                           options=dict(lower_options or {}),
-                                           enforces_min_delay=True)], seed=seed)
-    clock["lower"] = time.perf_counter() - t0
-    t0 = phase("quantize")
-    res_q = run_passes(res_l.network, tgt, [Pass(name="quantize", fn=quantize,
-                                                 options=dict(quantize_options or {}))],
-                       seed=seed)
-    net = res_q.network
-    clock["quantize"] = time.perf_counter() - t0
-    t0 = phase("partition")
-    part, part_t = _clean(partition(net, tgt, seed=seed, method=partition_method))
-    clock["partition"] = time.perf_counter() - t0
-    t0 = phase("place")
-    pl, place_t = _clean(place(part, tgt, seed=seed, method=place_method,
-                               time_limit_s=time_limit_s))
-    clock["place"] = time.perf_counter() - t0
-    t0 = phase("route")
-    rt, route_t = _clean(route(part, pl, tgt, seed=seed))
-    clock["route"] = time.perf_counter() - t0
-    verify(net, min_delay=int(tgt.core.min_delay))
+    res = run_pipeline(passes, CompileState(network=network, target=tgt, seed=int(seed)),
+                       before=before)
+    st = res.state
+    net, part, pl, rt = st.network, st.partition, st.placement, st.routes
+    assert part is not None and pl is not None and rt is not None
+    report = _report(network, net, tgt, st, int(seed))
+    if timings:
+        detail = {"passes": {k: res.timings[k] for k in ("lower", "quantize")
+                             if k in res.timings},
+                  **{k: res.timings.get(k, {}) for k in ("partition", "place", "route")}}
+        report["timings_s"] = {**{k: round(v, 4) for k, v in res.seconds.items()},
+                               "total": round(sum(res.seconds.values()), 4),
+                               "detail": detail}
+    options = {
+        "partition_method": getattr(partition_method, "value", partition_method),
+        "place_method": getattr(place_method, "value", place_method),
+        "time_limit_s": time_limit_s,
+        "lower": dict(lower_options or {}),
+        "quantize": dict(quantize_options or {}),
+    }
+    return CompiledNetwork(network=net, target=tgt, target_toml=toml_text, partition=part,
+                           placement=pl, routes=rt, report=report, seed=int(seed),
+                           options=options)
 
-    passes, pass_t = strip_timings({"lower": res_l.report("lower"),
-                                    "quantize": res_q.report("quantize")})
+
+def _report(network: Network, net: Network, tgt: Target, st: CompileState,
+            seed: int) -> dict[str, Any]:
+    """The compile report: target, network, pass reports, mapping and summary."""
+    part, pl, rt = st.partition, st.placement, st.routes
+    assert part is not None and pl is not None and rt is not None
     n_syn = sum(_n_synapses(net, p) for p in net.projections.values())
     report: dict[str, Any] = {
         "nmcompiler_version": __version__,
-        "seed": int(seed),
+        "seed": seed,
         "target": {
             "name": tgt.name,
             "description": tgt.description,
@@ -167,7 +139,7 @@ def compile(  # noqa: A001 - the API's name, as in DESIGN.md
             "compiled_neurons": net.n_neurons,
             "synapses": int(n_syn),
         },
-        "passes": passes,
+        "passes": {"lower": st.report("lower"), "quantize": st.report("quantize")},
         "partition": part.report(),
         "placement": pl.report(),
         "routes": rt.report(),
@@ -178,38 +150,19 @@ def compile(  # noqa: A001 - the API's name, as in DESIGN.md
             "inter_core_messages": int(part.messages),
             "mean_hops": float(pl.mean_hops),
             "traffic_x_hops": int(pl.cost),
-            "max_link_load": int(rt.max_link_load) if hasattr(rt, "max_link_load") else None,
-            "output_shift_steps": _output_shift(res_l.report("lower")),
+            "max_link_load": int(rt.max_link_load),
+            "output_shift_steps": _output_shift(st.report("lower")),
         },
     }
-    if timings:
-        clock_total = sum(clock.values())
-        report["timings_s"] = {**{k: round(v, 4) for k, v in clock.items()},
-                               "total": round(clock_total, 4),
-                               "detail": {"passes": pass_t, "partition": part_t,
-                                          "place": place_t, "route": route_t}}
-    options = {
-        "partition_method": partition_method,
-        "place_method": place_method,
-        "time_limit_s": time_limit_s,
-        "lower": dict(lower_options or {}),
-        "quantize": dict(quantize_options or {}),
-    }
-    return CompiledNetwork(network=net, target=tgt, target_toml=toml_text, partition=part,
-                           placement=pl, routes=rt, report=report, seed=int(seed),
-                           options=options)
+    return report
 
 
-def _n_synapses(net: Network, proj: Any) -> int:
-    conn = proj.conn
-    try:
-        return int(conn.n_synapses())
-    except TypeError:
-        if hasattr(conn, "weight") and getattr(conn.weight, "ndim", 0) == 4:
-            return int(conn.n_synapses(net.shape_of(proj.post)))
-        return int(conn.n_synapses(net.size_of(proj.post)))
-    except AttributeError:
+def _n_synapses(net: Network, proj: Projection) -> int:
+    """Synapses of one projection as the compile report counts them: pooling layers
+    (kept only on convolution hardware) carry no weights and count 0."""
+    if isinstance(proj.conn, (SumPool2d, AvgPool2d)):
         return 0
+    return int(proj.conn.n_synapses(net.shape_of(proj.pre), net.shape_of(proj.post)))
 
 
 def _output_shift(lower_report: Mapping[str, Any]) -> dict[str, int]:

@@ -7,7 +7,6 @@ is invalid or does not fit; 2 usage or configuration error; 3 a toolchain is mis
 
 from __future__ import annotations
 
-import enum
 import sys
 from pathlib import Path
 from typing import Optional
@@ -18,6 +17,7 @@ from rich.table import Table
 
 from nmcompiler.frontends.nir.options import Integration, Preset, ResetMode
 from nmcompiler.ir.errors import NmcError, UsageError
+from nmcompiler.passes.options import PartitionMethod, PlaceMethod
 
 app = typer.Typer(
     name="nmc",
@@ -107,22 +107,9 @@ def backends() -> None:
     console.print(table)
 
 
-class PartitionChoice(str, enum.Enum):
-    """Partitioner: multilevel (METIS) or the sequential-fill baseline."""
-
-    auto = "auto"
-    metis = "metis"
-    sequential = "sequential"
-
-
-class PlaceChoice(str, enum.Enum):
-    """Placer: CP-SAT where small enough, else heuristic + local search."""
-
-    auto = "auto"
-    cpsat = "cpsat"
-    heuristic = "heuristic"
-    sequential = "sequential"
-    random = "random"
+#: the passes' own choices (nmcompiler.passes.options)
+PartitionChoice = PartitionMethod
+PlaceChoice = PlaceMethod
 
 
 def _nir_options(preset: Preset | None, dt: float | None,
@@ -158,8 +145,9 @@ def compile(  # noqa: A001
     integration: Optional[Integration] = typer.Option(None, help="NIR: discretisation"),
     reset: Optional[ResetMode] = typer.Option(None, help="NIR: reset mode"),
     lenient: bool = typer.Option(False, help="NIR: repair known defects with warnings"),
-    partitioner: PartitionChoice = typer.Option(PartitionChoice.auto),
-    placer: PlaceChoice = typer.Option(PlaceChoice.auto),
+    partitioner: PartitionChoice = typer.Option(PartitionChoice.auto,
+                                                help=PartitionChoice.__doc__),
+    placer: PlaceChoice = typer.Option(PlaceChoice.auto, help=PlaceChoice.__doc__),
     time_limit: float = typer.Option(10.0, help="CP-SAT time limit (s)"),
     json_out: bool = typer.Option(False, "--json", help="print the report as JSON"),
 ) -> None:

@@ -485,7 +485,7 @@ def pareto_front(records: Sequence[Mapping[str, Any]],
     return front
 
 
-def _json_text(doc: Any) -> str:
+def json_text(doc: Any) -> str:
     from .compiled import json_default
 
     return json.dumps(doc, indent=2, sort_keys=True, default=json_default) + "\n"
@@ -572,20 +572,20 @@ def write_compare(records: Sequence[Mapping[str, Any]], out_dir: str | os.PathLi
     from .compiled import write_dir_atomically
 
     out = Path(out_dir)
-    _check_replaceable(out, _COMPARE_FILES)
+    check_replaceable(out, _COMPARE_FILES)
     doc = {"format": COMPARE_FORMAT, "version": COMPARE_VERSION, **dict(meta or {}),
            "columns": list(COLUMNS), "records": [dict(r) for r in records],
            "pareto_front": [records[i]["target"] for i in pareto_front(records)]}
 
     def fill(tmp: Path) -> None:
-        (tmp / "compare.json").write_text(_json_text(doc))
+        (tmp / "compare.json").write_text(json_text(doc))
         (tmp / "compare.csv").write_text(csv_text(records))
         plot_compare(records, tmp / "compare.png", str((meta or {}).get("title", "")))
 
     return write_dir_atomically(out, fill)
 
 
-def _check_replaceable(out: Path, ours: Collection[str]) -> None:
+def check_replaceable(out: Path, ours: Collection[str]) -> None:
     """Refuse to replace a directory holding files nmcompiler did not write there."""
     if not out.exists():
         return
@@ -661,7 +661,7 @@ def compare_command(model: Path, targets: str | None, input_path: Path | None, r
     names = [t.strip() for t in targets.split(",") if t.strip()] if targets else None
     inputs = load_inputs(input_path) if input_path is not None else None
     dest = out or Path(f"{model.stem}-compare")
-    _check_replaceable(dest, _COMPARE_FILES)
+    check_replaceable(dest, _COMPARE_FILES)
     records = compare(net, names, inputs=inputs, steps=steps, rate=rate, seed=seed, jobs=jobs)
     used_steps = steps if steps is not None else (
         _input_steps(inputs) if inputs is not None else 100)
@@ -670,7 +670,7 @@ def compare_command(model: Path, targets: str | None, input_path: Path | None, r
             {"random_rate": rate, "seed": seed}}
     write_compare(records, dest, meta)
     if json_out:
-        console.print_json(_json_text({"records": records}))
+        console.print_json(json_text({"records": records}))
     else:
         render_table(records, console, title=f"{net.name}: one network on every target")
         console.print(f"wrote {dest}/compare.json, compare.csv, compare.png")

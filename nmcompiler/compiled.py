@@ -40,6 +40,8 @@ from nmcompiler.ir.io import (
 )
 from nmcompiler.ir.network import Network
 
+from .mapping import Partition, Placement, Routes
+from .quantization import QuantizationInfo
 from .targets import Target, parse_target
 
 try:  # Python >= 3.11
@@ -55,6 +57,8 @@ __all__ = [
     "save_compiled",
     "load_compiled",
     "write_dir_atomically",
+    "json_default",
+    "report_json",
 ]
 
 COMPILED_FORMAT = "nmcompiler.compiled"
@@ -80,18 +84,26 @@ class CompiledNetwork:
         seed: the seed the compile ran with.
         options: the compile options (JSON-serialisable).
         version: :data:`COMPILED_VERSION`.
+        quantization: the typed quantisation record
+            (:class:`nmcompiler.quantization.QuantizationInfo`), read from the network's
+            metadata when not given; None for an unquantised network.
     """
 
     network: Network
     target: Target
     target_toml: str
-    partition: Any
-    placement: Any
-    routes: Any
+    partition: Partition
+    placement: Placement
+    routes: Routes
     report: dict[str, Any] = field(default_factory=dict)
     seed: int = 0
     options: dict[str, Any] = field(default_factory=dict)
     version: int = COMPILED_VERSION
+    quantization: QuantizationInfo | None = None
+
+    def __post_init__(self) -> None:
+        if self.quantization is None:
+            object.__setattr__(self, "quantization", QuantizationInfo.of(self.network))
 
     @property
     def n_cores(self) -> int:

@@ -8,13 +8,16 @@ PNGs are written with fixed metadata, so the same compile gives the same bytes.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-__all__ = ["render_compile_report", "plot_core_usage", "PNG_METADATA"]
+if TYPE_CHECKING:
+    from .targets import Target
+
+__all__ = ["render_compile_report", "plot_core_usage", "PNG_METADATA", "si"]
 
 #: matplotlib metadata for reproducible PNGs (no software version, no date).
 PNG_METADATA = {"Software": None}
@@ -91,7 +94,7 @@ def _save(fig: Any, path: Path) -> Path:
     return path
 
 
-def core_positions(target: Any) -> tuple[np.ndarray, np.ndarray]:
+def core_positions(target: Target) -> tuple[np.ndarray, np.ndarray]:
     """A 2-D drawing position for every physical core: chips side by side, routers (nodes)
     in the chip, the cores of a node in a small sub-grid."""
     coords = target.core_coords().astype(float)  # chip_x, chip_y, node_x, node_y, slot
@@ -209,6 +212,7 @@ def run_report(result: Any, compiled: Any, *, top: int = 5) -> dict[str, Any]:
 
 
 def si(x: float, unit: str) -> str:
+    """``x`` with an SI prefix (down to pico) and ``unit``, 3 significant digits."""
     for scale, prefix in ((1, ""), (1e-3, "m"), (1e-6, "µ"), (1e-9, "n"), (1e-12, "p")):
         if abs(x) >= scale or scale == 1e-12:
             return f"{x / scale:.3g} {prefix}{unit}"

@@ -35,9 +35,9 @@ from nmcompiler.ir.errors import ConfigError, NmcError, ToolchainMissing, UsageE
 from .compare import (
     COLUMNS,
     ComparePoint,
-    _json_text,
     csv_text,
     evaluate_point,
+    json_text,
     load_inputs,
     random_inputs,
     reference_outputs,
@@ -342,7 +342,7 @@ def _cache_write(cache: Path | None, key: str, rec: Mapping[str, Any]) -> None:
     cache.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{key}.", suffix=".tmp", dir=cache)
     with os.fdopen(fd, "w") as f:
-        f.write(_json_text(dict(rec)))
+        f.write(json_text(dict(rec)))
     os.replace(tmp, cache / f"{key}.json")
 
 
@@ -487,16 +487,16 @@ def comparable(records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
 def write_sweep(records: Sequence[Mapping[str, Any]], out_dir: str | os.PathLike,
                 meta: Mapping[str, Any] | None = None) -> Path:
     """Write ``sweep.json`` and ``sweep.csv`` into ``out_dir`` atomically."""
-    from .compare import _check_replaceable
+    from .compare import check_replaceable
     from .compiled import write_dir_atomically
 
     out = Path(out_dir)
-    _check_replaceable(out, {"sweep.json", "sweep.csv"})
+    check_replaceable(out, {"sweep.json", "sweep.csv"})
     doc = {"format": SWEEP_FORMAT, "version": SWEEP_VERSION, **dict(meta or {}),
            "columns": list(SWEEP_COLUMNS), "records": [dict(r) for r in records]}
 
     def fill(tmp: Path) -> None:
-        (tmp / "sweep.json").write_text(_json_text(doc))
+        (tmp / "sweep.json").write_text(json_text(doc))
         (tmp / "sweep.csv").write_text(csv_text(records, SWEEP_COLUMNS))
 
     return write_dir_atomically(out, fill)
@@ -519,14 +519,14 @@ def sweep_command(model: Path, grid_path: Path, out: Path | None, scheduler: str
     if workers is not None and workers < 1:
         raise UsageError(f"--workers {workers}", obj="workers", rule=">= 1",
                          hint="give a positive number of worker processes")
-    from .compare import _check_replaceable
+    from .compare import check_replaceable
 
     grid = load_grid(grid_path)
     net, warnings = load_model(model)
     for w in warnings:
         err_console.print(f"[yellow]warning:[/] {w}", highlight=False)
     dest = out or Path(f"{model.stem}-sweep")
-    _check_replaceable(dest, {"sweep.json", "sweep.csv"})  # before hours of work
+    check_replaceable(dest, {"sweep.json", "sweep.csv"})  # before hours of work
     cache_dir = cache or Path(str(dest) + ".cache")
     with Progress(TextColumn("[progress.description]{task.description}"), BarColumn(),
                   MofNCompleteColumn(), TimeElapsedColumn(), console=err_console,
@@ -543,7 +543,7 @@ def sweep_command(model: Path, grid_path: Path, out: Path | None, scheduler: str
             "steps": grid.steps}
     write_sweep(records, dest, meta)
     if json_out:
-        console.print_json(_json_text({"records": records}))
+        console.print_json(json_text({"records": records}))
     else:
         _render(records, console)
         ok = sum(r["status"] == "ok" for r in records)

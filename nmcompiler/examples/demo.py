@@ -153,15 +153,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _n_syn(net: ir.Network, proj: Any) -> int:
-    conn = proj.conn
-    if isinstance(conn, (ir.Conv2d,)):
-        return conn.n_synapses(net.shape_of(proj.post))
-    if isinstance(conn, ir.OneToOne):
-        return net.size_of(proj.post)
-    if isinstance(conn, (ir.SumPool2d, ir.AvgPool2d)):
-        k = conn.kernel if isinstance(conn.kernel, tuple) else (conn.kernel, conn.kernel)
-        return net.size_of(proj.post) * k[0] * k[1]
-    return conn.n_synapses()
+    return proj.conn.n_synapses(net.shape_of(proj.pre), net.shape_of(proj.post))
 
 
 if __name__ == "__main__":

@@ -29,13 +29,18 @@ __all__ = [
     "CONNECTIVITY_TYPES",
     "conv_output_shape",
     "pool_output_shape",
+    "as_pair",
 ]
 
 
-def _pair(x: int | tuple[int, int]) -> tuple[int, int]:
+def as_pair(x: int | tuple[int, int]) -> tuple[int, int]:
+    """``(a, b)`` of an int or a pair (kernel, stride, padding and dilation arguments)."""
     if isinstance(x, (tuple, list)):
         return (int(x[0]), int(x[1]))
     return (int(x), int(x))
+
+
+_pair = as_pair
 
 
 @dataclass(frozen=True, slots=True, kw_only=True, eq=False)
@@ -45,8 +50,8 @@ class Dense:
     weight: np.ndarray
     delays: np.ndarray | None = None
 
-    def n_synapses(self) -> int:
-        """Number of stored synapses (every entry, zeros included)."""
+    def n_synapses(self, in_shape: tuple[int, ...] = (), out_shape: tuple[int, ...] = ()) -> int:
+        """Number of stored synapses (every entry, zeros included); shapes unused."""
         return int(self.weight.size)
 
 
@@ -74,8 +79,8 @@ class Sparse:
         """Number of presynaptic neurons."""
         return int(self.indptr.shape[0]) - 1
 
-    def n_synapses(self) -> int:
-        """Number of stored synapses."""
+    def n_synapses(self, in_shape: tuple[int, ...] = (), out_shape: tuple[int, ...] = ()) -> int:
+        """Number of stored synapses; shapes unused."""
         return int(self.weight.shape[0])
 
     @staticmethod
@@ -135,9 +140,9 @@ class OneToOne:
     weight: float | np.ndarray = 1.0
     delays: np.ndarray | None = None
 
-    def n_synapses(self, n: int) -> int:
-        """Number of synapses for populations of size n."""
-        return int(n)
+    def n_synapses(self, in_shape: tuple[int, ...] = (), out_shape: tuple[int, ...] = ()) -> int:
+        """Number of synapses: one per neuron of the populations (``out_shape``)."""
+        return int(np.prod(out_shape or in_shape))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True, eq=False)
@@ -155,7 +160,7 @@ class Conv2d:
     dilation: tuple[int, int] = (1, 1)
     groups: int = 1
 
-    def n_synapses(self, out_shape: tuple[int, ...]) -> int:
+    def n_synapses(self, in_shape: tuple[int, ...] = (), out_shape: tuple[int, ...] = ()) -> int:
         """Synaptic connections it stands for (kernel entries x output positions)."""
         c_out, h, w = out_shape
         return int(c_out * h * w * np.prod(self.weight.shape[1:]))
@@ -173,6 +178,11 @@ class SumPool2d:
         """Weight of every pooled input."""
         return 1.0
 
+    def n_synapses(self, in_shape: tuple[int, ...] = (), out_shape: tuple[int, ...] = ()) -> int:
+        """Synaptic connections it stands for (window entries x output positions)."""
+        k = as_pair(self.kernel)
+        return int(np.prod(out_shape)) * k[0] * k[1]
+
 
 @dataclass(frozen=True, slots=True, kw_only=True, eq=False)
 class AvgPool2d:
@@ -186,6 +196,11 @@ class AvgPool2d:
         """Weight of every pooled input."""
         k = _pair(self.kernel)
         return 1.0 / (k[0] * k[1])
+
+    def n_synapses(self, in_shape: tuple[int, ...] = (), out_shape: tuple[int, ...] = ()) -> int:
+        """Synaptic connections it stands for (window entries x output positions)."""
+        k = as_pair(self.kernel)
+        return int(np.prod(out_shape)) * k[0] * k[1]
 
 
 Connectivity = Union[Dense, Sparse, OneToOne, Conv2d, SumPool2d, AvgPool2d]

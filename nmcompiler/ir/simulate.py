@@ -25,13 +25,13 @@ from typing import Callable, Mapping
 
 import numpy as np
 
-from .connectivity import AvgPool2d, Conv2d, Dense, OneToOne, Sparse, SumPool2d, _pair
+from .connectivity import AvgPool2d, Conv2d, Dense, OneToOne, Sparse, SumPool2d, as_pair
 from .errors import InputError
 from .models import Reset, canonical
 from .network import Network, Population, Projection
 from .verify import verify, zero_delay_order
 
-__all__ = ["simulate", "SimResult", "propagate", "sparse_propagate"]
+__all__ = ["simulate", "SimResult", "propagate", "sparse_propagate", "normalise_inputs"]
 
 Kernel = Callable[[np.ndarray], np.ndarray]
 
@@ -93,13 +93,13 @@ def _conv2d(s: np.ndarray, conv: Conv2d, in_shape: tuple[int, ...]) -> np.ndarra
     batch = s.shape[0]
     c, h, w = in_shape
     x = s.reshape(batch, c, h, w).astype(np.float64)
-    ph, pw = _pair(conv.padding)
+    ph, pw = as_pair(conv.padding)
     if ph or pw:
         x = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
     weight = conv.weight.astype(np.float64)
     c_out, c_in_g, kh, kw = weight.shape
-    sh, sw = _pair(conv.stride)
-    dh, dw = _pair(conv.dilation)
+    sh, sw = as_pair(conv.stride)
+    dh, dw = as_pair(conv.dilation)
     win = np.lib.stride_tricks.sliding_window_view(
         x, (dh * (kh - 1) + 1, dw * (kw - 1) + 1), axis=(2, 3)
     )[:, :, ::sh, ::sw, ::dh, ::dw]  # (B, C, Ho, Wo, kh, kw)
@@ -118,11 +118,11 @@ def _pool(s: np.ndarray, pool: SumPool2d | AvgPool2d, in_shape: tuple[int, ...])
     batch = s.shape[0]
     c, h, w = in_shape
     x = s.reshape(batch, c, h, w).astype(np.float64)
-    ph, pw = _pair(pool.padding)
+    ph, pw = as_pair(pool.padding)
     if ph or pw:
         x = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
-    kh, kw = _pair(pool.kernel)
-    sh, sw = _pair(pool.stride if pool.stride is not None else pool.kernel)
+    kh, kw = as_pair(pool.kernel)
+    sh, sw = as_pair(pool.stride if pool.stride is not None else pool.kernel)
     win = np.lib.stride_tricks.sliding_window_view(x, (kh, kw), axis=(2, 3))[:, :, ::sh, ::sw]
     return (win.sum(axis=(-1, -2)) * pool.scale()).reshape(batch, -1)
 
@@ -234,7 +234,7 @@ class _PopState:
 
 
 # ---------------------------------------------------------------------------- driver
-def _normalise_inputs(
+def normalise_inputs(
     net: Network, inputs: Mapping[str, np.ndarray], steps: int | None
 ) -> tuple[dict[str, np.ndarray], int, int, bool]:
     unknown = sorted(set(inputs) - set(net.inputs))
@@ -331,7 +331,7 @@ def simulate(
     """
     if check:
         verify(net)
-    arrays, steps, batch, batched = _normalise_inputs(net, inputs or {}, steps)
+    arrays, steps, batch, batched = normalise_inputs(net, inputs or {}, steps)
     order = zero_delay_order(net)
     states = {name: _PopState(net.populations[name], batch) for name in order}
 

@@ -19,7 +19,7 @@ from .connectivity import (
     OneToOne,
     Sparse,
     SumPool2d,
-    _pair,
+    as_pair,
     conv_output_shape,
     pool_output_shape,
 )
@@ -410,7 +410,7 @@ def _check_grid(net: Network, proj: Projection) -> None:
         val = getattr(conn, g)
         if val is None:
             continue
-        pair = _pair(val)
+        pair = as_pair(val)
         lo = 0 if g == "padding" else 1
         if min(pair) < lo:
             raise ConvGeometryError(

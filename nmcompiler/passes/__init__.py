@@ -1,12 +1,35 @@
-"""Compiler passes (DESIGN.md section 3): pure functions over an ``ir.Network``.
+"""Compiler passes: lower, quantize, partition, place, route (docs/passes.md).
 
-Each pass is ``fn(network, target, *, seed, **options) -> (new_network, report)``; it
-never mutates its input. :mod:`nmcompiler.passes.pipeline` wraps passes in named
-:class:`~nmcompiler.passes.pipeline.Pass` objects and runs ``ir.verify`` around each.
+Each pass is a frozen :class:`~nmcompiler.passes.base.Pass` (options as fields) over a
+:class:`~nmcompiler.passes.base.CompileState`;
+:func:`~nmcompiler.passes.pipeline.run_pipeline` runs them with ``ir.verify`` around each.
+The algorithms stay plain functions in the pass modules (``nmcompiler.passes.lower.lower``,
+...), which the pass classes call. Imports are lazy, so the command line can read
+:mod:`nmcompiler.passes.options` without loading numpy.
 """
 
-from .lower import lower
-from .pipeline import Pass, run_passes
-from .quantize import dequantize, quantize
+from __future__ import annotations
 
-__all__ = ["lower", "quantize", "dequantize", "Pass", "run_passes"]
+import importlib
+from typing import Any
+
+__all__ = ["Pass", "CompileState", "PassResult", "run_pipeline", "default_pipeline",
+           "DEFAULT_PIPELINE", "LowerPass", "QuantizePass", "PartitionPass", "PlacePass",
+           "RoutePass"]
+
+_WHERE = {
+    "Pass": ".base", "CompileState": ".base", "PassResult": ".base",
+    "run_pipeline": ".pipeline", "default_pipeline": ".pipeline",
+    "LowerPass": ".lower", "QuantizePass": ".quantize", "PartitionPass": ".partition",
+    "PlacePass": ".place", "RoutePass": ".route",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name == "DEFAULT_PIPELINE":
+        from .pipeline import default_pipeline
+
+        return default_pipeline()
+    if name in _WHERE:
+        return getattr(importlib.import_module(_WHERE[name], __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,121 +1,109 @@
-"""The pass pipeline: named passes, run in order with ``ir.verify`` around each.
+"""The pass pipeline: :func:`run_pipeline` runs passes in order on a
+:class:`~nmcompiler.passes.base.CompileState`.
 
-A pass is a pure function ``fn(network, target, *, seed, **options) -> (network, report)``
-(DESIGN.md section 3): it takes plain data and returns new data, never mutating its input,
-and its report is a JSON-serialisable dict. :class:`Pass` names such a function and fixes
-its options; :func:`run_passes` runs a list of them, verifying the network before and after
-every pass, and collects the reports in order.
+Around every pass it checks the pass's ``requires`` against the facts the state holds,
+runs ``ir.verify`` on the network before the first pass and after every pass that changed
+it (with the target's minimum delay once a pass ensured ``"min_delay"``), and calls the
+hooks: ``before(pass, index, total)`` (progress) and ``after(pass, index, total, result,
+seconds)`` (timings, printing the IR, ...). Timings reach the caller only through
+``after`` and :attr:`PipelineResult.timings`, never through reports.
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any
 
 from nmcompiler.ir.errors import UsageError
-from nmcompiler.ir.network import Network
-from nmcompiler.ir.verify import verify
+from nmcompiler.ir.verify import verify as verify_network
 
-__all__ = ["Pass", "PassResult", "run_passes", "default_passes"]
+from .base import CompileState, Pass, PassResult
 
-PassFn = Callable[..., "tuple[Network, dict[str, Any]]"]
+__all__ = ["run_pipeline", "PipelineResult", "default_pipeline", "DEFAULT_PASS_NAMES", "Before",
+           "After"]
 
+#: the passes of a compile, in order (their ``name``; progress callbacks receive these)
+DEFAULT_PASS_NAMES = ("lower", "quantize", "partition", "place", "route")
 
-@dataclass(frozen=True, slots=True, kw_only=True, eq=False)
-class Pass:
-    """A named pass with fixed options.
-
-    Attributes:
-        name: name used in reports (``"lower"``, ``"quantize"``...).
-        fn: the pure function ``fn(network, target, *, seed, **options) -> (network,
-            report)``.
-        options: keyword options given to ``fn`` on every run.
-        enforces_min_delay: after this pass every projection must respect the target's
-            minimum delay, so the post-pass ``verify`` checks it.
-    """
-
-    name: str
-    fn: PassFn
-    options: Mapping[str, Any] = field(default_factory=dict)
-    enforces_min_delay: bool = False
-
-    def __call__(self, net: Network, target: Any, *, seed: int = 0) -> tuple[Network, dict]:
-        """Run the pass once (no verification; see :func:`run_passes`)."""
-        out = self.fn(net, target, seed=seed, **dict(self.options))
-        if not (isinstance(out, tuple) and len(out) == 2 and isinstance(out[0], Network)):
-            raise UsageError(
-                f"pass '{self.name}' returned {type(out).__name__}, expected "
-                "(Network, report dict)",
-                obj=self.name,
-                rule="pass signature",
-                hint="a pass returns (new_network, report_dict)",
-            )
-        return out
-
-    def with_options(self, **options: Any) -> Pass:
-        """A copy with some options replaced."""
-        merged = dict(self.options)
-        merged.update(options)
-        return Pass(name=self.name, fn=self.fn, options=merged,
-                    enforces_min_delay=self.enforces_min_delay)
+Before = Callable[[Pass, int, int], None]
+After = Callable[[Pass, int, int, PassResult, float], None]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True, eq=False)
-class PassResult:
-    """What :func:`run_passes` returns: the final network and one report per pass."""
+class PipelineResult:
+    """The final state, and per pass its wall time and its own timing detail."""
 
-    network: Network
-    reports: tuple[tuple[str, dict[str, Any]], ...]
+    state: CompileState
+    seconds: dict[str, float] = field(default_factory=dict)
+    timings: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def network(self) -> Any:
+        """The final network."""
+        return self.state.network
 
     def report(self, name: str) -> dict[str, Any]:
         """The report of the (last) pass called ``name``."""
-        for n, rep in reversed(self.reports):
-            if n == name:
-                return rep
-        raise KeyError(name)
-
-    def as_dict(self) -> dict[str, dict[str, Any]]:
-        """Reports by pass name (a repeated name gets ``#2``, ``#3``...)."""
-        out: dict[str, dict[str, Any]] = {}
-        for n, rep in self.reports:
-            key, k = n, 2
-            while key in out:
-                key, k = f"{n}#{k}", k + 1
-            out[key] = rep
-        return out
+        return self.state.report(name)
 
 
-def run_passes(net: Network, target: Any, passes: Iterable[Pass], seed: int = 0) -> PassResult:
-    """Run ``passes`` in order on ``net`` for ``target``.
+def run_pipeline(passes: Iterable[Pass], state: CompileState, *, verify: bool = True,
+                 before: Before | None = None, after: After | None = None
+                 ) -> PipelineResult:
+    """Run ``passes`` in order from ``state`` (see the module docstring).
 
-    ``ir.verify`` runs on the input and after every pass (with the target's minimum delay
-    once a pass with ``enforces_min_delay`` has run), so a pass that produces an invalid
-    network fails at once, naming the fault. Returns a :class:`PassResult`.
+    Raises:
+        UsageError: an object that is not a :class:`Pass`, or a pass whose ``requires``
+            the state does not hold (it names the missing facts).
+        NetworkError: ``ir.verify`` rejects the network before or after a pass.
     """
-    verify(net)
-    min_delay = 0
-    reports: list[tuple[str, dict[str, Any]]] = []
-    for p in passes:
+    passes = list(passes)
+    if verify:
+        verify_network(state.network)
+    seconds: dict[str, float] = {}
+    timings: dict[str, dict[str, Any]] = {}
+    for k, p in enumerate(passes):
         if not isinstance(p, Pass):
-            raise UsageError(
-                f"{p!r} is not a Pass", obj=repr(p), rule="pass type",
-                hint="wrap the function: Pass(name=..., fn=...)",
-            )
-        net, rep = p(net, target, seed=seed)
-        if p.enforces_min_delay and target is not None:
-            min_delay = int(target.core.min_delay)
-        verify(net, min_delay=min_delay)
-        reports.append((p.name, rep))
-    return PassResult(network=net, reports=tuple(reports))
+            raise UsageError(f"{p!r} is not a Pass", obj=repr(p), rule="pass type",
+                             hint="subclass nmcompiler.passes.base.Pass")
+        missing = sorted(p.requires - state.facts)
+        if missing:
+            raise UsageError(f"pass '{p.name}' requires {missing}, which no earlier pass "
+                             "ensured", obj=p.name, rule="requires",
+                             hint="run the passes of nmcompiler.passes.DEFAULT_PIPELINE "
+                                  "in order")
+        if before is not None:
+            before(p, k, len(passes))
+        t0 = time.perf_counter()
+        res = p.run(state)
+        dt = time.perf_counter() - t0
+        if not isinstance(res, PassResult):
+            raise UsageError(f"pass '{p.name}' returned {type(res).__name__}, expected a "
+                             "PassResult", obj=p.name, rule="pass signature",
+                             hint="return PassResult(state=..., report=...)")
+        state = res.state.replace(reports=state.reports + ((p.name, res.report),),
+                                  facts=state.facts | p.ensures)
+        if verify and res.changed:
+            min_delay = int(state.target.core.min_delay) if "min_delay" in state.facts else 0
+            verify_network(state.network, min_delay=min_delay)
+        seconds[p.name] = dt
+        if res.timings:
+            timings[p.name] = res.timings
+        if after is not None:
+            after(p, k, len(passes), res, dt)
+    return PipelineResult(state=state, seconds=seconds, timings=timings)
 
 
-def default_passes(**options: Mapping[str, Any]) -> list[Pass]:
-    """``[lower, quantize]`` with per-pass options, e.g. ``default_passes(lower={...})``."""
-    from .lower import lower
-    from .quantize import quantize
+def default_pipeline(**options: dict[str, Any]) -> tuple[Pass, ...]:
+    """The five passes with per-pass options, e.g. ``default_pipeline(lower={...},
+    place={"method": "heuristic"})``."""
+    from .lower import LowerPass
+    from .partition import PartitionPass
+    from .place import PlacePass
+    from .quantize import QuantizePass
+    from .route import RoutePass
 
-    return [
-        Pass(name="lower", fn=lower, options=dict(options.get("lower", {})),
-             enforces_min_delay=True),
-        Pass(name="quantize", fn=quantize, options=dict(options.get("quantize", {}))),
-    ]
+    classes = {c.name: c for c in (LowerPass, QuantizePass, PartitionPass, PlacePass, RoutePass)}
+    return tuple(classes[n](**dict(options.get(n, {}))) for n in DEFAULT_PASS_NAMES)

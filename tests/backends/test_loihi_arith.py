@@ -1,4 +1,4 @@
-"""Loihi arithmetic (backends/emulator/loihi_arith.py) against hand-derived cases and Lava.
+"""Loihi arithmetic (nmcompiler/targets/families/loihi.py) against hand-derived cases and Lava.
 
 The hand-derived tests need numpy only. The Lava tests run seeded random networks through
 Lava's bit-accurate models (backends/loihi/harness.py, in .venv-lava) and through the numpy
@@ -11,8 +11,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from nmcompiler.backends.emulator import loihi_arith as la
 from nmcompiler.backends.loihi.harness import lava_available, run_on_lava
+from nmcompiler.targets.families import loihi as la
 
 I32 = np.int32
 

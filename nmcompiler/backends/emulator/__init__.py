@@ -17,8 +17,10 @@ from typing import TYPE_CHECKING, Any, Mapping
 import numpy as np
 
 from nmcompiler.backend import Backend, Counters, RunResult
+from nmcompiler.compiled import CompiledNetwork
 from nmcompiler.ir.errors import BackendError
 from nmcompiler.ir.network import Network
+from nmcompiler.targets import Target
 
 from .arith import FAMILIES
 from .costs import CostTables
@@ -47,7 +49,7 @@ def _neuron_core(net: Network, partition: Any) -> tuple[np.ndarray, int]:
 
 def engine_for(
     net: Network,
-    target: Any = None,
+    target: Target | None = None,
     *,
     partition: Any = None,
     placement: Any = None,
@@ -122,7 +124,7 @@ def emulate(
     inputs: Mapping[str, np.ndarray] | None = None,
     steps: int | None = None,
     *,
-    target: Any = None,
+    target: Target | None = None,
     partition: Any = None,
     placement: Any = None,
     family: str | None = None,
@@ -145,14 +147,14 @@ class EmulatorBackend(Backend):
         """Always available: numpy and scipy only."""
         return None
 
-    def lower(self, compiled: Any, out_dir: Path) -> Path:
+    def lower(self, compiled: CompiledNetwork, out_dir: Path) -> Path:
         """The emulator's artifact is the compiled network itself: write it to ``out_dir``."""
         from nmcompiler.compiled import ARTIFACT_NAME, save_compiled
 
         out = save_compiled(compiled, out_dir)
         return Path(out) / ARTIFACT_NAME
 
-    def engine(self, compiled: Any) -> Engine:
+    def engine(self, compiled: CompiledNetwork) -> Engine:
         """The engine of a compiled network (reusable across runs)."""
         return engine_for(compiled.network, compiled.target, partition=compiled.partition,
                           placement=compiled.placement)

@@ -13,7 +13,7 @@ Families (chosen by the target's ``backend`` field):
   order, so integer-valued networks give exactly the reference's numbers; state is
   saturated (or wrapped) to the target's ``voltage_bits`` / ``current_bits``.
 * ``loihi`` (:class:`LoihiArith`) -- Lava 0.10's bit-accurate LIF, through
-  :mod:`nmcompiler.backends.emulator.loihi_arith` (int32 holding 24-bit u and v; u wraps once, v
+  :mod:`nmcompiler.targets.families.loihi` (int32 holding 24-bit u and v; u wraps once, v
   saturates; decays rounded towards zero; ``a << 6``; strict ``v* > vth << 6``; hard
   reset to 0). Extensions Lava lacks are integer analogues, documented there.
 * ``spinnaker`` (:class:`SpinnakerArith`) -- sPyNNaker's s16.15 ``accum`` fixed point
@@ -38,8 +38,7 @@ from typing import Any
 import numpy as np
 
 from nmcompiler.ir.errors import BackendError
-
-from . import loihi_arith as la
+from nmcompiler.targets.families import loihi as la
 
 __all__ = [
     "FAMILIES",
@@ -447,15 +446,18 @@ class SpeckArith(Arith):
 def make_arith(family: str, p: SlotParams, formats: Any = None, *, integer: bool = True
                ) -> Arith:
     """The arithmetic of target family ``family`` (a target's ``backend`` field)."""
-    if family == "emulator":
+    cls = ARITHMETICS.get(family)
+    if cls is None:
+        raise BackendError(
+            f"the emulator has no arithmetic for target family '{family}'",
+            obj=family, rule="family", hint="families: " + ", ".join(FAMILIES),
+        )
+    if cls is GenericArith:
         return GenericArith(p, formats, integer=integer)
-    if family == "loihi":
-        return LoihiArith(p, formats)
-    if family == "spinnaker":
-        return SpinnakerArith(p, formats)
-    if family == "speck":
-        return SpeckArith(p, formats)
-    raise BackendError(
-        f"the emulator has no arithmetic for target family '{family}'",
-        obj=family, rule="family", hint="families: " + ", ".join(FAMILIES),
-    )
+    return cls(p, formats)
+
+
+#: family name -> the emulator's arithmetic for it (one class per family)
+ARITHMETICS: dict[str, type[Arith]] = {
+    cls.family: cls for cls in (GenericArith, LoihiArith, SpinnakerArith, SpeckArith)
+}

@@ -18,11 +18,14 @@ per link. Formulas (docs/emulator.md; fields of :class:`nmcompiler.targets.CostM
   where ``synop_energy_all_in`` is set (SpiNNaker's whole-board 43 nJ per PSP) the
   routing and static parts are already inside the synaptic figure and are reported as 0.
 
-Routes are dimension-order (x then y, the shorter way round a wrapped axis) on
-``mesh2d``; diagonal-first shortest paths on SpiNNaker's ``triangular_torus``; one direct
-link on ``full`` / ``speck_layers`` -- the same distances as ``Target.hops``. Messages are
-unicast: one per (source neuron, destination core), each crossing every link of its route
-(DESIGN.md section 3's message unit).
+Routes are the compiler's (one routing model for the compile and the run report,
+:mod:`nmcompiler.targets.topology`): dimension-order (x then y, the shorter way round a
+wrapped axis) on ``mesh2d``; one direct link on ``full`` / ``speck_layers``. Messages
+are unicast there: one per (source neuron, destination core), each crossing every link
+of its route (docs/emulator.md). Where the compiler builds multicast routing tables
+(SpiNNaker's ``triangular_torus``), every spike of a core is one packet that crosses
+each link of that core's multicast tree once (the route pass's trees: the union of the
+shortest-path-tree routes to its destination chips); a pair's latency is its route's.
 """
 
 from __future__ import annotations
@@ -32,107 +35,18 @@ from typing import Any, Mapping
 import numpy as np
 import scipy.sparse as sp
 
+from nmcompiler.targets import Target
+
 __all__ = ["CostTables", "route_links", "evaluate"]
 
 
-def route_links(target: Any, node_a: np.ndarray, node_b: np.ndarray
+def route_links(target: Target, node_a: np.ndarray, node_b: np.ndarray
                 ) -> tuple[np.ndarray, np.ndarray]:
-    """Links of the route from router ``node_a[k]`` to ``node_b[k]``, as CSR.
-
-    Returns ``(indptr, link_ids)`` over the pairs, ``link_ids`` indexing
-    ``target.links()``. Vectorised over pairs (one loop iteration per hop).
-    """
-    links = np.asarray(target.links(), dtype=np.int64)
-    n_nodes = int(target.n_nodes)
-    key = links[:, 0] * n_nodes + links[:, 1]
-    order = np.argsort(key)
-    skey = key[order]
-    na = np.asarray(node_a, dtype=np.int64)
-    nb = np.asarray(node_b, dtype=np.int64)
-    k = na.shape[0]
-    topo = target.topology
-    pair_ids: list[np.ndarray] = []
-    link_ids: list[np.ndarray] = []
-
-    def lookup(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        kk = a * n_nodes + b
-        pos = np.searchsorted(skey, kk)
-        pos = np.minimum(pos, max(skey.shape[0] - 1, 0))
-        ok = skey.shape[0] > 0
-        found = (skey[pos] == kk) if ok else np.zeros(kk.shape, bool)
-        return np.where(found, order[pos] if ok else -1, -1)
-
-    if topo.kind in ("full", "speck_layers"):
-        diff = na != nb
-        idx = np.flatnonzero(diff)
-        pair_ids.append(idx)
-        link_ids.append(lookup(na[idx], nb[idx]))
-    else:
-        xy = np.asarray(target.node_coords(), dtype=np.int64)
-        extent = np.asarray(topo.chip_grid) * np.asarray(topo.node_grid)
-        grid = -np.ones((int(extent[0]), int(extent[1])), dtype=np.int64)
-        grid[xy[:, 0], xy[:, 1]] = np.arange(xy.shape[0])
-        cur = xy[na].copy()
-        dst = xy[nb]
-        d = dst - cur
-        for ax in (0, 1):
-            if topo.wrap[ax]:
-                e = int(extent[ax])
-                d[:, ax] = np.where(d[:, ax] > e // 2, d[:, ax] - e, d[:, ax])
-                d[:, ax] = np.where(d[:, ax] < -(e // 2), d[:, ax] + e, d[:, ax])
-        if topo.kind == "triangular_torus" and (topo.wrap[0] or topo.wrap[1]):
-            # choose the wrap shift minimising the triangular distance, as Target.hops
-            best = None
-            for sx in ((-extent[0], 0, extent[0]) if topo.wrap[0] else (0,)):
-                for sy in ((-extent[1], 0, extent[1]) if topo.wrap[1] else (0,)):
-                    dd = (dst - xy[na]) + np.array([sx, sy])
-                    h = np.where(dd[:, 0] * dd[:, 1] >= 0,
-                                 np.maximum(np.abs(dd[:, 0]), np.abs(dd[:, 1])),
-                                 np.abs(dd[:, 0]) + np.abs(dd[:, 1]))
-                    if best is None:
-                        best, d = h, dd
-                    else:
-                        better = h < best
-                        best = np.where(better, h, best)
-                        d = np.where(better[:, None], dd, d)
-        node = na.copy()
-        live = np.flatnonzero((d != 0).any(axis=1))
-        while live.size:
-            dx, dy = d[live, 0], d[live, 1]
-            sx, sy = np.sign(dx), np.sign(dy)
-            if topo.kind == "triangular_torus":
-                diag = (sx * sy > 0)
-                stx = np.where(diag | (dx != 0), sx, 0)
-                sty = np.where(diag | (dx == 0), sy, 0)
-            else:  # mesh2d: x first, then y
-                stx = sx
-                sty = np.where(dx == 0, sy, 0)
-            nxt = cur[live] + np.stack([stx, sty], axis=1)
-            for ax in (0, 1):
-                if topo.wrap[ax]:
-                    nxt[:, ax] %= int(extent[ax])
-            inside = (nxt[:, 0] >= 0) & (nxt[:, 0] < extent[0]) & (nxt[:, 1] >= 0) & (
-                nxt[:, 1] < extent[1])
-            nn = np.where(inside, grid[np.clip(nxt[:, 0], 0, extent[0] - 1),
-                                       np.clip(nxt[:, 1], 0, extent[1] - 1)], -1)
-            pair_ids.append(live)
-            link_ids.append(np.where(nn >= 0, lookup(node[live], np.maximum(nn, 0)), -1))
-            cur[live] = nxt
-            node[live] = np.where(nn >= 0, nn, node[live])
-            d[live, 0] -= stx
-            d[live, 1] -= sty
-            live = live[(d[live] != 0).any(axis=1)]
-    if pair_ids:
-        p = np.concatenate(pair_ids)
-        li = np.concatenate(link_ids)
-    else:
-        p = np.zeros(0, dtype=np.int64)
-        li = np.zeros(0, dtype=np.int64)
-    li = li.astype(np.int64)
-    o = np.argsort(p, kind="stable")
-    indptr = np.zeros(k + 1, dtype=np.int64)
-    np.cumsum(np.bincount(p, minlength=k), out=indptr[1:])
-    return indptr, li[o]
+    """Links of the route from router ``node_a[k]`` to ``node_b[k]``, as CSR
+    ``(indptr, link_ids)`` indexing ``target.links()``: the compiler's routes
+    (:meth:`nmcompiler.targets.topology.NoC.route_links`)."""
+    return target.noc.route_links(np.asarray(node_a, dtype=np.int64),
+                                  np.asarray(node_b, dtype=np.int64))
 
 
 class CostTables:
@@ -144,7 +58,7 @@ class CostTables:
             default: logical core k on physical core k).
     """
 
-    def __init__(self, target: Any, physical: np.ndarray | None, n_cores: int) -> None:
+    def __init__(self, target: Target, physical: np.ndarray | None, n_cores: int) -> None:
         self.target = target
         self.cost = target.cost
         if physical is None:
@@ -158,9 +72,8 @@ class CostTables:
         c = self.cost
         e_hop = np.full(self.n_links, float(c.energy_per_hop_j))
         t_hop = np.full(self.n_links, float(c.time_per_hop_s))
-        if self.n_links and target.topology.kind == "mesh2d":
-            xy = np.asarray(target.node_coords())
-            along_x = xy[links[:, 0], 1] == xy[links[:, 1], 1]
+        along_x = target.noc.link_along_x() if self.n_links else None
+        if along_x is not None:
             if c.energy_per_hop_x_j is not None:
                 e_hop[along_x] = c.energy_per_hop_x_j
             if c.energy_per_hop_y_j is not None:
@@ -174,6 +87,8 @@ class CostTables:
         self.pair_link = sp.csr_matrix((0, self.n_links))
         self.pair_latency = np.zeros(0)
         self.pair_hops = np.zeros(0, dtype=np.int64)
+        #: ``(n_cores, n_links)`` links of every core's multicast tree (multicast targets)
+        self.core_link: sp.csr_matrix | None = None
 
     def attach_pairs(self, pair_src: np.ndarray, pair_dst: np.ndarray) -> None:
         """Route every communicating logical core pair (engine calls this once)."""
@@ -192,6 +107,27 @@ class CostTables:
         np.add.at(lat, rows[~ok], float(self.cost.time_per_hop_s))
         local = self.cost.time_per_spike_local_s or 0.0
         self.pair_latency = np.where(hops == 0, local, lat)
+        noc = self.target.noc
+        if noc.multicast_tables:
+            n_cores = self.physical.shape[0]
+            node = self.node
+            s, _, child, _, link = noc.multicast_trees(
+                node, np.asarray(pair_src, dtype=np.int64), node[pair_dst], n_cores)
+            self.core_link = sp.csr_matrix(
+                (np.ones(link.shape[0]), (s[child], link)), shape=(n_cores, self.n_links))
+
+    def link_hops(self, counters: Mapping[str, np.ndarray]) -> np.ndarray:
+        """``(T, n_links)`` messages crossing each link per step: every pair's messages
+        along its route, or on multicast targets every spike of a core along its tree."""
+        pm = counters["pair_msgs"]
+        t_steps = pm.shape[0]
+        if self.core_link is not None:
+            spikes = counters["spikes"].sum(axis=1)  # (T, n_cores)
+            return np.asarray((sp.csr_matrix(spikes) @ self.core_link).todense())
+        if pm.shape[2]:
+            flat = pm.sum(axis=1)  # (T, n_pairs)
+            return np.asarray((sp.csr_matrix(flat) @ self.pair_link).todense())
+        return np.zeros((t_steps, self.n_links))
 
 
 def evaluate(tables: CostTables, counters: Mapping[str, np.ndarray]) -> dict[str, Any]:
@@ -221,11 +157,7 @@ def evaluate(tables: CostTables, counters: Mapping[str, np.ndarray]) -> dict[str
     if c.step_time_s:
         step = np.maximum(step, c.step_time_s)
     step_time = step.sum(axis=1)
-    if pm.shape[2]:
-        flat = pm.sum(axis=1)  # (T, n_pairs)
-        link_hops = np.asarray((sp.csr_matrix(flat) @ tables.pair_link).todense())
-    else:
-        link_hops = np.zeros((t_steps, tables.n_links))
+    link_hops = tables.link_hops(counters)
     e_syn = sops.sum(axis=(1, 2)) * c.energy_per_synop_j
     e_neu = upd.sum(axis=(1, 2)) * c.energy_per_neuron_update_j
     e_route = link_hops @ tables.link_energy if tables.n_links else np.zeros(t_steps)

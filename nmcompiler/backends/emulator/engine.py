@@ -39,14 +39,15 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse import _sparsetools as _st
 
-from nmcompiler.ir.connectivity import AvgPool2d, Conv2d, Dense, OneToOne, Sparse, SumPool2d
 from nmcompiler.ir.errors import BackendError, InputError
+from nmcompiler.ir.expand import projection_coo
 from nmcompiler.ir.models import Reset, canonical
 from nmcompiler.ir.network import Network
-from nmcompiler.ir.simulate import _normalise_inputs
+from nmcompiler.ir.simulate import normalise_inputs
 from nmcompiler.ir.verify import effective_min_delay, verify, zero_delay_order
+from nmcompiler.quantization import PopulationQuant, ProjectionQuant, QuantizationInfo
+from nmcompiler.targets.families import loihi as la
 
-from . import loihi_arith as la
 from .arith import RESET_HARD, RESET_NONE, RESET_SOFT, SlotParams, make_arith
 from .costs import CostTables, evaluate
 
@@ -75,20 +76,6 @@ def _narrow_indices(mat: sp.spmatrix) -> None:
     idx_t = np.int32 if mat.nnz < 2**31 and max(mat.shape) < 2**31 else np.int64
     mat.indptr = mat.indptr.astype(idx_t, copy=False)
     mat.indices = mat.indices.astype(idx_t, copy=False)
-
-
-def _quant(net: Network) -> dict[str, Any]:
-    q = net.metadata.get("quantization") if isinstance(net.metadata, Mapping) else None
-    return dict(q) if isinstance(q, Mapping) else {}
-
-
-def _q_entry(q: Mapping[str, Any], kind: str, name: str) -> dict[str, Any]:
-    """Per-population / per-projection entry of the quantisation metadata, or {}."""
-    for key in (kind, kind[:-1] if kind.endswith("s") else kind):
-        sect = q.get(key)
-        if isinstance(sect, Mapping) and isinstance(sect.get(name), Mapping):
-            return dict(sect[name])
-    return {}
 
 
 class Engine:
@@ -125,7 +112,7 @@ class Engine:
         self.costs = costs
         self.time_stepped = time_stepped
         self._formats = formats
-        q = _quant(net)
+        q = QuantizationInfo.of(net) or QuantizationInfo()
         order = zero_delay_order(net)
         # ---- zero-delay levels
         level = {name: 0 for name in order}
@@ -184,7 +171,7 @@ class Engine:
         self._build_counting()
 
     # ------------------------------------------------------------------ parameters
-    def _build_params(self, q: Mapping[str, Any]) -> None:
+    def _build_params(self, q: QuantizationInfo) -> None:
         net, n = self.net, self.N
         complex_v = any(np.asarray(canonical(net.populations[p].model)["lam"]).dtype.kind == "c"
                         for p in self.pops)
@@ -213,7 +200,7 @@ class Engine:
             if p["noise"] and p["spiking"]:
                 self.noisy.append((name, sl, float(p["noise"]), None))
             if self.family == "loihi":
-                e = _q_entry(q, "populations", name)
+                e = q.population(name) or PopulationQuant(scale=1.0)
                 alpha_u, lam = np.real(p["alpha_u"]), np.real(p["lam"])
                 derived = {
                     "du": la.decay_from_factor(alpha_u, current=True),
@@ -223,7 +210,8 @@ class Engine:
                 bm, be = la.bias_from_float(np.real(p["bias"]), 64.0)
                 derived.update(bias_mant=bm, bias_exp=be)
                 for k in extra:
-                    val = e.get(k, derived[k])
+                    val = getattr(e, k)
+                    val = derived[k] if val is None else val
                     extra[k][sl] = np.broadcast_to(np.asarray(val, dtype=np.int64), (pop.size,))
         self.params = SlotParams(
             alpha_u=np.real(arr["alpha_u"]), lam=arr["lam"] if complex_v else arr["lam"].real,
@@ -233,36 +221,7 @@ class Engine:
         )
 
     # ------------------------------------------------------------------ synapses
-    def _proj_coo(self, proj: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
-        """(pre, post, weight, per-synapse delays or None) of one projection."""
-        conn, net = proj.conn, self.net
-        if isinstance(conn, Sparse):
-            return conn.pre_index(), conn.indices.astype(np.int64), np.asarray(conn.weight), (
-                None if conn.delays is None else np.asarray(conn.delays, dtype=np.int64))
-        if isinstance(conn, Dense):
-            w = np.asarray(conn.weight)
-            post, pre = np.nonzero(w)
-            dl = None if conn.delays is None else np.asarray(conn.delays)[post, pre]
-            return pre.astype(np.int64), post.astype(np.int64), w[post, pre], dl
-        if isinstance(conn, OneToOne):
-            m = net.size_of(proj.pre)
-            idx = np.arange(m, dtype=np.int64)
-            w = np.broadcast_to(np.asarray(conn.weight), (m,)).copy()
-            dl = None if conn.delays is None else np.broadcast_to(
-                np.asarray(conn.delays, dtype=np.int64), (m,))
-            keep = w != 0
-            return idx[keep], idx[keep], w[keep], None if dl is None else dl[keep]
-        if isinstance(conn, (Conv2d, SumPool2d, AvgPool2d)):
-            from nmcompiler.passes.lower import conv_to_sparse, pool_to_sparse
-
-            in_shape = net.shape_of(proj.pre)
-            s = conv_to_sparse(conn, in_shape) if isinstance(conn, Conv2d) else \
-                pool_to_sparse(conn, in_shape)
-            return s.pre_index(), s.indices.astype(np.int64), np.asarray(s.weight), None
-        raise BackendError(f"projection '{proj.name}': unknown connectivity "
-                           f"{type(conn).__name__}", obj=proj.name)  # pragma: no cover
-
-    def _build_synapses(self, q: Mapping[str, Any]) -> None:
+    def _build_synapses(self, q: QuantizationInfo) -> None:
         net, n = self.net, self.N
         fam = self.family
         parts: dict[tuple[int, bool, int], list] = {}
@@ -275,23 +234,25 @@ class Engine:
                 self.graded_sources[s0:s0 + net.populations[name].size] = True
         integer = True
         for proj in net.projections.values():
-            pre, post, w, dl = self._proj_coo(proj)
+            pre, post, w, dl = projection_coo(proj.conn, net.shape_of(proj.pre),
+                                              keep_zeros=False)
+            dl = None if dl is None else dl.astype(np.int64)
             w = np.real(np.asarray(w))
             binary = False
             row_off = self.slot_off[proj.post]
             if fam == "loihi":
-                e = _q_entry(q, "projections", proj.name)
-                exp = int(e.get("weight_exp", 0))
-                nmb = e.get("num_message_bits")
+                e = q.projection(proj.name) or ProjectionQuant()
+                exp = e.weight_exp or 0
+                nmb = e.num_message_bits
                 if nmb is None:
                     graded_src = proj.pre in net.populations and \
                         self.params.graded_max[self.slot_off[proj.pre]] > 0
                     nmb = 8 if graded_src else 0
                 binary = int(nmb) == 0
-                shift = int(e.get("weight_shift", la.ACT_SHIFT + exp))
+                shift = la.ACT_SHIFT + exp if e.weight_shift is None else e.weight_shift
                 mant = np.rint(w / 2.0**shift)
-                mode = e.get("sign_mode") or la.sign_mode_of(mant)
-                w = la.prepare_weights(mant, num_weight_bits=int(e.get("num_weight_bits", 8)),
+                mode = e.sign_mode or la.sign_mode_of(mant)
+                w = la.prepare_weights(mant, num_weight_bits=e.num_weight_bits or 8,
                                        sign_mode=mode).astype(np.float64)
                 if exp > 0:
                     w = w * float(2**exp)
@@ -457,7 +418,7 @@ class Engine:
     ) -> EngineResult:
         """Run for ``steps`` steps; inputs ``(T, n)`` or ``(T, B, n)`` per input name."""
         net = self.net
-        arrays, steps, batch, batched = _normalise_inputs(net, inputs or {}, steps)
+        arrays, steps, batch, batched = normalise_inputs(net, inputs or {}, steps)
         fam_ints = self.family != "emulator"
         max_in = 1.0
         int_in = True

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from nmcompiler.backend import Backend, Counters, RunResult
+from nmcompiler.compiled import CompiledNetwork
 from nmcompiler.ir.errors import BackendError, InputError, ToolchainMissing
 
 __all__ = ["LoihiBackend", "LAVA_DIR", "NETWORK_FILE", "SCRIPT_FILE"]
@@ -64,7 +65,8 @@ class LoihiBackend(Backend):
             )
 
     # ---------------------------------------------------------------- lowering
-    def lower(self, compiled: Any, out_dir: Path, *, probes: tuple[str, ...] = ()) -> Path:
+    def lower(self, compiled: CompiledNetwork, out_dir: Path, *,
+              probes: tuple[str, ...] = ()) -> Path:
         """Write ``out_dir/lava/{network.npz, run_lava.py}``; return ``out_dir/lava``.
 
         ``probes`` adds ``"pop.var"`` recordings to the network's own outputs and probes.

@@ -2,7 +2,7 @@
 
 Lava 0.10 needs Python 3.10 (docs/loihi_backend.md), so the network travels as plain integer
 arrays in an ``.npz`` to ``lava_runner.py``, which runs in ``.venv-lava``. The spec is the
-one :func:`nmcompiler.backends.emulator.loihi_arith.run_spec` takes, so both sides can be compared
+one :func:`nmcompiler.targets.families.loihi.run_spec` takes, so both sides can be compared
 array for array.
 
 ``net_spec``::

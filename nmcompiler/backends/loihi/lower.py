@@ -47,10 +47,13 @@ from typing import Any
 
 import numpy as np
 
-from nmcompiler.backends.emulator import loihi_arith as la
-from nmcompiler.compiled import json_default
+from nmcompiler.compiled import CompiledNetwork, json_default
 from nmcompiler.ir.errors import BackendError
+from nmcompiler.ir.expand import projection_coo
 from nmcompiler.ir.io import write_npz
+from nmcompiler.ir.network import Network, Projection
+from nmcompiler.quantization import PopulationQuant, ProjectionQuant, QuantizationInfo
+from nmcompiler.targets.families import loihi as la
 
 __all__ = [
     "GRAPH_FORMAT",
@@ -108,20 +111,6 @@ class LavaGraph:
 
 
 # ------------------------------------------------------------------------------ helpers
-def _quant(net: Any) -> dict[str, Any]:
-    q = net.metadata.get("quantization") if isinstance(net.metadata, Mapping) else None
-    return dict(q) if isinstance(q, Mapping) else {}
-
-
-def _entry(q: Mapping[str, Any], kind: str, name: str) -> dict[str, Any]:
-    """Per-population / per-projection quantisation entry (the emulator's ``_q_entry``)."""
-    for key in (kind, kind[:-1]):
-        sect = q.get(key)
-        if isinstance(sect, Mapping) and isinstance(sect.get(name), Mapping):
-            return dict(sect[name])
-    return {}
-
-
 def _per_neuron(x: Any, n: int) -> np.ndarray:
     return np.broadcast_to(np.asarray(x, dtype=np.int64), (n,)).copy()
 
@@ -136,7 +125,7 @@ def _unsupported(pop: str, what: str) -> BackendError:
     )
 
 
-def _population(name: str, pop: Any, q: Mapping[str, Any]) -> dict[str, Any]:
+def _population(name: str, pop: Any, q: QuantizationInfo) -> dict[str, Any]:
     """Lava LIF parameters of one population; mirrors ``Engine._build_params`` (loihi)."""
     from nmcompiler.ir.models import Reset, canonical
 
@@ -156,7 +145,7 @@ def _population(name: str, pop: Any, q: Mapping[str, Any]) -> dict[str, Any]:
             raise _unsupported(name, "graded spikes")
         if float(p["noise"]) > 0:
             raise _unsupported(name, "threshold noise")
-    e = _entry(q, "populations", name)
+    e = q.population(name) or PopulationQuant(scale=1.0)
     alpha_u, lam = np.real(p["alpha_u"]), np.real(p["lam"])
     derived: dict[str, Any] = {
         "du": la.decay_from_factor(alpha_u, current=True),
@@ -169,62 +158,33 @@ def _population(name: str, pop: Any, q: Mapping[str, Any]) -> dict[str, Any]:
     derived.update(bias_mant=bm, bias_exp=be)
     out: dict[str, Any] = {"name": name, "n": int(n), "spiking": spiking}
     for k in ("du", "dv", "vth", "bias_mant", "bias_exp"):
-        out[k] = _per_neuron(e.get(k, derived[k]), n)
+        val = getattr(e, k)
+        out[k] = _per_neuron(derived[k] if val is None else val, n)
     if not spiking:
         out["vth"] = _per_neuron(NEVER_FIRES_VTH, n)
     return out
 
 
-def _proj_coo(net: Any, proj: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
-    """(pre, post, weight, per-synapse delays or None); the emulator's ``_proj_coo``."""
-    from nmcompiler.ir.connectivity import AvgPool2d, Conv2d, Dense, OneToOne, Sparse, SumPool2d
-
-    conn = proj.conn
-    if isinstance(conn, Sparse):
-        dl = None if conn.delays is None else np.asarray(conn.delays, dtype=np.int64)
-        return conn.pre_index(), conn.indices.astype(np.int64), np.asarray(conn.weight), dl
-    if isinstance(conn, Dense):
-        w = np.asarray(conn.weight)
-        post, pre = np.nonzero(w)
-        dl = None if conn.delays is None else np.asarray(conn.delays, dtype=np.int64)[post, pre]
-        return pre.astype(np.int64), post.astype(np.int64), w[post, pre], dl
-    if isinstance(conn, OneToOne):
-        m = net.size_of(proj.pre)
-        idx = np.arange(m, dtype=np.int64)
-        w = np.broadcast_to(np.asarray(conn.weight), (m,)).copy()
-        dl = None
-        if conn.delays is not None:
-            dl = np.broadcast_to(np.asarray(conn.delays, dtype=np.int64), (m,))
-        keep = w != 0
-        return idx[keep], idx[keep], w[keep], None if dl is None else dl[keep]
-    if isinstance(conn, (Conv2d, SumPool2d, AvgPool2d)):
-        from nmcompiler.passes.lower import conv_to_sparse, pool_to_sparse
-
-        in_shape = net.shape_of(proj.pre)
-        s = conv_to_sparse(conn, in_shape) if isinstance(conn, Conv2d) else pool_to_sparse(
-            conn, in_shape
-        )
-        return s.pre_index(), s.indices.astype(np.int64), np.asarray(s.weight), None
-    raise BackendError(
-        f"projection '{proj.name}': connectivity {type(conn).__name__} cannot be lowered",
-        obj=proj.name,
-        rule="connectivity",
-        hint="Dense, Sparse, OneToOne, Conv2d and pooling are supported",
-    )
+def _proj_coo(net: Network, proj: Projection
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+    """(pre, post, weight, per-synapse delays or None): zero weights dropped
+    (:func:`nmcompiler.ir.expand.projection_coo`)."""
+    pre, post, w, dl = projection_coo(proj.conn, net.shape_of(proj.pre), keep_zeros=False)
+    return pre, post, w, None if dl is None else dl.astype(np.int64)
 
 
 def _projection(
-    net: Any, proj: Any, q: Mapping[str, Any], graded_pops: set[str]
+    net: Network, proj: Projection, q: QuantizationInfo, graded_pops: set[str]
 ) -> list[dict[str, Any]]:
     """One or more Lava connections for one projection (more only for duplicate synapses)."""
     from nmcompiler.ir.connectivity import Dense
 
-    e = _entry(q, "projections", proj.name)
-    exp = int(e.get("weight_exp", 0))
-    nmb = e.get("num_message_bits")
+    e = q.projection(proj.name) or ProjectionQuant()
+    exp = e.weight_exp or 0
+    nmb = e.num_message_bits
     if nmb is None:
         nmb = 8 if proj.pre in graded_pops else 0
-    shift = int(e.get("weight_shift", la.ACT_SHIFT + exp))
+    shift = la.ACT_SHIFT + exp if e.weight_shift is None else e.weight_shift
     pre, post, w, dl = _proj_coo(net, proj)
     w = np.real(np.asarray(w, dtype=np.result_type(np.asarray(w).dtype, np.float64)))
     mant = np.rint(w / 2.0**shift)
@@ -234,7 +194,7 @@ def _projection(
             obj=proj.name, rule="weight range", need=float(np.abs(mant).max()), limit=2**31,
             hint="compile the network for loihi / loihi2 first (nmc compile)",
         )
-    mode = e.get("sign_mode") or la.sign_mode_of(mant)
+    mode = e.sign_mode or la.sign_mode_of(mant)
     d_total = np.full(pre.shape, int(proj.delay), dtype=np.int64)
     if dl is not None:
         d_total = d_total + dl
@@ -279,7 +239,7 @@ def _projection(
                 "delay": (d_total[sel] - 1).astype(np.int64) if delayed else None,
                 "weight_exp": exp,
                 "num_message_bits": int(nmb),
-                "num_weight_bits": int(e.get("num_weight_bits", 8)),
+                "num_weight_bits": e.num_weight_bits or 8,
                 "sign_mode": str(mode),
                 "sparse": not isinstance(proj.conn, Dense),
             }
@@ -301,9 +261,9 @@ def lower_network(net: Any, *, target: str = "", probes: Iterable[str] = ()) -> 
     """
     from nmcompiler.ir.models import canonical
 
-    q = _quant(net)
+    q = QuantizationInfo.of(net) or QuantizationInfo()
     g = LavaGraph()
-    g.info = {"network": net.name, "target": target or q.get("target", ""),
+    g.info = {"network": net.name, "target": target or q.target,
               "units": "Lava integer units: v, u in 1/64 of a weight-mantissa unit"}
     for name, inp in net.inputs.items():
         g.inputs[name] = int(inp.size)
@@ -330,7 +290,7 @@ def lower_network(net: Any, *, target: str = "", probes: Iterable[str] = ()) -> 
     return g
 
 
-def lower_compiled(compiled: Any, *, probes: Iterable[str] = ()) -> LavaGraph:
+def lower_compiled(compiled: CompiledNetwork, *, probes: Iterable[str] = ()) -> LavaGraph:
     """Lower a :class:`~nmcompiler.compiled.CompiledNetwork` (family ``loihi``)."""
     family = getattr(compiled.target, "backend", None)
     if family != "loihi":

@@ -16,9 +16,9 @@ from conftest import placement, target_file
 
 from nmcompiler import ir
 from nmcompiler.backends.emulator import emulate
-from nmcompiler.backends.emulator import loihi_arith as la
 from nmcompiler.passes.partition import partition
 from nmcompiler.targets import load_target
+from nmcompiler.targets.families import loihi as la
 
 
 def _spec_and_network(seed: int):

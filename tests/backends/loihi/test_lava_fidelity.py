@@ -22,12 +22,12 @@ import pytest
 from nmcompiler import ir
 from nmcompiler.api import compile as nmc_compile
 from nmcompiler.backends.emulator import EmulatorBackend
-from nmcompiler.backends.emulator import loihi_arith as la
 from nmcompiler.backends.loihi import LoihiBackend
 from nmcompiler.backends.loihi.harness import lava_available, run_graph_file
 from nmcompiler.backends.loihi.lower import lower_compiled, merge_graphs, write_graph
 from nmcompiler.ir.connectivity import Dense, OneToOne, Sparse
 from nmcompiler.ir.models import IF, LI, LIF
+from nmcompiler.targets.families import loihi as la
 
 pytestmark = pytest.mark.lava
 

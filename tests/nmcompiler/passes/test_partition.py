@@ -337,7 +337,7 @@ def test_nir_paper_cnn_fits_speck2f(shared):
 def test_public_scipy_route_gives_the_same_partition(monkeypatch, target_name):
     # partition calls scipy's private sparse kernels for speed; without them (another
     # scipy) the public route must give the very same partition
-    import nmcompiler.passes.partition as P
+    import nmcompiler.passes.partition.usage as P
 
     net = random_net(n_pops=4, size=2000, p=0.01, seed=3)
     target = load_target(target_name)
@@ -351,14 +351,14 @@ def test_public_scipy_route_gives_the_same_partition(monkeypatch, target_name):
 @pytest.mark.parametrize("private", [True, False])
 def test_core_graph_counting_paths_agree(monkeypatch, private):
     # the large-graph path (two counting sorts) equals the dense bincount path
-    import nmcompiler.passes.partition as P
+    import nmcompiler.passes.partition.usage as P
 
     monkeypatch.setattr(P, "USE_SPARSETOOLS", private)
     rng = np.random.default_rng(0)
     n = 300
     rows = rng.integers(0, n, 20_000)
     cols = rng.integers(0, n, 20_000)
-    dense = P._core_graph(rows, cols, n)
+    dense = P.build_core_graph(rows, cols, n)
     big = P._sorted_pairs_csr(rows, cols, n)
     big.sum_duplicates()
     assert dense.has_canonical_format and big.has_canonical_format

@@ -192,10 +192,11 @@ def test_single_router_target_no_index_error(tmp_path):
     # the local search itself, forced onto the sampled (non-exhaustive) path
     t = load_target(str(_one_router_target(tmp_path)))
     part = core_graph_partition(300, seed=2, density=0.05)
-    from nmcompiler.passes.place import _Geo, _local_search, _sym_graph
+    from nmcompiler.passes.place.geometry import Geometry, symmetric_graph
+    from nmcompiler.passes.place.heuristic import local_search
 
-    geo = _Geo(t)
-    g = _sym_graph(part)
-    pos = _local_search(geo, g, np.arange(300), np.random.default_rng(0), 100_000, 0.1,
+    geo = Geometry(t)
+    g = symmetric_graph(part)
+    pos = local_search(geo, g, np.arange(300), np.random.default_rng(0), 100_000, 0.1,
                         part, {})
     assert np.unique(pos).size == 300

@@ -1,9 +1,14 @@
-"""Loihi fixed-point arithmetic, exactly as Lava's bit-accurate CPU models compute it.
+"""The Loihi chip family: its rules for the compiler, and its fixed-point arithmetic
+exactly as Lava's bit-accurate CPU models compute it.
+
+:class:`LoihiFamily` answers the compiler's questions (number formats, spike test); the
+rest of the module is the family's arithmetic reference, used by the quantizer, the
+emulator and the Lava backend alike.
 
 This module re-implements, vectorised in numpy over neurons and a leading batch axis,
 the integer arithmetic of the Lava 0.10.0 process models that
 ``Loihi2SimCfg(select_tag="fixed_pt")`` selects. Those models define "Loihi arithmetic"
-for nmcompiler (DESIGN.md section 6.2); every function cites the Lava source file and
+for nmcompiler (docs/loihi_arithmetic.md); every function cites the Lava source file and
 lines it follows (paths relative to ``site-packages/lava/``). It imports numpy only and
 runs on Python 3.10 and 3.11, under numpy 1.26 (Lava's environment) and numpy 2.x:
 every intermediate dtype is explicit, so NEP 50 promotion changes nothing.
@@ -81,6 +86,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
+from .base import Family
 
 __all__ = [
     "ACT_SHIFT",
@@ -688,3 +695,44 @@ def run_spec(net_spec: Mapping[str, Any], steps: int) -> dict[str, np.ndarray]:
                 s_in = last_s[pre]
             _, bufs[j] = synapse_step(s, bufs[j], s_in)
     return out
+
+
+# ======================================================================================
+# The family
+# ======================================================================================
+class LoihiFamily(Family):
+    """Loihi 1 and 2 (``backend = "loihi"``): 8-bit weight mantissas by sign mode with a
+    shared exponent, 12-bit decays, ``v* > vth << 6`` (this module's arithmetic)."""
+
+    name = "loihi"
+    number_format = "loihi"
+    spike_compare = ">"
+    resets_to_zero_only = True
+
+    def weight_exponent_floor(self, offset: int, negative_weight_exp: bool) -> int:
+        """0 (Lava's ``weight_exp`` >= 0) unless negative exponents are asked for."""
+        return -offset if negative_weight_exp else 0
+
+    def mantissa_range(self, bits: int, signed: bool, sign_mode: str
+                       ) -> tuple[int, int, int] | None:
+        """8-bit magnitudes by sign mode (:func:`prepare_weights`): mixed weights are even
+        values in [-256, 254]."""
+        top = 2**bits - 1  # 255: 8-bit magnitude
+        if sign_mode == "mixed":
+            return -(top + 1), top - 1, 2
+        return (0, top, 1) if sign_mode == "excitatory" else (-top, 0, 1)
+
+    def decay(self, name: str, factor: Any) -> tuple[Any, dict[str, Any]] | None:
+        """12-bit ``du`` / ``dv`` (:func:`decay_from_factor`)."""
+        current = name == "alpha_u"
+        d = decay_from_factor(factor, current=current)
+        key = "du" if current else "dv"
+        return factor_from_decay(d, current=current), {key: d}
+
+    def parameter_entries(self, entries: dict[str, Any]) -> dict[str, Any]:
+        """Lava's names first: du, dv, vth, bias_mant, bias_exp, then the rest."""
+        first = ("du", "dv", "theta_mant", "bias_mant", "bias_exp")
+        return {"du": entries.get("du", 4095), "dv": entries.get("dv", 0),
+                "vth": entries.get("theta_mant", 0), "bias_mant": entries["bias_mant"],
+                "bias_exp": entries["bias_exp"],
+                **{k: v for k, v in entries.items() if k not in first}}

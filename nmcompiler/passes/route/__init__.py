@@ -1,0 +1,202 @@
+"""The *route* pass: paths on the target's network and, where the chip has them, routing
+tables within their size limit.
+
+* Meshes (Loihi): unicast dimension-order routes, x first then y (the deadlock-free
+  routing of Loihi's mesh, Davies et al., IEEE Micro 2018), one message per
+  (source neuron, destination core); link loads are summed with difference arrays along
+  the rows and columns of the router grid (no loop per message).
+* SpiNNaker (triangular torus of chips): multicast. Every logical core gets a key block
+  ``key = core << b`` (``b`` bits for its neurons, mask the upper bits), as sPyNNaker
+  allocates one key space per machine vertex. Its packets follow one tree: the union of
+  the shortest paths from its chip to every chip holding a destination core, taken from a
+  breadth-first shortest-path tree of the chip graph (so the union is a tree and no chip
+  receives a packet twice). Each chip of the tree gets an entry (key, mask, route word:
+  bits 0-5 links, bit 6 + p processor p) unless the packet only passes straight through
+  (SpiNNaker's default routing sends an unmatched packet out opposite the link it came
+  in on), as sPyNNaker removes default-routable entries.
+* If a chip's table still exceeds ``routing_entries`` (1023 on SpiNNaker 1), it is
+  compressed *only until it fits*: entries with the same route word merge into aligned key
+  blocks (a prefix of the core id) that contain no key of a packet needing another route
+  or the default route at that chip; keys of packets that never reach the chip are
+  don't-cares (the idea of "don't-care" merging in A. Mundy, J. Heathcote and J. D.
+  Garside, "On-chip order-exploiting routing table minimization for a multicast
+  supercomputer network", HPSR 2016; departure: only prefix blocks, so merged entries
+  are disjoint and the table order does not matter). Merges are applied smallest level
+  first, biggest saving first, and stop as soon as the table fits.
+* Speck and ``full`` networks: direct links.
+
+:func:`deliver` simulates the tables (vectorised key/mask lookup, default routing) and
+returns every (source core, physical core) pair a packet reaches; the tests check it
+against the partition's edges.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+
+from nmcompiler.ir.errors import FitError
+
+from ...mapping import Partition, Placement, Routes
+from ...targets import Target
+from ..base import CompileState, Pass, PassResult, clean_record
+from .deliver import deliver, lookup
+from .multicast import compress_table, multicast_entries, route_bits, route_words
+
+__all__ = ["route", "RoutePass", "unicast_link_load", "deliver", "lookup", "route_bits",
+           "route_words"]
+
+
+def unicast_link_load(target: Target, src_core: np.ndarray, dst_core: np.ndarray,
+                      messages: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Directed links and their load when every pair sends ``messages`` unicast.
+
+    Mesh: x-then-y; triangular torus and others: shortest-path tree; Speck / full:
+    the direct link (:meth:`nmcompiler.targets.topology.NoC.unicast_link_load`).
+    Returns ``(target.links(), load)``.
+    """
+    src_core = np.asarray(src_core, dtype=np.int64)
+    dst_core = np.asarray(dst_core, dtype=np.int64)
+    if src_core.size == 0:
+        return target.noc.unicast_link_load(src_core, dst_core, messages)
+    na = np.asarray(target.core_node(src_core), dtype=np.int64)
+    nb = np.asarray(target.core_node(dst_core), dtype=np.int64)
+    return target.noc.unicast_link_load(na, nb, messages)
+
+
+# =========================================================================== the pass
+def route(part: Partition, placement: Placement, target: Target, *, seed: int = 0,
+          compress: bool = True, link_load: np.ndarray | None = None) -> Routes:
+    """Route the placed partition on ``target`` (see the module docstring).
+
+    Args:
+        part, placement: the mapping to route.
+        target: the target.
+        seed: unused by the deterministic routing; kept for the pass signature.
+        compress: compress routing tables that exceed ``routing_entries``.
+        link_load: the unicast link load of this very placement, as
+            :func:`nmcompiler.passes.place.place_with_link_load` returns it (saves
+            routing the pairs again); ignored where routing tables are built.
+
+    Raises:
+        FitError: a chip's routing table exceeds the limit even after compression.
+    """
+    t0 = time.perf_counter()
+    core = placement.core
+    node = np.asarray(target.core_node(core), dtype=np.int64)  # router of each logical core
+    na, nb = node[part.edge_src], node[part.edge_dst]
+    hops = target.noc.pair_hops(na, nb)
+    msgs = part.edge_messages.astype(np.int64)
+    total = int(np.sum(msgs * hops))
+    n_msgs = int(msgs.sum())
+    limit = target.chip.routing_entries
+    tables = target.noc.multicast_tables
+    n_chips = int(target.n_chips)
+    stats: dict[str, Any] = {}
+    empty_u32 = np.zeros(0, dtype=np.uint32)
+    keys = empty_u32
+    key_mask = 0
+    offsets = np.zeros(n_chips + 1, dtype=np.int64)
+    tk, tm = empty_u32, empty_u32
+    tr = np.zeros((0, route_words(target) if tables else 1), dtype=np.uint32)
+    raw = np.zeros(n_chips, dtype=np.int64)
+    if tables:
+        links = target.links()
+        s, v, w, removable, load = multicast_entries(part, placement, target)
+        per_core = np.bincount(part.neuron_core, minlength=part.n_cores)
+        nbits = int(np.ceil(np.log2(max(int(per_core.max(initial=1)), 1))))
+        id_bits = int(np.ceil(np.log2(max(part.n_cores, 2))))
+        if id_bits + nbits > 32:
+            raise FitError(f"{part.n_cores} cores of up to {per_core.max()} neurons need "
+                           f"{id_bits + nbits} key bits; SpiNNaker keys have 32",
+                           obj="network", rule="routing keys", need=id_bits + nbits,
+                           limit=32, hint="use fewer, fuller cores")
+        keys = (np.arange(part.n_cores, dtype=np.uint64) << np.uint64(nbits)).astype(np.uint32)
+        key_mask = int((0xFFFFFFFF << nbits) & 0xFFFFFFFF)
+        keep = ~removable
+        raw = np.bincount(v[keep], minlength=n_chips).astype(np.int64)
+        # one integer label per distinct route (the compressor compares labels)
+        if w.shape[1] == 1:
+            uniq, label_all = None, w[:, 0].astype(np.int64)
+        else:
+            rows = np.ascontiguousarray(w).view(np.dtype((np.void, 4 * w.shape[1])))[:, 0]
+            _, first, label_all = np.unique(rows, return_index=True, return_inverse=True)
+            uniq = w[first]
+        chip_start = np.searchsorted(v, np.arange(n_chips + 1))
+        ek, em, er, counts = [], [], [], np.zeros(n_chips, dtype=np.int64)
+        compressed = 0
+        for c in range(n_chips):
+            a, b = int(chip_start[c]), int(chip_start[c + 1])
+            if a == b:
+                continue
+            cs, ck = s[a:b], keep[a:b]
+            if limit is not None and compress and int(ck.sum()) > limit:
+                label = np.where(ck, label_all[a:b], -1)
+                trip = compress_table(cs, label, int(limit), id_bits)
+                compressed += 1
+                kk = trip[:, 0].astype(np.uint64) << np.uint64(nbits)
+                lv = trip[:, 1].astype(np.uint64)
+                mm = (np.uint64(0xFFFFFFFF) << (lv + np.uint64(nbits))) & np.uint64(0xFFFFFFFF)
+                ek.append(kk.astype(np.uint32))
+                em.append(mm.astype(np.uint32))
+                er.append(trip[:, 2:3].astype(np.uint32) if uniq is None else uniq[trip[:, 2]])
+                counts[c] = len(trip)
+            else:
+                ek.append(keys[cs[ck]])
+                em.append(np.full(int(ck.sum()), key_mask, dtype=np.uint32))
+                er.append(w[a:b][ck])
+                counts[c] = int(ck.sum())
+        offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+        if ek:
+            tk, tm, tr = np.concatenate(ek), np.concatenate(em), np.concatenate(er, axis=0)
+        stats["chips_compressed"] = compressed
+        if limit is not None and counts.max(initial=0) > limit:
+            c = int(np.argmax(counts))
+            x, y = (int(q) for q in np.asarray(target.node_coords())[c])
+            raise FitError(
+                f"chip ({x}, {y}) needs {int(counts[c])} routing entries after compression; "
+                f"{target.name} allows {limit}",
+                obj=f"chip ({x}, {y})", rule="routing_entries", need=int(counts[c]),
+                limit=int(limit),
+                hint="place the network on more chips, group sources with the same "
+                     "destinations, or lower the fan-out of the populations routed there")
+        multicast = True
+    else:
+        if link_load is None:
+            links, load = target.noc.unicast_link_load(na, nb, msgs)
+        else:
+            links, load = target.links(), link_load
+        multicast = False
+    del na, nb
+    stats["time_s"] = round(time.perf_counter() - t0, 3)
+    return Routes(
+        target=target.name, pair_src=part.edge_src.copy(), pair_dst=part.edge_dst.copy(),
+        pair_messages=msgs, pair_hops=hops, links=np.asarray(links, dtype=np.int64),
+        link_load=np.asarray(load, dtype=np.int64), total_hops=total, messages=n_msgs,
+        mean_hops=total / n_msgs if n_msgs else 0.0,
+        max_link_load=int(np.max(load, initial=0)), multicast=multicast, keys=keys,
+        key_mask=key_mask, table_offsets=offsets, table_key=tk, table_mask=tm,
+        table_route=tr, entries_uncompressed=raw,
+        routing_limit=int(limit) if (tables and limit is not None) else None, stats=stats)
+
+
+# =========================================================================== the pass class
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RoutePass(Pass):
+    """:func:`route` as a pipeline pass; the fields are its options."""
+
+    name: ClassVar[str] = "route"
+    requires: ClassVar[frozenset[str]] = frozenset({"partitioned", "placed"})
+    ensures: ClassVar[frozenset[str]] = frozenset({"routed"})
+    compress: bool = True
+
+    def run(self, state: CompileState) -> PassResult:  # noqa: D102
+        assert state.partition is not None and state.placement is not None
+        rt, timings = clean_record(route(state.partition, state.placement, state.target,
+                                         seed=state.seed, compress=self.compress,
+                                         link_load=state.link_load))
+        return PassResult(state=state.replace(routes=rt, link_load=None), report=rt.report(),
+                          changed=False, timings=timings)
