@@ -29,11 +29,14 @@ def dvs_options(plan: SpeckPlan, options: dict[str, Any] | None = None) -> dict[
     """The DVS layer's settings, checked: ``sensor`` ``[H, W]`` (default: the input's),
     ``crop`` ``[[top, bottom], [left, right]]`` in sensor pixels (end exclusive),
     ``flip_x``, ``flip_y``, ``swap_xy``, ``merge`` (sum both polarities into the input's
-    one channel; default when the input has 1 channel), ``polarities`` (2)."""
+    one channel; default when the input has 1 channel), ``polarities`` (2),
+    ``sensor_events`` (the chip's own sensor feeds the DVS layer: samna's
+    ``pass_sensor_events``; default False: events come from the host)."""
     o = dict(options or {})
     c, h, w = plan.input_shape
     py, px = plan.dvs_pool
-    known = {"sensor", "crop", "flip_x", "flip_y", "swap_xy", "merge", "polarities"}
+    known = {"sensor", "crop", "flip_x", "flip_y", "swap_xy", "merge", "polarities",
+             "sensor_events"}
     extra = set(o) - known
     if extra:
         raise FitError(f"unknown DVS option(s) {sorted(extra)}", obj="dvs", rule="DVS options",
@@ -68,7 +71,8 @@ def dvs_options(plan: SpeckPlan, options: dict[str, Any] | None = None) -> dict[
                        hint="merge polarities for a 1-channel input")
     return {"sensor": [int(sensor[0]), int(sensor[1])], "crop": crop,
             "flip_x": bool(o.get("flip_x", False)), "flip_y": bool(o.get("flip_y", False)),
-            "swap_xy": swap, "merge": merge, "polarities": pol}
+            "swap_xy": swap, "merge": merge, "polarities": pol,
+            "sensor_events": bool(o.get("sensor_events", False))}
 
 
 
@@ -116,7 +120,8 @@ def speck_config(plan: SpeckPlan, dvs: dict[str, Any]) -> dict[str, Any]:
     py, px = plan.dvs_pool
     (top, bottom), (left, right) = dvs["crop"]
     uses_dvs = (py, px) != (1, 1) or dvs["merge"] or dvs["flip_x"] or dvs["flip_y"] or \
-        dvs["swap_xy"] or [top, left] != [0, 0] or [bottom, right] != dvs["sensor"]
+        dvs["swap_xy"] or [top, left] != [0, 0] or [bottom, right] != dvs["sensor"] or \
+        dvs["sensor_events"]
     dvs_layer = {
         "merge": bool(dvs["merge"]),
         "mirror": {"x": bool(dvs["flip_x"]), "y": bool(dvs["flip_y"])},
@@ -124,7 +129,7 @@ def speck_config(plan: SpeckPlan, dvs: dict[str, Any]) -> dict[str, Any]:
         "cut": {"x": right // px - 1, "y": bottom // py - 1},
         "origin": {"x": left // px, "y": top // py},
         "pooling": {"x": int(px), "y": int(py)},
-        "pass_sensor_events": bool(uses_dvs),
+        "pass_sensor_events": bool(dvs["sensor_events"]),
         "destinations": [_dest(lay.core, 1) for lay in first] if uses_dvs else [],
     }
     c, h, w = plan.input_shape
