@@ -1216,6 +1216,13 @@ def _speck_partition(net: Network, view: _View, target: Any, seed: int) -> Parti
         kernel[k] += speck_layer_memory(pr.conn, in_shape, net.shape_of(pr.post), pool_sizes,
                                         rect=rect)
         got = _speck_kernel(pr.conn, in_shape, pool_sizes, rect)
+        if got is not None and got[0].shape[2] != got[0].shape[3]:
+            kh, kw = (int(x) for x in got[0].shape[2:])
+            raise FitError(
+                f"layer '{pr.post}' needs a {kh} x {kw} kernel (projection '{pr.name}'); "
+                f"{target.name} kernels are square", obj=pr.name, rule="square kernel",
+                need=[kh, kw], limit="square",
+                hint="a dense layer's kernel is its (pooled) input map: make the map square")
         if got is not None and got[1] != (1, 1):
             if isinstance(pr.conn, Dense) and got[1][0] == got[1][1]:
                 pooled[pr.name] = got[1][0]

@@ -28,6 +28,17 @@ MNIST_SPEC: dict[str, Any] = {
                ("dense", 500), ("dense", 10)],
 }
 
+#: sinabs' large-network test (tests/test_dynapcnn/test_large_net.py, ``DynapCnnNetA``):
+#: nine layers on a 2 x 128 x 128 input, every core of the chip used
+LARGE_NET_SPEC: dict[str, Any] = {
+    "input": (2, 128, 128),
+    "layers": [("conv", (16, 2, 2, 0)), ("conv", (16, 3, 1, 1)), ("pool", (2, 2)),
+               ("conv", (32, 3, 1, 1)), ("pool", (2, 2)), ("conv", (32, 3, 1, 1)),
+               ("pool", (2, 2)), ("conv", (64, 3, 1, 1)), ("pool", (2, 2)),
+               ("conv", (64, 3, 1, 1)), ("pool", (2, 2)), ("conv", (256, 2, 1, 0)),
+               ("conv", (128, 1, 1, 0)), ("conv", (1, 1, 1, 0))],
+}
+
 
 def random_spec(seed: int) -> dict[str, Any]:
     """A random sinabs-style layer list that fits Speck 2f (seeded)."""
