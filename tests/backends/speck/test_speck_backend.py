@@ -237,6 +237,16 @@ def test_paper_cnn_deploy_equals_nmc_run(paper_cnn_build, tmp_path, dynapcnn):
     assert res.returncode == 0, res.stderr
     with np.load(tmp_path / "alone.npz") as f, np.load(tmp_path / "dep" / "run_sinabs.npz") as g:
         np.testing.assert_array_equal(f["output"], g["output"])
+    # without --input, nmc deploy and nmc run draw the same seeded input: same spikes
+    r = CliRunner().invoke(app, ["deploy", str(paper_cnn_build), "--backend", "sinabs",
+                                 "-o", str(tmp_path / "dep2")])
+    assert r.exit_code == 0, r.output
+    r2 = CliRunner().invoke(app, ["run", str(paper_cnn_build), "--json", "-o",
+                                  str(tmp_path / "run")])
+    assert r2.exit_code == 0, r2.output
+    rep = json.loads((tmp_path / "run" / "run_report.json").read_text())
+    with np.load(tmp_path / "dep2" / "run_sinabs.npz") as f:
+        assert float(f["output"].sum()) == rep["output_spikes"]["output"] > 0
     cfg = json.loads((tmp_path / "dep" / CONFIG_FILE).read_text())
     validate_config(cfg)
     assert len(cfg["cnn_layers"]) == 5
