@@ -222,13 +222,24 @@ class SpeckBackend(Backend):
         return out[:steps]
 
     def run(self, artifact: Path | Any, inputs: Mapping[str, np.ndarray], steps: int,
-            ) -> RunResult:
+            *, probes: tuple[str, ...] = (), record_all: bool = False) -> RunResult:
         """Run the sinabs model of ``artifact`` (a lowered directory, a build directory or
         a CompiledNetwork) for ``steps`` steps on CPU torch.
+
+        ``probes``: ``"pop.spikes"`` keys (every population's spikes are recorded anyway;
+        ``v`` and ``u`` are not: sinabs' ``IAFSqueeze`` keeps only the last step's state).
+        ``record_all`` changes nothing for the same reason.
 
         Returns spikes ``(T, B, n)`` (float64) per output, and per population as probe
         ``"pop.spikes"``; ``info`` has ``wall_seconds`` and the sinabs version.
         """
+        del record_all
+        for key in probes:
+            pop, _, var = str(key).rpartition(".")
+            if var != "spikes":
+                raise InputError(f"probe '{key}': the sinabs backend records spikes only",
+                                 obj=str(key), rule="spike probes",
+                                 hint="probe 'population.spikes', or run on the emulator")
         reason = self.available()
         if reason is not None:
             raise ToolchainMissing(f"backend '{self.name}' cannot run here: {reason}",
@@ -256,8 +267,13 @@ class SpeckBackend(Backend):
         out = rs.run_model(model, arch, x)
         wall = time.perf_counter() - t0
         outputs = {k: out[k] for k in arch["outputs"]}
-        probes = {f"{p}.spikes": out[p] for p in arch["records"].values()}
-        return RunResult(backend=self.name, steps=steps, outputs=outputs, probes=probes,
+        recorded = {f"{p}.spikes": out[p] for p in arch["records"].values()}
+        missing = [k for k in probes if k not in recorded]
+        if missing:
+            raise InputError(f"probe '{missing[0]}' names no layer of the network",
+                             obj=missing[0], rule="known population",
+                             hint="populations: " + ", ".join(arch["records"].values()))
+        return RunResult(backend=self.name, steps=steps, outputs=outputs, probes=recorded,
                          counters=Counters(),
                          info={"wall_seconds": float(wall), "sinabs": sinabs.__version__,
                                "target": arch.get("target", "")})

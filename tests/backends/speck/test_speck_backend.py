@@ -379,5 +379,7 @@ def test_refusals_name_the_object():
     net.output("d")
     with pytest.raises(FitError, match="layer 'd' needs a 4 x 6 kernel"):
         nmc_compile(net, "speck2f")
+    with pytest.raises(InputError, match="spikes only"):
+        SpeckBackend().run(_compile_spec(1), {}, 3, probes=("if0.v",))
     with pytest.raises(InputError, match="not inputs"):
         SpeckBackend().run(_compile_spec(1), {"nope": np.zeros((3, 4))}, 3)
