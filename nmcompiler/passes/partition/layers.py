@@ -13,7 +13,7 @@ from nmcompiler.ir.network import Network
 from ...mapping import CoreUsage, Partition
 from ...targets import Target
 from ...targets.budgets import LAYER_BUDGET_NAMES, limits_of
-from ...targets.families.speck import dense_pool_factor, neuron_memory, speck_layer_memory
+from ...targets.families.speck import neuron_memory, speck_kernel, speck_layer_memory
 from .diagnostics import RESOURCE_WORDS
 from .view import View
 
@@ -37,14 +37,26 @@ def speck_partition(net: Network, view: View, target: Target, seed: int) -> Part
     conv = getattr(target, "convolution", None)
     pool_sizes = tuple(conv.pooling_sizes) if conv is not None else (2, 4, 8)
     pooled: dict[str, int] = {}
+    pooled_conv: dict[str, list[int]] = {}
     for pr in net.projections.values():
         k = pidx[pr.post]
         in_shape = net.shape_of(pr.pre)
-        kernel[k] += speck_layer_memory(pr.conn, in_shape, net.shape_of(pr.post), pool_sizes)
-        if isinstance(pr.conn, Dense):
-            f = dense_pool_factor(pr.conn.weight, in_shape, pool_sizes)
-            if f > 1:
-                pooled[pr.name] = f
+        rect = pr.pre in net.inputs  # the DVS layer pools rectangles too
+        kernel[k] += speck_layer_memory(pr.conn, in_shape, net.shape_of(pr.post), pool_sizes,
+                                        rect=rect)
+        got = speck_kernel(pr.conn, in_shape, pool_sizes, rect)
+        if got is not None and got[0].shape[2] != got[0].shape[3]:
+            kh, kw = (int(x) for x in got[0].shape[2:])
+            raise FitError(
+                f"layer '{pr.post}' needs a {kh} x {kw} kernel (projection '{pr.name}'); "
+                f"{target.name} kernels are square", obj=pr.name, rule="square kernel",
+                need=[kh, kw], limit="square",
+                hint="a dense layer's kernel is its (pooled) input map: make the map square")
+        if got is not None and got[1] != (1, 1):
+            if isinstance(pr.conn, Dense) and got[1][0] == got[1][1]:
+                pooled[pr.name] = got[1][0]
+            else:
+                pooled_conv[pr.name] = list(got[1])
         if pr.pre in pidx and pidx[pr.pre] != k:
             dests[pidx[pr.pre]].add(k)
     n_dest = np.array([len(d) for d in dests], dtype=np.int64)
@@ -103,4 +115,5 @@ def speck_partition(net: Network, view: View, target: Target, seed: int) -> Part
         edge_messages=coo.data[order].astype(np.int64), core_sources=sources.astype(np.int64),
         input_messages=in_msgs, messages=int(coo.data.sum()), local_messages=0,
         method="layers", seed=int(seed),
-        stats={"pooled_dense_projections": pooled} if pooled else {})
+        stats={**({"pooled_dense_projections": pooled} if pooled else {}),
+               **({"pooled_conv_projections": pooled_conv} if pooled_conv else {})})

@@ -51,9 +51,12 @@ def quantize_decays(pop: Population, fmt: Fmt, tname: str, caps: Any) -> tuple[d
             if d == 0 or (name == "alpha_u" and not fmt.current):
                 if np.any(val != fixed):
                     what = "synaptic current stage" if name == "alpha_u" else "leak"
+                    i = int(np.argmax(np.abs(val - fixed)))
+                    worst = complex(val.reshape(-1)[i])
+                    worst = worst.real if worst.imag == 0 else worst
                     raise FitError(
-                        f"{where} has {name} = {float(np.max(np.abs(val - fixed)) + 0):g} "
-                        f"away from {fixed:g} (a {what}); {tname} has none",
+                        f"{where} has {name} = {worst!r} ({abs(worst - fixed)!r} away from "
+                        f"{fixed:g}: a {what}); {tname} has none",
                         obj=pop.name, rule=f"no {what}", need=f"{name} != {fixed:g}",
                         limit=f"{name} = {fixed:g}",
                         hint="use IF neurons (lam=1, alpha_u=0) for this target")
