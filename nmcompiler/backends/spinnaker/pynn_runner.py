@@ -35,8 +35,10 @@ the spike arrives, matches the step the spike reaches SpiNNaker's neuron
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -154,6 +156,13 @@ class Net:
         blocks = {k: a[f"block.{k}"] for k in ("pop", "core", "x", "y", "p", "n")}
         pin = (not self.nest and self.meta["info"].get("machine") == "spinnaker"
                and blocks["x"].size and bool(np.all(blocks["x"] >= 0)))
+        p_off = 0
+        if pin:
+            # sPyNNaker's extra monitor (enable_advanced_monitor_support) takes processor 1
+            # of every chip beside the monitor (0): the 16 application cores are 2..17
+            from spinn_utilities.config_holder import get_config_bool
+
+            p_off = 1 if get_config_bool("Machine", "enable_advanced_monitor_support") else 0
         if not self.nest:
             npc = max(1, int(blocks["n"].max(initial=1)))
             for t in sorted(types):
@@ -188,7 +197,7 @@ class Net:
                 if pin:
                     b = int(a[f"pop{i}.block"][idx[0]])
                     pop.add_placement_constraint(int(blocks["x"][b]), int(blocks["y"][b]),
-                                                 int(blocks["p"][b]))
+                                                 int(blocks["p"][b]) + p_off)
                 parts.append((pop, idx))
                 part_idx[idx] = g_i
                 local[idx] = np.arange(idx.size)
@@ -212,7 +221,12 @@ class Net:
         times = [[] for _ in range(np.asarray(x).shape[1])]
         for tt, ii in zip(t.tolist(), i.tolist(), strict=True):
             times[ii].append((tt + off) * self.dt)
-        return [self.sim.Sequence(v) for v in times]
+        if not self.nest:
+            # sPyNNaker 7.4's density check fails on a list of empty lists
+            return times if any(times) else []
+        from pyNN.parameters import Sequence
+
+        return [Sequence(v) for v in times]
 
     def connect(self):
         sim, a = self.sim, self.a
@@ -322,28 +336,17 @@ def mapping_report(net):
         except Exception:  # noqa: BLE001 - not every run has every table
             continue
         tables[kind] = {f"{rt.x},{rt.y}": rt.number_of_entries for rt in t.routing_tables}
-    compressed = compressed_tables()
-    if compressed is not None:
-        tables["compressed"] = compressed
+    try:
+        # sPyNNaker's host pair compressor (its virtual_compressor; the on-chip default,
+        # PairOnChipRouterCompression, runs the same algorithm), as far as possible
+        from pacman.operations.router_compressors import pair_compressor
+
+        t = pair_compressor()
+        tables["compressed"] = {f"{rt.x},{rt.y}": rt.number_of_entries
+                                for rt in t.routing_tables}
+    except Exception as exc:  # noqa: BLE001 - report, do not fail the mapping run
+        tables["compressed_error"] = repr(exc)
     return {"placements": places, "n_system_cores": system, "tables": tables}
-
-
-def compressed_tables():
-    """Entries per chip after sPyNNaker's compressor, from its router report (or None)."""
-    import glob
-    import re
-
-    files = sorted(glob.glob(os.path.join("reports", "*", "run_1", "compressed_routing_tables_generated", "*"))
-                   ) or sorted(glob.glob(os.path.join("reports", "**", "*compressed*"), recursive=True))
-    out = {}
-    for f in files:
-        m = re.search(r"(\d+)_(\d+)", os.path.basename(f))
-        if not m or not os.path.isfile(f):
-            continue
-        with open(f) as fh:
-            n = sum(1 for line in fh if re.match(r"\s*\d+\s+0x", line))
-        out[f"{m.group(1)},{m.group(2)}"] = n
-    return out or None
 
 
 def run(args):
@@ -410,20 +413,19 @@ def main(argv=None):
     for attr in ("network", "input", "out", "mapping_out"):
         if getattr(args, attr):
             setattr(args, attr, str(Path(getattr(args, attr)).resolve()))
-    cwd = os.getcwd()
-    with tempfile.TemporaryDirectory(prefix="run_pynn_spinnaker_") as tmp:
-        cfg = Path(tmp) / "config"
-        work = Path(tmp) / "work"
-        cfg.mkdir()
-        work.mkdir()
-        (cfg / ".spynnaker.cfg").write_text(VIRTUAL_CFG.format(version=args.virtual_board))
-        os.environ["XDG_CONFIG_HOME"] = str(cfg)
-        os.environ.setdefault("MPLBACKEND", "Agg")
-        os.chdir(work)
-        try:
-            return run(args)
-        finally:
-            os.chdir(cwd)
+    # config and reports in a temporary folder, removed at exit after sPyNNaker's own exit
+    # handlers (registered later, so run earlier), which still write into reports/
+    tmp = Path(tempfile.mkdtemp(prefix="run_pynn_spinnaker_"))
+    atexit.register(shutil.rmtree, tmp, ignore_errors=True)
+    cfg = tmp / "config"
+    work = tmp / "work"
+    cfg.mkdir()
+    work.mkdir()
+    (cfg / ".spynnaker.cfg").write_text(VIRTUAL_CFG.format(version=args.virtual_board))
+    os.environ["XDG_CONFIG_HOME"] = str(cfg)
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    os.chdir(work)
+    return run(args)
 
 
 if __name__ == "__main__":
