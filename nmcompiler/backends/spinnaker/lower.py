@@ -19,7 +19,7 @@ Neuron model (IR CUBA LIF -> PyNN), per neuron; docs/spinnaker_backend.md derive
 * ``0 < alpha_u < 1`` -> ``IF_curr_exp`` (NEST ``iaf_psc_exp``) with
   ``tau_syn = -dt / ln(alpha_u)``; the weight (nA) is scaled per simulator so that one
   unit of the IR's ``u`` adds one unit to ``v`` per step (``weight_scale_*``).
-* ``tau_m = -dt / ln(lam)`` (``lam = 1``: :data:`TAU_M_NO_LEAK`), ``cm = 1 nF``,
+* ``tau_m = -dt / ln(lam)`` (``lam = 1``: :data:`TAU_M_NO_LEAK`), ``cm = 1.024 nF``,
   ``v_rest = 0``, ``v_thresh = theta`` (sPyNNaker and NEST fire at ``v >= v_thresh``, the
   compiled comparison), ``v_reset = v_reset``, ``tau_refrac = refractory * dt``,
   ``i_offset`` such that NEST's ``P30 * I_e`` (``P30 = tau_m / C (1 - e^{-dt/tau_m})``)
@@ -73,13 +73,16 @@ __all__ = [
 GRAPH_FORMAT = "nmcompiler.pynn_graph/1"
 #: the time step, ms (SpiNNaker's real-time step)
 DT_MS = 1.0
-#: tau_m of a neuron without leak (lam = 1): exp(-dt / tau_m) == 1.0 in float64
-TAU_M_NO_LEAK = 1e300
+#: tau_m of a neuron without leak (lam = 1): exp(-dt / tau_m) == 1.0 in float64, and a
+#: power of two, so NEST's P30 = -tau_m / C * expm1(-dt / tau_m) is exactly dt / C
+TAU_M_NO_LEAK = 2.0 ** 996
+#: cm (nF) of every cell: C_m = 1024 pF, a power of two (PyNN's cm * 1000 is exact)
+CM_NF = 1.024
 #: v_thresh of a non-spiking readout: above any s16.15 voltage (|v| < 2**16 mV)
 NEVER_FIRES_MV = 65536.0
 #: per-neuron cell parameter arrays in the npz
 CELL_PARAMS = ("tau_m", "cm", "v_thresh", "v_reset", "tau_refrac", "i_offset", "tau_syn",
-               "weight_scale_nest", "weight_scale_spinnaker")
+               "bias_mv", "weight_scale_nest", "weight_scale_spinnaker")
 
 
 @dataclass
@@ -166,6 +169,22 @@ def _propagator_32(tau_syn: np.ndarray, tau_m: np.ndarray, c_pf: np.ndarray,
     return np.where(singular, sing, reg)
 
 
+def _exact_times_1000(pa: np.ndarray) -> np.ndarray:
+    """nA values ``x`` with ``x * 1000.0 == pa`` exactly where one exists within a few
+    ulps (PyNN multiplies nA by 1000.0 for NEST's pA): integer networks stay exact."""
+    x = pa / 1000.0
+    for _ in range(4):
+        bad = x * 1000.0 != pa
+        if not bad.any():
+            break
+        up = np.nextafter(x[bad], np.inf)
+        down = np.nextafter(x[bad], -np.inf)
+        x[bad] = np.where(up * 1000.0 == pa[bad], up,
+                          np.where(down * 1000.0 == pa[bad], down,
+                                   np.where(x[bad] * 1000.0 < pa[bad], up, down)))
+    return x
+
+
 def _population(name: str, pop: Any, frac: int) -> dict[str, Any]:
     """PyNN cell parameters (per neuron) of one compiled population."""
     from nmcompiler.ir.models import Reset, canonical
@@ -204,12 +223,12 @@ def _population(name: str, pop: Any, frac: int) -> dict[str, Any]:
     with np.errstate(divide="ignore"):
         tau_m = np.where(lam < 1, -dt / np.log(lam), TAU_M_NO_LEAK)
         tau_syn = np.where(alpha > 0, -dt / np.log(np.where(alpha > 0, alpha, 0.5)), 1.0)
-    cm = np.ones(n)  # nF
+    cm = np.full(n, CM_NF)  # nF
     c_pf = cm * 1000.0
     # NEST P30 = -tau_m / C * expm1(-h / tau_m) (mV per pA); PyNN i_offset is in nA
-    p30 = np.where(tau_m < TAU_M_NO_LEAK, -tau_m / c_pf * np.expm1(-dt / tau_m), dt / c_pf)
+    p30 = -tau_m / c_pf * np.expm1(-dt / tau_m)
     bias_mv = _per_neuron(p["bias"], n) * unit
-    i_offset = bias_mv / p30 / 1000.0
+    i_offset = _exact_times_1000(bias_mv / p30)
     theta = _per_neuron(np.minimum(np.real(np.asarray(p["theta"])), 2.0 ** 40), n) * unit
     v_thresh = theta if spiking else np.full(n, NEVER_FIRES_MV)
     v_reset = _per_neuron(p["v_reset"], n) * unit
@@ -220,7 +239,7 @@ def _population(name: str, pop: Any, frac: int) -> dict[str, Any]:
         # V += (1 - e^{-dt/tau_m}) * R * I with R = tau_m / cm (lam = 1: dt / cm)
         w_nest = 1e-3 / _propagator_32(tau_syn, tau_m, c_pf, dt)
         init = tau_syn / dt * (1.0 - alpha)
-        gain = np.where(lam < 1, (1.0 - lam) * tau_m / cm, dt / cm)
+        gain = np.where(lam < 1, (1.0 - lam) * tau_m / cm, dt / cm)  # R = tau_m / cm
         w_spin = 1.0 / (gain * init)
     else:
         w_nest = np.ones(n)
@@ -229,7 +248,7 @@ def _population(name: str, pop: Any, frac: int) -> dict[str, Any]:
         "name": name, "n": n, "spiking": spiking,
         "celltype": "IF_curr_exp" if exp else "IF_curr_delta",
         "tau_m": tau_m, "cm": cm, "v_thresh": v_thresh, "v_reset": v_reset,
-        "tau_refrac": refr, "i_offset": i_offset, "tau_syn": tau_syn,
+        "tau_refrac": refr, "i_offset": i_offset, "tau_syn": tau_syn, "bias_mv": bias_mv,
         "weight_scale_nest": w_nest, "weight_scale_spinnaker": w_spin,
     }
 

@@ -130,14 +130,16 @@ class Net:
         pops = meta["populations"]
         # NEST: everything one step later still (pyNN.nest sends a source's spike at time
         # tau through a parrot neuron, so tau >= min_delay + dt: step 0 needs a shift)
-        self.shift = {p["name"]: (int(p["shift"]) + 1 if self.nest else 0) for p in pops}
-        self.shift.update({d["name"]: (int(d["shift"]) + 1 if self.nest else 0)
+        # (+2: the bias sources below send at (k + 1 - 1) dt for step k >= shift)
+        self.shift = {p["name"]: (int(p["shift"]) + 2 if self.nest else 0) for p in pops}
+        self.shift.update({d["name"]: (int(d["shift"]) + 2 if self.nest else 0)
                            for d in meta["inputs"]})
         self.max_shift = max(self.shift.values(), default=0)
         self.v0 = NEST_V0 if self.nest else 0.0
         self.parts = {}    # population -> [(PyNN population, global neuron indices)]
         self.part_of = {}  # population -> (part index per neuron, local index per neuron)
         self.sources = {}  # input name -> SpikeSourceArray
+        self.late_offsets = []  # NEST: (population, i_offset) set at its shifted step 0
 
     # ------------------------------------------------------------------ build
     def build(self, inputs_b0):
@@ -171,6 +173,17 @@ class Net:
             name, n = p["name"], int(p["n"])
             celltype = getattr(sim, p["celltype"])
             params = {k: a[f"pop{i}.{k}"] for k in CELL_PARAMS}
+            bias_mv = a[f"pop{i}.bias_mv"]
+            if self.nest:
+                # a population runs shift[P] steps late on NEST: its bias must start then.
+                # IF_curr_delta: NEST's iaf_psc_delta adds I_e through P30 = (1 - P33)
+                # tau_m / C, which is 0 without leak, so the bias arrives as a delta synapse
+                # from a source firing in every step (exact, silent while refractory);
+                # IF_curr_exp: i_offset is set when the population's step 0 comes
+                # (run_retimed)
+                if p["celltype"] == "IF_curr_exp" and np.any(params["i_offset"] != 0):
+                    self.late_offsets.append((name, params["i_offset"]))
+                params["i_offset"] = np.zeros(n)
             if p["celltype"] == "IF_curr_exp":
                 params["tau_syn_E"] = params["tau_syn_I"] = params.pop("tau_syn")
             else:
@@ -203,6 +216,8 @@ class Net:
                 local[idx] = np.arange(idx.size)
             self.parts[name] = parts
             self.part_of[name] = (part_idx, local)
+            if self.nest and p["celltype"] == "IF_curr_delta":
+                self.bias_source(name, bias_mv)
         for d in self.meta["inputs"]:
             name, n = d["name"], int(d["n"])
             src = sim.Population(n, sim.SpikeSourceArray(
@@ -211,6 +226,50 @@ class Net:
             self.parts[name] = [(src, np.arange(n))]
             self.part_of[name] = (np.zeros(n, np.int64), np.arange(n))
         self.connect()
+
+    def run_retimed(self):
+        """Run every step; on NEST set each IF_curr_exp population's i_offset when its
+        (shifted) step 0 begins, and clear them again for the next batch."""
+        sim, dt = self.sim, self.dt
+        total = (self.steps + self.max_shift + 1) * dt
+        if not self.nest or not self.late_offsets:
+            sim.run(total)
+            return
+        by_shift = {}
+        for name, off in self.late_offsets:
+            by_shift.setdefault(self.shift[name], []).append((name, off))
+        for name, _ in self.late_offsets:
+            self.parts[name][0][0].set(i_offset=0.0)
+        for sh in sorted(by_shift):
+            # pyNN.nest's run_until(t) leaves NEST one step further than t (measured:
+            # a bias set after run_until(sh dt) acts from step sh + 1), hence sh - 1
+            sim.run_until((sh - 1) * dt)
+            for name, off in by_shift[sh]:
+                self.parts[name][0][0].set(i_offset=off)
+        sim.run_until(total)
+
+    def bias_source(self, name, bias_mv):
+        """NEST: one source firing in every step of population ``name``, its synapses
+        carrying each neuron's bias (mV) with delay 1."""
+        sim, dt = self.sim, self.dt
+        nz = np.flatnonzero(bias_mv != 0)
+        if not nz.size:
+            return
+        sh = self.shift[name]
+        from pyNN.parameters import Sequence
+
+        times = Sequence([k * dt for k in range(sh, sh + self.steps)])
+        src = sim.Population(1, sim.SpikeSourceArray(spike_times=[times]),
+                             label=f"{name}#bias")
+        (pop, _), = self.parts[name]
+        for receptor, sel in (("excitatory", nz[bias_mv[nz] > 0]),
+                              ("inhibitory", nz[bias_mv[nz] < 0])):
+            if sel.size:
+                conn = np.column_stack([np.zeros(sel.size), sel, bias_mv[sel],
+                                        np.full(sel.size, dt)])
+                sim.Projection(src, pop, sim.FromListConnector(
+                    conn, column_names=["weight", "delay"]), sim.StaticSynapse(),
+                    receptor_type=receptor, label=f"{name}#bias-{receptor}")
 
     def spike_times(self, name, x):
         """SpikeSourceArray times of one input's (T, n) spikes."""
@@ -365,7 +424,7 @@ def run(args):
         if b:
             sim.reset()
             net.set_inputs({k: v[:, b] for k, v in inputs.items()})
-        sim.run((steps + net.max_shift + 1) * net.dt)
+        net.run_retimed()
         if args.simulator == "spinnaker" and b == 0 and args.mapping_out:
             mapping = mapping_report(net)
         if args.simulator == "nest" or not args.virtual_board:
