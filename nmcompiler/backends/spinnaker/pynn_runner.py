@@ -121,9 +121,11 @@ def import_simulator(name):
 class Net:
     """The PyNN objects of one network build."""
 
-    def __init__(self, sim, simulator, meta, arrays, steps):
+    def __init__(self, sim, simulator, meta, arrays, steps, own_mapping=True):
         self.sim, self.simulator, self.meta, self.a = sim, simulator, meta, arrays
         self.nest = simulator == "nest"
+        #: sPyNNaker: one Population per slice, pinned (else sPyNNaker maps by itself)
+        self.sliced = not self.nest and own_mapping
         info = meta["info"]
         self.dt = float(info.get("dt_ms", 1.0))
         self.steps = steps
@@ -156,7 +158,7 @@ class Net:
             sim.setup(timestep=dt)
         types = {p["celltype"] for p in self.meta["populations"]}
         blocks = {k: a[f"block.{k}"] for k in ("pop", "core", "x", "y", "p", "n")}
-        pin = (not self.nest and self.meta["info"].get("machine") == "spinnaker"
+        pin = (self.sliced and self.meta["info"].get("machine") == "spinnaker"
                and blocks["x"].size and bool(np.all(blocks["x"] >= 0)))
         p_off = 0
         if pin:
@@ -166,7 +168,7 @@ class Net:
 
             p_off = 1 if get_config_bool("Machine", "enable_advanced_monitor_support") else 0
         if not self.nest:
-            npc = max(1, int(blocks["n"].max(initial=1)))
+            npc = max(1, int(blocks["n"].max(initial=1))) if self.sliced else 256
             for t in sorted(types):
                 sim.set_number_of_neurons_per_core(getattr(sim, t), npc)
         for i, p in enumerate(self.meta["populations"]):
@@ -196,7 +198,7 @@ class Net:
             if not self.nest:
                 # sPyNNaker keeps parameters in s16.15: a never-leaking neuron's tau_m
                 params["tau_m"] = np.minimum(params["tau_m"], 32767.0)
-            if self.nest:
+            if not self.sliced:
                 groups = [np.arange(n)]
             else:
                 blk = a[f"pop{i}.block"]
@@ -413,7 +415,8 @@ def run(args):
     inputs, steps, batch = load_inputs(args.input, meta, args.steps)
     sim = import_simulator(args.simulator)
     t0 = time.perf_counter()
-    net = Net(sim, args.simulator, meta, arrays, steps)
+    net = Net(sim, args.simulator, meta, arrays, steps,
+              own_mapping=not args.spynnaker_mapping)
     net.build({k: v[:, 0] for k, v in inputs.items()})
     net.record()
     t1 = time.perf_counter()
@@ -463,6 +466,10 @@ def main(argv=None):
                          "the reports in a temporary folder; nothing is executed")
     ap.add_argument("--mapping-out", help="sPyNNaker: write placements and routing table "
                     "sizes (JSON) here")
+    ap.add_argument("--spynnaker-mapping", action="store_true",
+                    help="sPyNNaker: one Population per compiled population, 256 neurons "
+                         "per core, no placement constraints (sPyNNaker partitions and "
+                         "places by itself)")
     ap.add_argument("--quiet", action="store_true")
     args = ap.parse_args(argv)
     if args.virtual_board and args.simulator != "spinnaker":
