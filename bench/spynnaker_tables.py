@@ -104,7 +104,8 @@ def spynnaker(pynn_dir: Path, own: bool, timeout: float) -> dict:
         "cores": len(places), "chips": len({(p[3], p[4]) for p in places}),
         "uncompressed": _stats(m["tables"].get("uncompressed", {})),
         "compressed": _stats(m["tables"].get("compressed", {})),
-        "placements": places,
+        "placements": places, "pinned": m.get("pinned", {}),
+        "unpinned": m.get("unpinned", []),
     }
 
 
@@ -131,10 +132,10 @@ def main() -> None:
             pinned = spynnaker(pynn_dir, True, args.timeout)
             free = spynnaker(pynn_dir, False, args.timeout)
             if pinned.get("status") == "ok":
-                got = sorted((p[3], p[4], p[5]) for p in pinned.pop("placements"))
-                coords = np.asarray(cn.placement.coords)
-                want = sorted((int(c[0]), int(c[1]), int(c[4]) + 2) for c in coords)
-                pinned["placement_matches"] = got == want
+                got = {p[0]: [p[3], p[4], p[5]] for p in pinned.pop("placements")}
+                pinned["placement_matches"] = all(got.get(k) == v for k, v in
+                                                  pinned.pop("pinned").items())
+                pinned["unpinned_slices"] = len(pinned.pop("unpinned"))
             free.pop("placements", None)
             row = {"network": label, "synapses": int(sum(
                 int(np.asarray(pr.conn.weight).size) for pr in net.projections.values())),
@@ -168,6 +169,8 @@ def table(rows: list[dict]) -> str:
             extra = ""
             if "placement_matches" in r:
                 extra = " (placement = ours)" if r["placement_matches"] else " (DIFFERS)"
+                if r.get("unpinned_slices"):
+                    extra += f", {r['unpinned_slices']} slices left to sPyNNaker"
             out.append(f"| {row['network']} | {name}{extra} | {r['cores']} | {r['chips']} | "
                        f"{_cell(r, 'uncompressed')} | {_cell(r, 'compressed')} |")
     return "\n".join(out)

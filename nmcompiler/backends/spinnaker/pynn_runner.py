@@ -52,6 +52,8 @@ CELL_PARAMS = ("tau_m", "cm", "v_thresh", "v_reset", "tau_refrac", "i_offset", "
 VIRTUAL_CFG = """[Machine]
 virtual_board = True
 version = {version}
+width = {size}
+height = {size}
 
 [Mode]
 mode = Info
@@ -141,6 +143,7 @@ class Net:
         self.parts = {}    # population -> [(PyNN population, global neuron indices)]
         self.part_of = {}  # population -> (part index per neuron, local index per neuron)
         self.sources = {}  # input name -> SpikeSourceArray
+        self.pinned, self.unpinned = {}, []  # sPyNNaker: label -> [x, y, p]; labels
         self.late_offsets = []  # NEST: (population, i_offset) set at its shifted step 0
 
     # ------------------------------------------------------------------ build
@@ -160,13 +163,8 @@ class Net:
         blocks = {k: a[f"block.{k}"] for k in ("pop", "core", "x", "y", "p", "n")}
         pin = (self.sliced and self.meta["info"].get("machine") == "spinnaker"
                and blocks["x"].size and bool(np.all(blocks["x"] >= 0)))
-        p_off = 0
-        if pin:
-            # sPyNNaker's extra monitor (enable_advanced_monitor_support) takes processor 1
-            # of every chip beside the monitor (0): the 16 application cores are 2..17
-            from spinn_utilities.config_holder import get_config_bool
-
-            p_off = 1 if get_config_bool("Machine", "enable_advanced_monitor_support") else 0
+        app_procs = self.application_processors() if pin else {}
+        self.pinned, self.unpinned = {}, []
         if not self.nest:
             npc = max(1, int(blocks["n"].max(initial=1))) if self.sliced else 256
             for t in sorted(types):
@@ -211,8 +209,13 @@ class Net:
                                      initial_values={"v": self.v0})
                 if pin:
                     b = int(a[f"pop{i}.block"][idx[0]])
-                    pop.add_placement_constraint(int(blocks["x"][b]), int(blocks["y"][b]),
-                                                 int(blocks["p"][b]) + p_off)
+                    x, y, slot = int(blocks["x"][b]), int(blocks["y"][b]), int(blocks["p"][b]) - 1
+                    procs = app_procs.get((x, y), [])
+                    if slot < len(procs):
+                        pop.add_placement_constraint(x, y, procs[slot])
+                        self.pinned[label] = [x, y, procs[slot]]
+                    else:
+                        self.unpinned.append(label)
                 parts.append((pop, idx))
                 part_idx[idx] = g_i
                 local[idx] = np.arange(idx.size)
@@ -228,6 +231,25 @@ class Net:
             self.parts[name] = [(src, np.arange(n))]
             self.part_of[name] = (np.zeros(n, np.int64), np.arange(n))
         self.connect()
+
+    def application_processors(self):
+        """{(x, y): processors sPyNNaker leaves to applications}, in order: the chip's
+        placeable processors less the extra monitor (first placeable one, when
+        ``enable_advanced_monitor_support``) and, on an Ethernet chip, the data speed-up
+        gatherer (the next one). Our slot k goes to the k-th; a chip with fewer
+        (a virtual SpiNN-5 board has 8 chips of 17 processors, like real boards) leaves
+        the slots beyond unpinned (listed in the mapping report)."""
+        from spinn_utilities.config_holder import get_config_bool
+
+        machine = self.sim.get_machine()
+        monitors = get_config_bool("Machine", "enable_advanced_monitor_support")
+        eth = {(c.x, c.y) for c in machine.ethernet_connected_chips}
+        out = {}
+        for chip in machine.chips:
+            procs = sorted(chip.placable_processors_ids)
+            skip = (1 + ((chip.x, chip.y) in eth)) if monitors else 0
+            out[(chip.x, chip.y)] = procs[skip:]
+        return out
 
     def run_retimed(self):
         """Run every step; on NEST set each IF_curr_exp population's i_offset when its
@@ -407,7 +429,8 @@ def mapping_report(net):
                                 for rt in t.routing_tables}
     except Exception as exc:  # noqa: BLE001 - report, do not fail the mapping run
         tables["compressed_error"] = repr(exc)
-    return {"placements": places, "n_system_cores": system, "tables": tables}
+    return {"placements": places, "n_system_cores": system, "tables": tables,
+            "pinned": net.pinned, "unpinned": net.unpinned}
 
 
 def run(args):
@@ -487,7 +510,8 @@ def main(argv=None):
     work = tmp / "work"
     cfg.mkdir()
     work.mkdir()
-    (cfg / ".spynnaker.cfg").write_text(VIRTUAL_CFG.format(version=args.virtual_board))
+    (cfg / ".spynnaker.cfg").write_text(VIRTUAL_CFG.format(
+        version=args.virtual_board, size=8 if args.virtual_board == 5 else 2))
     os.environ["XDG_CONFIG_HOME"] = str(cfg)
     os.environ.setdefault("MPLBACKEND", "Agg")
     os.chdir(work)

@@ -72,18 +72,25 @@ def test_spynnaker_accepts_network_and_placement(spynnaker_py, tmp_path):
                        timeout=900, env=env)
     assert r.returncode == 0, (r.stderr or r.stdout)[-3000:]
     m = json.loads(out.read_text())
-    # every slice sits on the chip and core our placer chose (processor = slot + 2: 0 is
-    # the monitor, 1 sPyNNaker's extra monitor)
+    # every slice sits on the chip our placer chose, on the core of our slot (the k-th
+    # core sPyNNaker leaves to applications: 0 is the monitor, 1 its extra monitor)
     ours = {}
     coords = np.asarray(cn.placement.coords)
     for name in ("a", "b"):
         cores = np.unique(cn.partition.cores_of(name))
         for g, c in enumerate(cores):
             label = name if cores.size == 1 else f"{name}#{g}"
-            ours[label] = (int(coords[c, 0]), int(coords[c, 1]), int(coords[c, 4]) + 2)
+            ours[label] = (int(coords[c, 0]), int(coords[c, 1]), int(coords[c, 4]))
     theirs = {p[0]: (p[3], p[4], p[5]) for p in m["placements"] if p[0] != "x"}
-    assert theirs == ours
-    assert len(theirs) == cn.n_cores
+    assert m["unpinned"] == []
+    assert set(theirs) == set(ours) and len(theirs) == cn.n_cores
+    for label, (x, y, _) in ours.items():
+        assert theirs[label] == tuple(m["pinned"][label])
+        assert theirs[label][:2] == (x, y)
+    slots = sorted(ours.values())
+    procs = sorted(theirs.values())
+    # same order of slots and processors on each chip (processor = slot + 2 off Ethernet)
+    assert [p[2] - 2 for p in procs] == [s[2] for s in slots]
     # slices hold exactly the neurons our partition put on each core
     sizes = {p[0]: p[2] - p[1] + 1 for p in m["placements"]}
     for name in ("a", "b"):
