@@ -108,9 +108,7 @@ def deploy(
     emu = None
     if backend_name != "emulator":
         # the same inputs on the emulator in the target's arithmetic, for comparison
-        from .backends.emulator import EmulatorBackend
-
-        emu = EmulatorBackend().run(compiled, inputs, steps)
+        emu = get_backend("emulator").run(compiled, inputs, steps)
         energy = emu.counters.energy_j
         summary["emulator"] = {
             "outputs": {k: int(v.sum()) for k, v in emu.outputs.items()},
