@@ -447,7 +447,13 @@ def run(args):
     results = {k: [] for k in meta["records"]}
     mapping = None
     for b in range(batch):
-        if b:
+        if b and args.simulator == "nest":
+            # pyNN.nest has no full reset: a fresh kernel and build per sample
+            sim.end()
+            net = Net(sim, args.simulator, meta, arrays, steps)
+            net.build({k: v[:, b] for k, v in inputs.items()})
+            net.record()
+        elif b:
             sim.reset()
             net.set_inputs({k: v[:, b] for k, v in inputs.items()})
         net.run_retimed()

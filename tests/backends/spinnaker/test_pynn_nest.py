@@ -271,3 +271,23 @@ def test_other_target_families_are_refused(tmp_path):
     with pytest.raises(BackendError, match="spinnaker"):
         PyNNBackend().lower(cn, Path(tmp_path))
 
+
+
+def test_batched_hard_reset_ann_matches_emulator(nest_ok):
+    """A hard-reset converted ANN (docs/ann2snn.md) deploys to PyNN; a batch of samples
+    (one NEST kernel per sample) gives the emulator's spikes."""
+    from nmcompiler.frontends import ann2snn
+
+    rng = np.random.default_rng(9)
+    layers = [(rng.normal(0, 0.5, (12, 6)), rng.normal(0, 0.05, 12)),
+              (rng.normal(0, 0.5, (4, 12)), np.zeros(4))]
+    x = rng.random((40, 6))
+    net = ann2snn.convert(layers, x, percentile=100, reset="hard", input_encoding="rate",
+                          output="spikes")
+    cn = nmcompiler.compile(net, "spinnaker", seed=0)
+    inp = ann2snn.encode(net, x[:3], 30, seed=0)
+    em = EmulatorBackend().run(cn, {"input": inp}, 30)
+    ne = PyNNBackend().run(cn, {"input": inp}, 30)
+    assert ne.outputs["output"].shape == (30, 3, 4)
+    assert em.outputs["output"].sum() > 10
+    np.testing.assert_array_equal(ne.outputs["output"], em.outputs["output"])
