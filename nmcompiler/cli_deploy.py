@@ -120,9 +120,10 @@ def deploy(
             line += f" | emulator sum {float(emu.outputs[k].sum()):g}"
         echo(line)
     if emu is not None and emu.counters.energy_j:
-        parts = ", ".join(f"{k} {v:.3g} J" for k, v in emu.counters.energy_j.items())
-        echo(f"emulator energy estimate ({compiled.target.name}): "
-             f"{sum(emu.counters.energy_j.values()):.3g} J ({parts})")
+        energy = dict(emu.counters.energy_j)
+        total = energy.pop("total", sum(energy.values()))
+        parts = ", ".join(f"{k} {v:.3g} J" for k, v in energy.items())
+        echo(f"emulator energy estimate ({compiled.target.name}): {total:.3g} J ({parts})")
     secs = result.info.get("wall_seconds")
     echo(f"ran {steps} steps on '{backend_name}'"
          + (f" in {secs:.2f} s" if isinstance(secs, float) else "") + f"; wrote {run_file}")
