@@ -42,6 +42,7 @@ from scipy.sparse.csgraph import shortest_path
 from nmcompiler.ir.errors import FitError
 
 from ..mapping import SPINNAKER_LINK_DIRECTIONS, Partition, Placement, Routes
+from .route_keys import merge_target  # hook: table merging policy (route_keys.py)
 
 __all__ = ["route", "unicast_link_load", "deliver", "lookup", "route_bits", "route_words"]
 
@@ -609,9 +610,13 @@ def route(part: Partition, placement: Placement, target: Any, *, seed: int = 0,
             if a == b:
                 continue
             cs, ck = s[a:b], keep[a:b]
-            if limit is not None and compress and int(ck.sum()) > limit:
+            # --- hook: table merging policy (nmcompiler/passes/route_keys.py): merge
+            # entries sharing a route on every chip by default, not only over the limit
+            merge_to = merge_target(limit, int(ck.sum()), compress)
+            if merge_to is not None:
                 label = np.where(ck, label_all[a:b], -1)
-                trip = _compress(cs, label, int(limit), id_bits)
+                trip = _compress(cs, label, merge_to, id_bits)
+            # --- end hook
                 compressed += 1
                 kk = trip[:, 0].astype(np.uint64) << np.uint64(nbits)
                 lv = trip[:, 1].astype(np.uint64)
