@@ -14,8 +14,10 @@ tables within their size limit.
   bits 0-5 links, bit 6 + p processor p) unless the packet only passes straight through
   (SpiNNaker's default routing sends an unmatched packet out opposite the link it came
   in on), as sPyNNaker removes default-routable entries.
-* If a chip's table still exceeds ``routing_entries`` (1023 on SpiNNaker 1), it is
-  compressed *only until it fits*: entries with the same route word merge into aligned key
+* Every chip's table is merged as far as it goes by default (the policy lives in
+  :mod:`nmcompiler.passes.route_keys`); with ``MERGE_BY_DEFAULT = False`` only a table
+  over ``routing_entries`` (1023 on SpiNNaker 1) is, *only until it fits*: entries with
+  the same route word merge into aligned key
   blocks (a prefix of the core id) that contain no key of a packet needing another route
   or the default route at that chip; keys of packets that never reach the chip are
   don't-cares (the idea of "don't-care" merging in A. Mundy, J. Heathcote and J. D.
