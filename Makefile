@@ -1,6 +1,6 @@
 # nmcompiler: everything a fresh machine needs is installed from here.
 #   make demo   - create .venv, install, run the main job
-#   make test   - create .venv and .venv-lava, install, run every test
+#   make test   - create .venv, .venv-lava and .venv-spynnaker, install, run every test
 # Interpreters: found on PATH, or in pyenv's versions (pyenv's shims only answer for the
 # versions pyenv has selected, so python3.10 may not be on PATH even where it is installed).
 find_python = $(firstword $(foreach p,$(1) $(wildcard $(HOME)/.pyenv/versions/$(2).*/bin/$(1)) \
@@ -28,7 +28,8 @@ export MPLBACKEND := Agg
 
 venv: $(VENV)/.installed
 lava-venv: $(LAVA)/.installed
-# sPyNNaker, for bench/compile_vs_spynnaker.py only (kept apart: it pins its own stack)
+# sPyNNaker (kept apart: it pins its own stack): run_pynn.py --simulator spinnaker on a
+# virtual board in tests/backends/spinnaker and bench/compile_vs_spynnaker.py, spynnaker_tables.py
 spynnaker-venv: $(SPYNN)/.installed
 
 # Brian2 2.9 needs numpy < 2.4, for bench/emulator_speed.py only
@@ -68,7 +69,7 @@ $(LAVA)/.installed: pyproject.toml constraints-lava.txt Makefile
 demo: venv lava-venv
 	$(VENV)/bin/python -m nmcompiler.examples.demo
 
-test: venv lava-venv
+test: venv lava-venv spynnaker-venv
 	$(VENV)/bin/python -m pytest -q
 
 # ruff (style, docstrings, complexity) and mypy (types) over the packages; settings and

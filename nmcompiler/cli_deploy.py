@@ -105,8 +105,25 @@ def deploy(
                     for k, v in result.outputs.items()},
         "info": {k: v for k, v in result.info.items() if isinstance(v, (int, float, str))},
     }
+    emu = None
+    if backend_name != "emulator":
+        # the same inputs on the emulator in the target's arithmetic, for comparison
+        emu = get_backend("emulator").run(compiled, inputs, steps)
+        energy = emu.counters.energy_j
+        summary["emulator"] = {
+            "outputs": {k: int(v.sum()) for k, v in emu.outputs.items()},
+            "energy_j": {k: float(v) for k, v in energy.items()},
+        }
     for k, v in result.outputs.items():
-        echo(f"output {k}: shape {tuple(v.shape)}, sum {float(v.sum()):g}")
+        line = f"output {k}: shape {tuple(v.shape)}, sum {float(v.sum()):g}"
+        if emu is not None and k in emu.outputs:
+            line += f" | emulator sum {float(emu.outputs[k].sum()):g}"
+        echo(line)
+    if emu is not None and emu.counters.energy_j:
+        energy = dict(emu.counters.energy_j)
+        total = energy.pop("total", sum(energy.values()))
+        parts = ", ".join(f"{k} {v:.3g} J" for k, v in energy.items())
+        echo(f"emulator energy estimate ({compiled.target.name}): {total:.3g} J ({parts})")
     secs = result.info.get("wall_seconds")
     echo(f"ran {steps} steps on '{backend_name}'"
          + (f" in {secs:.2f} s" if isinstance(secs, float) else "") + f"; wrote {run_file}")

@@ -14,6 +14,9 @@ networks to efficient event-driven networks for image classification" (Front. Ne
   threshold is 1 and rates stay below one spike per step. (Scaling the weights is the
   same as balancing the thresholds, ``theta_l = lambda_l``; weights are scaled here so
   that later quantisation sees unit thresholds.)
+* ``reset="hard"`` instead resets to zero (Diehl et al. 2015; SpiNNaker and Loihi 1 have
+  no reset by subtraction), optionally with ``threshold_balancing`` (Sengupta et al. 2019;
+  docs/ann2snn.md, "Hard reset");
 * biases become a constant per-step neuron bias (section 2.2.1);
 * the input is **direct** by default: the analog input is the input current of the first
   layer every step (section 2.4); ``input_encoding="rate"`` instead expects Bernoulli
@@ -449,6 +452,10 @@ def convert(
     output: str = "li",
     delay: int = 0,
     name: str = "ann2snn",
+    reset: str = "soft",
+    threshold_balancing: bool = False,
+    balance_steps: int = 100,
+    balance_samples: int = 200,
 ) -> ir.Network:
     """Convert a trained ReLU network to an IF network (Rueckauer et al. 2017).
 
@@ -465,6 +472,18 @@ def convert(
             output neurons; decode by spike counts).
         delay: delay of every projection (0 = same-step feed-forward).
         name: network name.
+        reset: "soft" (reset by subtraction, Rueckauer et al. 2017, the default) or "hard"
+            (reset to zero, Diehl et al. 2015: what SpiNNaker's and Loihi 1's neurons
+            do; the charge above threshold is lost, so rates run below the activation).
+        threshold_balancing: set every spiking layer's threshold, layer by layer, to the
+            ``percentile``-th percentile of the positive per-step input it receives in the
+            converted network on the calibration data (Sengupta, Ye, Wang, Liu & Roy
+            2019, "Going deeper in spiking neural networks: VGG and residual
+            architectures", Front. Neurosci. 13:95, Algorithm 1, with the robust
+            percentile of Rueckauer et al. instead of the maximum); the next layer's
+            weights are multiplied by that threshold so its input keeps its units.
+        balance_steps: steps of each threshold-balancing simulation.
+        balance_samples: calibration samples used for threshold balancing (the first).
 
     Returns:
         An :class:`nmcompiler.ir.Network` with input ``"input"`` and output ``"output"``; its
@@ -499,6 +518,10 @@ def convert(
             rule="delay >= 0",
             hint="0 for same-step feed-forward, 1 for chip-like timing",
         )
+    if reset not in ("soft", "hard"):
+        raise UsageError(
+            f"ann2snn: reset='{reset}' is unknown", obj="reset", rule="known reset",
+            hint="use 'soft' (reset by subtraction) or 'hard' (reset to zero)")
     layers = _as_layers(model_or_layers)
     x = _calibration(calibration_data, layers)
     in_shape = tuple(int(d) for d in x.shape[1:])
@@ -519,40 +542,57 @@ def convert(
     else:
         input_scale = 1.0
 
-    net = ir.Network(name=name)
-    net.input(INPUT, shape=in_shape)
-    prev, prev_shape, lam_prev = INPUT, in_shape, input_scale
-    scales = []
-    for lay, a in zip(layers, acts, strict=True):
-        if lay.kind == "flatten":
-            continue
-        is_out = lay.name == OUTPUT
-        if lay.kind == "avgpool":
-            lam = lam_prev  # rates are averaged: no rescaling (module docstring)
-            conn = ir.AvgPool2d(kernel=lay.kernel, stride=lay.stride, padding=lay.padding)
-            shape = ir.pool_output_shape(prev_shape, conn)  # type: ignore[arg-type]
-            bias: float | np.ndarray = 0.0
-        else:
-            lam = _percentile_scale(a, percentile)
-            w = lay.weight * (lam_prev / lam)
-            if lay.kind == "linear":
-                conn = ir.Dense(weight=w)
-                shape = (w.shape[0],)
-                bias = lay.bias / lam
+    def build(thetas: dict[str, float]) -> tuple[ir.Network, list[float]]:
+        """The network for per-layer thresholds ``thetas`` (absent: 1)."""
+        net = ir.Network(name=name)
+        net.input(INPUT, shape=in_shape)
+        prev, prev_shape, lam_prev, theta_prev = INPUT, in_shape, input_scale, 1.0
+        scales = []
+        for lay, a in zip(layers, acts, strict=True):
+            if lay.kind == "flatten":
+                continue
+            is_out = lay.name == OUTPUT
+            theta = float(thetas.get(lay.name, 1.0))
+            if lay.kind == "avgpool":
+                lam = lam_prev  # rates are averaged: no rescaling (module docstring)
+                conn: Any = ir.AvgPool2d(kernel=lay.kernel, stride=lay.stride,
+                                         padding=lay.padding)
+                theta = 1.0  # unit threshold: a pool's rate is its inputs' mean rate
+                shape = ir.pool_output_shape(prev_shape, conn)  # type: ignore[arg-type]
+                bias: float | np.ndarray = 0.0
             else:
-                conn = ir.Conv2d(weight=w, stride=lay.stride, padding=lay.padding,
-                                 dilation=lay.dilation, groups=lay.groups)
-                shape = ir.conv_output_shape(prev_shape, conn)  # type: ignore[arg-type]
-                bias = np.repeat(lay.bias / lam, shape[1] * shape[2])
-        if is_out and output == "li":
-            model: Any = ir.LI(lam=1.0, bias=bias)
-        else:
-            model = ir.IF(theta=1.0, bias=bias, reset=ir.Reset.SOFT)
-        net.population(lay.name, model=model, shape=shape)
-        net.connect(prev, lay.name, conn, delay=int(delay))
-        scales.append(float(lam))
-        prev, prev_shape, lam_prev = lay.name, shape, lam
-    net.output(OUTPUT)
+                lam = _percentile_scale(a, percentile)
+                w = lay.weight * (lam_prev / lam) * theta_prev
+                if lay.kind == "linear":
+                    conn = ir.Dense(weight=w)
+                    shape = (w.shape[0],)
+                    bias = lay.bias / lam
+                else:
+                    conn = ir.Conv2d(weight=w, stride=lay.stride, padding=lay.padding,
+                                     dilation=lay.dilation, groups=lay.groups)
+                    shape = ir.conv_output_shape(prev_shape, conn)  # type: ignore[arg-type]
+                    bias = np.repeat(lay.bias / lam, shape[1] * shape[2])
+            if is_out and output == "li":
+                model: Any = ir.LI(lam=1.0, bias=bias)
+            else:
+                model = ir.IF(theta=theta, bias=bias,
+                              reset=ir.Reset.SOFT if reset == "soft" else ir.Reset.HARD)
+            net.population(lay.name, model=model, shape=shape)
+            net.connect(prev, lay.name, conn, delay=int(delay))
+            scales.append(float(lam))
+            prev, prev_shape, lam_prev = lay.name, shape, lam
+            if lay.kind != "avgpool":  # a pool passes its input's units on
+                theta_prev = theta
+        net.output(OUTPUT)
+        net.metadata["ann2snn"] = {"input_encoding": input_encoding,
+                                   "input_scale": input_scale, "output": output}
+        return net, scales
+
+    thetas: dict[str, float] = {}
+    if threshold_balancing:
+        thetas = _balance_thresholds(build, layers, x[:int(balance_samples)],
+                                     int(balance_steps), percentile, output)
+    net, scales = build(thetas)
     net.metadata["ann2snn"] = {
         "paper": "Rueckauer et al. 2017",
         "input_encoding": input_encoding,
@@ -562,10 +602,34 @@ def convert(
         "scales": scales,
         "populations": [p for p in net.populations],
         "delay": int(delay),
+        "reset": reset,
+        "threshold_balancing": bool(threshold_balancing),
+        "thresholds": {k: float(v) for k, v in thetas.items()},
     }
     net.metadata["frontend"] = "ann2snn"
     ir.verify(net)
     return net
+
+
+def _balance_thresholds(build: Any, layers: Sequence[Layer], x: np.ndarray, steps: int,
+                        percentile: float, output: str) -> dict[str, float]:
+    """Per-layer thresholds by threshold balancing (Sengupta et al. 2019, Algorithm 1):
+    layer by layer, simulate the converted network (earlier layers already balanced) on
+    ``x`` with direct input and take the ``percentile``-th percentile of the positive
+    per-step input ``u + bias`` of the layer as its threshold."""
+    thetas: dict[str, float] = {}
+    for lay in layers:
+        if lay.kind in ("flatten", "avgpool") or (lay.name == OUTPUT and output == "li"):
+            continue
+        net, _ = build(thetas)
+        net.probe(lay.name, "u")
+        res = ir.simulate(net, {INPUT: encode(net, x, steps)}, steps)
+        u = res.probes[f"{lay.name}.u"]
+        bias = np.real(np.asarray(net.populations[lay.name].model.bias, dtype=np.float64))
+        drive = (u + bias).ravel()
+        pos = drive[drive > 0]
+        thetas[lay.name] = float(np.percentile(pos, percentile)) if pos.size else 1.0
+    return thetas
 
 
 # ---------------------------------------------------------------------------- run

@@ -14,9 +14,10 @@ tables within their size limit.
   bits 0-5 links, bit 6 + p processor p) unless the packet only passes straight through
   (SpiNNaker's default routing sends an unmatched packet out opposite the link it came
   in on), as sPyNNaker removes default-routable entries.
-* If a chip's table still exceeds ``routing_entries`` (1023 on SpiNNaker 1), it is
-  compressed *only until it fits*: entries with the same route word merge into aligned key
-  blocks (a prefix of the core id) that contain no key of a packet needing another route
+* Every chip's table is merged as far as it goes by default (``merge_all``), as
+  sPyNNaker compresses every chip's table; with ``merge_all=False`` only a table over
+  ``routing_entries`` (1023 on SpiNNaker 1) is, *only until it fits*. Merging: entries
+  with the same route word merge into aligned key blocks (a prefix of the core id) that contain no key of a packet needing another route
   or the default route at that chip; keys of packets that never reach the chip are
   don't-cares (the idea of "don't-care" merging in A. Mundy, J. Heathcote and J. D.
   Garside, "On-chip order-exploiting routing table minimization for a multicast
@@ -69,14 +70,19 @@ def unicast_link_load(target: Target, src_core: np.ndarray, dst_core: np.ndarray
 
 # =========================================================================== the pass
 def route(part: Partition, placement: Placement, target: Target, *, seed: int = 0,
-          compress: bool = True, link_load: np.ndarray | None = None) -> Routes:
+          compress: bool = True, merge_all: bool = True,
+          link_load: np.ndarray | None = None) -> Routes:
     """Route the placed partition on ``target`` (see the module docstring).
 
     Args:
         part, placement: the mapping to route.
         target: the target.
         seed: unused by the deterministic routing; kept for the pass signature.
-        compress: compress routing tables that exceed ``routing_entries``.
+        compress: merge routing-table entries (False: never; a table over
+            ``routing_entries`` is then a :class:`FitError`).
+        merge_all: merge every chip's entries that share a route as far as they go
+            (default, as sPyNNaker compresses every table); False merges only tables over
+            ``routing_entries`` and only until they fit.
         link_load: the unicast link load of this very placement, as
             :func:`nmcompiler.passes.place.place_with_link_load` returns it (saves
             routing the pairs again); ignored where routing tables are built.
@@ -133,9 +139,16 @@ def route(part: Partition, placement: Placement, target: Target, *, seed: int = 
             if a == b:
                 continue
             cs, ck = s[a:b], keep[a:b]
-            if limit is not None and compress and int(ck.sum()) > limit:
+            n_keep = int(ck.sum())
+            merge_to = None
+            if compress and limit is not None:
+                if merge_all and n_keep > 1:
+                    merge_to = 0  # as far as it goes
+                elif n_keep > limit:
+                    merge_to = int(limit)  # only until it fits
+            if merge_to is not None:
                 label = np.where(ck, label_all[a:b], -1)
-                trip = compress_table(cs, label, int(limit), id_bits)
+                trip = compress_table(cs, label, merge_to, id_bits)
                 compressed += 1
                 kk = trip[:, 0].astype(np.uint64) << np.uint64(nbits)
                 lv = trip[:, 1].astype(np.uint64)
@@ -192,11 +205,13 @@ class RoutePass(Pass):
     requires: ClassVar[frozenset[str]] = frozenset({"partitioned", "placed"})
     ensures: ClassVar[frozenset[str]] = frozenset({"routed"})
     compress: bool = True
+    merge_all: bool = True
 
     def run(self, state: CompileState) -> PassResult:  # noqa: D102
         assert state.partition is not None and state.placement is not None
         rt, timings = clean_record(route(state.partition, state.placement, state.target,
                                          seed=state.seed, compress=self.compress,
+                                         merge_all=self.merge_all,
                                          link_load=state.link_load))
         return PassResult(state=state.replace(routes=rt, link_load=None), report=rt.report(),
                           changed=False, timings=timings)

@@ -149,3 +149,39 @@ def test_run_needs_a_converted_network():
     net.input("input", 2)
     with pytest.raises(UsageError, match="ann2snn.convert"):
         ann2snn.run(net, np.ones((1, 2)), 5)
+
+
+def test_hard_reset_conversion_and_threshold_balancing():
+    """Reset to zero (docs/ann2snn.md, "Hard reset"): IF neurons with Reset.HARD; threshold
+    balancing sets each hidden threshold to the percentile of its per-step input and
+    multiplies the next layer's weights by it."""
+    layers = _mlp(5, (6, 12, 10, 3))
+    x = np.random.default_rng(6).random((100, 6))
+    soft = ann2snn.convert(layers, x, percentile=100)
+    hard = ann2snn.convert(layers, x, percentile=100, reset="hard")
+    assert all(p.model.reset is ir.Reset.HARD for p in hard.populations.values()
+               if isinstance(p.model, ir.IF))
+    np.testing.assert_array_equal(hard.projections["fc0->fc1"].conn.weight,
+                                  soft.projections["fc0->fc1"].conn.weight)
+    bal = ann2snn.convert(layers, x, percentile=100, reset="hard", threshold_balancing=True,
+                          balance_steps=30, balance_samples=50)
+    th = bal.metadata["ann2snn"]["thresholds"]
+    assert set(th) == {"fc0", "fc1"} and all(v > 0 for v in th.values())
+    assert bal.populations["fc0"].model.theta == pytest.approx(th["fc0"])
+    # the first layer's input with direct encoding is x W + b: its max over the data
+    drive = x[:50] @ bal.projections["input->fc0"].conn.weight.T + \
+        bal.populations["fc0"].model.bias
+    assert th["fc0"] == pytest.approx(drive[drive > 0].max())
+    np.testing.assert_allclose(bal.projections["fc0->fc1"].conn.weight,
+                               soft.projections["fc0->fc1"].conn.weight * th["fc0"])
+    with pytest.raises(UsageError, match="reset"):
+        ann2snn.convert(layers, x, reset="sideways")
+
+
+def test_hard_reset_digits_close_to_ann():
+    ex = digits_classifier(seed=0, steps=100)
+    from nmcompiler.examples import digits_data
+
+    net = ann2snn.convert(ex.layers, digits_data(0)[0], percentile=100, reset="hard")
+    acc = float(np.mean(ann2snn.predict(net, ex.x_test, 100) == ex.y_test))
+    assert acc >= ex.ann_accuracy - 0.015, (acc, ex.ann_accuracy)

@@ -96,18 +96,23 @@ def test_compression_only_until_fit_and_correct():
     net = random_net(n=4000, k=20, pops=4, seed=2)
     part = partition(net, base)
     pl = place(part, base)
-    full = route(part, pl, base)
+    full = route(part, pl, base, compress=False)
     need = int(full.entries_per_chip.max())
     assert need > 8  # tables worth compressing
     limit = need - 3
     small = spinnaker_with(limit, "spinn3")
-    r = route(part, pl, small)
+    # default (merge_all=True): every chip merged as far as it goes
+    merged = route(part, pl, small)
+    got = set(map(tuple, deliver(merged, pl, small).tolist()))
+    assert got == expected_deliveries(part, pl)
+    r = route(part, pl, small, merge_all=False)
     assert r.entries_per_chip.max() <= limit
     # compressed only as far as needed: the fullest chip ends close to the limit
     assert r.entries_per_chip.max() >= limit - 8
     assert np.array_equal(r.entries_uncompressed, full.entries_uncompressed)
     got = set(map(tuple, deliver(r, pl, small).tolist()))
     assert got == expected_deliveries(part, pl)
+    assert merged.entries_per_chip.sum() <= r.entries_per_chip.sum()
 
 
 def test_routing_table_fit_error():
@@ -187,7 +192,7 @@ def test_spinnaker2_compressed_wide_routes_still_deliver():
     net = random_net(n=4000, k=20, pops=4, seed=2)
     part = partition(net, base)
     pl = place(part, base)
-    full = route(part, pl, base)
+    full = route(part, pl, base, compress=False)
     need = int(full.entries_per_chip.max())
     assert need > 8
     small = spinnaker_with(need - 3, "board48", base="spinnaker2")
