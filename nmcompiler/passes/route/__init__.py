@@ -19,11 +19,12 @@ tables within their size limit.
   ``routing_entries`` (1023 on SpiNNaker 1) is, *only until it fits*. Merging: entries
   with the same route word merge into aligned key blocks (a prefix of the core id) that
   contain no key of a packet needing another route or the default route at that chip;
-  keys of packets that never reach the chip are don't-cares (the idea of "don't-care" merging in A. Mundy, J. Heathcote and J. D.
-  Garside, "On-chip order-exploiting routing table minimization for a multicast
-  supercomputer network", HPSR 2016; departure: only prefix blocks, so merged entries
-  are disjoint and the table order does not matter). Merges are applied smallest level
-  first, biggest saving first, and stop as soon as the table fits (or go on to the end).
+  keys of packets that never reach the chip are don't-cares (the idea of "don't-care"
+  merging in A. Mundy, J. Heathcote and J. D. Garside, "On-chip order-exploiting routing
+  table minimization for a multicast supercomputer network", HPSR 2016; departure: only
+  prefix blocks, so merged entries are disjoint and the table order does not matter).
+  Merges are applied smallest level first, biggest saving first, and stop as soon as the
+  table fits (or go on to the end).
 * Speck and ``full`` networks: direct links.
 
 :func:`deliver` simulates the tables (vectorised key/mask lookup, default routing) and
