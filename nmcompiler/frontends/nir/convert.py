@@ -91,11 +91,13 @@ def from_nir(
     if not isinstance(graph, nir.NIRGraph):
         graph = nir.NIRGraph(nodes={"node": graph}, edges=[], type_check=False)
     ctx = ImportContext(lenient, where)
+    ctx.batch_io, ctx.scalar_params = opts.batch_io, opts.scalar_params
     ctx.warnings.extend(warns)
+    ctx.warnings.extend(_assumptions(preset, options, reset, more_options))
     try:
         net = convert(graph, opts, ctx, net_name)
     except NmcError as exc:
-        if isinstance(exc, ImportFormatError):
+        if isinstance(exc, ImportFormatError) and exc.message.startswith(where):
             raise
         raise ImportFormatError(f"{where}: {exc.message}", obj=exc.obj, rule=exc.rule,
                                 hint=exc.hint) from None
@@ -103,6 +105,22 @@ def from_nir(
     if isinstance(source, (str, os.PathLike)):
         net.metadata["source"] = str(source)
     return NirImport(net, ctx.warnings, opts)
+
+
+def _assumptions(preset: Any, options: Any, reset: Any, more: dict[str, Any]
+                 ) -> list[NirImportWarning]:
+    """Warnings for what a preset assumes because NIR does not record it (docs/nir.md)."""
+    if options is not None or preset is None or str(getattr(preset, "value", preset)
+                                                     ).lower() != Preset.SNNTORCH.value:
+        return []
+    if reset is not None:
+        return []
+    return [NirImportWarning(
+        node="", rule="assumed reset",
+        message="NIR does not record snnTorch's reset_mechanism; assuming its default "
+                "reset_mechanism='subtract' with reset_delay=True. If the network used "
+                "another, import with reset='zero' or 'none' (CLI: --reset) and "
+                "reset_delay=False (CLI: --no-reset-delay) as set in snnTorch")]
 
 
 def convert(graph: Any, opts: NirOptions, ctx: ImportContext, net_name: str) -> ir.Network:
@@ -408,6 +426,11 @@ class _Conversion:
                 origin, tp, conn, base = p.proj
                 net.connect(origin, tp, conn, delay=int(base))
         self._add_self_projections(net)
+        if (self.opts.reset_retest and self.opts.reset is ResetMode.SUBTRACT
+                and not self.opts.reset_delay):
+            for n, pop in self.pops.items():
+                if pop.cls is not ir.LI and pop.params.get("reset") is ir.Reset.SOFT:
+                    _add_retest(net, n, pop)
         self._add_outputs(net)
         try:
             ir.verify(net)
@@ -416,6 +439,49 @@ class _Conversion:
                                     f"{exc.message}", obj=exc.obj, rule=exc.rule,
                                     hint=exc.hint) from None
         return net
+
+
+def _add_retest(net: ir.Network, n: str, pop: Pop) -> None:
+    """snnTorch's ``reset_delay=False`` subtraction, exactly (docs/nir.md#snntorch).
+
+    snnTorch tests ``m = lam*v + I - theta*r > theta`` with ``r = [v_prev > theta]`` (the
+    delayed reset of the voltage after the previous reset), then sets
+    ``v = m - theta*(s - r) = lam*v + I - theta*s``: the voltage follows the IR's soft
+    reset, the spike test subtracts theta once more after a step that left the voltage
+    above threshold. A helper population ``n + ".after_reset"`` tracks ``v`` (same inputs,
+    same decays, no reset, ``-theta`` per spike of ``n`` in the same step) and fires when
+    ``v > theta``; its spike takes ``theta`` off ``n``'s next test (``-theta``, delay 1) and
+    gives it back in the voltage (``+lam*theta``, delay 2). Kicks into a current stage of
+    decay ``alpha`` get ``-alpha*w`` one step later, so they act once.
+    """
+    helper = f"{n}.after_reset"
+    params = dict(pop.params)
+    params.update(reset=ir.Reset.NONE, refractory=0)
+    cls = ir.LIF if pop.cls is ir.IF else pop.cls
+    model = build_model(Pop(helper, pop.shape, cls, params, pop.gain, pop.cuba))
+    net.population(helper, shape=pop.shape, model=model)
+    for proj in [p for p in net.projections.values() if p.post == n]:
+        net.connect(proj.pre, helper, proj.conn, delay=int(proj.delay),
+                    name=f"{proj.name}@{helper}")
+    size = int(np.prod(pop.shape))
+    theta = np.broadcast_to(np.asarray(pop.params["theta"], dtype=np.float64), (size,))
+    lam = np.broadcast_to(np.asarray(pop.params["lam"], dtype=np.float64), (size,))
+    alpha = np.broadcast_to(np.asarray(pop.params.get("alpha_u", 0.0), dtype=np.float64),
+                            (size,))
+
+    def kicks(terms: list[tuple[np.ndarray, int]]) -> dict[int, np.ndarray]:
+        out: dict[int, np.ndarray] = {}
+        for w, d in terms:
+            for ww, dd in ((w, d), (-alpha * w, d + 1)) if pop.cuba else ((w, d),):
+                out[dd] = out.get(dd, 0.0) + ww
+        return out
+
+    for d, w in sorted(kicks([(-theta, 0)]).items()):
+        net.connect(n, helper, ir.OneToOne(weight=np.array(w, dtype=np.float64)), delay=d,
+                    name=f"{n}->{helper}#{d}")
+    for d, w in sorted(kicks([(-theta, 1), (lam * theta, 2)]).items()):
+        net.connect(helper, n, ir.OneToOne(weight=np.array(w, dtype=np.float64)), delay=d,
+                    name=f"{helper}->{n}#{d}")
 
 
 def _with_delays(conn: Any, steps: np.ndarray, side: str) -> Any:

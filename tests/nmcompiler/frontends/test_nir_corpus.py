@@ -1,0 +1,212 @@
+"""The framework corpus: networks built, run and exported by snnTorch and Norse themselves
+(with every option that changes spikes), imported with the framework's preset only (and,
+for snnTorch, the reset flags the user set), compared spike for spike with the framework
+and with the compiled ``emulator`` target (docs/nir.md#presets).
+
+Each case is seeded and small; the exported graph goes through a temporary NIR file, as a
+user's would. The frameworks compute in float32, we in float64: weights are whole
+multiples of 1/16 and thresholds/decays are chosen so that no voltage lands within float32
+rounding of a threshold (a near tie is reported, not silently accepted).
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+from nmcompiler import ir
+
+torch = pytest.importorskip("torch")
+nir = pytest.importorskip("nir")
+
+from nmcompiler.frontends.nir import from_nir  # noqa: E402
+
+T = 80
+
+
+def _spikes(shape: tuple[int, ...], rate: float, seed: int) -> np.ndarray:
+    return (np.random.default_rng(seed).random(shape) < rate).astype(np.float32)
+
+
+def _grid_weights(module: torch.nn.Module, seed: int, scale: float) -> None:
+    """Weights on a 1/16 grid (exact in float32 and float64)."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in module.parameters():
+            if p.ndim == 2:
+                p.copy_(torch.round(torch.randn(p.shape, generator=g) * scale * 16) / 16)
+            elif p.ndim == 1 and p.shape[0] > 0 and p.requires_grad:
+                pass
+
+
+def _roundtrip(graph, tmp_path):
+    path = tmp_path / "model.nir"
+    nir.write(str(path), graph)
+    return path
+
+
+def _compare(path, x: np.ndarray, ref: np.ndarray, **import_kw) -> int:
+    """Mismatches of ir.simulate and of the compiled emulator against ``ref`` (T, n)."""
+    from nmcompiler.api import compile as nmc_compile
+    from nmcompiler.backend import get_backend
+
+    imported = from_nir(path, **import_kw)
+    net = imported.network
+    inp = next(iter(net.inputs))
+    out = next(iter(net.outputs))
+    got = ir.simulate(net, {inp: x}).outputs[out][:, 0]
+    assert got.shape == ref.shape
+    bad_ref = int(np.sum(got != ref))
+    compiled = nmc_compile(net, "emulator", seed=0)
+    res = get_backend("emulator").run(compiled, {inp: x}, x.shape[0])
+    emu = np.asarray(res.outputs[out])
+    emu = emu.reshape(x.shape[0], -1)
+    bad_emu = int(np.sum(emu != ref))
+    return bad_ref, bad_emu, imported.warnings
+
+
+# ----------------------------------------------------------------------------- snnTorch
+snn = pytest.importorskip("snntorch")
+
+SNN_CASES = list(itertools.product(
+    ["leaky", "synaptic"], ["subtract", "zero", "none"], [True, False], [False, True]))
+
+
+def _snntorch_layer(kind, n, reset, delay, learn, all_to_all=True):
+    kw = dict(threshold=torch.full((n,), 1.0), reset_mechanism=reset, reset_delay=delay,
+              init_hidden=True, learn_threshold=learn)
+    beta = torch.full((n,), 0.875)
+    if kind == "leaky":
+        return snn.Leaky(beta=beta, **kw)
+    if kind == "synaptic":
+        return snn.Synaptic(alpha=torch.full((n,), 0.75), beta=beta, **kw)
+    if kind == "rleaky":
+        return snn.RLeaky(beta=beta, linear_features=n, all_to_all=all_to_all,
+                          V=torch.full((n,), -0.5) if not all_to_all else 1.0, **kw)
+    return snn.RSynaptic(alpha=torch.full((n,), 0.75), beta=beta, linear_features=n,
+                         all_to_all=all_to_all,
+                         V=torch.full((n,), -0.5) if not all_to_all else 1.0, **kw)
+
+
+def _snntorch_case(tmp_path, kind, reset, delay, learn, all_to_all=True, seed=0):
+    from snntorch.export_nir import export_to_nir
+    import snntorch.utils as sutils
+
+    torch.manual_seed(seed)
+    nin, nh, no = 10, 16, 5
+
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc1 = torch.nn.Linear(nin, nh, bias=False)
+            self.lif1 = _snntorch_layer(kind, nh, reset, delay, learn, all_to_all)
+            self.fc2 = torch.nn.Linear(nh, no, bias=False)
+            self.lif2 = _snntorch_layer("leaky", no, reset, delay, learn)
+
+        def forward(self, x):
+            return self.lif2(self.fc2(self.lif1(self.fc1(x))))
+
+    net = Net()
+    _grid_weights(net.fc1, seed, 0.6)
+    _grid_weights(net.fc2, seed + 1, 0.6)
+    if learn:  # learnable thresholds, trained away from 1 (as a user's would be)
+        with torch.no_grad():
+            net.lif1.threshold.copy_(torch.linspace(0.75, 1.25, nh))
+    if kind in ("rleaky", "rsynaptic") and all_to_all:
+        _grid_weights(net.lif1.recurrent, seed + 2, 0.3)
+    x = _spikes((T, nin), 0.35, seed + 3)
+    sutils.reset(net)
+    with torch.no_grad():
+        ref = torch.stack([net(torch.from_numpy(x[t:t + 1])) for t in range(T)])[:, 0]
+    graph = export_to_nir(net, torch.from_numpy(x[:1]), ignore_dims=[0])
+    path = _roundtrip(graph, tmp_path)
+    return path, x, ref.numpy()
+
+
+@pytest.mark.parametrize("kind,reset,delay,learn", SNN_CASES)
+def test_snntorch_corpus(tmp_path, kind, reset, delay, learn):
+    path, x, ref = _snntorch_case(tmp_path, kind, reset, delay, learn)
+    assert ref.sum() >= 5, "the case must spike to test anything"
+    bad_ref, bad_emu, warns = _compare(path, x, ref, preset="snntorch", reset=reset,
+                                       reset_delay=delay)
+    assert warns == []
+    assert (bad_ref, bad_emu) == (0, 0)
+
+
+@pytest.mark.parametrize("kind,all_to_all,reset,delay", list(itertools.product(
+    ["rleaky", "rsynaptic"], [True, False], ["subtract", "zero"], [True, False])))
+def test_snntorch_recurrent_corpus(tmp_path, kind, all_to_all, reset, delay):
+    path, x, ref = _snntorch_case(tmp_path, kind, reset, delay, False, all_to_all)
+    assert ref.sum() >= 5
+    bad_ref, bad_emu, _ = _compare(path, x, ref, preset="snntorch", reset=reset,
+                                   reset_delay=delay)
+    assert (bad_ref, bad_emu) == (0, 0)
+
+
+def test_snntorch_default_reset_is_assumed_with_a_warning(tmp_path):
+    path, x, ref = _snntorch_case(tmp_path, "leaky", "subtract", True, False)
+    bad_ref, bad_emu, warns = _compare(path, x, ref, preset="snntorch")
+    assert (bad_ref, bad_emu) == (0, 0)
+    assert len(warns) == 1 and warns[0].rule == "assumed reset"
+    text = str(warns[0])
+    assert "reset_mechanism='subtract'" in text and "--reset" in text
+    assert "--no-reset-delay" in text
+
+
+# ----------------------------------------------------------------------------- Norse
+nt = pytest.importorskip("norse.torch")
+
+NORSE_CASES = ["lifbox", "lifcell", "lifcell_leak", "mixed_default"]
+
+
+def _norse_case(tmp_path, case, batched, seed=0):
+    from norse.torch.utils.export_nir import to_nir as norse_to_nir
+
+    torch.manual_seed(seed)
+    nin, nh, no = 10, 16, 5
+
+    def layer(n, kind, tau_inv=100.0):
+        if kind == "lifbox":
+            return nt.LIFBoxCell(nt.LIFBoxParameters(
+                tau_mem_inv=torch.full((n,), tau_inv), v_th=torch.full((n,), 0.25),
+                v_leak=torch.zeros(n)))
+        if kind == "lifcell_leak":
+            return nt.LIFCell(nt.LIFParameters(
+                tau_mem_inv=torch.linspace(80.0, 160.0, n), tau_syn_inv=torch.full((n,), 250.0),
+                v_th=torch.full((n,), 0.25), v_leak=torch.full((n,), 0.0625)))
+        if kind == "default_cell":
+            return nt.LIFCell()  # scalar defaults, as most users write it
+        if kind == "default_box":
+            return nt.LIFBoxCell()
+        return nt.LIFCell(nt.LIFParameters(
+            tau_mem_inv=torch.full((n,), tau_inv), tau_syn_inv=torch.full((n,), 200.0),
+            v_th=torch.full((n,), 0.25), v_leak=torch.zeros(n)))
+
+    kinds = {"lifbox": ("lifbox", "lifbox"), "lifcell": ("lifcell", "lifcell"),
+             "lifcell_leak": ("lifcell_leak", "lifbox"),
+             "mixed_default": ("default_cell", "default_box")}[case]
+    model = nt.SequentialState(torch.nn.Linear(nin, nh, bias=False), layer(nh, kinds[0]),
+                               torch.nn.Linear(nh, no, bias=False), layer(no, kinds[1]))
+    scale = 8.0 if case == "mixed_default" else 3.0
+    _grid_weights(model[0], seed, scale)
+    _grid_weights(model[2], seed + 1, scale)
+    x = _spikes((T, 1, nin) if batched else (T, nin), 0.35, seed + 3)
+    state, outs = None, []
+    with torch.no_grad():
+        for t in range(T):
+            o, state = model(torch.from_numpy(x[t]), state)
+            outs.append(o.reshape(-1).numpy())
+    graph = norse_to_nir(model, torch.from_numpy(x[0]))  # Norse's defaults: dt = 1e-3
+    return _roundtrip(graph, tmp_path), x.reshape(T, nin), np.array(outs)
+
+
+@pytest.mark.parametrize("batched", [True, False])
+@pytest.mark.parametrize("case", NORSE_CASES)
+def test_norse_corpus(tmp_path, case, batched):
+    path, x, ref = _norse_case(tmp_path, case, batched)
+    assert ref.sum() >= 5
+    bad_ref, bad_emu, warns = _compare(path, x, ref, preset="norse")
+    assert warns == []
+    assert (bad_ref, bad_emu) == (0, 0)
