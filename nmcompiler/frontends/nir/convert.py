@@ -101,6 +101,7 @@ def from_nir(
             raise
         raise ImportFormatError(f"{where}: {exc.message}", obj=exc.obj, rule=exc.rule,
                                 hint=exc.hint) from None
+    ctx.warnings.extend(_norse_start(preset, options, graph))
     net.metadata.update({"frontend": "nir", "dt": opts.dt, "nir_options": opts.as_dict()})
     if isinstance(source, (str, os.PathLike)):
         net.metadata["source"] = str(source)
@@ -121,6 +122,27 @@ def _assumptions(preset: Any, options: Any, reset: Any, more: dict[str, Any]
                 "reset_mechanism='subtract' with reset_delay=True. If the network used "
                 "another, import with reset='zero' or 'none' (CLI: --reset) and "
                 "reset_delay=False (CLI: --no-reset-delay) as set in snnTorch")]
+
+
+def _norse_start(preset: Any, options: Any, graph: Any) -> list[NirImportWarning]:
+    """Norse starts every voltage at ``v_leak``; the IR starts at 0 (docs/nir.md#norse)."""
+    if options is not None or preset is None or str(getattr(preset, "value", preset)
+                                                     ).lower() != Preset.NORSE.value:
+        return []
+    out = []
+    stack = [("", graph)]
+    while stack:
+        prefix, g = stack.pop()
+        for name, node in getattr(g, "nodes", {}).items():
+            if hasattr(node, "nodes"):
+                stack.append((f"{prefix}{name}.", node))
+            elif np.any(as_array(getattr(node, "v_leak", 0.0)) != 0):
+                out.append(NirImportWarning(
+                    node=f"{prefix}{name}", rule="initial voltage",
+                    message="Norse starts this layer's voltage at v_leak != 0, the IR at 0: "
+                            "spikes can differ while the difference decays (first "
+                            "few time constants)"))
+    return sorted(out, key=lambda w: w.node)
 
 
 def convert(graph: Any, opts: NirOptions, ctx: ImportContext, net_name: str) -> ir.Network:

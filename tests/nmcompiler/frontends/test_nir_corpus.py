@@ -37,8 +37,6 @@ def _grid_weights(module: torch.nn.Module, seed: int, scale: float) -> None:
         for p in module.parameters():
             if p.ndim == 2:
                 p.copy_(torch.round(torch.randn(p.shape, generator=g) * scale * 16) / 16)
-            elif p.ndim == 1 and p.shape[0] > 0 and p.requires_grad:
-                pass
 
 
 def _roundtrip(graph, tmp_path):
@@ -82,17 +80,16 @@ def _snntorch_layer(kind, n, reset, delay, learn, all_to_all=True):
         return snn.Leaky(beta=beta, **kw)
     if kind == "synaptic":
         return snn.Synaptic(alpha=torch.full((n,), 0.75), beta=beta, **kw)
+    rec = (dict(linear_features=n) if all_to_all
+           else dict(all_to_all=False, V=torch.linspace(-0.5, 0.25, n)))
     if kind == "rleaky":
-        return snn.RLeaky(beta=beta, linear_features=n, all_to_all=all_to_all,
-                          V=torch.full((n,), -0.5) if not all_to_all else 1.0, **kw)
-    return snn.RSynaptic(alpha=torch.full((n,), 0.75), beta=beta, linear_features=n,
-                         all_to_all=all_to_all,
-                         V=torch.full((n,), -0.5) if not all_to_all else 1.0, **kw)
+        return snn.RLeaky(beta=beta, **rec, **kw)
+    return snn.RSynaptic(alpha=torch.full((n,), 0.75), beta=beta, **rec, **kw)
 
 
 def _snntorch_case(tmp_path, kind, reset, delay, learn, all_to_all=True, seed=0):
-    from snntorch.export_nir import export_to_nir
     import snntorch.utils as sutils
+    from snntorch.export_nir import export_to_nir
 
     torch.manual_seed(seed)
     nin, nh, no = 10, 16, 5
@@ -111,9 +108,11 @@ def _snntorch_case(tmp_path, kind, reset, delay, learn, all_to_all=True, seed=0)
     net = Net()
     _grid_weights(net.fc1, seed, 0.6)
     _grid_weights(net.fc2, seed + 1, 0.6)
-    if learn:  # learnable thresholds, trained away from 1 (as a user's would be)
+    if learn:  # learnable thresholds, trained away from 1 (as a user's would be); on a
+        # 1/16 grid because the emulator target keeps 16-bit weights (the after_reset
+        # helper's weights are multiples of the threshold): docs/nir.md#snntorch
         with torch.no_grad():
-            net.lif1.threshold.copy_(torch.linspace(0.75, 1.25, nh))
+            net.lif1.threshold.copy_(torch.round(torch.linspace(0.75, 1.25, nh) * 16) / 16)
     if kind in ("rleaky", "rsynaptic") and all_to_all:
         _grid_weights(net.lif1.recurrent, seed + 2, 0.3)
     x = _spikes((T, nin), 0.35, seed + 3)
@@ -135,8 +134,19 @@ def test_snntorch_corpus(tmp_path, kind, reset, delay, learn):
     assert (bad_ref, bad_emu) == (0, 0)
 
 
-@pytest.mark.parametrize("kind,all_to_all,reset,delay", list(itertools.product(
-    ["rleaky", "rsynaptic"], [True, False], ["subtract", "zero"], [True, False])))
+def _recurrent_cases():
+    for kind, a2a, reset, delay in itertools.product(
+            ["rleaky", "rsynaptic"], [True, False], ["subtract", "zero"], [True, False]):
+        marks = ()
+        if kind == "rsynaptic" and not delay:
+            # snnTorch 1.0's RSynaptic.forward reads an undefined `spk` when
+            # reset_delay=False (TypeError: None / Tensor): nothing to reproduce
+            marks = pytest.mark.skip(reason="snnTorch 1.0 RSynaptic(reset_delay=False) "
+                                            "raises TypeError in its own forward")
+        yield pytest.param(kind, a2a, reset, delay, marks=marks)
+
+
+@pytest.mark.parametrize("kind,all_to_all,reset,delay", list(_recurrent_cases()))
 def test_snntorch_recurrent_corpus(tmp_path, kind, all_to_all, reset, delay):
     path, x, ref = _snntorch_case(tmp_path, kind, reset, delay, False, all_to_all)
     assert ref.sum() >= 5
@@ -158,7 +168,7 @@ def test_snntorch_default_reset_is_assumed_with_a_warning(tmp_path):
 # ----------------------------------------------------------------------------- Norse
 nt = pytest.importorskip("norse.torch")
 
-NORSE_CASES = ["lifbox", "lifcell", "lifcell_leak", "mixed_default"]
+NORSE_CASES = ["lifbox", "lifcell", "lifcell_taus", "mixed_default"]
 
 
 def _norse_case(tmp_path, case, batched, seed=0):
@@ -172,10 +182,11 @@ def _norse_case(tmp_path, case, batched, seed=0):
             return nt.LIFBoxCell(nt.LIFBoxParameters(
                 tau_mem_inv=torch.full((n,), tau_inv), v_th=torch.full((n,), 0.25),
                 v_leak=torch.zeros(n)))
-        if kind == "lifcell_leak":
+        if kind in ("lifcell_taus", "lifcell_leak"):
             return nt.LIFCell(nt.LIFParameters(
-                tau_mem_inv=torch.linspace(80.0, 160.0, n), tau_syn_inv=torch.full((n,), 250.0),
-                v_th=torch.full((n,), 0.25), v_leak=torch.full((n,), 0.0625)))
+                tau_mem_inv=torch.tensor([125.0, 62.5] * (n // 2)),
+                tau_syn_inv=torch.full((n,), 250.0), v_th=torch.full((n,), 0.25),
+                v_leak=torch.full((n,), 0.0625 if kind == "lifcell_leak" else 0.0)))
         if kind == "default_cell":
             return nt.LIFCell()  # scalar defaults, as most users write it
         if kind == "default_box":
@@ -185,6 +196,7 @@ def _norse_case(tmp_path, case, batched, seed=0):
             v_th=torch.full((n,), 0.25), v_leak=torch.zeros(n)))
 
     kinds = {"lifbox": ("lifbox", "lifbox"), "lifcell": ("lifcell", "lifcell"),
+             "lifcell_taus": ("lifcell_taus", "lifbox"),
              "lifcell_leak": ("lifcell_leak", "lifbox"),
              "mixed_default": ("default_cell", "default_box")}[case]
     model = nt.SequentialState(torch.nn.Linear(nin, nh, bias=False), layer(nh, kinds[0]),
@@ -199,6 +211,11 @@ def _norse_case(tmp_path, case, batched, seed=0):
             o, state = model(torch.from_numpy(x[t]), state)
             outs.append(o.reshape(-1).numpy())
     graph = norse_to_nir(model, torch.from_numpy(x[0]))  # Norse's defaults: dt = 1e-3
+    if case == "mixed_default":
+        # Norse writes a default cell's parameters as 0-d arrays, which nir.write (h5py)
+        # cannot store ("Scalar datasets don't support chunk/filter options"): such a
+        # model reaches a user only as the graph object.
+        return graph, x.reshape(T, nin), np.array(outs)
     return _roundtrip(graph, tmp_path), x.reshape(T, nin), np.array(outs)
 
 
@@ -210,3 +227,15 @@ def test_norse_corpus(tmp_path, case, batched):
     bad_ref, bad_emu, warns = _compare(path, x, ref, preset="norse")
     assert warns == []
     assert (bad_ref, bad_emu) == (0, 0)
+
+
+def test_norse_leak_start_is_warned(tmp_path):
+    """Norse starts a voltage at v_leak, the IR at 0: named in a warning, and the spikes
+    agree once the start has decayed (docs/nir.md#norse)."""
+    path, x, ref = _norse_case(tmp_path, "lifcell_leak", False)
+    imported = from_nir(path, preset="norse")
+    assert [w.rule for w in imported.warnings] == ["initial voltage"]
+    net = imported.network
+    got = ir.simulate(net, {next(iter(net.inputs)): x}).outputs[next(iter(net.outputs))]
+    late = slice(T // 2, None)
+    np.testing.assert_array_equal(got[late, 0], ref[late])
