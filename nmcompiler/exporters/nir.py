@@ -205,7 +205,10 @@ def to_nir(network: ir.Network, *, preset: Preset | str | None = None,
         out_names[o.name] = nm
         src = network.populations[o.source]
         shape = _nir_shape(src.shape)
-        nodes[nm] = nir.Output(output_type={"output": np.array(shape)})
+        out_node = nir.Output(output_type={"output": np.array(shape)})
+        if nm != o.name:  # the importer names the output o.name again (docs/nir.md)
+            out_node.metadata = {"nmcompiler_output_name": o.name}
+        nodes[nm] = out_node
     paths: list[tuple[ir.Projection, list[tuple[str, str]], str, tuple]] = []
     used_bias: set[str] = set()
     for pr in network.projections.values():

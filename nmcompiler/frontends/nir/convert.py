@@ -420,10 +420,11 @@ class _Conversion:
         for n, fn in self.nodes.items():
             if fn.kind != "output":
                 continue
+            name = _output_name(n, fn, self.nodes)
             if n in self.direct_out:
-                net.output(self.direct_out[n], name=n)
+                net.output(self.direct_out[n], name=name)
             elif n in self.readouts:
-                net.output(self.readouts[n], name=n)
+                net.output(self.readouts[n], name=name)
             else:
                 self.ctx.defect(n, "output edges", "Output node receives nothing; ignored",
                                 "connect it or remove it")
@@ -461,6 +462,20 @@ class _Conversion:
                                     f"{exc.message}", obj=exc.obj, rule=exc.rule,
                                     hint=exc.hint) from None
         return net
+
+
+def _output_name(n: str, fn: FlatNode, nodes: dict[str, FlatNode]) -> str:
+    """The output's name: the one nmcompiler's exporter recorded when a NIR node already
+    had it (``h2`` exported as node ``h2.output``), else the node's name."""
+    meta = getattr(fn.obj, "metadata", None) or {}
+    want = meta.get("nmcompiler_output_name") if isinstance(meta, dict) else None
+    if isinstance(want, bytes):
+        want = want.decode("utf-8", "replace")
+    if isinstance(want, np.ndarray) and want.shape == ():
+        want = str(want[()])
+    if isinstance(want, str) and want and n.endswith(".output") and n[:-7].endswith(want):
+        return n[: len(n) - 7]
+    return n
 
 
 def _add_retest(net: ir.Network, n: str, pop: Pop) -> None:

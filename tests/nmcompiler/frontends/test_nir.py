@@ -437,3 +437,21 @@ def test_export_refuses_what_nir_cannot_say():
     net.connect("in", "p", ir.Dense(weight=np.eye(2)), delay=0)
     with pytest.raises(UsageError, match="population 'p' has a refractory period"):
         to_nir(net)
+
+
+def test_round_trip_keeps_the_output_names(tmp_path):
+    """An output named like its population (``net.output("h2")``) must come back as
+    ``h2``, not as the NIR node ``h2.output`` (user code reads ``outputs["h2"]``)."""
+    net = ir.Network("names")
+    net.input("x", 3)
+    net.population("h2", 2, ir.LIF(lam=0.9, theta=1.0))
+    net.population("o", 2, ir.LIF(lam=0.5, theta=0.5))
+    net.connect("x", "h2", ir.Dense(weight=np.ones((2, 3))), delay=0)
+    net.connect("h2", "o", ir.Dense(weight=np.eye(2)), delay=0)
+    net.output("h2")
+    net.output("o", name="readout")
+    path = tmp_path / "names.nir"
+    write_nir(net, path)
+    back, warns = from_nir(path)
+    assert warns == []
+    assert {o.name: o.source for o in back.outputs.values()} == {"h2": "h2", "readout": "o"}
