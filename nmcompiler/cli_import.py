@@ -35,6 +35,7 @@ class ImportOptions:
     integration: Integration | None = None
     reset: ResetMode | None = None
     reset_delay: bool | None = None
+    tau_times_dt: bool | None = None
     lenient: bool = False
 
     def as_kwargs(self) -> dict[str, Any]:
@@ -46,8 +47,9 @@ class ImportOptions:
             "reset": self.reset.value if self.reset else None,
             "lenient": self.lenient,
         }
-        if self.reset_delay is not None:
-            out["reset_delay"] = self.reset_delay
+        for name in ("reset_delay", "tau_times_dt"):
+            if getattr(self, name) is not None:
+                out[name] = getattr(self, name)
         return out
 
 
@@ -67,6 +69,10 @@ _PARAMS: tuple[inspect.Parameter, ...] = tuple(
         ("reset_delay", Optional[bool], typer.Option(
             None, "--reset-delay/--no-reset-delay",
             help="NIR: snnTorch's reset_delay (default: the preset's)")),
+        ("tau_times_dt", Optional[bool], typer.Option(
+            None, "--tau-times-dt/--no-tau-times-dt",
+            help="NIR: time constants written as dt * tau (Norse 1.1's exporter; default: "
+                 "the preset's)")),
         ("lenient", bool, typer.Option(
             False, help="NIR: repair known defects with warnings")),
     )
@@ -91,8 +97,8 @@ def import_options(func: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-_OPTION_VALUE = re.compile(r"\b(preset|dt|integration|reset|input_scale|lenient|reset_delay)"
-                           r"=('([^']*)'|\"([^\"]*)\"|[\w.+-]+)")
+_OPTION_VALUE = re.compile(r"\b(preset|dt|integration|reset|input_scale|lenient|reset_delay"
+                           r"|tau_times_dt)=('([^']*)'|\"([^\"]*)\"|[\w.+-]+)")
 
 
 def as_flags(text: str) -> str:

@@ -79,10 +79,14 @@ def _inv_decay(lam: np.ndarray, opts: NirOptions, obj: str, what: str) -> np.nda
                    "export with integration='euler'")
     if np.any(lam >= 1):
         raise _err(obj, f"{what} 1 has an infinite time constant", "use an IF population")
-    # written in the exporter's unit: the importer multiplies by tau_scale (Norse: dt * tau)
     if opts.integration is Integration.EULER:
-        return opts.dt / (1.0 - lam) / opts.tau_scale
-    return -opts.dt / np.log(lam) / opts.tau_scale
+        return opts.dt / (1.0 - lam)
+    return -opts.dt / np.log(lam)
+
+
+def _written(tau: np.ndarray, opts: NirOptions) -> np.ndarray:
+    """A time constant as the options write it (Norse 1.1: ``dt * tau``)."""
+    return tau * opts.dt if opts.tau_times_dt else tau
 
 
 def _unit_gain(scale: InputScale, tau: np.ndarray, lam: np.ndarray, dt: float) -> np.ndarray:
@@ -136,27 +140,29 @@ def _neuron_node(net: ir.Network, pop: ir.Population, opts: NirOptions,
             node = nir.IF(r=rs(r), v_threshold=rs(theta), v_reset=rs(v_reset))
             return node, (bias if np.any(bias) else None)
         tau = _inv_decay(lam, opts, name, "a decay of")
-        r = _unit_gain(opts.input_scale, tau * opts.tau_scale, lam, opts.dt)
+        r = _unit_gain(opts.input_scale, tau, lam, opts.dt)
         v_leak = bias / (1.0 - lam)
         if np.any(alpha):
             tau_s = _inv_decay(alpha, opts, name, "a current decay of")
-            w_in = _unit_gain(opts.syn_input_scale, tau_s * opts.tau_scale, alpha, opts.dt)
-            return nir.CubaLIF(tau_syn=rs(tau_s), tau_mem=rs(tau), r=rs(r), v_leak=rs(v_leak),
+            w_in = _unit_gain(opts.syn_input_scale, tau_s, alpha, opts.dt)
+            return nir.CubaLIF(tau_syn=rs(_written(tau_s, opts)),
+                               tau_mem=rs(_written(tau, opts)), r=rs(r), v_leak=rs(v_leak),
                                v_threshold=rs(theta), v_reset=rs(v_reset), w_in=rs(w_in)), None
-        return nir.LIF(tau=rs(tau), r=rs(r), v_leak=rs(v_leak), v_threshold=rs(theta),
-                       v_reset=rs(v_reset)), None
+        return nir.LIF(tau=rs(_written(tau, opts)), r=rs(r), v_leak=rs(v_leak),
+                       v_threshold=rs(theta), v_reset=rs(v_reset)), None
     if np.all(lam == 1) and not np.any(alpha):
         r = np.ones(n) if opts.input_scale is InputScale.UNIT else np.full(n, 1 / opts.dt)
         return nir.I(r=rs(r)), (bias if np.any(bias) else None)
     tau = _inv_decay(lam, opts, name, "a decay of")
-    r = _unit_gain(opts.input_scale, tau * opts.tau_scale, lam, opts.dt)
+    r = _unit_gain(opts.input_scale, tau, lam, opts.dt)
     v_leak = bias / (1.0 - lam)
     if np.any(alpha):
         tau_s = _inv_decay(alpha, opts, name, "a current decay of")
-        w_in = _unit_gain(opts.syn_input_scale, tau_s * opts.tau_scale, alpha, opts.dt)
-        return nir.CubaLI(tau_syn=rs(tau_s), tau_mem=rs(tau), r=rs(r), v_leak=rs(v_leak),
+        w_in = _unit_gain(opts.syn_input_scale, tau_s, alpha, opts.dt)
+        return nir.CubaLI(tau_syn=rs(_written(tau_s, opts)),
+                          tau_mem=rs(_written(tau, opts)), r=rs(r), v_leak=rs(v_leak),
                           w_in=rs(w_in)), None
-    return nir.LI(tau=rs(tau), r=rs(r), v_leak=rs(v_leak)), None
+    return nir.LI(tau=rs(_written(tau, opts)), r=rs(r), v_leak=rs(v_leak)), None
 
 
 def to_nir(network: ir.Network, *, preset: Preset | str | None = None,

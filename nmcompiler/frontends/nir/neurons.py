@@ -77,16 +77,18 @@ def _decay(fn: FlatNode, tau: np.ndarray, pname: str, opts: NirOptions
     if np.any(tau <= 0):
         raise _cannot(fn, f"{pname} has a value <= 0 ({tau[tau <= 0][0]:g})", opts,
                       "time constants must be positive")
-    x = opts.dt / (tau * opts.tau_scale)
+    if opts.tau_times_dt:  # Norse 1.1 writes dt * tau: the true tau is tau / dt
+        tau = tau / opts.dt
+    x = opts.dt / tau
     if opts.integration is Integration.EULER:
         lam = 1.0 - x
         if np.any(lam < 0):
             raise _cannot(fn, f"forward Euler needs dt <= {pname}, but {pname} = "
-                          f"{tau.min() * opts.tau_scale:g}, so the decay 1 - dt/{pname} is "
+                          f"{tau.min():g}, so the decay 1 - dt/{pname} is "
                           "negative", opts,
                           "the exporting framework's dt and time-constant unit decide "
                           "the right import: use its preset (Norse writes tau times its "
-                          "dt: preset='norse'), or pass the dt and tau_scale it simulated "
+                          "dt: preset='norse'), or pass the dt it simulated "
                           "with; integration='exact' gives other dynamics than the "
                           "framework's Euler step")
     else:

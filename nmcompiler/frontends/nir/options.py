@@ -93,10 +93,11 @@ class NirOptions:
             delay. (No preset uses it: Norse 1.1.0's ``LIFCell`` uses the new current.)
         synapse_delay: smallest delay of every projection (Lava's ``Dense`` delivers in the
             next step: 1; the PyTorch frameworks: 0).
-        tau_scale: the time constants as written are multiplied by this before
-            discretisation. Norse 1.1's exporter writes ``tau = dt_export * tau`` (its
-            ``to_nir(dt=1e-3)`` turns ``tau_mem_inv = 100/s`` into ``1e-5``), so its preset
-            has ``tau_scale = 1e3 = 1 / dt_export``; 1 for every other exporter.
+        tau_times_dt: the time constants are written as ``dt * tau`` (Norse 1.1's
+            ``to_nir(dt=...)`` writes ``dt / tau_inv``: ``tau_mem_inv = 100/s`` at the
+            default ``dt = 1e-3`` becomes ``1e-5``), so the true ``tau`` is the written one
+            divided by ``dt``. Norse's preset sets it (its cells and ``to_nir`` take the same
+            ``dt``); files in plain seconds (the NIR paper's scripts) need it off.
         batch_io: an ``Input`` / ``Output`` type may carry a leading batch axis of 1 that
             the next (previous) node does not have: drop it without a warning (Norse's
             ``to_nir`` writes its sample's shape, batch included).
@@ -123,7 +124,7 @@ class NirOptions:
     scale_voltage: bool = False
     current_lag: bool = False
     synapse_delay: int = 0
-    tau_scale: float = 1.0
+    tau_times_dt: bool = False
     batch_io: bool = False
     scalar_params: bool = False
     reset_retest: bool = False
@@ -145,11 +146,6 @@ class NirOptions:
         if not (isinstance(self.dt, (int, float)) and math.isfinite(self.dt) and self.dt > 0):
             raise UsageError(f"NIR option dt={self.dt!r} must be a positive number",
                              obj="dt", rule="dt > 0", hint="e.g. dt=1e-4 (seconds)")
-        if not (isinstance(self.tau_scale, (int, float)) and math.isfinite(self.tau_scale)
-                and self.tau_scale > 0):
-            raise UsageError(f"NIR option tau_scale={self.tau_scale!r} must be a positive "
-                             "number", obj="tau_scale", rule="tau_scale > 0",
-                             hint="1 (time constants as written) or 1/dt_export (Norse)")
         if int(self.synapse_delay) != self.synapse_delay or self.synapse_delay < 0:
             raise UsageError(f"NIR option synapse_delay={self.synapse_delay!r} must be an "
                              "integer >= 0", obj="synapse_delay", rule="delay >= 0",
@@ -199,9 +195,9 @@ _PRESET_OPTIONS: dict[Preset, NirOptions] = {
     # lif.py (LIFCell, exported as CubaLIF): i += x (no dt/tau_syn), then
     # v += dt/tau_mem*(v_leak - v + i) with that same step's current, then i decays.
     # utils/export_nir.py writes tau = dt_export / tau_inv = dt_export * tau (both dts
-    # default to 1e-3 s): tau_scale = 1e3 undoes it.
+    # default to 1e-3 s): tau_times_dt undoes it.
     Preset.NORSE: NirOptions(dt=1e-3, integration=Integration.EULER, input_scale=_E,
-                             syn_input_scale=_U, reset=ResetMode.ZERO, tau_scale=1e3,
+                             syn_input_scale=_U, reset=ResetMode.ZERO, tau_times_dt=True,
                              batch_io=True, scalar_params=True, float32_params=True),
     # sinabs/nir.py + layers/functional/lif.py: alpha = exp(-1/tau) with tau in steps,
     # v = alpha*v + x (norm_input=False), MultiSpike (v >= theta), MembraneSubtract.

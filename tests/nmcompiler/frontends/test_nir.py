@@ -274,8 +274,9 @@ def test_paper_lif_reproduces_recorded_run(shared, preset, csv):
     multiplied by dt/tau = 0.04 (its CSV's input column), as sinabs' units ask.
     """
     data = _csv(shared, csv)
+    # the paper's script wrote tau in seconds, not Norse 1.1's dt * tau (docs/nir.md#norse)
     net, warns = from_nir(shared / "interop" / "nir_paper_lif" / "lif_norse.nir",
-                          preset=preset, dt=1e-4)
+                          preset=preset, dt=1e-4, tau_times_dt=False)
     assert warns == []
     res = ir.simulate(net, {"input": data[:, :1]}, probes=("1.v",))
     spikes = res.get("output")[:, 0]

@@ -117,9 +117,9 @@ def test_norse_matches(cell):
             outs.append(o[0].numpy())
     ref = np.array(outs)
     # quirk: norse 1.1.0 writes tau = dt / tau_inv; exporting with dt=1 writes tau in s,
-    # so the preset's tau_scale (1/dt_export = 1e3 for Norse's default) becomes 1
+    # (plain seconds), so the preset's tau_times_dt is turned off
     graph = norse_to_nir(model, torch.from_numpy(x[0]), dt=1.0)
-    imported, warns = from_nir(graph, preset="norse", dt=dt, tau_scale=1.0)
+    imported, warns = from_nir(graph, preset="norse", dt=dt, tau_times_dt=False)
     assert warns == []
     assert ref.sum() > 3
     np.testing.assert_array_equal(_run_ir(imported, x), ref)
