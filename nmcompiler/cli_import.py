@@ -20,7 +20,7 @@ from typing import Any, Callable, Optional
 
 import typer
 
-from nmcompiler.frontends.nir.options import Integration, Preset, ResetMode
+from nmcompiler.frontends.nir.options import InputScale, Integration, Preset, ResetMode
 from nmcompiler.ir.errors import NmcError
 
 __all__ = ["ImportOptions", "import_options", "load", "as_flags"]
@@ -35,6 +35,7 @@ class ImportOptions:
     integration: Integration | None = None
     reset: ResetMode | None = None
     reset_delay: bool | None = None
+    input_scale: InputScale | None = None
     tau_times_dt: bool | None = None
     lenient: bool = False
 
@@ -45,6 +46,7 @@ class ImportOptions:
             "dt": self.dt,
             "integration": self.integration.value if self.integration else None,
             "reset": self.reset.value if self.reset else None,
+            "input_scale": self.input_scale.value if self.input_scale else None,
             "lenient": self.lenient,
         }
         for name in ("reset_delay", "tau_times_dt"):
@@ -69,6 +71,9 @@ _PARAMS: tuple[inspect.Parameter, ...] = tuple(
         ("reset_delay", Optional[bool], typer.Option(
             None, "--reset-delay/--no-reset-delay",
             help="NIR: snnTorch's reset_delay (default: the preset's)")),
+        ("input_scale", Optional[InputScale], typer.Option(
+            None, help="NIR: what one step of input adds to the voltage (sinabs: unit "
+                       "for norm_input=False)")),
         ("tau_times_dt", Optional[bool], typer.Option(
             None, "--tau-times-dt/--no-tau-times-dt",
             help="NIR: time constants written as dt * tau (Norse 1.1's exporter; default: "

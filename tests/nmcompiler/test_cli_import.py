@@ -14,7 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from nmcompiler.cli_import import as_flags
-from nmcompiler.frontends.nir import Integration, Preset, ResetMode
+from nmcompiler.frontends.nir import InputScale, Integration, Preset, ResetMode
 
 nir = pytest.importorskip("nir")
 
@@ -33,9 +33,10 @@ def test_every_import_option_on_every_importing_command(command):
     assert out.returncode == 0, out.stderr
     text = out.stdout
     for flag in ("--preset", "--dt", "--integration", "--reset", "--reset-delay",
-                 "--no-reset-delay", "--tau-times-dt", "--no-tau-times-dt", "--lenient"):
+                 "--no-reset-delay", "--input-scale", "--tau-times-dt", "--no-tau-times-dt",
+                 "--lenient"):
         assert flag in text, flag
-    for enum in (Preset, Integration, ResetMode):
+    for enum in (Preset, Integration, ResetMode, InputScale):
         for member in enum:
             assert member.value in text, member
 
@@ -89,7 +90,7 @@ def test_snntorch_reset_flags_and_the_assumption_warning(tmp_path):
 
 
 @given(name=st.sampled_from(["preset", "dt", "integration", "reset", "lenient",
-                             "reset_delay", "tau_times_dt"]),
+                             "reset_delay", "tau_times_dt", "input_scale"]),
        value=st.one_of(st.sampled_from(["True", "False"]),
                        st.from_regex(r"[a-z0-9.]{1,8}", fullmatch=True)))
 def test_as_flags_spells_every_option_as_its_flag(name, value):

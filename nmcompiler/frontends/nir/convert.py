@@ -94,6 +94,7 @@ def from_nir(
     ctx.batch_io, ctx.scalar_params = opts.batch_io, opts.scalar_params
     ctx.warnings.extend(warns)
     ctx.warnings.extend(_assumptions(preset, options, reset, more_options))
+    ctx.warnings.extend(_sinabs_norm(preset, options, input_scale, graph))
     try:
         net = convert(graph, opts, ctx, net_name)
     except NmcError as exc:
@@ -122,6 +123,29 @@ def _assumptions(preset: Any, options: Any, reset: Any, more: dict[str, Any]
                 "reset_mechanism='subtract' with reset_delay=True. If the network used "
                 "another, import with reset='zero' or 'none' (CLI: --reset) and "
                 "reset_delay=False (CLI: --no-reset-delay) as set in snnTorch")]
+
+
+def _sinabs_norm(preset: Any, options: Any, input_scale: Any, graph: Any
+                 ) -> list[NirImportWarning]:
+    """sinabs does not export a LIF's ``norm_input`` (docs/nir.md#sinabs)."""
+    if options is not None or preset is None or input_scale is not None or str(
+            getattr(preset, "value", preset)).lower() != Preset.SINABS.value:
+        return []
+    stack, leaky = [graph], False
+    while stack and not leaky:
+        g = stack.pop()
+        for node in getattr(g, "nodes", {}).values():
+            if hasattr(node, "nodes"):
+                stack.append(node)
+            leaky |= type(node).__name__ in ("LIF", "CubaLIF", "LI", "CubaLI")
+    if not leaky:
+        return []
+    return [NirImportWarning(
+        node="", rule="assumed input scale",
+        message="NIR does not record sinabs' norm_input; assuming its LIF default "
+                "norm_input=True (v = alpha*v + (1-alpha)*x). If the layers had "
+                "norm_input=False (as sinabs.from_nir builds them), import with "
+                "input_scale='unit' (CLI: --input-scale unit)")]
 
 
 def _norse_start(preset: Any, options: Any, graph: Any) -> list[NirImportWarning]:

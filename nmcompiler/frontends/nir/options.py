@@ -200,8 +200,9 @@ _PRESET_OPTIONS: dict[Preset, NirOptions] = {
                              syn_input_scale=_U, reset=ResetMode.ZERO, tau_times_dt=True,
                              batch_io=True, scalar_params=True, float32_params=True),
     # sinabs/nir.py + layers/functional/lif.py: alpha = exp(-1/tau) with tau in steps,
-    # v = alpha*v + x (norm_input=False), MultiSpike (v >= theta), MembraneSubtract.
-    Preset.SINABS: NirOptions(dt=1.0, integration=Integration.EXACT, input_scale=_U,
+    # v = alpha*v + (1-alpha)*x (LIF's default norm_input=True; IAF: v += x, the same
+    # gain at dt = 1), MultiSpike (v >= theta), MembraneSubtract.
+    Preset.SINABS: NirOptions(dt=1.0, integration=Integration.EXACT, input_scale=_X,
                               syn_input_scale=_U, reset=ResetMode.SUBTRACT,
                               fire_at_threshold=True, graded=True),
     # Rockpool (not installed here; from the NIR paper's description): exact decay,

@@ -229,7 +229,7 @@ def test_pool_then_conv_composes_exactly():
                              v_leak=np.zeros((3, 4, 4))),
                 "out": nir.Output(output_type={"output": np.array([3, 4, 4])})},
                [("in", "if"), ("if", "pool"), ("pool", "conv"), ("conv", "li"), ("li", "out")])
-    net, _ = from_nir(g, preset="sinabs")
+    net, _ = from_nir(g, preset="sinabs", input_scale="unit")  # unit gain: compare maps
     conn = net.projections["if->li"].conn
     assert isinstance(conn, ir.Conv2d) and conn.weight.shape == (3, 2, 6, 6)
     x = (rng.random((2, 8, 8)) * 3).round()
@@ -274,9 +274,11 @@ def test_paper_lif_reproduces_recorded_run(shared, preset, csv):
     multiplied by dt/tau = 0.04 (its CSV's input column), as sinabs' units ask.
     """
     data = _csv(shared, csv)
-    # the paper's script wrote tau in seconds, not Norse 1.1's dt * tau (docs/nir.md#norse)
+    # the paper's script wrote tau in seconds, not Norse 1.1's dt * tau, and its sinabs run
+    # imported with sinabs.from_nir, whose LIF has norm_input=False (docs/nir.md#presets)
+    extra = {"input_scale": "unit"} if preset is Preset.SINABS else {}
     net, warns = from_nir(shared / "interop" / "nir_paper_lif" / "lif_norse.nir",
-                          preset=preset, dt=1e-4, tau_times_dt=False)
+                          preset=preset, dt=1e-4, tau_times_dt=False, **extra)
     assert warns == []
     res = ir.simulate(net, {"input": data[:, :1]}, probes=("1.v",))
     spikes = res.get("output")[:, 0]

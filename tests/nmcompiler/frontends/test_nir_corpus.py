@@ -239,3 +239,43 @@ def test_norse_leak_start_is_warned(tmp_path):
     got = ir.simulate(net, {next(iter(net.inputs)): x}).outputs[next(iter(net.outputs))]
     late = slice(T // 2, None)
     np.testing.assert_array_equal(got[late, 0], ref[late])
+
+
+# ----------------------------------------------------------------------------- sinabs
+SINABS_CASES = ["iaf", "lif", "lif_unnormalised"]
+
+
+def _sinabs_case(tmp_path, case, seed=0):
+    sl = pytest.importorskip("sinabs.layers")
+    from sinabs.nir import to_nir as sinabs_to_nir
+
+    torch.manual_seed(seed)
+    nin, nh, no = 10, 16, 5
+    if case == "iaf":
+        hidden = sl.IAFSqueeze(batch_size=1, spike_threshold=1.0)
+    else:  # sinabs' LIF default normalises its input by (1 - alpha)
+        # (a per-neuron threshold: with the scalar default, sinabs.nir.to_nir writes
+        # parameters of different shapes, which nir.LIF rejects)
+        hidden = sl.LIFSqueeze(tau_mem=torch.full((nh,), 8.0), batch_size=1,
+                               spike_threshold=torch.ones(nh),
+                               norm_input=case == "lif")
+    model = torch.nn.Sequential(torch.nn.Linear(nin, nh, bias=False), hidden,
+                                torch.nn.Linear(nh, no, bias=False),
+                                sl.IAFSqueeze(batch_size=1, spike_threshold=1.0))
+    _grid_weights(model[0], seed, 1.2 if case == "lif" else 0.6)
+    _grid_weights(model[2], seed + 1, 0.6)
+    x = _spikes((T, nin), 0.35, seed + 3)
+    with torch.no_grad():
+        ref = model(torch.from_numpy(x)).numpy()
+    graph = sinabs_to_nir(model, torch.zeros(1, nin))
+    return _roundtrip(graph, tmp_path), x, ref
+
+
+@pytest.mark.parametrize("case", SINABS_CASES)
+def test_sinabs_corpus(tmp_path, case):
+    path, x, ref = _sinabs_case(tmp_path, case)
+    assert ref.sum() >= 5
+    extra = {"input_scale": "unit"} if case == "lif_unnormalised" else {}
+    bad_ref, bad_emu, warns = _compare(path, x, ref, preset="sinabs", **extra)
+    assert [w.rule for w in warns] == (["assumed input scale"] if case == "lif" else [])
+    assert (bad_ref, bad_emu) == (0, 0)
