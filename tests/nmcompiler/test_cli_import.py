@@ -82,7 +82,8 @@ def test_snntorch_reset_flags_and_the_assumption_warning(tmp_path):
     base = ("run", str(path), "-t", "emulator", "--steps", "20", "-o", str(tmp_path / "r"))
     out = nmc(*base, "--preset", "snntorch")
     assert out.returncode == 0, out.stderr
-    assert "reset_mechanism='subtract'" in out.stderr and "--reset" in out.stderr
+    assert "reset_mechanism='subtract'" in out.stderr and "--reset zero" in out.stderr
+    assert "--no-reset-delay" in out.stderr and "reset_delay=" not in out.stderr
     out = nmc(*base[:-1], str(tmp_path / "r2"), "--preset", "snntorch", "--reset", "zero",
               "--no-reset-delay")
     assert out.returncode == 0, out.stderr

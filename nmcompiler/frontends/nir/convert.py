@@ -121,8 +121,8 @@ def _assumptions(preset: Any, options: Any, reset: Any, more: dict[str, Any]
         node="", rule="assumed reset",
         message="NIR does not record snnTorch's reset_mechanism; assuming its default "
                 "reset_mechanism='subtract' with reset_delay=True. If the network used "
-                "another, import with reset='zero' or 'none' (CLI: --reset) and "
-                "reset_delay=False (CLI: --no-reset-delay) as set in snnTorch")]
+                "others, import with what was set in snnTorch: reset='zero' or "
+                "reset='none', and reset_delay=False")]
 
 
 def _sinabs_norm(preset: Any, options: Any, input_scale: Any, graph: Any
@@ -145,7 +145,7 @@ def _sinabs_norm(preset: Any, options: Any, input_scale: Any, graph: Any
         message="NIR does not record sinabs' norm_input; assuming its LIF default "
                 "norm_input=True (v = alpha*v + (1-alpha)*x). If the layers had "
                 "norm_input=False (as sinabs.from_nir builds them), import with "
-                "input_scale='unit' (CLI: --input-scale unit)")]
+                "input_scale='unit'")]
 
 
 def _norse_start(preset: Any, options: Any, graph: Any) -> list[NirImportWarning]:

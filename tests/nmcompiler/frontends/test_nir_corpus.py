@@ -161,8 +161,8 @@ def test_snntorch_default_reset_is_assumed_with_a_warning(tmp_path):
     assert (bad_ref, bad_emu) == (0, 0)
     assert len(warns) == 1 and warns[0].rule == "assumed reset"
     text = str(warns[0])
-    assert "reset_mechanism='subtract'" in text and "--reset" in text
-    assert "--no-reset-delay" in text
+    assert "reset_mechanism='subtract'" in text and "reset='zero'" in text
+    assert "reset_delay=False" in text
 
 
 # ----------------------------------------------------------------------------- Norse
