@@ -189,9 +189,10 @@ def make_population(fn: FlatNode, shape: tuple, opts: NirOptions) -> Pop:
     r = param(fn, "r", n, shape)
     lam, gain, leak, alpha = DYNAMICS[fn.typ](fn, n, shape, opts, r)
     if opts.float32_params:  # the framework's own decays and gains are float32 numbers
-        lam, gain, leak = (np.float32(a).astype(np.float64) for a in (lam, gain, leak))
+        lam, gain, leak = (np.asarray(a, dtype=np.float32).astype(np.float64)
+                           for a in (lam, gain, leak))
         if alpha is not None:
-            alpha = np.float32(alpha).astype(np.float64)
+            alpha = np.asarray(alpha, dtype=np.float32).astype(np.float64)
     if np.any(gain == 0) and opts.scale_voltage:
         raise _cannot(fn, "scale_voltage needs a non-zero input gain (r = 0?)", opts,
                       "use scale_voltage=False")
