@@ -15,7 +15,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from nmcompiler.frontends.nir.options import Integration, Preset, ResetMode
+from nmcompiler.cli_import import ImportOptions, import_options, load
 from nmcompiler.ir.errors import NmcError, UsageError
 from nmcompiler.passes.options import PartitionMethod, PlaceMethod
 
@@ -112,44 +112,25 @@ PartitionChoice = PartitionMethod
 PlaceChoice = PlaceMethod
 
 
-def _nir_options(preset: Preset | None, dt: float | None,
-                 integration: Integration | None, reset: ResetMode | None,
-                 lenient: bool) -> dict:
-    return {
-        "preset": preset.value if preset else None,
-        "dt": dt,
-        "integration": integration.value if integration else None,
-        "reset": reset.value if reset else None,
-        "lenient": lenient,
-    }
-
-
-def _load(model: Path, nir_opts: dict):
-    from .api import load_model
-
-    net, warnings = load_model(model, **nir_opts)
-    for w in warnings:
-        err_console.print(f"[yellow]warning:[/] {w}", highlight=False)
-    return net
+def _load(model: Path, nir: ImportOptions):
+    return load(model, nir, lambda w: err_console.print(f"[yellow]warning:[/] {w}",
+                                                        highlight=False))
 
 
 @app.command()
+@import_options
 def compile(  # noqa: A001
     model: Path = typer.Argument(..., help="a .nir file or a saved .nmir network"),
     target: str = typer.Option(..., "--target", "-t",
                                help="bundled target (nmc targets) or a .toml file"),
     out: Path = typer.Option(Path("build"), "--out", "-o", help="output directory"),
     seed: int = typer.Option(0, help="seed of every pass (same seed: same bytes)"),
-    preset: Optional[Preset] = typer.Option(None, help="NIR: exporter's conventions"),
-    dt: Optional[float] = typer.Option(None, help="NIR: time step (the file's time unit)"),
-    integration: Optional[Integration] = typer.Option(None, help="NIR: discretisation"),
-    reset: Optional[ResetMode] = typer.Option(None, help="NIR: reset mode"),
-    lenient: bool = typer.Option(False, help="NIR: repair known defects with warnings"),
     partitioner: PartitionChoice = typer.Option(PartitionChoice.auto,
                                                 help=PartitionChoice.__doc__),
     placer: PlaceChoice = typer.Option(PlaceChoice.auto, help=PlaceChoice.__doc__),
     time_limit: float = typer.Option(10.0, help="CP-SAT time limit (s)"),
     json_out: bool = typer.Option(False, "--json", help="print the report as JSON"),
+    nir: ImportOptions = ImportOptions(),
 ) -> None:
     """Compile MODEL for a target: writes OUT/compiled.nmc, report.json, usage.png."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -158,7 +139,7 @@ def compile(  # noqa: A001
     from .compiled import report_json, save_compiled
     from .report import plot_core_usage, render_compile_report
 
-    net = _load(model, _nir_options(preset, dt, integration, reset, lenient))
+    net = _load(model, nir)
     with Progress(TextColumn("[progress.description]{task.description}"), BarColumn(),
                   TimeElapsedColumn(), console=err_console, transient=True) as bar:
         task = bar.add_task("compiling", total=5)
@@ -238,6 +219,7 @@ def _random_inputs(net, steps: int, rate: float, seed: int) -> dict:
 
 
 @app.command()
+@import_options
 def run(
     model: Path = typer.Argument(..., help="a build directory (nmc compile) or a .nir/.nmir "
                                  "model (then --target compiles it on the fly)"),
@@ -248,10 +230,10 @@ def run(
     target: Optional[str] = typer.Option(None, "--target", "-t",
                                          help="target when MODEL is not compiled yet"),
     seed: int = typer.Option(0, help="compile seed and random-input seed"),
-    preset: Optional[Preset] = typer.Option(None, help="NIR: exporter's conventions"),
     out: Optional[Path] = typer.Option(None, "--out", "-o",
                                        help="where to write run_report.json and the PNGs"),
     json_out: bool = typer.Option(False, "--json", help="print the report as JSON"),
+    nir: ImportOptions = ImportOptions(),
 ) -> None:
     """Run a compiled network on the emulator: SOPs, energy, latency, rasters, heatmap."""
     import json
@@ -270,7 +252,7 @@ def run(
                              hint="nmc run MODEL.nir --target loihi2")
         from .api import compile as compile_network
 
-        net = _load(model, _nir_options(preset, None, None, None, False))
+        net = _load(model, nir)
         compiled = compile_network(net, target, seed=seed)
         default_out = Path(f"{model.stem}-{compiled.target.base_name}-run")
     if input is not None:

@@ -51,7 +51,7 @@ def _lsm(quick: bool) -> Example:
     x = states[task.sample_times]
     labels = task.labels(1)
     tr, te = task.train, task.test
-    ro = Readout(alpha=100.0).fit(x[tr], labels[tr])
+    ro = Readout(alpha=100.0).fit_classes(x[tr], labels[tr])
     acc = float(np.mean(ro.classify(x[te]) == labels[te]))
     steps = min(task.inputs.shape[0], 200)
     return Example(name="LSM reservoir", network=ex.network,

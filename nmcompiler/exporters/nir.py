@@ -84,6 +84,11 @@ def _inv_decay(lam: np.ndarray, opts: NirOptions, obj: str, what: str) -> np.nda
     return -opts.dt / np.log(lam)
 
 
+def _written(tau: np.ndarray, opts: NirOptions) -> np.ndarray:
+    """A time constant as the options write it (Norse 1.1: ``dt * tau``)."""
+    return tau * opts.dt if opts.tau_times_dt else tau
+
+
 def _unit_gain(scale: InputScale, tau: np.ndarray, lam: np.ndarray, dt: float) -> np.ndarray:
     if scale is InputScale.EULER:
         return tau / dt
@@ -140,10 +145,11 @@ def _neuron_node(net: ir.Network, pop: ir.Population, opts: NirOptions,
         if np.any(alpha):
             tau_s = _inv_decay(alpha, opts, name, "a current decay of")
             w_in = _unit_gain(opts.syn_input_scale, tau_s, alpha, opts.dt)
-            return nir.CubaLIF(tau_syn=rs(tau_s), tau_mem=rs(tau), r=rs(r), v_leak=rs(v_leak),
+            return nir.CubaLIF(tau_syn=rs(_written(tau_s, opts)),
+                               tau_mem=rs(_written(tau, opts)), r=rs(r), v_leak=rs(v_leak),
                                v_threshold=rs(theta), v_reset=rs(v_reset), w_in=rs(w_in)), None
-        return nir.LIF(tau=rs(tau), r=rs(r), v_leak=rs(v_leak), v_threshold=rs(theta),
-                       v_reset=rs(v_reset)), None
+        return nir.LIF(tau=rs(_written(tau, opts)), r=rs(r), v_leak=rs(v_leak),
+                       v_threshold=rs(theta), v_reset=rs(v_reset)), None
     if np.all(lam == 1) and not np.any(alpha):
         r = np.ones(n) if opts.input_scale is InputScale.UNIT else np.full(n, 1 / opts.dt)
         return nir.I(r=rs(r)), (bias if np.any(bias) else None)
@@ -153,9 +159,10 @@ def _neuron_node(net: ir.Network, pop: ir.Population, opts: NirOptions,
     if np.any(alpha):
         tau_s = _inv_decay(alpha, opts, name, "a current decay of")
         w_in = _unit_gain(opts.syn_input_scale, tau_s, alpha, opts.dt)
-        return nir.CubaLI(tau_syn=rs(tau_s), tau_mem=rs(tau), r=rs(r), v_leak=rs(v_leak),
+        return nir.CubaLI(tau_syn=rs(_written(tau_s, opts)),
+                          tau_mem=rs(_written(tau, opts)), r=rs(r), v_leak=rs(v_leak),
                           w_in=rs(w_in)), None
-    return nir.LI(tau=rs(tau), r=rs(r), v_leak=rs(v_leak)), None
+    return nir.LI(tau=rs(_written(tau, opts)), r=rs(r), v_leak=rs(v_leak)), None
 
 
 # ---------------------------------------------------------------- linear chains, one per kind
@@ -287,7 +294,10 @@ class _Export:
             nm = o.name if o.name not in self.nodes else f"{o.name}.output"
             self.out_names[o.name] = nm
             shape = _nir_shape(self.network.populations[o.source].shape)
-            self.nodes[nm] = self.nir.Output(output_type={"output": np.array(shape)})
+            out_node = self.nir.Output(output_type={"output": np.array(shape)})
+            if nm != o.name:  # the importer names the output o.name again (docs/nir.md)
+                out_node.metadata = {"nmcompiler_output_name": o.name}
+            self.nodes[nm] = out_node
 
     def projection(self, pr: ir.Projection, out_of: dict[str, list[str]]) -> None:
         """The linear nodes of one projection and the edges to its targets."""

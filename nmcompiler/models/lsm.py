@@ -404,6 +404,7 @@ class Readout:
         self._eig: tuple[np.ndarray, np.ndarray] | None = None
         self._dual = False
         self._squeeze = False
+        self.classes: np.ndarray | None = None  #: class labels after :meth:`fit_classes`
         self.n_decompositions = 0  #: eigendecompositions done (1 per fit, 0 per refit)
 
     @staticmethod
@@ -462,8 +463,44 @@ class Readout:
         self.n_decompositions += 1
         return self.refit(targets, alpha)
 
+    def fit_classes(self, states: np.ndarray, labels: np.ndarray, alpha: float | None = None
+                    ) -> Readout:
+        """Fit a classifier on ``(n,)`` class labels (one-hot rows inside, one per class
+        present); :meth:`classify` then returns those labels."""
+        classes, y = self._encode(labels)
+        self.fit(states, y, alpha)
+        self.classes = classes
+        return self
+
+    def refit_classes(self, labels: np.ndarray, alpha: float | None = None) -> Readout:
+        """:meth:`fit_classes` on new labels for the cached states."""
+        classes, y = self._encode(labels)
+        self.refit(y, alpha)
+        self.classes = classes
+        return self
+
+    @staticmethod
+    def _encode(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        lab = np.asarray(labels)
+        if lab.ndim != 1 or lab.dtype.kind not in "iub":
+            raise InputError(
+                f"readout: class labels must be a 1-D integer array, got {lab.dtype} of "
+                f"shape {lab.shape}",
+                obj="labels", rule="class labels",
+                hint="pass (n,) ints; for real-valued targets use fit(states, targets)",
+            )
+        classes, idx = np.unique(lab, return_inverse=True)
+        if classes.size < 2:
+            raise InputError(
+                f"readout: class labels have {classes.size} distinct value(s)",
+                obj="labels", rule="two classes or more", need=2, limit=int(classes.size),
+                hint="train on samples of at least two classes",
+            )
+        return classes, np.eye(classes.size)[idx]
+
     def refit(self, targets: np.ndarray, alpha: float | None = None) -> Readout:
         """Train on new targets for the cached states (no reservoir run, no decomposition)."""
+        self.classes = None
         if self._xc is None or self._eig is None:
             raise UsageError(
                 "readout: refit before fit",
@@ -513,8 +550,23 @@ class Readout:
         return out[:, 0] if self._squeeze else out
 
     def classify(self, states: np.ndarray) -> np.ndarray:
-        """Argmax class of each sample (fit on :func:`one_hot` targets)."""
-        return np.argmax(self.predict(states).reshape(-1, self.weight.shape[1]), axis=1)
+        """Class of each sample: the label of :meth:`fit_classes`, or the argmax column
+        after a fit on ``(n, k)`` one-hot targets (:func:`one_hot`).
+
+        Raises:
+            UsageError: the readout was fitted on 1-D targets (a regression: its argmax
+                is always 0).
+        """
+        pred = self.predict(states)
+        if self._squeeze or self.weight is None or self.weight.shape[1] < 2:
+            raise UsageError(
+                "readout: classify needs one output per class, but the readout was fitted "
+                "on 1-D targets (a regression, whose argmax is always class 0)",
+                obj="Readout", rule="class targets",
+                hint="fit_classes(states, labels), or fit(states, one_hot(labels, k))",
+            )
+        idx = np.argmax(pred.reshape(-1, self.weight.shape[1]), axis=1)
+        return self.classes[idx] if self.classes is not None else idx
 
     def r2(self, states: np.ndarray, targets: np.ndarray) -> float:
         """Coefficient of determination, averaged over output dimensions."""

@@ -91,18 +91,82 @@ def from_nir(
     if not isinstance(graph, nir.NIRGraph):
         graph = nir.NIRGraph(nodes={"node": graph}, edges=[], type_check=False)
     ctx = ImportContext(lenient, where)
+    ctx.batch_io, ctx.scalar_params = opts.batch_io, opts.scalar_params
     ctx.warnings.extend(warns)
+    ctx.warnings.extend(_assumptions(preset, options, reset, more_options))
+    ctx.warnings.extend(_sinabs_norm(preset, options, input_scale, graph))
     try:
         net = convert(graph, opts, ctx, net_name)
     except NmcError as exc:
-        if isinstance(exc, ImportFormatError):
+        if isinstance(exc, ImportFormatError) and exc.message.startswith(where):
             raise
         raise ImportFormatError(f"{where}: {exc.message}", obj=exc.obj, rule=exc.rule,
                                 hint=exc.hint) from None
+    ctx.warnings.extend(_norse_start(preset, options, graph))
     net.metadata.update({"frontend": "nir", "dt": opts.dt, "nir_options": opts.as_dict()})
     if isinstance(source, (str, os.PathLike)):
         net.metadata["source"] = str(source)
     return NirImport(net, ctx.warnings, opts)
+
+
+def _assumptions(preset: Any, options: Any, reset: Any, more: dict[str, Any]
+                 ) -> list[NirImportWarning]:
+    """Warnings for what a preset assumes because NIR does not record it (docs/nir.md)."""
+    if options is not None or preset is None or str(getattr(preset, "value", preset)
+                                                     ).lower() != Preset.SNNTORCH.value:
+        return []
+    if reset is not None:
+        return []
+    return [NirImportWarning(
+        node="", rule="assumed reset",
+        message="NIR does not record snnTorch's reset_mechanism; assuming its default "
+                "reset_mechanism='subtract' with reset_delay=True. If the network used "
+                "others, import with what was set in snnTorch: reset='zero' or "
+                "reset='none', and reset_delay=False")]
+
+
+def _sinabs_norm(preset: Any, options: Any, input_scale: Any, graph: Any
+                 ) -> list[NirImportWarning]:
+    """sinabs does not export a LIF's ``norm_input`` (docs/nir.md#sinabs)."""
+    if options is not None or preset is None or input_scale is not None or str(
+            getattr(preset, "value", preset)).lower() != Preset.SINABS.value:
+        return []
+    stack, leaky = [graph], False
+    while stack and not leaky:
+        g = stack.pop()
+        for node in getattr(g, "nodes", {}).values():
+            if hasattr(node, "nodes"):
+                stack.append(node)
+            leaky |= type(node).__name__ in ("LIF", "CubaLIF", "LI", "CubaLI")
+    if not leaky:
+        return []
+    return [NirImportWarning(
+        node="", rule="assumed input scale",
+        message="NIR does not record sinabs' norm_input; assuming its LIF default "
+                "norm_input=True (v = alpha*v + (1-alpha)*x). If the layers had "
+                "norm_input=False (as sinabs.from_nir builds them), import with "
+                "input_scale='unit'")]
+
+
+def _norse_start(preset: Any, options: Any, graph: Any) -> list[NirImportWarning]:
+    """Norse starts every voltage at ``v_leak``; the IR starts at 0 (docs/nir.md#norse)."""
+    if options is not None or preset is None or str(getattr(preset, "value", preset)
+                                                     ).lower() != Preset.NORSE.value:
+        return []
+    out = []
+    stack = [("", graph)]
+    while stack:
+        prefix, g = stack.pop()
+        for name, node in getattr(g, "nodes", {}).items():
+            if hasattr(node, "nodes"):
+                stack.append((f"{prefix}{name}.", node))
+            elif np.any(as_array(getattr(node, "v_leak", 0.0)) != 0):
+                out.append(NirImportWarning(
+                    node=f"{prefix}{name}", rule="initial voltage",
+                    message="Norse starts this layer's voltage at v_leak != 0, the IR at 0: "
+                            "spikes can differ while the difference decays (first "
+                            "few time constants)"))
+    return sorted(out, key=lambda w: w.node)
 
 
 def convert(graph: Any, opts: NirOptions, ctx: ImportContext, net_name: str) -> ir.Network:
@@ -380,10 +444,11 @@ class _Conversion:
         for n, fn in self.nodes.items():
             if fn.kind != "output":
                 continue
+            name = _output_name(n, fn, self.nodes)
             if n in self.direct_out:
-                net.output(self.direct_out[n], name=n)
+                net.output(self.direct_out[n], name=name)
             elif n in self.readouts:
-                net.output(self.readouts[n], name=n)
+                net.output(self.readouts[n], name=name)
             else:
                 self.ctx.defect(n, "output edges", "Output node receives nothing; ignored",
                                 "connect it or remove it")
@@ -408,6 +473,11 @@ class _Conversion:
                 origin, tp, conn, base = p.proj
                 net.connect(origin, tp, conn, delay=int(base))
         self._add_self_projections(net)
+        if (self.opts.reset_retest and self.opts.reset is ResetMode.SUBTRACT
+                and not self.opts.reset_delay):
+            for n, pop in self.pops.items():
+                if pop.cls is not ir.LI and pop.params.get("reset") is ir.Reset.SOFT:
+                    _add_retest(net, n, pop)
         self._add_outputs(net)
         try:
             ir.verify(net)
@@ -416,6 +486,63 @@ class _Conversion:
                                     f"{exc.message}", obj=exc.obj, rule=exc.rule,
                                     hint=exc.hint) from None
         return net
+
+
+def _output_name(n: str, fn: FlatNode, nodes: dict[str, FlatNode]) -> str:
+    """The output's name: the one nmcompiler's exporter recorded when a NIR node already
+    had it (``h2`` exported as node ``h2.output``), else the node's name."""
+    meta = getattr(fn.obj, "metadata", None) or {}
+    want = meta.get("nmcompiler_output_name") if isinstance(meta, dict) else None
+    if isinstance(want, bytes):
+        want = want.decode("utf-8", "replace")
+    if isinstance(want, np.ndarray) and want.shape == ():
+        want = str(want[()])
+    if isinstance(want, str) and want and n.endswith(".output") and n[:-7].endswith(want):
+        return n[: len(n) - 7]
+    return n
+
+
+def _add_retest(net: ir.Network, n: str, pop: Pop) -> None:
+    """snnTorch's ``reset_delay=False`` subtraction, exactly (docs/nir.md#snntorch).
+
+    snnTorch tests ``m = lam*v + I - theta*r > theta`` with ``r = [v_prev > theta]`` (the
+    delayed reset of the voltage after the previous reset), then sets
+    ``v = m - theta*(s - r) = lam*v + I - theta*s``: the voltage follows the IR's soft
+    reset, the spike test subtracts theta once more after a step that left the voltage
+    above threshold. A helper population ``n + ".after_reset"`` tracks ``v`` (same inputs,
+    same decays, no reset, ``-theta`` per spike of ``n`` in the same step) and fires when
+    ``v > theta``; its spike takes ``theta`` off ``n``'s next test (``-theta``, delay 1) and
+    gives it back in the voltage (``+lam*theta``, delay 2). Kicks into a current stage of
+    decay ``alpha`` get ``-alpha*w`` one step later, so they act once.
+    """
+    helper = f"{n}.after_reset"
+    params = dict(pop.params)
+    params.update(reset=ir.Reset.NONE, refractory=0)
+    cls = ir.LIF if pop.cls is ir.IF else pop.cls
+    model = build_model(Pop(helper, pop.shape, cls, params, pop.gain, pop.cuba))
+    net.population(helper, shape=pop.shape, model=model)
+    for proj in [p for p in net.projections.values() if p.post == n]:
+        net.connect(proj.pre, helper, proj.conn, delay=int(proj.delay),
+                    name=f"{proj.name}@{helper}")
+    size = int(np.prod(pop.shape))
+    theta = np.broadcast_to(np.asarray(pop.params["theta"], dtype=np.float64), (size,))
+    lam = np.broadcast_to(np.asarray(pop.params["lam"], dtype=np.float64), (size,))
+    alpha = np.broadcast_to(np.asarray(pop.params.get("alpha_u", 0.0), dtype=np.float64),
+                            (size,))
+
+    def kicks(terms: list[tuple[np.ndarray, int]]) -> dict[int, np.ndarray]:
+        out: dict[int, np.ndarray] = {}
+        for w, d in terms:
+            for ww, dd in ((w, d), (-alpha * w, d + 1)) if pop.cuba else ((w, d),):
+                out[dd] = out.get(dd, 0.0) + ww
+        return out
+
+    for d, w in sorted(kicks([(-theta, 0)]).items()):
+        net.connect(n, helper, ir.OneToOne(weight=np.array(w, dtype=np.float64)), delay=d,
+                    name=f"{n}->{helper}#{d}")
+    for d, w in sorted(kicks([(-theta, 1), (lam * theta, 2)]).items()):
+        net.connect(helper, n, ir.OneToOne(weight=np.array(w, dtype=np.float64)), delay=d,
+                    name=f"{helper}->{n}#{d}")
 
 
 def _with_delays(conn: Any, steps: np.ndarray, side: str) -> Any:

@@ -33,6 +33,10 @@ class ImportContext:
         self.lenient = lenient
         self.where = where
         self.warnings: list[NirImportWarning] = []
+        #: Input / Output types may carry a leading batch axis of 1 (NirOptions.batch_io)
+        self.batch_io = False
+        #: scalar neuron parameters broadcast silently (NirOptions.scalar_params)
+        self.scalar_params = False
 
     def defect(self, node: str, rule: str, message: str, hint: str) -> None:
         """Record a repairable defect (lenient) or raise :class:`ImportFormatError`."""

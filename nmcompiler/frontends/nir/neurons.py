@@ -77,13 +77,20 @@ def _decay(fn: FlatNode, tau: np.ndarray, pname: str, opts: NirOptions
     if np.any(tau <= 0):
         raise _cannot(fn, f"{pname} has a value <= 0 ({tau[tau <= 0][0]:g})", opts,
                       "time constants must be positive")
+    if opts.tau_times_dt:  # Norse 1.1 writes dt * tau: the true tau is tau / dt
+        tau = tau / opts.dt
     x = opts.dt / tau
     if opts.integration is Integration.EULER:
         lam = 1.0 - x
         if np.any(lam < 0):
             raise _cannot(fn, f"forward Euler needs dt <= {pname}, but {pname} = "
-                          f"{tau.min():g}, so the decay 1 - dt/{pname} is negative", opts,
-                          "use integration='exact' or a smaller dt")
+                          f"{tau.min():g}, so the decay 1 - dt/{pname} is "
+                          "negative", opts,
+                          "the exporting framework's dt and time-constant unit decide "
+                          "the right import: use its preset (Norse writes tau times its "
+                          "dt: preset='norse'), or pass the dt it simulated "
+                          "with; integration='exact' gives other dynamics than the "
+                          "framework's Euler step")
     else:
         lam = np.exp(-x)
     return lam, x
@@ -159,7 +166,9 @@ def _spiking(fn: FlatNode, n: int, shape: tuple, opts: NirOptions, params: dict[
 
 def _reset(cls: type, cuba: bool, opts: NirOptions, params: dict[str, Any]) -> type:
     """The IR reset of :class:`ResetMode` and ``reset_delay`` (may turn IF into LIF)."""
-    if opts.reset is ResetMode.ZERO:
+    if opts.reset is ResetMode.NONE:
+        params["reset"] = ir.Reset.NONE
+    elif opts.reset is ResetMode.ZERO:
         params["reset"] = ir.Reset.HARD
         if opts.reset_delay and cuba:
             params["refractory"] = 1
@@ -179,6 +188,11 @@ def make_population(fn: FlatNode, shape: tuple, opts: NirOptions) -> Pop:
     n = int(np.prod(shape))
     r = param(fn, "r", n, shape)
     lam, gain, leak, alpha = DYNAMICS[fn.typ](fn, n, shape, opts, r)
+    if opts.float32_params:  # the framework's own decays and gains are float32 numbers
+        lam, gain, leak = (np.asarray(a, dtype=np.float32).astype(np.float64)
+                           for a in (lam, gain, leak))
+        if alpha is not None:
+            alpha = np.asarray(alpha, dtype=np.float32).astype(np.float64)
     if np.any(gain == 0) and opts.scale_voltage:
         raise _cannot(fn, "scale_voltage needs a non-zero input gain (r = 0?)", opts,
                       "use scale_voltage=False")

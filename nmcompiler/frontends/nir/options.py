@@ -63,6 +63,7 @@ class ResetMode(enum.Enum):
 
     ZERO = "zero"  #: set it to the node's ``v_reset`` (0 unless given): ``ir.Reset.HARD``
     SUBTRACT = "subtract"  #: subtract the threshold: ``ir.Reset.SOFT``
+    NONE = "none"  #: no reset (snnTorch's ``reset_mechanism="none"``): ``ir.Reset.NONE``
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -92,6 +93,23 @@ class NirOptions:
             delay. (No preset uses it: Norse 1.1.0's ``LIFCell`` uses the new current.)
         synapse_delay: smallest delay of every projection (Lava's ``Dense`` delivers in the
             next step: 1; the PyTorch frameworks: 0).
+        tau_times_dt: the time constants are written as ``dt * tau`` (Norse 1.1's
+            ``to_nir(dt=...)`` writes ``dt / tau_inv``: ``tau_mem_inv = 100/s`` at the
+            default ``dt = 1e-3`` becomes ``1e-5``), so the true ``tau`` is the written one
+            divided by ``dt``. Norse's preset sets it (its cells and ``to_nir`` take the same
+            ``dt``); files in plain seconds (the NIR paper's scripts) need it off.
+        batch_io: an ``Input`` / ``Output`` type may carry a leading batch axis of 1 that
+            the next (previous) node does not have: drop it without a warning (Norse's
+            ``to_nir`` writes its sample's shape, batch included).
+        reset_retest: with ``reset=SUBTRACT`` and ``reset_delay=False``, snnTorch's rule:
+            after a step that leaves the voltage above threshold (input above twice the
+            threshold), the next spike test subtracts the threshold once more. A helper
+            population ``<name>.after_reset`` per layer reproduces it exactly.
+        float32_params: round each derived decay, gain and leak to float32: the framework
+            computed with float32 parameters (snnTorch's ``beta`` comes back as
+            ``1 - dt/tau``, exactly as it was, instead of 1e-8 away, which flips ties).
+        scalar_params: a neuron node's scalar parameters broadcast to the layer its edges
+            give without a warning (Norse writes a cell's shared defaults as scalars).
     """
 
     dt: float = 1e-4
@@ -106,6 +124,11 @@ class NirOptions:
     scale_voltage: bool = False
     current_lag: bool = False
     synapse_delay: int = 0
+    tau_times_dt: bool = False
+    batch_io: bool = False
+    scalar_params: bool = False
+    reset_retest: bool = False
+    float32_params: bool = False
 
     def __post_init__(self) -> None:
         for f, typ in (("integration", Integration), ("input_scale", InputScale),
@@ -166,15 +189,20 @@ _PRESET_OPTIONS: dict[Preset, NirOptions] = {
     # snntorch/import_nir.py divides the threshold by r*dt/tau ("hack_w_scale").
     Preset.SNNTORCH: NirOptions(dt=1e-4, integration=Integration.EULER, input_scale=_E,
                                 syn_input_scale=_E, reset=ResetMode.SUBTRACT,
-                                reset_delay=True, scale_voltage=True),
+                                reset_delay=True, scale_voltage=True, reset_retest=True,
+                                float32_params=True),
     # norse/torch/functional/lif_box.py: v += dt/tau*(v_leak - v + x), reset to 0;
     # lif.py (LIFCell, exported as CubaLIF): i += x (no dt/tau_syn), then
     # v += dt/tau_mem*(v_leak - v + i) with that same step's current, then i decays.
+    # utils/export_nir.py writes tau = dt_export / tau_inv = dt_export * tau (both dts
+    # default to 1e-3 s): tau_times_dt undoes it.
     Preset.NORSE: NirOptions(dt=1e-3, integration=Integration.EULER, input_scale=_E,
-                             syn_input_scale=_U, reset=ResetMode.ZERO),
+                             syn_input_scale=_U, reset=ResetMode.ZERO, tau_times_dt=True,
+                             batch_io=True, scalar_params=True, float32_params=True),
     # sinabs/nir.py + layers/functional/lif.py: alpha = exp(-1/tau) with tau in steps,
-    # v = alpha*v + x (norm_input=False), MultiSpike (v >= theta), MembraneSubtract.
-    Preset.SINABS: NirOptions(dt=1.0, integration=Integration.EXACT, input_scale=_U,
+    # v = alpha*v + (1-alpha)*x (LIF's default norm_input=True; IAF: v += x, the same
+    # gain at dt = 1), MultiSpike (v >= theta), MembraneSubtract.
+    Preset.SINABS: NirOptions(dt=1.0, integration=Integration.EXACT, input_scale=_X,
                               syn_input_scale=_U, reset=ResetMode.SUBTRACT,
                               fire_at_threshold=True, graded=True),
     # Rockpool (not installed here; from the NIR paper's description): exact decay,
@@ -197,7 +225,7 @@ class NirImportWarning:
     message: str
 
     def __str__(self) -> str:
-        return f"node '{self.node}': {self.message}"
+        return f"node '{self.node}': {self.message}" if self.node else self.message
 
 
 @dataclass(frozen=True)

@@ -271,8 +271,10 @@ class _Inference:
     def __init__(self, nodes: dict[str, FlatNode], edges: list, ctx: ImportContext) -> None:
         self.nodes, self.ctx = nodes, ctx
         self.preds: dict[str, list[str]] = {n: [] for n in nodes}
+        self.succs: dict[str, list[str]] = {n: [] for n in nodes}
         for a, b in edges:
             self.preds[b].append(a)
+            self.succs[a].append(b)
         self.out: dict[str, tuple] = {}
         self.ops: dict[str, Any] = {}
         self.declared: dict[str, tuple[int, ...]] = {}
@@ -307,7 +309,22 @@ class _Inference:
         if self.preds[n]:
             raise self.ctx.fail(n, "input edges", "Input node receives edges from "
                                 + ", ".join(self.preds[n]), "Input nodes are sources")
+        if (getattr(self.ctx, "batch_io", False) and len(shp) >= 2 and shp[0] == 1
+                and any(self._expects_ndim(s) == len(shp) - 1 for s in self.succs[n])):
+            shp = shp[1:]  # the exporter wrote its sample's batch axis (Norse)
         self.out[n] = shp
+
+    def _expects_ndim(self, n: str) -> int | None:
+        """How many axes node ``n`` takes as input, where its type or parameters say."""
+        fn = self.nodes[n]
+        t = getattr(fn.obj, "input_type", None)
+        if isinstance(t, dict) and t:
+            shp = _shape_of(next(iter(t.values())))
+            if shp:
+                return len(shp)
+        if fn.kind == "neuron":
+            return len(_neuron_declared(fn, self.ctx))
+        return {"Affine": 1, "Linear": 1, "Conv1d": 2, "Conv2d": 3}.get(fn.typ)
 
     def _incoming(self, n: str) -> tuple | None:
         preds = self.preds[n]
@@ -331,7 +348,10 @@ class _Inference:
         shape = decl
         typ = self.nodes[n].typ
         if inc is not None and tuple(inc) != tuple(decl):
-            if int(np.prod(decl)) == 1 and int(np.prod(inc)) > 1 or decl == ():
+            if (int(np.prod(decl)) == 1 and int(np.prod(inc)) > 1 or decl == ()) and getattr(
+                    self.ctx, "scalar_params", False):
+                shape = tuple(inc)  # the framework writes shared parameters as scalars
+            elif int(np.prod(decl)) == 1 and int(np.prod(inc)) > 1 or decl == ():
                 self.ctx.defect(n, "scalar parameter", f"{typ} parameters are scalars "
                                 f"where arrays of shape {inc} are expected; broadcast",
                                 "write one value per neuron")
@@ -350,6 +370,9 @@ class _Inference:
             raise self.ctx.fail(n, "output edges", "Output node receives no edge",
                                 "connect it or remove it")
         decl = _declared_port(self.nodes[n])
+        if (decl is not None and getattr(self.ctx, "batch_io", False) and len(decl) >= 2
+                and decl[0] == 1 and tuple(decl[1:]) == tuple(inc)):
+            decl = tuple(inc)  # the exporter wrote its sample's batch axis (Norse)
         if decl is not None and tuple(decl) != tuple(inc):
             self.ctx.defect(n, "output shape", f"Output declares shape {decl} but receives "
                             f"{inc}; the received shape is used", "fix the Output's shape")

@@ -116,9 +116,10 @@ def test_norse_matches(cell):
             o, state = model(torch.from_numpy(x[t:t + 1]), state)
             outs.append(o[0].numpy())
     ref = np.array(outs)
-    # quirk: norse 1.1.0 writes tau = dt / tau_inv; exporting with dt=1 writes tau in s
+    # quirk: norse 1.1.0 writes tau = dt / tau_inv; exporting with dt=1 writes tau in s,
+    # (plain seconds), so the preset's tau_times_dt is turned off
     graph = norse_to_nir(model, torch.from_numpy(x[0]), dt=1.0)
-    imported, warns = from_nir(graph, preset="norse", dt=dt)
+    imported, warns = from_nir(graph, preset="norse", dt=dt, tau_times_dt=False)
     assert warns == []
     assert ref.sum() > 3
     np.testing.assert_array_equal(_run_ir(imported, x), ref)
@@ -134,8 +135,11 @@ def test_norse_exporter_writes_dt_times_tau():
     graph = norse_to_nir(model, torch.zeros(2), dt=1e-3)
     lif = next(n for n in graph.nodes.values() if isinstance(n, nir.LIF))
     np.testing.assert_allclose(np.asarray(lif.tau), 1e-3 / 100.0)  # not 1/100 s
-    with pytest.raises(ir.errors.ImportFormatError, match="cannot be discretised"):
-        from_nir(graph, preset="norse")  # tau = 1e-5 s < dt = 1e-3 s under Euler
+    with pytest.raises(ir.errors.ImportFormatError, match="cannot be discretised") as err:
+        from_nir(graph, dt=1e-3)  # tau = 1e-5 s < dt = 1e-3 s under Euler
+    assert "preset='norse'" in str(err.value) and "integration='exact'" not in \
+        str(err.value).split(":")[-1].split(";")[0]
+    assert from_nir(graph, preset="norse").network.populations  # the preset undoes it
 
 
 # ----------------------------------------------------------------------------- sinabs

@@ -196,3 +196,41 @@ def test_small_grid_with_long_reach_builds():
     lsm = build_lsm(grid=(10, 10, 3), n_inputs=2, seed=0)
     conn = lsm.network.projections
     assert lsm.n_neurons == 300 and conn
+
+
+def _separable(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    labels = rng.choice(np.array([3, 7, 9]), size=120)
+    centres = {3: [2.0, 0.0, 0.0], 7: [0.0, 2.0, 0.0], 9: [0.0, 0.0, 2.0]}
+    x = np.array([centres[int(c)] for c in labels]) + 0.1 * rng.standard_normal((120, 3))
+    return x, labels
+
+
+def test_readout_classifies_on_class_labels():
+    """Class labels train a one-hot readout; classify returns the labels themselves."""
+    x, labels = _separable()
+    ro = L.Readout(alpha=1e-3).fit_classes(x[:80], labels[:80])
+    np.testing.assert_array_equal(ro.classes, [3, 7, 9])
+    assert np.mean(ro.classify(x[80:]) == labels[80:]) == 1.0
+    ro.refit_classes(labels[:80][::-1].copy())  # new labels, same states: no decomposition
+    assert ro.n_decompositions == 1
+
+
+def test_classify_after_a_regression_fit_is_refused():
+    """1-D integer targets are a regression: classify names the mistake instead of
+    returning class 0 for every sample."""
+    x, labels = _separable()
+    ro = L.Readout().fit(x, labels)
+    with pytest.raises(UsageError, match="fit_classes"):
+        ro.classify(x)
+    with pytest.raises(InputError, match="1-D integer"):
+        L.Readout().fit_classes(x, labels.astype(float))
+    with pytest.raises(InputError, match="two classes"):
+        L.Readout().fit_classes(x, np.zeros(len(x), dtype=int))
+
+
+def test_demo_lsm_scores_as_documented():
+    """docs/lsm.md: the reservoir recalls the previous symbol 96.4 % of the time."""
+    from nmcompiler.examples.demo import _lsm
+
+    assert abs(_lsm(True).reference["accuracy"] - 0.964) < 0.001
