@@ -92,7 +92,9 @@ def _result(engine: Engine, res: EngineResult, name: str, extra: dict) -> RunRes
         **extra,
     }
     if cnt:
-        costs = engine.costs_of(cnt)
+        costs = res.costs if res.costs is not None else engine.costs_of(cnt)
+        info["counters_per_step"] = res.counters_per_step
+        info["link_hops_per_step"] = res.link_hops_per_step
         total = {k: v.sum(axis=1) for k, v in cnt.items()}
         counters = Counters(
             sops=total["sops"].astype(np.int64),

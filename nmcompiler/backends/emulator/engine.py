@@ -68,6 +68,13 @@ class EngineResult:
     wall_s: float
     synaptic_events: int
     spikes: int = 0
+    #: time and energy (:func:`~nmcompiler.backends.emulator.costs.evaluate`'s keys), or
+    #: None (no counters or no cost tables)
+    costs: dict[str, Any] | None = None
+    #: whether ``counters`` hold one row per step (else one row: the run's totals) and
+    #: whether ``link_hops`` / ``pair_msgs`` do (see :attr:`Engine.COUNTER_BYTES`)
+    counters_per_step: bool = True
+    link_hops_per_step: bool = True
 
 
 def _narrow_indices(mat: sp.spmatrix) -> None:
@@ -339,6 +346,13 @@ class Engine:
         self._mats32: list | None = None
         self._mats_cache: dict[str, list] = {}
 
+    #: largest per-step counter arrays (bytes) a run keeps: per-step, per-core counters
+    #: (``(T, B, n_cores)`` x 6) and per-step link hops and pair messages (``(T, n_links)``
+    #: + ``(T, B, n_pairs)``) are kept while they fit, else the run keeps their totals
+    #: (one row) and only the per-step time and energy, so memory does not grow with
+    #: steps x cores (docs/emulator.md, "Counters").
+    COUNTER_BYTES = 1 << 30
+
     #: rows per cache block of the accumulator. Blocking cuts every firing column into
     #: one piece per block, and each piece costs a cache miss of its own: on the 1e6-neuron
     #: benchmark 2**18 rows (4 blocks) ran at 0.8e8 synaptic events/s and one block (a
@@ -408,42 +422,64 @@ class Engine:
         self.pairs = np.unique(pair_key[noc])
         self.pair_src, self.pair_dst = np.divmod(self.pairs, c)
         self.sops_per_src = np.bincount(src, weights=cnt, minlength=n_src)
-        self._build_count_matrix(src, core, cnt, esc, local, noc,
-                                 np.searchsorted(self.pairs, pair_key[noc]))
+        self._build_count_matrix(src, core, cnt, esc, local, noc)
+        # messages of every source per core pair (one per (source, destination core) on
+        # another core): what the per-step pair and link counts are made of
+        pair_of = np.searchsorted(self.pairs, pair_key[noc])
+        sm = sp.csr_matrix((np.ones(pair_of.shape[0]), (src[noc], pair_of)),
+                           shape=(n_src, self.pairs.shape[0]))
+        sm.sum_duplicates()
+        self.src_pair = sm
+        self.src_latency = np.zeros(n_src)
+        self.src_hop_energy = np.zeros(n_src)
         if self.costs is not None:
             self.costs.attach_pairs(self.pair_src, self.pair_dst)
+            self._attach_source_costs()
 
-    #: counter rows ("bins") of the counter matrix, in this order; ``pair_msgs`` has one
-    #: bin per core pair, the others one per logical core
-    COUNT_BINS = ("sops", "messages", "local", "input", "spikes", "pair_msgs")
+    def _attach_source_costs(self) -> None:
+        """Per source: the longest route latency of its messages (a step's NoC latency is
+        the largest over its firing sources, the same as over its active core pairs) and
+        the hop energy of its messages (hops per link x the link's energy)."""
+        tab = self.costs
+        sm = self.src_pair
+        lat = np.asarray(tab.pair_latency, dtype=np.float64)
+        if sm.nnz and lat.shape[0]:
+            rows = np.repeat(np.arange(sm.shape[0]), np.diff(sm.indptr))
+            np.maximum.at(self.src_latency, rows, lat[sm.indices])
+        if tab.n_links and sm.nnz:
+            pair_e = tab.pair_link @ tab.link_energy
+            self.src_hop_energy = sm @ pair_e
+
+    #: counter rows ("bins") of the counter matrix, in this order, one per logical core
+    COUNT_BINS = ("sops", "messages", "local", "input", "spikes")
 
     def _build_count_matrix(self, src: np.ndarray, core: np.ndarray, cnt: np.ndarray,
-                            esc: np.ndarray, local: np.ndarray, noc: np.ndarray,
-                            pair: np.ndarray) -> None:
+                            esc: np.ndarray, local: np.ndarray, noc: np.ndarray) -> None:
         """``count_mat`` (bins x sources, CSC): what one spike of a source adds to each
-        counter of its step, delivered like the synapses (:meth:`_count`).
+        per-core counter of its step, delivered like the synapses (:class:`_Counting`).
 
         Per entry (source, destination core, synapses there): ``cnt`` synaptic operations
-        on the destination core; on another core one message from the source's core and
-        one on the pair's route; on the same core one local delivery; from an input
-        channel one input message on the destination core. Every neuron source adds its
-        spike on its own core. Bins: :attr:`COUNT_BINS`, each a slice of
-        ``count_slices``. Counts are integers in float64, so the sums are exact.
+        on the destination core; on another core one message from the source's core; on
+        the same core one local delivery; from an input channel one input message on the
+        destination core. Every neuron source adds its spike on its own core. Bins:
+        :attr:`COUNT_BINS`, each a slice of ``count_slices``. Counts are integers in
+        float64, so the sums are exact. Messages per core pair are not bins here (there
+        can be millions of pairs): :class:`_Counting` makes them from the firing sources
+        and ``src_pair``.
         """
-        c, npair = self.n_cores, self.pairs.shape[0]
+        c = self.n_cores
         inp = esc < 0
         neurons = np.arange(self.N, dtype=np.int64)
         rows = np.concatenate([core, c + esc[noc], 2 * c + core[local], 3 * c + core[inp],
-                               4 * c + self.slot_core, 5 * c + pair])
-        cols = np.concatenate([src, src[noc], src[local], src[inp], neurons, src[noc]])
+                               4 * c + self.slot_core])
+        cols = np.concatenate([src, src[noc], src[local], src[inp], neurons])
         vals = np.concatenate([cnt.astype(np.float64), np.ones(cols.shape[0] - cnt.shape[0])])
-        n_bins = 5 * c + npair
+        n_bins = 5 * c
         mat = sp.csc_matrix((vals, (rows, cols)), shape=(n_bins, self.n_src))
         mat.sum_duplicates()
         _narrow_indices(mat)
         self.count_mat = mat
-        bounds = [0, c, 2 * c, 3 * c, 4 * c, 5 * c, n_bins]
-        self.count_slices = {k: slice(bounds[i], bounds[i + 1])
+        self.count_slices = {k: slice(i * c, (i + 1) * c)
                              for i, k in enumerate(self.COUNT_BINS)}
 
     # ------------------------------------------------------------------ running
@@ -498,10 +534,7 @@ class Engine:
         s_full = np.zeros((batch, self.N))
         need_s = bool(rec_probe) or any(
             self.params.spiking[self.slot_off[o.source]] for o in net.outputs.values())
-        c = self.n_cores
-        if count:  # per step and sample, every counter bin; updates apart
-            cnt_bins = np.zeros((steps, batch, self.count_mat.shape[0]))
-            updates = np.zeros((steps, batch, c))
+        counting = _Counting(self, steps, batch) if count else None
         acc_buf = np.zeros((batch, self.n_rows), dtype=mdtype)
         self._a_buf = np.zeros((batch, self.N)) if self.segments else None
         arith.keep_u = any(k.endswith(".u") for k in rec_probe)
@@ -567,8 +600,8 @@ class Engine:
             step_act = _cat(act_b, act_s, act_p)
             n_spikes += int(np.count_nonzero(step_act[1] < self.N))
             ring[t % ring_len] = step_act if step_act[0].size else None
-            if count:
-                self._count(cnt_bins[t], updates[t], step_act, batch)
+            if counting is not None:
+                counting.step(t, step_act)
             for o in net.outputs.values():
                 s0 = self.slot_off[o.source]
                 m_ = net.size_of(o.source)
@@ -586,13 +619,15 @@ class Engine:
                     arr[t] = arith.state(var)[:, s0:s0 + m_]
         wall = time.perf_counter() - t0
         counters: dict[str, np.ndarray] = {}
-        if count:
-            counters = {k: np.ascontiguousarray(cnt_bins[:, :, sl])
-                        for k, sl in self.count_slices.items()}
-            counters = {"sops": counters.pop("sops"), "updates": updates, **counters}
+        costs = None
+        per_step = {}
+        if counting is not None:
+            counters, costs = counting.finish()
+            per_step = {"counters_per_step": counting.keep_core,
+                        "link_hops_per_step": counting.keep_link}
         return EngineResult(outputs=rec_out, probes=rec_probe, counters=counters, steps=steps,
                             batched=batched, wall_s=wall, synaptic_events=n_events,
-                            spikes=n_spikes)
+                            spikes=n_spikes, costs=costs, **per_step)
 
     def _deliver(self, acc: np.ndarray, m: sp.csc_matrix, ent: tuple, binary: bool,
                  batch: int) -> int:
@@ -658,23 +693,111 @@ class Engine:
             return a.astype(np.int64).astype(np.int32)  # int32 wrap of the port sum
         return a
 
-    def _count(self, cnt: np.ndarray, updates: np.ndarray, ent: tuple, batch: int) -> None:
-        """Counters of one step: ``cnt`` (B, bins) gets the counter-matrix columns of the
-        sources in ``ent`` (the zero-copy kernel of :meth:`_deliver`, payloads 1);
-        ``updates`` (B, n_cores) the neuron updates."""
-        if self.time_stepped:
-            updates[:] = self.core_neurons
-        if ent[1].size == 0:
-            return
-        self._deliver(cnt, self.count_mat, ent, True, batch)
-        if not self.time_stepped:
-            updates[:] = cnt[:, self.count_slices["sops"]]
-
     def costs_of(self, counters: Mapping[str, np.ndarray]) -> dict[str, Any] | None:
-        """Time and energy from the counters (None without cost tables)."""
-        if self.costs is None or not counters:
+        """Time and energy from per-step counters with ``pair_msgs`` (None without cost
+        tables); :meth:`run` computes them itself as it goes (``EngineResult.costs``)."""
+        if self.costs is None or not counters or "pair_msgs" not in counters:
             return None
         return evaluate(self.costs, counters)
+
+
+class _Counting:
+    """Counters and costs of one run, accumulated in blocks of steps (docs/emulator.md).
+
+    Per step the firing sources' columns of ``count_mat`` go into one row of a small
+    block buffer ``(block, B, 5 x n_cores)`` and the sources are logged; at the end of a
+    block the block's per-core counters, pair messages (log x ``src_pair``), NoC latency
+    (the largest ``src_latency`` of a step's firing sources) and hop energy are turned
+    into per-step time and energy by :class:`~nmcompiler.backends.emulator.costs.CostStream`,
+    and either stored per step or added to the run's totals (:attr:`Engine.COUNTER_BYTES`).
+    Nothing of size steps x pairs or steps x links is allocated unless kept.
+    """
+
+    BLOCK_BYTES = 1 << 22
+
+    def __init__(self, eng: Engine, steps: int, batch: int) -> None:
+        self.eng, self.steps, self.batch = eng, steps, batch
+        c = eng.n_cores
+        n_pairs = eng.pairs.shape[0]
+        n_links = eng.costs.n_links if eng.costs is not None else 0
+        budget = eng.COUNTER_BYTES
+        self.keep_core = steps * batch * 6 * c * 8 <= budget
+        self.keep_link = steps * (batch * n_pairs + n_links) * 8 <= budget
+        bins = eng.count_mat.shape[0]
+        self.block = max(1, min(steps, self.BLOCK_BYTES // max(batch * bins * 8, 1)))
+        self.buf = np.zeros((self.block, batch, bins))
+        self.t0 = 0
+        self.log: list[tuple[int, np.ndarray, np.ndarray]] = []
+        rows = steps if self.keep_core else 1
+        self.core = {k: np.zeros((rows, batch, c)) for k in ("updates",) + eng.COUNT_BINS}
+        self.fires = np.zeros(eng.n_src)
+        self.pair_msgs = np.zeros((steps, batch, n_pairs)) if self.keep_link else None
+        self.stream = None
+        if eng.costs is not None:
+            from .costs import CostStream
+
+            self.stream = CostStream(eng.costs, steps, batch, c, keep_links=self.keep_link)
+
+    def step(self, t: int, ent: tuple) -> None:
+        """Counters of step ``t``: the columns of the firing sources ``ent``."""
+        if t - self.t0 == self.block:
+            self._flush(t)
+        if ent[1].size:
+            self.eng._deliver(self.buf[t - self.t0], self.eng.count_mat, ent, True, self.batch)
+            self.log.append((t - self.t0, ent[0], ent[1]))
+
+    def _flush(self, t_end: int) -> None:
+        eng, nb, batch = self.eng, t_end - self.t0, self.batch
+        blk = self.buf[:nb]
+        c = eng.n_cores
+        part = {k: blk[:, :, sl] for k, sl in eng.count_slices.items()}
+        if eng.time_stepped:
+            upd = np.broadcast_to(eng.core_neurons.astype(np.float64), (nb, batch, c))
+        else:
+            upd = part["sops"]
+        part["updates"] = upd
+        if self.log:
+            j = np.concatenate([np.full(s.shape[0], jj, dtype=np.int64)
+                                for jj, _, s in self.log])
+            b = np.concatenate([bb for _, bb, _ in self.log])
+            src = np.concatenate([s for _, _, s in self.log])
+        else:
+            j = b = src = np.zeros(0, dtype=np.int64)
+        self.fires += np.bincount(src, minlength=eng.n_src)
+        pm = None
+        if self.pair_msgs is not None and eng.pairs.shape[0]:
+            fm = sp.csr_matrix((np.ones(src.shape[0]), (j * batch + b, src)),
+                               shape=(nb * batch, eng.n_src))
+            pm = (fm @ eng.src_pair).toarray().reshape(nb, batch, -1)
+            self.pair_msgs[self.t0:t_end] = pm
+        if self.stream is not None:
+            noc = np.zeros((nb, batch))
+            if src.shape[0]:
+                np.maximum.at(noc, (j, b), eng.src_latency[src])
+            hop_e = np.bincount(j, weights=eng.src_hop_energy[src], minlength=nb)
+            self.stream.add(self.t0, part, noc, hop_e, pm)
+        if self.keep_core:
+            for k, v in part.items():
+                self.core[k][self.t0:t_end] = v
+        else:
+            for k, v in part.items():
+                self.core[k][0] += v.sum(axis=0)
+        self.buf[:nb] = 0.0
+        self.log = []
+        self.t0 = t_end
+
+    def finish(self) -> tuple[dict[str, np.ndarray], dict[str, Any] | None]:
+        """The counters (per step or totals) and the costs of the run."""
+        self._flush(self.steps)
+        cnt = {"sops": self.core["sops"], "updates": self.core["updates"],
+               **{k: self.core[k] for k in self.eng.COUNT_BINS if k != "sops"}}
+        if self.pair_msgs is not None:
+            cnt["pair_msgs"] = self.pair_msgs
+        costs = None
+        if self.stream is not None:
+            pair_tot = self.eng.src_pair.T @ self.fires
+            costs = self.stream.finish(pair_tot)
+        return cnt, costs
 
 
 def _cat(bs: list, ss: list, ps: list) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
