@@ -12,7 +12,7 @@ given). Design and formulas: docs/emulator.md.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import numpy as np
 
@@ -164,13 +164,15 @@ class EmulatorBackend(Backend):
         *,
         probes: tuple[str, ...] = (),
         count: bool = True,
+        progress: Callable[[int], None] | None = None,
     ) -> RunResult:
-        """Run a compiled network (or its saved artifact) for ``steps`` steps."""
+        """Run a compiled network (or its saved artifact) for ``steps`` steps;
+        ``progress(t)`` is called after every step."""
         compiled = artifact
         if isinstance(artifact, (str, Path)):
             from nmcompiler.compiled import load_compiled
 
             compiled = load_compiled(artifact)
         eng = self.engine(compiled)
-        res = eng.run(inputs, steps, probes=probes, count=count)
+        res = eng.run(inputs, steps, probes=probes, count=count, progress=progress)
         return _result(eng, res, self.name, {"target": compiled.target.name})

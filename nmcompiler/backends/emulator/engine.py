@@ -33,7 +33,7 @@ from __future__ import annotations
 import time
 import zlib
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import numpy as np
 import scipy.sparse as sp
@@ -490,8 +490,11 @@ class Engine:
         *,
         probes: tuple[str, ...] = (),
         count: bool = True,
+        progress: Callable[[int], None] | None = None,
     ) -> EngineResult:
-        """Run for ``steps`` steps; inputs ``(T, n)`` or ``(T, B, n)`` per input name."""
+        """Run for ``steps`` steps; inputs ``(T, n)`` or ``(T, B, n)`` per input name.
+
+        ``progress(t)`` is called after every step (e.g. a progress bar)."""
         net = self.net
         arrays, steps, batch, batched = _normalise_inputs(net, inputs or {}, steps)
         fam_ints = self.family != "emulator"
@@ -602,6 +605,8 @@ class Engine:
             ring[t % ring_len] = step_act if step_act[0].size else None
             if counting is not None:
                 counting.step(t, step_act)
+            if progress is not None:
+                progress(t)
             for o in net.outputs.values():
                 s0 = self.slot_off[o.source]
                 m_ = net.size_of(o.source)
