@@ -282,7 +282,14 @@ class Engine:
                 self.graded_sources[s0:s0 + net.populations[name].size] = True
         integer = True
         for proj in net.projections.values():
-            pre, post, w, dl = self._proj_coo(proj)
+            # a Sparse projection without per-synapse delays is already CSC over its
+            # sources: its arrays become the group matrix directly (no COO round trip)
+            fast = isinstance(proj.conn, Sparse) and proj.conn.delays is None
+            if fast:
+                pre = post = dl = None
+                w = proj.conn.weight
+            else:
+                pre, post, w, dl = self._proj_coo(proj)
             w = np.real(np.asarray(w))
             binary = False
             row_off = self.slot_off[proj.post]
@@ -311,12 +318,18 @@ class Engine:
                 w = np.rint(w)
             if integer and not np.all(np.equal(np.mod(w, 1), 0)):
                 integer = False
+            lvl = self.pop_level[proj.post]
+            if fast:
+                dd = int(proj.delay)
+                key = (dd, binary, lvl if dd == 0 else -1)
+                parts.setdefault(key, []).append(
+                    ("csc", proj.conn, row_off, self.src_off[proj.pre], w))
+                continue
             d = np.full(pre.shape, int(proj.delay), dtype=np.int64)
             if dl is not None:
                 d = d + dl
             src = pre + self.src_off[proj.pre]
             rows = post + row_off
-            lvl = self.pop_level[proj.post]
             for dd in np.unique(d):
                 keep = d == dd
                 key = (int(dd), binary, lvl if dd == 0 else -1)
@@ -329,11 +342,19 @@ class Engine:
             self.row_slot[r0:r0 + m] = np.arange(s0, s0 + m)
         self.groups: list[tuple[int, bool, int, sp.csc_matrix]] = []
         for key in sorted(parts):
-            rows = np.concatenate([p[0] for p in parts[key]])
-            cols = np.concatenate([p[1] for p in parts[key]])
-            vals = np.concatenate([p[2] for p in parts[key]]).astype(np.float64)
-            mat = sp.csc_matrix((vals, (rows, cols)), shape=(n_rows, self.n_src))
-            mat.sum_duplicates()
+            ps = parts[key]
+            if all(isinstance(p[0], str) for p in ps):
+                mat = self._csc_part(ps[0], n_rows)
+                for p in ps[1:]:
+                    mat = (mat + self._csc_part(p, n_rows)).tocsc()
+                    mat.sum_duplicates()
+            else:
+                ps = [self._coo_part(p) if isinstance(p[0], str) else p for p in ps]
+                rows = np.concatenate([p[0] for p in ps])
+                cols = np.concatenate([p[1] for p in ps])
+                vals = np.concatenate([p[2] for p in ps]).astype(np.float64)
+                mat = sp.csc_matrix((vals, (rows, cols)), shape=(n_rows, self.n_src))
+                mat.sum_duplicates()
             _narrow_indices(mat)
             self.groups.append((key[0], key[1], key[2], mat))
         self.max_delay = max((g[0] for g in self.groups), default=0)
@@ -352,6 +373,36 @@ class Engine:
     #: (one row) and only the per-step time and energy, so memory does not grow with
     #: steps x cores (docs/emulator.md, "Counters").
     COUNTER_BYTES = 1 << 30
+
+    def _csc_part(self, part: tuple, n_rows: int) -> sp.csc_matrix:
+        """The group matrix of one Sparse projection, from its own CSR-by-source arrays:
+        its ``indptr`` padded to every source, its ``indices`` shifted to its rows
+        (duplicates summed and rows sorted as ``sum_duplicates`` does)."""
+        _, conn, row_off, s0, w = part
+        indptr = np.asarray(conn.indptr)
+        m = indptr.shape[0] - 1
+        nnz = int(indptr[-1])
+        big = max(n_rows, self.n_src, nnz) >= 2**31
+        idx_t = np.int64 if big else np.int32
+        ip = np.empty(self.n_src + 1, dtype=idx_t)
+        ip[:s0] = 0
+        ip[s0:s0 + m + 1] = indptr
+        ip[s0 + m + 1:] = nnz
+        ind = np.asarray(conn.indices).astype(idx_t)  # a copy: sorting must not touch the IR
+        if row_off:
+            ind += row_off
+        data = np.asarray(w, dtype=np.float64)
+        if np.may_share_memory(data, conn.weight):
+            data = data.copy()
+        mat = sp.csc_matrix((data, ind, ip), shape=(n_rows, self.n_src))
+        mat.sum_duplicates()
+        return mat
+
+    def _coo_part(self, part: tuple) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(rows, sources, weights) of a :meth:`_csc_part` part, for a mixed group."""
+        _, conn, row_off, s0, w = part
+        return (np.asarray(conn.indices).astype(np.int64) + row_off,
+                conn.pre_index() + s0, np.asarray(w))
 
     #: rows per cache block of the accumulator. Blocking cuts every firing column into
     #: one piece per block, and each piece costs a cache miss of its own: on the 1e6-neuron
@@ -397,20 +448,26 @@ class Engine:
         """Per source: its destination cores and synapses on each, then the counter matrix."""
         c = self.n_cores
         n_src = self.n_src
-        keys_all = []
+        # per source (a row) and destination core (a column): its synapses there, as a
+        # CSR matrix made from each group's CSC arrays (the sources' entries are already
+        # together; summing duplicates sorts each source's cores, which are mostly sorted)
+        direct = not self.segments
+        core32 = self.slot_core.astype(np.int32 if c < 2**31 else np.int64)
+        tot = None
         for _, _, _, m in self.groups:
-            col = np.repeat(np.arange(n_src, dtype=np.int64), np.diff(m.indptr))
-            keys_all.append(col * c + self.slot_core[self.row_slot[m.indices]])
-        keys = np.concatenate(keys_all) if keys_all else np.zeros(0, dtype=np.int64)
-        if n_src * c <= 50_000_000:
-            counts = np.bincount(keys, minlength=n_src * c)
-            uk = np.flatnonzero(counts)
-            cnt = counts[uk]
-        else:
-            uk, cnt = np.unique(keys, return_counts=True)
-        del keys, keys_all
+            rows = m.indices if direct else self.row_slot[m.indices]
+            s_ = sp.csr_matrix((np.ones(m.indices.shape[0], dtype=np.int64), core32[rows],
+                                m.indptr.copy()), shape=(n_src, c))  # summing rewrites it
+            s_.sum_duplicates()
+            tot = s_ if tot is None else tot + s_
+        if tot is None:
+            tot = sp.csr_matrix((n_src, c), dtype=np.int64)
+        tot.sum_duplicates()
+        src = np.repeat(np.arange(n_src, dtype=np.int64), np.diff(tot.indptr))
+        core = tot.indices.astype(np.int64)
+        cnt = tot.data
+        del tot
         # one entry per (source, destination core): ``cnt`` synapses there
-        src, core = np.divmod(uk, c)
         src_core = np.full(n_src, -1, dtype=np.int64)
         src_core[:self.N] = self.slot_core
         self.src_core = src_core
