@@ -316,7 +316,7 @@ class Engine:
                     n_rows += m
             elif fam in ("spinnaker", "speck"):
                 w = np.rint(w)
-            if integer and not np.all(np.equal(np.mod(w, 1), 0)):
+            if integer and not np.all(w - np.trunc(w) == 0):  # as mod(w, 1) == 0, faster
                 integer = False
             lvl = self.pop_level[proj.post]
             if fast:
