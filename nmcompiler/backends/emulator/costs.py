@@ -282,9 +282,10 @@ class CostStream:
         self.link_hops = np.zeros((steps, tables.n_links)) if keep_links else None
 
     def add(self, t0: int, part: Mapping[str, np.ndarray], noc: np.ndarray,
-            hop_e: np.ndarray, pair_msgs: np.ndarray | None) -> None:
+            hop_e: np.ndarray, link_hops: np.ndarray | None) -> None:
         """One block: ``part`` per-core counters ``(nb, B, n_cores)`` from step ``t0``,
-        ``noc (nb, B)``, ``hop_e (nb,)``, ``pair_msgs (nb, B, n_pairs)`` or None."""
+        ``noc (nb, B)``, ``hop_e (nb,)``, ``link_hops (nb, n_links)`` (summed over the
+        batch) or None."""
         c, z = self.tables.cost, self.z
         sops, upd, local = part["sops"], part["updates"], part["local"]
         nb = sops.shape[0]
@@ -306,9 +307,8 @@ class CostStream:
         z["local"][sl] = local.sum(axis=(1, 2))
         z["hop_e"][sl] = hop_e
         self.upd_core += upd.sum(axis=(0, 1))
-        if self.link_hops is not None and pair_msgs is not None and pair_msgs.shape[2]:
-            flat = pair_msgs.sum(axis=1)
-            self.link_hops[sl] = (sp.csr_matrix(flat) @ self.tables.pair_link).toarray()
+        if self.link_hops is not None and link_hops is not None:
+            self.link_hops[sl] = link_hops
 
     def finish(self, pair_totals: np.ndarray) -> dict[str, Any]:
         """:func:`evaluate`'s dict; ``pair_totals (n_pairs,)``: the run's messages per core

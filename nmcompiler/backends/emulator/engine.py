@@ -489,6 +489,7 @@ class Engine:
         self.src_pair = sm
         self.src_latency = np.zeros(n_src)
         self.src_hop_energy = np.zeros(n_src)
+        self._src_link: Any = None
         if self.costs is not None:
             self.costs.attach_pairs(self.pair_src, self.pair_dst)
             self._attach_source_costs()
@@ -506,6 +507,19 @@ class Engine:
         if tab.n_links and sm.nnz:
             pair_e = tab.pair_link @ tab.link_energy
             self.src_hop_energy = sm @ pair_e
+
+    def _source_links(self) -> sp.csr_matrix | None:
+        """Per source, its messages' hops per link (``src_pair @ pair_link``), cached;
+        None where that matrix would be much larger than ``src_pair`` (long routes:
+        then the per-step link hops go through the core pairs)."""
+        if self._src_link is None:
+            tab = self.costs
+            est = float((self.src_pair @ np.asarray(tab.pair_hops, dtype=np.float64)).sum())
+            if est > 4 * self.src_pair.nnz + 1_000_000:
+                self._src_link = False
+            else:
+                self._src_link = (self.src_pair @ tab.pair_link).tocsr()
+        return self._src_link if self._src_link is not False else None
 
     #: counter rows ("bins") of the counter matrix, in this order, one per logical core
     COUNT_BINS = ("sops", "messages", "local", "input", "spikes")
@@ -548,10 +562,13 @@ class Engine:
         probes: tuple[str, ...] = (),
         count: bool = True,
         progress: Callable[[int], None] | None = None,
+        pair_msgs: bool = False,
     ) -> EngineResult:
         """Run for ``steps`` steps; inputs ``(T, n)`` or ``(T, B, n)`` per input name.
 
-        ``progress(t)`` is called after every step (e.g. a progress bar)."""
+        ``progress(t)`` is called after every step (e.g. a progress bar). ``pair_msgs``:
+        also keep the per-step messages per core pair (``counters["pair_msgs"]``, ``(T,
+        B, n_pairs)``, within :attr:`COUNTER_BYTES`)."""
         net = self.net
         arrays, steps, batch, batched = _normalise_inputs(net, inputs or {}, steps)
         fam_ints = self.family != "emulator"
@@ -594,7 +611,7 @@ class Engine:
         s_full = np.zeros((batch, self.N))
         need_s = bool(rec_probe) or any(
             self.params.spiking[self.slot_off[o.source]] for o in net.outputs.values())
-        counting = _Counting(self, steps, batch) if count else None
+        counting = _Counting(self, steps, batch, pair_msgs) if count else None
         acc_buf = np.zeros((batch, self.n_rows), dtype=mdtype)
         self._a_buf = np.zeros((batch, self.N)) if self.segments else None
         arith.keep_u = any(k.endswith(".u") for k in rec_probe)
@@ -777,14 +794,18 @@ class _Counting:
 
     BLOCK_BYTES = 1 << 22
 
-    def __init__(self, eng: Engine, steps: int, batch: int) -> None:
+    def __init__(self, eng: Engine, steps: int, batch: int, want_pairs: bool = False
+                 ) -> None:
         self.eng, self.steps, self.batch = eng, steps, batch
         c = eng.n_cores
         n_pairs = eng.pairs.shape[0]
         n_links = eng.costs.n_links if eng.costs is not None else 0
         budget = eng.COUNTER_BYTES
         self.keep_core = steps * batch * 6 * c * 8 <= budget
-        self.keep_link = steps * (batch * n_pairs + n_links) * 8 <= budget
+        self.want_pairs = want_pairs
+        self.keep_link = steps * ((batch * n_pairs if want_pairs else 0) + n_links) * 8 \
+            <= budget
+        self.src_link = eng._source_links() if (self.keep_link and n_links) else None
         bins = eng.count_mat.shape[0]
         self.block = max(1, min(steps, self.BLOCK_BYTES // max(batch * bins * 8, 1)))
         self.buf = np.zeros((self.block, batch, bins))
@@ -793,7 +814,8 @@ class _Counting:
         rows = steps if self.keep_core else 1
         self.core = {k: np.zeros((rows, batch, c)) for k in ("updates",) + eng.COUNT_BINS}
         self.fires = np.zeros(eng.n_src)
-        self.pair_msgs = np.zeros((steps, batch, n_pairs)) if self.keep_link else None
+        self.pair_msgs = np.zeros((steps, batch, n_pairs)) if (
+            self.keep_link and want_pairs) else None
         self.stream = None
         if eng.costs is not None:
             from .costs import CostStream
@@ -826,18 +848,31 @@ class _Counting:
         else:
             j = b = src = np.zeros(0, dtype=np.int64)
         self.fires += np.bincount(src, minlength=eng.n_src)
-        pm = None
+        lh = None
+        if self.keep_link and self.stream is not None and eng.costs.n_links:
+            # the log is in step order: a CSR matrix (step, source) directly
+            ip = np.zeros(nb + 1, dtype=np.int64)
+            np.cumsum(np.bincount(j, minlength=nb), out=ip[1:])
+            fs = sp.csr_matrix((np.ones(src.shape[0]), src, ip), shape=(nb, eng.n_src))
+            if self.src_link is not None:
+                lh = (fs @ self.src_link).toarray()
+            else:
+                lh = ((fs @ eng.src_pair) @ eng.costs.pair_link).toarray()
         if self.pair_msgs is not None and eng.pairs.shape[0]:
-            fm = sp.csr_matrix((np.ones(src.shape[0]), (j * batch + b, src)),
-                               shape=(nb * batch, eng.n_src))
-            pm = (fm @ eng.src_pair).toarray().reshape(nb, batch, -1)
-            self.pair_msgs[self.t0:t_end] = pm
+            rows = j * batch + b
+            order = None if batch == 1 else np.argsort(rows, kind="stable")
+            ip = np.zeros(nb * batch + 1, dtype=np.int64)
+            np.cumsum(np.bincount(rows, minlength=nb * batch), out=ip[1:])
+            fm = sp.csr_matrix((np.ones(src.shape[0]), src if order is None else src[order],
+                                ip), shape=(nb * batch, eng.n_src))
+            self.pair_msgs[self.t0:t_end] = (fm @ eng.src_pair).toarray().reshape(
+                nb, batch, -1)
         if self.stream is not None:
             noc = np.zeros((nb, batch))
             if src.shape[0]:
                 np.maximum.at(noc, (j, b), eng.src_latency[src])
             hop_e = np.bincount(j, weights=eng.src_hop_energy[src], minlength=nb)
-            self.stream.add(self.t0, part, noc, hop_e, pm)
+            self.stream.add(self.t0, part, noc, hop_e, lh)
         if self.keep_core:
             for k, v in part.items():
                 self.core[k][self.t0:t_end] = v

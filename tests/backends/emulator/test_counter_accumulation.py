@@ -94,8 +94,11 @@ def test_block_accumulation_equals_dense_reference(seed, target_name, batch, tmp
     eng, x, steps, probes = _case(seed, tmp_path, target_name, batch)
     from nmcompiler.backends.emulator.engine import _Counting
 
+    if seed % 2:  # per-step link hops through the core pairs instead of per source
+        monkeypatch.setattr(type(eng), "_source_links", lambda self: None)
+
     monkeypatch.setattr(_Counting, "BLOCK_BYTES", 7 * 8 * batch * eng.count_mat.shape[0])
-    res = eng.run(x, steps, probes=probes)
+    res = eng.run(x, steps, probes=probes, pair_msgs=True)
     assert res.counters_per_step and res.link_hops_per_step
     ref = _dense_reference(eng, _firing(eng, res, x, steps, batch))
     assert ref["sops"].sum() > 0 and ref["messages"].sum() > 0
@@ -109,7 +112,7 @@ def test_block_accumulation_equals_dense_reference(seed, target_name, batch, tmp
 
     # beyond the budget: run totals, same per-step time, same energy up to rounding
     monkeypatch.setattr(type(eng), "COUNTER_BYTES", 0)
-    tot = eng.run(x, steps, probes=probes)
+    tot = eng.run(x, steps, probes=probes, pair_msgs=True)
     assert not tot.counters_per_step and not tot.link_hops_per_step
     assert "pair_msgs" not in tot.counters
     for k in ("sops", "updates", "messages", "local", "input", "spikes"):
