@@ -502,8 +502,8 @@ class Engine:
         sm = self.src_pair
         lat = np.asarray(tab.pair_latency, dtype=np.float64)
         if sm.nnz and lat.shape[0]:
-            rows = np.repeat(np.arange(sm.shape[0]), np.diff(sm.indptr))
-            np.maximum.at(self.src_latency, rows, lat[sm.indices])
+            full = np.flatnonzero(np.diff(sm.indptr))  # sources with messages (CSR rows)
+            self.src_latency[full] = np.maximum.reduceat(lat[sm.indices], sm.indptr[full])
         if tab.n_links and sm.nnz:
             pair_e = tab.pair_link @ tab.link_energy
             self.src_hop_energy = sm @ pair_e
