@@ -515,7 +515,7 @@ class Engine:
         if self._src_link is None:
             tab = self.costs
             est = float((self.src_pair @ np.asarray(tab.pair_hops, dtype=np.float64)).sum())
-            if est > 4 * self.src_pair.nnz + 1_000_000:
+            if est > max(self.count_mat.nnz, 100_000):
                 self._src_link = False
             else:
                 self._src_link = (self.src_pair @ tab.pair_link).tocsr()
@@ -806,6 +806,10 @@ class _Counting:
         self.keep_link = steps * ((batch * n_pairs if want_pairs else 0) + n_links) * 8 \
             <= budget
         self.src_link = eng._source_links() if (self.keep_link and n_links) else None
+        if self.keep_link and n_links and not want_pairs and self.src_link is None:
+            # per-step link hops would cost more than the counting itself (long routes
+            # on a large mesh): keep their totals; the per-step energy does not need them
+            self.keep_link = False
         bins = eng.count_mat.shape[0]
         self.block = max(1, min(steps, self.BLOCK_BYTES // max(batch * bins * 8, 1)))
         self.buf = np.zeros((self.block, batch, bins))
@@ -868,9 +872,15 @@ class _Counting:
             self.pair_msgs[self.t0:t_end] = (fm @ eng.src_pair).toarray().reshape(
                 nb, batch, -1)
         if self.stream is not None:
-            noc = np.zeros((nb, batch))
+            noc = np.zeros(nb * batch)
             if src.shape[0]:
-                np.maximum.at(noc, (j, b), eng.src_latency[src])
+                rows = j * batch + b  # in step order; samples apart within a step
+                order = None if batch == 1 else np.argsort(rows, kind="stable")
+                lat = eng.src_latency[src] if order is None else eng.src_latency[src[order]]
+                rows = rows if order is None else rows[order]
+                starts = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])
+                noc[rows[starts]] = np.maximum.reduceat(lat, starts)
+            noc = noc.reshape(nb, batch)
             hop_e = np.bincount(j, weights=eng.src_hop_energy[src], minlength=nb)
             self.stream.add(self.t0, part, noc, hop_e, lh)
         if self.keep_core:
