@@ -550,6 +550,10 @@ class Engine:
         mat.sum_duplicates()
         _narrow_indices(mat)
         self.count_mat = mat
+        # the per-step kernel reads it in float32 where every bin's largest possible
+        # step total (all sources firing) is exact there (< 2**24): less memory traffic
+        rowmax = np.bincount(mat.indices, weights=mat.data, minlength=n_bins).max(initial=0)
+        self.count_mat_step = mat.astype(np.float32) if rowmax < _F32_EXACT else mat
         self.count_slices = {k: slice(i * c, (i + 1) * c)
                              for i, k in enumerate(self.COUNT_BINS)}
 
@@ -812,7 +816,7 @@ class _Counting:
             self.keep_link = False
         bins = eng.count_mat.shape[0]
         self.block = max(1, min(steps, self.BLOCK_BYTES // max(batch * bins * 8, 1)))
-        self.buf = np.zeros((self.block, batch, bins))
+        self.buf = np.zeros((self.block, batch, bins), dtype=eng.count_mat_step.dtype)
         self.t0 = 0
         self.log: list[tuple[int, np.ndarray, np.ndarray]] = []
         rows = steps if self.keep_core else 1
@@ -831,12 +835,13 @@ class _Counting:
         if t - self.t0 == self.block:
             self._flush(t)
         if ent[1].size:
-            self.eng._deliver(self.buf[t - self.t0], self.eng.count_mat, ent, True, self.batch)
+            self.eng._deliver(self.buf[t - self.t0], self.eng.count_mat_step, ent, True,
+                              self.batch)
             self.log.append((t - self.t0, ent[0], ent[1]))
 
     def _flush(self, t_end: int) -> None:
         eng, nb, batch = self.eng, t_end - self.t0, self.batch
-        blk = self.buf[:nb]
+        blk = self.buf[:nb].astype(np.float64)  # exact integers either way
         c = eng.n_cores
         part = {k: blk[:, :, sl] for k, sl in eng.count_slices.items()}
         if eng.time_stepped:
