@@ -418,7 +418,8 @@ def main() -> None:
         from _report import write_section
 
         write_section("emulator_speed", "Emulator speed (synaptic events per second)",
-                      ".venv/bin/python bench/emulator_speed.py --write", text)
+                      "nice -n 10 .venv/bin/python bench/emulator_speed.py "
+                      + " ".join(sys.argv[1:]), text)
 
 
 if __name__ == "__main__":
