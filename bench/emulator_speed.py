@@ -24,7 +24,13 @@ cython target compiles (into a temporary cache shared by the sizes of one run, n
 emulator's. The load average is printed at the start, after each size and at the end.
 
 Run: ``.venv/bin/python bench/emulator_speed.py [--write] [--quick] [--sizes N ...]
-[--compare-up-to N] [--brian2-targets numpy cython]``.
+[--compare-up-to N] [--brian2-targets numpy cython] [--targets loihi2 spinnaker]
+[--compiled-sizes N ...] [--compiled-steps T]``.
+
+The compiled rows take the user's path (``compile`` for ``loihi2`` / ``spinnaker``, their
+multi-chip variants ``loihi2:halapoint`` / ``spinnaker:spinn5x12`` where the network does
+not fit, then the emulator with counters and the cost model on and off). The 1e6 rows
+need about 10 GB (the compile's peak): run them alone on a shared machine.
 """
 
 from __future__ import annotations
@@ -91,6 +97,68 @@ def run_emulator(net, steps, repeats=3):
             spikes.add(res.spikes)
     assert len(spikes) == 1, spikes
     return build, best[True], best[False], spikes.pop()
+
+
+FALLBACK = {"loihi2": "loihi2:halapoint", "spinnaker": "spinnaker:spinn5x12"}
+
+
+def run_compiled(net, target, steps, repeats=2):
+    """The user's path: ``compile`` for ``target`` (its multi-chip variant where the
+    network does not fit), build the engine, run with counters and the cost model on and
+    off (``EmulatorBackend``'s conversion of counters into Counters, time and energy
+    included in the "on" time). Returns a dict of figures."""
+    import gc
+    import resource
+
+    from nmcompiler.api import compile as nmc_compile
+    from nmcompiler.backends.emulator import _result
+    from nmcompiler.ir.errors import FitError
+
+    name = target
+    t0 = time.perf_counter()
+    try:
+        cn = nmc_compile(net, target, seed=0)
+    except FitError:
+        name = FALLBACK[target]
+        t0 = time.perf_counter()
+        cn = nmc_compile(net, name, seed=0)
+    t_compile = time.perf_counter() - t0
+    gc.collect()
+    t0 = time.perf_counter()
+    eng = engine_for(cn.network, cn.target, partition=cn.partition, placement=cn.placement,
+                     check=False)
+    t_build = time.perf_counter() - t0
+    best = {}
+    info = {}
+    for count in (True, False):
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            res = eng.run({}, steps, count=count)
+            rr = _result(eng, res, "emulator", {})
+            wall = time.perf_counter() - t0
+            if wall < best.get(count, (np.inf,))[0]:
+                best[count] = (wall, res.synaptic_events, res.spikes)
+            if count:
+                info = {"energy_j": rr.counters.energy_j.get("total", 0.0),
+                        "per_step": bool(res.counters_per_step),
+                        "links_per_step": bool(res.link_hops_per_step)}
+    assert best[True][1:] == best[False][1:], "counters changed the run"
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
+    return {"target": name, "cores": int(cn.partition.n_cores), "compile": t_compile,
+            "build": t_build, "on": best[True][0], "off": best[False][0],
+            "events": best[True][1], "spikes": best[True][2], "peak_gb": peak, **info}
+
+
+def first_touch(n_bytes: int) -> tuple[float, float]:
+    """Seconds to write ``n_bytes`` of fresh memory (page faults: the machine's part)
+    and to write the same memory again."""
+    a = np.empty(n_bytes // 8)
+    t0 = time.perf_counter()
+    a.fill(1.0)
+    t1 = time.perf_counter()
+    a.fill(2.0)
+    t2 = time.perf_counter()
+    return t1 - t0, t2 - t1
 
 
 def run_nest(n, k, pre, post, w, bias, steps):
@@ -199,6 +267,15 @@ def main() -> None:
                     help="run NEST and Brian2 up to this size (default 1e5; --quick: 1e4)")
     ap.add_argument("--brian2-targets", nargs="+", default=["numpy", "cython"],
                     choices=("numpy", "cython"), help="Brian2 code generation targets")
+    ap.add_argument("--targets", nargs="*", default=["loihi2", "spinnaker"],
+                    help="compiled targets of the user's-path rows (none: skip them)")
+    ap.add_argument("--compiled-sizes", type=int, nargs="+", default=None,
+                    help="neuron counts of the compiled rows (default 1e4 1e5 1e6; --quick: "
+                    "1e4)")
+    ap.add_argument("--compiled-steps", type=int, default=1000,
+                    help="steps of the compiled rows up to 1e5 neurons")
+    ap.add_argument("--compiled-steps-large", type=int, default=200,
+                    help="steps of the compiled rows above 1e5 neurons (one run each)")
     args = ap.parse_args()
     sizes = args.sizes or ([1_000, 10_000] if args.quick else
                            [1_000, 10_000, 100_000, 1_000_000])
@@ -244,6 +321,26 @@ def main() -> None:
                   f"build {br[0]:.2f}s codegen {br[3]:.2f}s run {br[1]:.3f}s "
                   f"spikes {br[2]} (import {br[4]:.2f}s)"), flush=True)
         print(f"   per-neuron spike counts equal to the emulator's: {same}", flush=True)
+    comp_rows = []
+    csizes = args.compiled_sizes or ([10_000] if args.quick else [10_000, 100_000, 1_000_000])
+    for n in csizes if args.targets else []:
+        k = min(100, n // 10)
+        pre, post, w, bias = connectivity(n, k)
+        net = ir_network(n, k, pre, post, w, bias, output=True)
+        del pre, post, w
+        big = n > 100_000
+        steps_c = args.compiled_steps_large if big else args.compiled_steps
+        for tgt in args.targets:
+            r = run_compiled(net, tgt, steps_c, repeats=1 if big else 2)
+            r.update(n=n, k=k, steps=steps_c, load=_load())
+            comp_rows.append(r)
+            print(f"N={n:>8} {r['target']}: {r['cores']} cores, compile {r['compile']:.1f}s "
+                  f"build {r['build']:.2f}s, counters on {r['on']:.3f}s off {r['off']:.3f}s "
+                  f"(+{100 * (r['on'] / r['off'] - 1):.0f}%), {r['events'] / r['on']:.3g} "
+                  f"ev/s on, peak {r['peak_gb']:.1f} GB, load {r['load']}", flush=True)
+        del net
+    ft_bytes = 800_000_000
+    ft = first_touch(ft_bytes)
     body = ["Synaptic events per second of the emulator (one core, generic target, counters "
             "on / off; best of 3 runs; events = spikes x synapses per neuron; the first "
             "~20 steps are a silent transient while the biases charge the neurons):", "",
@@ -281,6 +378,35 @@ def main() -> None:
                       [f"{br[2]:,}", yes[same[f"Brian2 {t}"]], f"{br[0] + br[3]:.2f}",
                        f"{br[1]:.3f}"])
         body.append("| " + " | ".join(cells + [ld]) + " |")
+    if comp_rows:
+        body += ["", "The user's path: the same network (output recorded) compiled with "
+                 "`compile(net, target, seed=0)` (the multi-chip variant where it does not "
+                 "fit one chip / board), then the emulator engine of the compiled network "
+                 "for the steps given, counters and the cost model on (time and "
+                 "energy per step, link hops, the backend's Counters) and off; best of 2 "
+                 "runs each (one above 1e5 neurons); events/s = synaptic events / wall "
+                 "time with counters and costs on. Per step: whether per-step, per-core "
+                 "counters were kept or only run "
+                 "totals (docs/emulator.md, *Counters and costs*). Build: the engine of the "
+                 "compiled network (synapse matrices, counter matrices, routes).", "",
+                 "| neurons | target | cores | steps | spikes | synaptic events | compile (s) "
+                 "| engine build (s) | run, counters + costs on (s) | run, off (s) | overhead "
+                 "| events/s (on) | per-step counters / link hops | energy (J) | peak GB | "
+                 "load |",
+                 "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+        yn = {True: "yes", False: "totals"}
+        for r in comp_rows:
+            body.append(
+                f"| {r['n']:,} | {r['target']} | {r['cores']:,} | {r['steps']} | "
+                f"{r['spikes']:,} | {r['events']:,} | {r['compile']:.1f} | {r['build']:.2f} | "
+                f"{r['on']:.3f} | {r['off']:.3f} | +{100 * (r['on'] / r['off'] - 1):.0f}% | "
+                f"{r['events'] / r['on']:.3g} | {yn[r['per_step']]} / "
+                f"{yn[r['links_per_step']]} | {r['energy_j']:.3g} | {r['peak_gb']:.1f} | "
+                f"{r['load']} |")
+    body += ["", f"First-touch memory on this machine: writing {ft_bytes / 1e9:.1f} GB of "
+             f"fresh memory takes {ft[0]:.2f} s, writing it again {ft[1]:.2f} s (the "
+             "difference is the kernel's page faults, which every build of large arrays "
+             "pays)."]
     if notes:
         body += ["", "Not run: " + "; ".join(notes)]
     body += ["", f"Load average (1 / 5 / 15 min) at start: {load0}; at end: {_load()}; the "
@@ -292,7 +418,8 @@ def main() -> None:
         from _report import write_section
 
         write_section("emulator_speed", "Emulator speed (synaptic events per second)",
-                      ".venv/bin/python bench/emulator_speed.py --write", text)
+                      "nice -n 10 .venv/bin/python bench/emulator_speed.py "
+                      + " ".join(sys.argv[1:]), text)
 
 
 if __name__ == "__main__":

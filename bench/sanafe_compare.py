@@ -416,7 +416,7 @@ def sanafe_time_on_our_counts(
             n_cores=m.n_cores,
             costs=None,
         )
-        c = eng.run({}, steps).counters
+        c = eng.run({}, steps, pair_msgs=True).counters
         sops, upd, spk = c["sops"][:, 0], c["updates"][:, 0], c["spikes"][:, 0]
         sent = c["messages"][:, 0] + c["local"][:, 0]
         recv = c["local"][:, 0].copy()

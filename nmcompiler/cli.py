@@ -234,6 +234,12 @@ def run(
                                        help="where to write run_report.json and the PNGs"),
     json_out: bool = typer.Option(False, "--json", help="print the report as JSON"),
     nir: ImportOptions = ImportOptions(),
+    probe: list[str] = typer.Option([], "--probe", help="record POP.v / POP.u / POP.spikes "
+                                    "into outputs.npz (repeatable)"),
+    record_all: bool = typer.Option(False, "--record-all",
+                                    help="record every population's spikes"),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", help="run a (T, B, n) "
+                                             "input this many samples at a time"),
 ) -> None:
     """Run a compiled network on the emulator: SOPs, energy, latency, rasters, heatmap."""
     import json
@@ -265,12 +271,18 @@ def run(
     if not steps or steps < 1:
         raise UsageError("nothing to run: 0 steps", obj="steps", rule="steps >= 1",
                          hint="pass --steps N")
+    from .run_outputs import progress_allowed, run_with_outputs
+
     backend = get_backend("emulator")
-    result = backend.run(compiled, inputs, steps)
-    rep = run_report(result, compiled)
+    ro = run_with_outputs(backend, compiled, inputs, steps, network=compiled.network,
+                          probes=probe, record_all=record_all, batch_size=batch_size,
+                          show_progress=progress_allowed(json_out))
+    result = ro.result
+    rep = ro.annotate(run_report(result, compiled), compiled.target)
     dest = out or default_out
 
     def fill(tmp: Path) -> None:
+        ro.write(tmp)
         (tmp / "run_report.json").write_text(report_json(rep))
         plot_raster(result, tmp / "raster.png")
         plot_activity(result, compiled, tmp / "activity.png")
@@ -280,7 +292,8 @@ def run(
         console.print_json(json.dumps(rep))
     else:
         render_run_report(rep, console)
-        console.print(f"wrote {dest}/run_report.json, raster.png, activity.png")
+        ro.render(rep, console)
+        console.print(f"wrote {dest}/run_report.json, outputs.npz, raster.png, activity.png")
 
 
 @app.command("compare")

@@ -52,6 +52,10 @@ def deploy(
     rate: float = 0.05,
     seed: int = 0,
     echo: Any = print,
+    probes: tuple[str, ...] = (),
+    record_all: bool = False,
+    batch_size: int | None = None,
+    show_progress: bool = False,
 ) -> dict[str, Any]:
     """Lower ``build`` for ``backend_name`` and run it; returns a summary dict.
 
@@ -91,7 +95,13 @@ def deploy(
     if not steps or steps < 1:
         raise UsageError("nothing to run: 0 steps", obj="steps", rule="steps >= 1",
                          hint="pass --steps N")
-    result = backend.run(artifact, inputs, steps)
+    from .run_outputs import run_with_outputs
+
+    ro = run_with_outputs(backend, artifact, inputs, steps, network=compiled.network,
+                          probes=probes, record_all=record_all, batch_size=batch_size,
+                          show_progress=show_progress, label=f"running on {backend_name}")
+    result = ro.result
+    ro.write(dest)
     saved = {**{k: v for k, v in result.outputs.items()},
              **{k: v for k, v in result.probes.items() if k not in result.outputs}}
     run_file = dest / f"run_{backend_name}.npz"
@@ -104,6 +114,8 @@ def deploy(
         "outputs": {k: (int(v.sum()) if k in result.outputs else None)
                     for k, v in result.outputs.items()},
         "info": {k: v for k, v in result.info.items() if isinstance(v, (int, float, str))},
+        "outputs_file": str(dest / "outputs.npz"),
+        "output_counts": ro.counts(),
     }
     emu = None
     if backend_name != "emulator":
@@ -145,7 +157,16 @@ def register(app: typer.Typer) -> None:
                                            help="output directory (default BUILD/deploy-NAME)"),
         rate: float = typer.Option(0.05, help="without --input: Bernoulli spike rate"),
         seed: int = typer.Option(0, help="without --input: seed of the random spikes"),
+        probe: list[str] = typer.Option([], "--probe", help="record POP.v / POP.u / "
+                                        "POP.spikes into outputs.npz (repeatable)"),
+        record_all: bool = typer.Option(False, "--record-all",
+                                        help="record every population's spikes"),
+        batch_size: Optional[int] = typer.Option(None, "--batch-size", help="run a (T, B, n) "
+                                                 "input this many samples at a time"),
     ) -> None:
         """Lower BUILD to a backend's artifact (e.g. a Lava process graph) and run it there."""
+        from .run_outputs import progress_allowed
+
         deploy(build, backend, input_path=input, steps=steps, out=out, rate=rate, seed=seed,
-               echo=typer.echo)
+               echo=typer.echo, probes=tuple(probe), record_all=record_all,
+               batch_size=batch_size, show_progress=progress_allowed(False))

@@ -237,7 +237,9 @@ def render_run_report(rep: dict[str, Any], console: Console) -> None:
         t.add_row("latency per step", f"{si(lat['mean'], 's')} mean, {si(lat['max'], 's')} max")
     if "energy_j" in rep:
         e = rep["energy_j"]
-        t.add_row("energy", ", ".join(f"{k} {si(v, 'J')}" for k, v in e.items()))
+        label = "energy (illustrative: not a real chip)" if rep.get("energy_illustrative") \
+            else "energy"
+        t.add_row(label, ", ".join(f"{k} {si(v, 'J')}" for k, v in e.items()))
         t.add_row("energy per step", si(rep["energy_per_step_j"], "J"))
         if "energy_per_sop_j" in rep:
             t.add_row("energy per synaptic op (all in)", si(rep["energy_per_sop_j"], "J"))

@@ -12,7 +12,7 @@ given). Design and formulas: docs/emulator.md.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 import numpy as np
 
@@ -97,7 +97,9 @@ def _result(engine: Engine, res: EngineResult, name: str, extra: dict) -> RunRes
         **extra,
     }
     if cnt:
-        costs = engine.costs_of(cnt)
+        costs = res.costs if res.costs is not None else engine.costs_of(cnt)
+        info["counters_per_step"] = res.counters_per_step
+        info["link_hops_per_step"] = res.link_hops_per_step
         total = {k: v.sum(axis=1) for k, v in cnt.items()}
         counters = Counters(
             sops=total["sops"].astype(np.int64),
@@ -168,11 +170,13 @@ class EmulatorBackend(Backend):
         probes: tuple[str, ...] = (),
         record_all: bool = False,
         count: bool = True,
+        progress: Callable[[int], None] | None = None,
     ) -> RunResult:
         """Run a compiled network (or its saved artifact) for ``steps`` steps.
 
         ``probes`` and ``record_all`` are :meth:`nmcompiler.backend.Backend.run`'s;
-        ``count=False`` skips the work counters (faster).
+        ``count=False`` skips the work counters (faster); ``progress(t)`` is called after
+        every step.
         """
         if isinstance(artifact, (str, Path)):
             from nmcompiler.compiled import load_compiled
@@ -185,5 +189,5 @@ class EmulatorBackend(Backend):
                                            for var in ("spikes", "v", "u")
                                            if f"{pop}.{var}" not in probes)
         eng = self.engine(compiled)
-        res = eng.run(inputs, steps, probes=probes, count=count)
+        res = eng.run(inputs, steps, probes=probes, count=count, progress=progress)
         return _result(eng, res, self.name, {"target": compiled.target.name})

@@ -33,12 +33,13 @@ from __future__ import annotations
 import time
 import zlib
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import numpy as np
 import scipy.sparse as sp
 from scipy.sparse import _sparsetools as _st
 
+from nmcompiler.ir.connectivity import Sparse
 from nmcompiler.ir.errors import BackendError, InputError
 from nmcompiler.ir.expand import projection_coo
 from nmcompiler.ir.models import Reset, canonical
@@ -69,6 +70,13 @@ class EngineResult:
     wall_s: float
     synaptic_events: int
     spikes: int = 0
+    #: time and energy (:func:`~nmcompiler.backends.emulator.costs.evaluate`'s keys), or
+    #: None (no counters or no cost tables)
+    costs: dict[str, Any] | None = None
+    #: whether ``counters`` hold one row per step (else one row: the run's totals) and
+    #: whether ``link_hops`` / ``pair_msgs`` do (see :attr:`Engine.COUNTER_BYTES`)
+    counters_per_step: bool = True
+    link_hops_per_step: bool = True
 
 
 def _narrow_indices(mat: sp.spmatrix) -> None:
@@ -234,9 +242,16 @@ class Engine:
                 self.graded_sources[s0:s0 + net.populations[name].size] = True
         integer = True
         for proj in net.projections.values():
-            pre, post, w, dl = projection_coo(proj.conn, net.shape_of(proj.pre),
-                                              keep_zeros=False)
-            dl = None if dl is None else dl.astype(np.int64)
+            # a Sparse projection without per-synapse delays is already CSC over its
+            # sources: its arrays become the group matrix directly (no COO round trip)
+            fast = isinstance(proj.conn, Sparse) and proj.conn.delays is None
+            if fast:
+                pre = post = dl = None
+                w = proj.conn.weight
+            else:
+                pre, post, w, dl = projection_coo(proj.conn, net.shape_of(proj.pre),
+                                                  keep_zeros=False)
+                dl = None if dl is None else dl.astype(np.int64)
             w = np.real(np.asarray(w))
             binary = False
             row_off = self.slot_off[proj.post]
@@ -263,14 +278,20 @@ class Engine:
                     n_rows += m
             elif fam in ("spinnaker", "speck"):
                 w = np.rint(w)
-            if integer and not np.all(np.equal(np.mod(w, 1), 0)):
+            if integer and not np.all(w - np.trunc(w) == 0):  # as mod(w, 1) == 0, faster
                 integer = False
+            lvl = self.pop_level[proj.post]
+            if fast:
+                dd = int(proj.delay)
+                key = (dd, binary, lvl if dd == 0 else -1)
+                parts.setdefault(key, []).append(
+                    ("csc", proj.conn, row_off, self.src_off[proj.pre], w))
+                continue
             d = np.full(pre.shape, int(proj.delay), dtype=np.int64)
             if dl is not None:
                 d = d + dl
             src = pre + self.src_off[proj.pre]
             rows = post + row_off
-            lvl = self.pop_level[proj.post]
             for dd in np.unique(d):
                 keep = d == dd
                 key = (int(dd), binary, lvl if dd == 0 else -1)
@@ -283,11 +304,19 @@ class Engine:
             self.row_slot[r0:r0 + m] = np.arange(s0, s0 + m)
         self.groups: list[tuple[int, bool, int, sp.csc_matrix]] = []
         for key in sorted(parts):
-            rows = np.concatenate([p[0] for p in parts[key]])
-            cols = np.concatenate([p[1] for p in parts[key]])
-            vals = np.concatenate([p[2] for p in parts[key]]).astype(np.float64)
-            mat = sp.csc_matrix((vals, (rows, cols)), shape=(n_rows, self.n_src))
-            mat.sum_duplicates()
+            ps = parts[key]
+            if all(isinstance(p[0], str) for p in ps):
+                mat = self._csc_part(ps[0], n_rows)
+                for p in ps[1:]:
+                    mat = (mat + self._csc_part(p, n_rows)).tocsc()
+                    mat.sum_duplicates()
+            else:
+                ps = [self._coo_part(p) if isinstance(p[0], str) else p for p in ps]
+                rows = np.concatenate([p[0] for p in ps])
+                cols = np.concatenate([p[1] for p in ps])
+                vals = np.concatenate([p[2] for p in ps]).astype(np.float64)
+                mat = sp.csc_matrix((vals, (rows, cols)), shape=(n_rows, self.n_src))
+                mat.sum_duplicates()
             _narrow_indices(mat)
             self.groups.append((key[0], key[1], key[2], mat))
         self.max_delay = max((g[0] for g in self.groups), default=0)
@@ -299,6 +328,43 @@ class Engine:
         self.max_pop_payload = float(max(1, int(self.params.graded_max.max(initial=0))))
         self._mats32: list | None = None
         self._mats_cache: dict[str, list] = {}
+
+    #: largest per-step counter arrays (bytes) a run keeps: per-step, per-core counters
+    #: (``(T, B, n_cores)`` x 6) and per-step link hops and pair messages (``(T, n_links)``
+    #: + ``(T, B, n_pairs)``) are kept while they fit, else the run keeps their totals
+    #: (one row) and only the per-step time and energy, so memory does not grow with
+    #: steps x cores (docs/emulator.md, "Counters").
+    COUNTER_BYTES = 1 << 30
+
+    def _csc_part(self, part: tuple, n_rows: int) -> sp.csc_matrix:
+        """The group matrix of one Sparse projection, from its own CSR-by-source arrays:
+        its ``indptr`` padded to every source, its ``indices`` shifted to its rows
+        (duplicates summed and rows sorted as ``sum_duplicates`` does)."""
+        _, conn, row_off, s0, w = part
+        indptr = np.asarray(conn.indptr)
+        m = indptr.shape[0] - 1
+        nnz = int(indptr[-1])
+        big = max(n_rows, self.n_src, nnz) >= 2**31
+        idx_t = np.int64 if big else np.int32
+        ip = np.empty(self.n_src + 1, dtype=idx_t)
+        ip[:s0] = 0
+        ip[s0:s0 + m + 1] = indptr
+        ip[s0 + m + 1:] = nnz
+        ind = np.asarray(conn.indices).astype(idx_t)  # a copy: sorting must not touch the IR
+        if row_off:
+            ind += row_off
+        data = np.asarray(w, dtype=np.float64)
+        if np.may_share_memory(data, conn.weight):
+            data = data.copy()
+        mat = sp.csc_matrix((data, ind, ip), shape=(n_rows, self.n_src))
+        mat.sum_duplicates()
+        return mat
+
+    def _coo_part(self, part: tuple) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(rows, sources, weights) of a :meth:`_csc_part` part, for a mixed group."""
+        _, conn, row_off, s0, w = part
+        return (np.asarray(conn.indices).astype(np.int64) + row_off,
+                conn.pre_index() + s0, np.asarray(w))
 
     #: rows per cache block of the accumulator. Blocking cuts every firing column into
     #: one piece per block, and each piece costs a cache miss of its own: on the 1e6-neuron
@@ -344,20 +410,26 @@ class Engine:
         """Per source: its destination cores and synapses on each, then the counter matrix."""
         c = self.n_cores
         n_src = self.n_src
-        keys_all = []
+        # per source (a row) and destination core (a column): its synapses there, as a
+        # CSR matrix made from each group's CSC arrays (the sources' entries are already
+        # together; summing duplicates sorts each source's cores, which are mostly sorted)
+        direct = not self.segments
+        core32 = self.slot_core.astype(np.int32 if c < 2**31 else np.int64)
+        tot = None
         for _, _, _, m in self.groups:
-            col = np.repeat(np.arange(n_src, dtype=np.int64), np.diff(m.indptr))
-            keys_all.append(col * c + self.slot_core[self.row_slot[m.indices]])
-        keys = np.concatenate(keys_all) if keys_all else np.zeros(0, dtype=np.int64)
-        if n_src * c <= 50_000_000:
-            counts = np.bincount(keys, minlength=n_src * c)
-            uk = np.flatnonzero(counts)
-            cnt = counts[uk]
-        else:
-            uk, cnt = np.unique(keys, return_counts=True)
-        del keys, keys_all
+            rows = m.indices if direct else self.row_slot[m.indices]
+            s_ = sp.csr_matrix((np.ones(m.indices.shape[0], dtype=np.int64), core32[rows],
+                                m.indptr.copy()), shape=(n_src, c))  # summing rewrites it
+            s_.sum_duplicates()
+            tot = s_ if tot is None else tot + s_
+        if tot is None:
+            tot = sp.csr_matrix((n_src, c), dtype=np.int64)
+        tot.sum_duplicates()
+        src = np.repeat(np.arange(n_src, dtype=np.int64), np.diff(tot.indptr))
+        core = tot.indices.astype(np.int64)
+        cnt = tot.data
+        del tot
         # one entry per (source, destination core): ``cnt`` synapses there
-        src, core = np.divmod(uk, c)
         src_core = np.full(n_src, -1, dtype=np.int64)
         src_core[:self.N] = self.slot_core
         self.src_core = src_core
@@ -369,42 +441,82 @@ class Engine:
         self.pairs = np.unique(pair_key[noc])
         self.pair_src, self.pair_dst = np.divmod(self.pairs, c)
         self.sops_per_src = np.bincount(src, weights=cnt, minlength=n_src)
-        self._build_count_matrix(src, core, cnt, esc, local, noc,
-                                 np.searchsorted(self.pairs, pair_key[noc]))
+        self._build_count_matrix(src, core, cnt, esc, local, noc)
+        # messages of every source per core pair (one per (source, destination core) on
+        # another core): what the per-step pair and link counts are made of
+        pair_of = np.searchsorted(self.pairs, pair_key[noc])
+        sm = sp.csr_matrix((np.ones(pair_of.shape[0]), (src[noc], pair_of)),
+                           shape=(n_src, self.pairs.shape[0]))
+        sm.sum_duplicates()
+        self.src_pair = sm
+        self.src_latency = np.zeros(n_src)
+        self.src_hop_energy = np.zeros(n_src)
+        self._src_link: Any = None
         if self.costs is not None:
             self.costs.attach_pairs(self.pair_src, self.pair_dst)
+            self._attach_source_costs()
 
-    #: counter rows ("bins") of the counter matrix, in this order; ``pair_msgs`` has one
-    #: bin per core pair, the others one per logical core
-    COUNT_BINS = ("sops", "messages", "local", "input", "spikes", "pair_msgs")
+    def _attach_source_costs(self) -> None:
+        """Per source: the longest route latency of its messages (a step's NoC latency is
+        the largest over its firing sources, the same as over its active core pairs) and
+        the hop energy of its messages (hops per link x the link's energy)."""
+        tab = self.costs
+        sm = self.src_pair
+        lat = np.asarray(tab.pair_latency, dtype=np.float64)
+        if sm.nnz and lat.shape[0]:
+            full = np.flatnonzero(np.diff(sm.indptr))  # sources with messages (CSR rows)
+            self.src_latency[full] = np.maximum.reduceat(lat[sm.indices], sm.indptr[full])
+        if tab.n_links and sm.nnz:
+            pair_e = tab.pair_link @ tab.link_energy
+            self.src_hop_energy = sm @ pair_e
+
+    def _source_links(self) -> sp.csr_matrix | None:
+        """Per source, its messages' hops per link (``src_pair @ pair_link``), cached;
+        None where that matrix would be much larger than ``src_pair`` (long routes:
+        then the per-step link hops go through the core pairs)."""
+        if self._src_link is None:
+            tab = self.costs
+            est = float((self.src_pair @ np.asarray(tab.pair_hops, dtype=np.float64)).sum())
+            if est > max(self.count_mat.nnz, 100_000):
+                self._src_link = False
+            else:
+                self._src_link = (self.src_pair @ tab.pair_link).tocsr()
+        return self._src_link if self._src_link is not False else None
+
+    #: counter rows ("bins") of the counter matrix, in this order, one per logical core
+    COUNT_BINS = ("sops", "messages", "local", "input", "spikes")
 
     def _build_count_matrix(self, src: np.ndarray, core: np.ndarray, cnt: np.ndarray,
-                            esc: np.ndarray, local: np.ndarray, noc: np.ndarray,
-                            pair: np.ndarray) -> None:
+                            esc: np.ndarray, local: np.ndarray, noc: np.ndarray) -> None:
         """``count_mat`` (bins x sources, CSC): what one spike of a source adds to each
-        counter of its step, delivered like the synapses (:meth:`_count`).
+        per-core counter of its step, delivered like the synapses (:class:`_Counting`).
 
         Per entry (source, destination core, synapses there): ``cnt`` synaptic operations
-        on the destination core; on another core one message from the source's core and
-        one on the pair's route; on the same core one local delivery; from an input
-        channel one input message on the destination core. Every neuron source adds its
-        spike on its own core. Bins: :attr:`COUNT_BINS`, each a slice of
-        ``count_slices``. Counts are integers in float64, so the sums are exact.
+        on the destination core; on another core one message from the source's core; on
+        the same core one local delivery; from an input channel one input message on the
+        destination core. Every neuron source adds its spike on its own core. Bins:
+        :attr:`COUNT_BINS`, each a slice of ``count_slices``. Counts are integers in
+        float64, so the sums are exact. Messages per core pair are not bins here (there
+        can be millions of pairs): :class:`_Counting` makes them from the firing sources
+        and ``src_pair``.
         """
-        c, npair = self.n_cores, self.pairs.shape[0]
+        c = self.n_cores
         inp = esc < 0
         neurons = np.arange(self.N, dtype=np.int64)
         rows = np.concatenate([core, c + esc[noc], 2 * c + core[local], 3 * c + core[inp],
-                               4 * c + self.slot_core, 5 * c + pair])
-        cols = np.concatenate([src, src[noc], src[local], src[inp], neurons, src[noc]])
+                               4 * c + self.slot_core])
+        cols = np.concatenate([src, src[noc], src[local], src[inp], neurons])
         vals = np.concatenate([cnt.astype(np.float64), np.ones(cols.shape[0] - cnt.shape[0])])
-        n_bins = 5 * c + npair
+        n_bins = 5 * c
         mat = sp.csc_matrix((vals, (rows, cols)), shape=(n_bins, self.n_src))
         mat.sum_duplicates()
         _narrow_indices(mat)
         self.count_mat = mat
-        bounds = [0, c, 2 * c, 3 * c, 4 * c, 5 * c, n_bins]
-        self.count_slices = {k: slice(bounds[i], bounds[i + 1])
+        # the per-step kernel reads it in float32 where every bin's largest possible
+        # step total (all sources firing) is exact there (< 2**24): less memory traffic
+        rowmax = np.bincount(mat.indices, weights=mat.data, minlength=n_bins).max(initial=0)
+        self.count_mat_step = mat.astype(np.float32) if rowmax < _F32_EXACT else mat
+        self.count_slices = {k: slice(i * c, (i + 1) * c)
                              for i, k in enumerate(self.COUNT_BINS)}
 
     # ------------------------------------------------------------------ running
@@ -415,8 +527,14 @@ class Engine:
         *,
         probes: tuple[str, ...] = (),
         count: bool = True,
+        progress: Callable[[int], None] | None = None,
+        pair_msgs: bool = False,
     ) -> EngineResult:
-        """Run for ``steps`` steps; inputs ``(T, n)`` or ``(T, B, n)`` per input name."""
+        """Run for ``steps`` steps; inputs ``(T, n)`` or ``(T, B, n)`` per input name.
+
+        ``progress(t)`` is called after every step (e.g. a progress bar). ``pair_msgs``:
+        also keep the per-step messages per core pair (``counters["pair_msgs"]``, ``(T,
+        B, n_pairs)``, within :attr:`COUNTER_BYTES`)."""
         net = self.net
         arrays, steps, batch, batched = normalise_inputs(net, inputs or {}, steps)
         fam_ints = self.family != "emulator"
@@ -459,10 +577,7 @@ class Engine:
         s_full = np.zeros((batch, self.N))
         need_s = bool(rec_probe) or any(
             self.params.spiking[self.slot_off[o.source]] for o in net.outputs.values())
-        c = self.n_cores
-        if count:  # per step and sample, every counter bin; updates apart
-            cnt_bins = np.zeros((steps, batch, self.count_mat.shape[0]))
-            updates = np.zeros((steps, batch, c))
+        counting = _Counting(self, steps, batch, pair_msgs) if count else None
         acc_buf = np.zeros((batch, self.n_rows), dtype=mdtype)
         self._a_buf = np.zeros((batch, self.N)) if self.segments else None
         arith.keep_u = any(k.endswith(".u") for k in rec_probe)
@@ -528,8 +643,10 @@ class Engine:
             step_act = _cat(act_b, act_s, act_p)
             n_spikes += int(np.count_nonzero(step_act[1] < self.N))
             ring[t % ring_len] = step_act if step_act[0].size else None
-            if count:
-                self._count(cnt_bins[t], updates[t], step_act, batch)
+            if counting is not None:
+                counting.step(t, step_act)
+            if progress is not None:
+                progress(t)
             for o in net.outputs.values():
                 s0 = self.slot_off[o.source]
                 m_ = net.size_of(o.source)
@@ -547,13 +664,15 @@ class Engine:
                     arr[t] = arith.state(var)[:, s0:s0 + m_]
         wall = time.perf_counter() - t0
         counters: dict[str, np.ndarray] = {}
-        if count:
-            counters = {k: np.ascontiguousarray(cnt_bins[:, :, sl])
-                        for k, sl in self.count_slices.items()}
-            counters = {"sops": counters.pop("sops"), "updates": updates, **counters}
+        costs = None
+        per_step = {}
+        if counting is not None:
+            counters, costs = counting.finish()
+            per_step = {"counters_per_step": counting.keep_core,
+                        "link_hops_per_step": counting.keep_link}
         return EngineResult(outputs=rec_out, probes=rec_probe, counters=counters, steps=steps,
                             batched=batched, wall_s=wall, synaptic_events=n_events,
-                            spikes=n_spikes)
+                            spikes=n_spikes, costs=costs, **per_step)
 
     def _deliver(self, acc: np.ndarray, m: sp.csc_matrix, ent: tuple, binary: bool,
                  batch: int) -> int:
@@ -619,23 +738,140 @@ class Engine:
             return a.astype(np.int64).astype(np.int32)  # int32 wrap of the port sum
         return a
 
-    def _count(self, cnt: np.ndarray, updates: np.ndarray, ent: tuple, batch: int) -> None:
-        """Counters of one step: ``cnt`` (B, bins) gets the counter-matrix columns of the
-        sources in ``ent`` (the zero-copy kernel of :meth:`_deliver`, payloads 1);
-        ``updates`` (B, n_cores) the neuron updates."""
-        if self.time_stepped:
-            updates[:] = self.core_neurons
-        if ent[1].size == 0:
-            return
-        self._deliver(cnt, self.count_mat, ent, True, batch)
-        if not self.time_stepped:
-            updates[:] = cnt[:, self.count_slices["sops"]]
-
     def costs_of(self, counters: Mapping[str, np.ndarray]) -> dict[str, Any] | None:
-        """Time and energy from the counters (None without cost tables)."""
-        if self.costs is None or not counters:
+        """Time and energy from per-step counters with ``pair_msgs`` (None without cost
+        tables); :meth:`run` computes them itself as it goes (``EngineResult.costs``)."""
+        if self.costs is None or not counters or "pair_msgs" not in counters:
             return None
         return evaluate(self.costs, counters)
+
+
+class _Counting:
+    """Counters and costs of one run, accumulated in blocks of steps (docs/emulator.md).
+
+    Per step the firing sources' columns of ``count_mat`` go into one row of a small
+    block buffer ``(block, B, 5 x n_cores)`` and the sources are logged; at the end of a
+    block the block's per-core counters, pair messages (log x ``src_pair``), NoC latency
+    (the largest ``src_latency`` of a step's firing sources) and hop energy are turned
+    into per-step time and energy by :class:`~nmcompiler.backends.emulator.costs.CostStream`,
+    and either stored per step or added to the run's totals (:attr:`Engine.COUNTER_BYTES`).
+    Nothing of size steps x pairs or steps x links is allocated unless kept.
+    """
+
+    BLOCK_BYTES = 1 << 22
+
+    def __init__(self, eng: Engine, steps: int, batch: int, want_pairs: bool = False
+                 ) -> None:
+        self.eng, self.steps, self.batch = eng, steps, batch
+        c = eng.n_cores
+        n_pairs = eng.pairs.shape[0]
+        n_links = eng.costs.n_links if eng.costs is not None else 0
+        budget = eng.COUNTER_BYTES
+        self.keep_core = steps * batch * 6 * c * 8 <= budget
+        self.want_pairs = want_pairs
+        self.keep_link = steps * ((batch * n_pairs if want_pairs else 0) + n_links) * 8 \
+            <= budget
+        self.src_link = eng._source_links() if (self.keep_link and n_links) else None
+        if self.keep_link and n_links and not want_pairs and self.src_link is None:
+            # per-step link hops would cost more than the counting itself (long routes
+            # on a large mesh): keep their totals; the per-step energy does not need them
+            self.keep_link = False
+        bins = eng.count_mat.shape[0]
+        self.block = max(1, min(steps, self.BLOCK_BYTES // max(batch * bins * 8, 1)))
+        self.buf = np.zeros((self.block, batch, bins), dtype=eng.count_mat_step.dtype)
+        self.t0 = 0
+        self.log: list[tuple[int, np.ndarray, np.ndarray]] = []
+        rows = steps if self.keep_core else 1
+        self.core = {k: np.zeros((rows, batch, c)) for k in ("updates",) + eng.COUNT_BINS}
+        self.fires = np.zeros(eng.n_src)
+        self.pair_msgs = np.zeros((steps, batch, n_pairs)) if (
+            self.keep_link and want_pairs) else None
+        self.stream = None
+        if eng.costs is not None:
+            from .costs import CostStream
+
+            self.stream = CostStream(eng.costs, steps, batch, c, keep_links=self.keep_link)
+
+    def step(self, t: int, ent: tuple) -> None:
+        """Counters of step ``t``: the columns of the firing sources ``ent``."""
+        if t - self.t0 == self.block:
+            self._flush(t)
+        if ent[1].size:
+            self.eng._deliver(self.buf[t - self.t0], self.eng.count_mat_step, ent, True,
+                              self.batch)
+            self.log.append((t - self.t0, ent[0], ent[1]))
+
+    def _flush(self, t_end: int) -> None:
+        eng, nb, batch = self.eng, t_end - self.t0, self.batch
+        blk = self.buf[:nb].astype(np.float64)  # exact integers either way
+        c = eng.n_cores
+        part = {k: blk[:, :, sl] for k, sl in eng.count_slices.items()}
+        if eng.time_stepped:
+            upd = np.broadcast_to(eng.core_neurons.astype(np.float64), (nb, batch, c))
+        else:
+            upd = part["sops"]
+        part["updates"] = upd
+        if self.log:
+            j = np.concatenate([np.full(s.shape[0], jj, dtype=np.int64)
+                                for jj, _, s in self.log])
+            b = np.concatenate([bb for _, bb, _ in self.log])
+            src = np.concatenate([s for _, _, s in self.log])
+        else:
+            j = b = src = np.zeros(0, dtype=np.int64)
+        self.fires += np.bincount(src, minlength=eng.n_src)
+        lh = None
+        if self.keep_link and self.stream is not None and eng.costs.n_links:
+            # the log is in step order: a CSR matrix (step, source) directly
+            ip = np.zeros(nb + 1, dtype=np.int64)
+            np.cumsum(np.bincount(j, minlength=nb), out=ip[1:])
+            fs = sp.csr_matrix((np.ones(src.shape[0]), src, ip), shape=(nb, eng.n_src))
+            if self.src_link is not None:
+                lh = (fs @ self.src_link).toarray()
+            else:
+                lh = ((fs @ eng.src_pair) @ eng.costs.pair_link).toarray()
+        if self.pair_msgs is not None and eng.pairs.shape[0]:
+            rows = j * batch + b
+            order = None if batch == 1 else np.argsort(rows, kind="stable")
+            ip = np.zeros(nb * batch + 1, dtype=np.int64)
+            np.cumsum(np.bincount(rows, minlength=nb * batch), out=ip[1:])
+            fm = sp.csr_matrix((np.ones(src.shape[0]), src if order is None else src[order],
+                                ip), shape=(nb * batch, eng.n_src))
+            self.pair_msgs[self.t0:t_end] = (fm @ eng.src_pair).toarray().reshape(
+                nb, batch, -1)
+        if self.stream is not None:
+            noc = np.zeros(nb * batch)
+            if src.shape[0]:
+                rows = j * batch + b  # in step order; samples apart within a step
+                order = None if batch == 1 else np.argsort(rows, kind="stable")
+                lat = eng.src_latency[src] if order is None else eng.src_latency[src[order]]
+                rows = rows if order is None else rows[order]
+                starts = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])
+                noc[rows[starts]] = np.maximum.reduceat(lat, starts)
+            noc = noc.reshape(nb, batch)
+            hop_e = np.bincount(j, weights=eng.src_hop_energy[src], minlength=nb)
+            self.stream.add(self.t0, part, noc, hop_e, lh)
+        if self.keep_core:
+            for k, v in part.items():
+                self.core[k][self.t0:t_end] = v
+        else:
+            for k, v in part.items():
+                self.core[k][0] += v.sum(axis=0)
+        self.buf[:nb] = 0.0
+        self.log = []
+        self.t0 = t_end
+
+    def finish(self) -> tuple[dict[str, np.ndarray], dict[str, Any] | None]:
+        """The counters (per step or totals) and the costs of the run."""
+        self._flush(self.steps)
+        cnt = {"sops": self.core["sops"], "updates": self.core["updates"],
+               **{k: self.core[k] for k in self.eng.COUNT_BINS if k != "sops"}}
+        if self.pair_msgs is not None:
+            cnt["pair_msgs"] = self.pair_msgs
+        costs = None
+        if self.stream is not None:
+            pair_tot = self.eng.src_pair.T @ self.fires
+            costs = self.stream.finish(pair_tot)
+        return cnt, costs
 
 
 def _cat(bs: list, ss: list, ps: list) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
