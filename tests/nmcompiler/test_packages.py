@@ -66,4 +66,4 @@ def test_cli_choices_are_the_frontends_enums():
     assert "ResetMode" in str(annotations["reset"])
     assert not hasattr(cli, "PresetChoice") and not hasattr(cli, "ResetChoice")
     assert {m.value for m in Integration} == {"euler", "exact"}
-    assert {m.value for m in ResetMode} == {"zero", "subtract"}
+    assert {m.value for m in ResetMode} == {"zero", "subtract", "none"}

@@ -221,8 +221,8 @@ def test_paper_cnn_deploy_equals_nmc_run(paper_cnn_build, tmp_path, dynapcnn):
                                  str(tmp_path / "dep")])
     assert r.exit_code == 0, r.output
     files = sorted(p.name for p in (tmp_path / "dep").iterdir())
-    assert files == ["run_sinabs.npz", "run_sinabs.py", "sinabs_model.json", "sinabs_model.pt",
-                     "speck_config.json"]
+    assert files == ["outputs.npz", "run_sinabs.npz", "run_sinabs.py", "sinabs_model.json",
+                     "sinabs_model.pt", "speck_config.json"]
     em = _emulator_spikes(cn, name, x, 40)
     with np.load(tmp_path / "dep" / "run_sinabs.npz") as f:
         np.testing.assert_array_equal(f["output"], em[f"{cn.network.outputs['output'].source}"
