@@ -38,7 +38,10 @@ Progress = Callable[[str, int, int], None]
 
 def resolve_target(target: str | os.PathLike | Target) -> tuple[Target, str]:
     """A :class:`Target` and the TOML text it was read from."""
-    tgt = target if isinstance(target, Target) else load_target(target)
+    if isinstance(target, Target):
+        tgt = target
+    else:
+        tgt = load_target(target if isinstance(target, str) else Path(target))
     return tgt, Path(tgt.path).read_text(encoding="utf-8")
 
 
