@@ -1,4 +1,4 @@
-"""The compile API (DESIGN.md section 3)::
+"""The compile API (docs/architecture.md#the-compiler-core)::
 
     import nmcompiler
     compiled = nmcompiler.compile(network, "loihi2", seed=0)
@@ -45,7 +45,7 @@ def resolve_target(target: str | os.PathLike | Target) -> tuple[Target, str]:
     return tgt, Path(tgt.path).read_text(encoding="utf-8")
 
 
-def compile(  # noqa: A001 - the API's name, as in DESIGN.md
+def compile(  # noqa: A001 - the API's name, as in docs/architecture.md
     network: Network,
     target: str | os.PathLike | Target,
     *,

@@ -4,7 +4,7 @@ Every family updates a flat vector of neurons ("slots") at once, vectorised over
 axis; the engine (:mod:`nmcompiler.backends.emulator.engine`) hands it the summed synaptic input of
 one step and gets the spikes (integer payloads) back. Per-neuron parameters are arrays
 over the slots, so populations of different models share one update and the arithmetic
-of a neuron never depends on where it is mapped (DESIGN.md section 6.1).
+of a neuron never depends on where it is mapped (docs/architecture.md#fidelity).
 
 Families (chosen by the target's ``backend`` field):
 
