@@ -706,6 +706,7 @@ class LoihiFamily(Family):
 
     name = "loihi"
     number_format = "loihi"
+    emulator_arithmetic = "loihi"
     spike_compare = ">"
     resets_to_zero_only = True
 
