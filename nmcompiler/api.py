@@ -1,4 +1,4 @@
-"""The compile API (DESIGN.md section 3)::
+"""The compile API (docs/architecture.md#the-compiler-core)::
 
     import nmcompiler
     compiled = nmcompiler.compile(network, "loihi2", seed=0)
@@ -38,11 +38,14 @@ Progress = Callable[[str, int, int], None]
 
 def resolve_target(target: str | os.PathLike | Target) -> tuple[Target, str]:
     """A :class:`Target` and the TOML text it was read from."""
-    tgt = target if isinstance(target, Target) else load_target(target)
+    if isinstance(target, Target):
+        tgt = target
+    else:
+        tgt = load_target(target if isinstance(target, str) else Path(target))
     return tgt, Path(tgt.path).read_text(encoding="utf-8")
 
 
-def compile(  # noqa: A001 - the API's name, as in DESIGN.md
+def compile(  # noqa: A001 - the API's name, as in docs/architecture.md
     network: Network,
     target: str | os.PathLike | Target,
     *,

@@ -1,4 +1,4 @@
-"""The mapping data types: what partition, place and route produce (DESIGN.md section 3).
+"""The mapping data types: what partition, place and route produce (docs/mapping.md).
 
 Three frozen value types, all arrays, no Python object per neuron, synapse or core:
 
@@ -12,7 +12,7 @@ Three frozen value types, all arrays, no Python object per neuron, synapse or co
   multicast routing tables as key / mask / route arrays per chip.
 
 Units: *messages* count one message per (source neuron, destination core) and per spike
-(DESIGN.md section 3: one spike into a core serves all its targets there); *hops* are
+(docs/mapping.md: one spike into a core serves all its targets there); *hops* are
 router-to-router hops of ``target.hops``; memory in bits unless a name says otherwise.
 All types are built by the passes in :mod:`nmcompiler.passes.partition`, ``place`` and
 ``route`` and stored in a :class:`~nmcompiler.compiled.CompiledNetwork` as records.

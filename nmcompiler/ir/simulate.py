@@ -237,6 +237,10 @@ class _PopState:
 def normalise_inputs(
     net: Network, inputs: Mapping[str, np.ndarray], steps: int | None
 ) -> tuple[dict[str, np.ndarray], int, int, bool]:
+    """Check ``inputs`` against ``net`` and bring them to ``(T, B, n)``.
+
+    Returns:
+        The inputs, the number of steps, the batch size and whether the inputs were batched."""
     unknown = sorted(set(inputs) - set(net.inputs))
     if unknown:
         raise InputError(

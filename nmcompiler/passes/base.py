@@ -1,5 +1,5 @@
 """The pass contract: a frozen :class:`CompileState`, one :class:`Pass` base, a
-:class:`PassResult` (docs/architecture-core-notes.md).
+:class:`PassResult` (docs/architecture.md#the-pass-contract).
 
 A pass is a frozen dataclass whose fields are its options and whose class attributes say
 what it is: ``name`` (used in reports and on the command line), ``requires`` (facts the

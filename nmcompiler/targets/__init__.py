@@ -10,7 +10,7 @@
 * :mod:`~nmcompiler.targets.families`: one module per chip family behind the
   :class:`~nmcompiler.targets.families.Family` protocol, reached as ``target.family``.
 
-See docs/targets.md for the file format and docs/architecture-core-notes.md for the layout.
+See docs/targets.md for the file format and docs/architecture.md#the-compiler-core for the layout.
 """
 
 from .fields import (

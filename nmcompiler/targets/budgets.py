@@ -50,7 +50,7 @@ def _loihi_rows(n: np.ndarray, core: Any) -> np.ndarray:
     bpw = int(core.synapse_entry_bits)
     per_block = 64
 
-    def block(k: np.ndarray) -> np.ndarray:
+    def block(k: np.ndarray | np.int64) -> np.ndarray | np.int64:
         return -64 * ((-(k * bpw + 10)) // 64)
 
     full, rem = np.divmod(n, per_block)

@@ -35,6 +35,7 @@ VARIANT_EXTRA_KEYS = ("description",)
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class FieldSpec:
+    """One field of the target TOML schema: kind, bounds, choices, unit and meaning."""
     kind: str  # int | float | bool | str | int_pair | bool_pair | int_pairs | int_list | str_list
     required: bool = True
     min: float | None = None

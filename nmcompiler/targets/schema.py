@@ -18,7 +18,7 @@ The result is a frozen :class:`~nmcompiler.targets.model.Target`.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -142,9 +142,8 @@ def _resolve(name_or_path: str | Path, variant: str | None) -> tuple[Path, str |
     return hw_configs.path(name), variant
 
 
-def parse_target(doc: Mapping[str, Any], *, label: str, variant: str | None = None) -> Target:
-    """Check a parsed TOML document and build the :class:`Target` (``label`` names it)."""
-    doc = dict(doc)
+def _check_variants(label: str, doc: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``[variants.<name>]`` tables of ``doc``, each checked for known sections."""
     variants_raw = doc.get("variants", {})
     if not isinstance(variants_raw, dict) or not all(
         isinstance(v, dict) for v in variants_raw.values()
@@ -155,7 +154,6 @@ def parse_target(doc: Mapping[str, Any], *, label: str, variant: str | None = No
             "must be a table of tables [variants.<name>]",
             "write each variant as [variants.<name>] with the sections it overrides",
         )
-    variant_names = tuple(sorted(variants_raw))
     for vname, vdoc in variants_raw.items():
         _check_keys(label, f"variants.{vname}", vdoc, tuple(SCHEMA) + VARIANT_EXTRA_KEYS)
         for section, table in vdoc.items():
@@ -166,18 +164,11 @@ def parse_target(doc: Mapping[str, Any], *, label: str, variant: str | None = No
                     "must be a table",
                     f"write it as [variants.{vname}.{section}]",
                 )
-    base_name = _plain_str(label, doc, "name")
-    if variant is not None:
-        if variant not in variants_raw:
-            raise ConfigError(
-                f"{label}: unknown variant {variant!r} of target {base_name!r}",
-                obj=label,
-                rule="variant",
-                hint=_did_you_mean(variant, variant_names, what="variants"),
-            )
-        doc = _merge(doc, variants_raw[variant])
+    return variants_raw
 
-    _check_keys(label, "", doc, TOP_KEYS + tuple(SCHEMA))
+
+def _check_header(label: str, doc: Mapping[str, Any]) -> None:
+    """The top-level keys are present, the schema version is this one, real_chip a bool."""
     for key in ("schema_version", "name", "description", "backend", "real_chip"):
         if key not in doc:
             raise _missing(label, key)
@@ -196,8 +187,6 @@ def parse_target(doc: Mapping[str, Any], *, label: str, variant: str | None = No
             f"unsupported schema version {version} (this nmcompiler reads {SCHEMA_VERSION})",
             f"write schema_version = {SCHEMA_VERSION}",
         )
-    description = _plain_str(label, doc, "description")
-    backend = _plain_str(label, doc, "backend")
     real_chip = doc["real_chip"]
     if not isinstance(real_chip, bool):
         raise _err(
@@ -207,6 +196,11 @@ def parse_target(doc: Mapping[str, Any], *, label: str, variant: str | None = No
             "write real_chip = true for a chip that exists, false for a model",
         )
 
+
+def _parse_sections(
+    label: str, doc: Mapping[str, Any], real_chip: bool
+) -> tuple[dict[str, dict[str, Any]], list[Provenance]]:
+    """The checked values of every schema section, and the provenance of each quantity."""
     values: dict[str, dict[str, Any]] = {}
     sources: list[Provenance] = []
     for section, specs in SCHEMA.items():
@@ -236,6 +230,31 @@ def parse_target(doc: Mapping[str, Any], *, label: str, variant: str | None = No
             sec_values[fname] = value
             sources.append(prov)
         values[section] = sec_values
+    return values, sources
+
+
+def parse_target(doc: Mapping[str, Any], *, label: str, variant: str | None = None) -> Target:
+    """Check a parsed TOML document and build the :class:`Target` (``label`` names it)."""
+    doc = dict(doc)
+    variants_raw = _check_variants(label, doc)
+    variant_names = tuple(sorted(variants_raw))
+    base_name = _plain_str(label, doc, "name")
+    if variant is not None:
+        if variant not in variants_raw:
+            raise ConfigError(
+                f"{label}: unknown variant {variant!r} of target {base_name!r}",
+                obj=label,
+                rule="variant",
+                hint=_did_you_mean(variant, variant_names, what="variants"),
+            )
+        doc = _merge(doc, variants_raw[variant])
+
+    _check_keys(label, "", doc, TOP_KEYS + tuple(SCHEMA))
+    _check_header(label, doc)
+    description = _plain_str(label, doc, "description")
+    backend = _plain_str(label, doc, "backend")
+    real_chip = doc["real_chip"]
+    values, sources = _parse_sections(label, doc, real_chip)
 
     topo = _build_topology(label, values["topology"])
     core = CoreBudget(**values["core_budget"])
@@ -412,6 +431,61 @@ def _is_int(x: Any) -> bool:
     return isinstance(x, int) and not isinstance(x, bool)
 
 
+def _is_bool(x: Any) -> bool:
+    return isinstance(x, bool)
+
+
+def _as_float(v: Any) -> tuple[bool, Any]:
+    if (_is_int(v) or isinstance(v, float)) and math.isfinite(v):
+        return True, float(v)
+    return False, v
+
+
+def _as_pair(test: Callable[[Any], bool]) -> Callable[[Any], tuple[bool, Any]]:
+    def convert(v: Any) -> tuple[bool, Any]:
+        if isinstance(v, list) and len(v) == 2 and all(test(x) for x in v):
+            return True, tuple(v)
+        return False, v
+
+    return convert
+
+
+def _as_int_pairs(v: Any) -> tuple[bool, Any]:
+    if (
+        isinstance(v, list)
+        and bool(v)
+        and all(isinstance(p, list) and len(p) == 2 and all(_is_int(x) for x in p) for p in v)
+    ):
+        return True, tuple(tuple(p) for p in v)
+    return False, v
+
+
+def _as_int_list(v: Any) -> tuple[bool, Any]:
+    if isinstance(v, list) and bool(v) and all(_is_int(x) for x in v):
+        return True, tuple(v)
+    return False, v
+
+
+def _as_str_list(v: Any) -> tuple[bool, Any]:
+    if isinstance(v, list) and all(isinstance(x, str) for x in v):
+        return True, tuple(v)
+    return False, v
+
+
+#: per field kind: the check and conversion of a TOML value, as (ok, converted value)
+_CONVERT: dict[str, Callable[[Any], tuple[bool, Any]]] = {
+    "int": lambda v: (_is_int(v), v),
+    "float": _as_float,
+    "bool": lambda v: (_is_bool(v), v),
+    "str": lambda v: (isinstance(v, str), v),
+    "int_pair": _as_pair(_is_int),
+    "bool_pair": _as_pair(_is_bool),
+    "int_pairs": _as_int_pairs,
+    "int_list": _as_int_list,
+    "str_list": _as_str_list,
+}
+
+
 def _check_value(label: str, key: str, spec: FieldSpec, value: Any) -> Any:
     kind = spec.kind
     if spec.per_core and isinstance(value, list):
@@ -425,40 +499,7 @@ def _check_value(label: str, key: str, spec: FieldSpec, value: Any) -> Any:
         for v in value:
             _check_min(label, key, spec, v)
         return tuple(value)
-    ok = True
-    if kind == "int":
-        ok = _is_int(value)
-    elif kind == "float":
-        ok = (_is_int(value) or isinstance(value, float)) and math.isfinite(value)
-        if ok:
-            value = float(value)
-    elif kind == "bool":
-        ok = isinstance(value, bool)
-    elif kind == "str":
-        ok = isinstance(value, str)
-    elif kind in ("int_pair", "bool_pair"):
-        test = _is_int if kind == "int_pair" else (lambda v: isinstance(v, bool))
-        ok = isinstance(value, list) and len(value) == 2 and all(test(v) for v in value)
-        if ok:
-            value = tuple(value)
-    elif kind == "int_pairs":
-        ok = (
-            isinstance(value, list)
-            and bool(value)
-            and all(
-                isinstance(p, list) and len(p) == 2 and all(_is_int(v) for v in p) for p in value
-            )
-        )
-        if ok:
-            value = tuple(tuple(p) for p in value)
-    elif kind == "int_list":
-        ok = isinstance(value, list) and bool(value) and all(_is_int(v) for v in value)
-        if ok:
-            value = tuple(value)
-    elif kind == "str_list":
-        ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
-        if ok:
-            value = tuple(value)
+    ok, value = _CONVERT[kind](value)
     if not ok:
         raise _err(
             label,

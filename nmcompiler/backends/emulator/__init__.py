@@ -59,10 +59,13 @@ def engine_for(
     """An :class:`Engine` for ``net`` on ``target`` (a Target or None) and a mapping.
 
     Without a partition everything runs on one core (logical core 0, physical core 0).
-    ``family`` overrides the target's ``backend`` field (default ``"emulator"``).
+    The arithmetic is the one the target's chip family names
+    (``target.family.emulator_arithmetic``); ``family`` overrides it (default
+    ``"emulator"``, the generic fixed point).
     """
-    fam = family or (getattr(target, "backend", None) if target is not None else None) or \
-        "emulator"
+    rules = getattr(target, "family", None) if target is not None else None
+    fam = family or (rules.emulator_arithmetic if rules is not None else None) or \
+        getattr(target, "backend", None) or "emulator"
     if fam not in FAMILIES:
         raise BackendError(f"the emulator has no arithmetic for target family '{fam}'",
                            obj=fam, rule="family", hint="families: " + ", ".join(FAMILIES))

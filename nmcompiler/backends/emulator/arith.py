@@ -4,9 +4,9 @@ Every family updates a flat vector of neurons ("slots") at once, vectorised over
 axis; the engine (:mod:`nmcompiler.backends.emulator.engine`) hands it the summed synaptic input of
 one step and gets the spikes (integer payloads) back. Per-neuron parameters are arrays
 over the slots, so populations of different models share one update and the arithmetic
-of a neuron never depends on where it is mapped (DESIGN.md section 6.1).
+of a neuron never depends on where it is mapped (docs/architecture.md#fidelity).
 
-Families (chosen by the target's ``backend`` field):
+Arithmetics (named by the target's chip family, ``target.family.emulator_arithmetic``):
 
 * ``emulator`` (:class:`GenericArith`) -- the reference semantics of ``ir/simulate.py``
   in float64 (complex128 for resonate-and-fire), operation for operation in the same
@@ -55,7 +55,6 @@ __all__ = [
 ]
 
 RESET_HARD, RESET_SOFT, RESET_NONE = 0, 1, 2
-FAMILIES = ("emulator", "loihi", "spinnaker", "speck")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True, eq=False)
@@ -445,7 +444,7 @@ class SpeckArith(Arith):
 
 def make_arith(family: str, p: SlotParams, formats: Any = None, *, integer: bool = True
                ) -> Arith:
-    """The arithmetic of target family ``family`` (a target's ``backend`` field)."""
+    """The arithmetic named ``family`` (a chip family's ``emulator_arithmetic``)."""
     cls = ARITHMETICS.get(family)
     if cls is None:
         raise BackendError(
@@ -457,7 +456,11 @@ def make_arith(family: str, p: SlotParams, formats: Any = None, *, integer: bool
     return cls(p, formats)
 
 
-#: family name -> the emulator's arithmetic for it (one class per family)
+#: arithmetic name (a chip family's ``emulator_arithmetic``) -> its class; a new
+#: arithmetic is one class here, whose ``family`` attribute is its name
 ARITHMETICS: dict[str, type[Arith]] = {
     cls.family: cls for cls in (GenericArith, LoihiArith, SpinnakerArith, SpeckArith)
 }
+
+#: the arithmetic names, in registry order
+FAMILIES = tuple(ARITHMETICS)

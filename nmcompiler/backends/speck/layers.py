@@ -306,6 +306,47 @@ def _order(net: Any) -> list[str]:
     return done
 
 
+def _check_iaf(name: str, model: Any) -> None:
+    """Raise a FitError unless population ``name`` is integrate-and-fire as a Speck core."""
+    if not getattr(model, "spiking", True):
+        raise FitError(f"population '{name}' is a non-spiking readout; Speck layers are "
+                       "integrate-and-fire", obj=name, rule="IAF neurons",
+                       hint="use IF neurons and read out spike counts")
+    if np.any(np.asarray(model.lam) != 1) or np.any(np.asarray(model.alpha_u) != 0):
+        raise FitError(f"population '{name}' leaks or has a current stage; Speck layers "
+                       "are integrate-and-fire", obj=name, rule="IAF neurons",
+                       hint="use IF neurons")
+    if int(model.refractory) or float(model.noise):
+        raise FitError(f"population '{name}' has a refractory period or noise; Speck has "
+                       "neither", obj=name, rule="IAF neurons", hint="use IF neurons")
+    if model.reset not in (Reset.HARD, Reset.SOFT):
+        raise FitError(f"population '{name}' never resets; Speck resets to 0 or subtracts",
+                       obj=name, rule="reset", hint="use reset 'hard' or 'soft'")
+
+
+def _destinations(layers: dict[str, dict[str, Any]], target: Any
+                  ) -> dict[str, list[tuple[str, int]]]:
+    """Per layer, the layers it sends to and their pooling; checked against the core's
+    number of destinations."""
+    dests: dict[str, list[tuple[str, int]]] = {n: [] for n in layers}
+    for name, lay in layers.items():
+        src = lay["source"]
+        if src in dests:
+            py, px = lay["source_pool"]
+            if py != px:  # pragma: no cover - pool_factor(rect=False) is square
+                raise FitError(f"pooling {(py, px)} into '{name}' is not square",
+                               obj=name, rule="square pooling", hint="pool squares")
+            dests[src].append((name, py))
+    for src, d in dests.items():
+        if len(d) > int(target.core.max_destinations or 2):
+            raise FitError(f"layer '{src}' sends to {len(d)} layers; a Speck core has "
+                           f"{target.core.max_destinations} destinations", obj=src,
+                           rule="destinations", need=len(d),
+                           limit=int(target.core.max_destinations or 2),
+                           hint="send it to fewer layers")
+    return dests
+
+
 def plan_layers(compiled: Any) -> SpeckPlan:
     """The :class:`SpeckPlan` of a network compiled for a Speck target (module docstring)."""
     net = compiled.network
@@ -345,20 +386,7 @@ def plan_layers(compiled: Any) -> SpeckPlan:
                            "convolution", obj=name, rule="layer input",
                            hint="connect it or remove it")
         model = pop.model
-        if not getattr(model, "spiking", True):
-            raise FitError(f"population '{name}' is a non-spiking readout; Speck layers are "
-                           "integrate-and-fire", obj=name, rule="IAF neurons",
-                           hint="use IF neurons and read out spike counts")
-        if np.any(np.asarray(model.lam) != 1) or np.any(np.asarray(model.alpha_u) != 0):
-            raise FitError(f"population '{name}' leaks or has a current stage; Speck layers "
-                           "are integrate-and-fire", obj=name, rule="IAF neurons",
-                           hint="use IF neurons")
-        if int(model.refractory) or float(model.noise):
-            raise FitError(f"population '{name}' has a refractory period or noise; Speck has "
-                           "neither", obj=name, rule="IAF neurons", hint="use IF neurons")
-        if model.reset not in (Reset.HARD, Reset.SOFT):
-            raise FitError(f"population '{name}' never resets; Speck resets to 0 or subtracts",
-                           obj=name, rule="reset", hint="use reset 'hard' or 'soft'")
+        _check_iaf(name, model)
         from_input = pr.pre in net.inputs
         w, stride, pad, spool, in3 = _kernel(net, pr, sizes, rect=from_input)
         if from_input:
@@ -394,22 +422,7 @@ def plan_layers(compiled: Any) -> SpeckPlan:
             pop_shape=tuple(pop.shape), threshold=theta, min_v_mem=lo_state,
             return_to_zero=model.reset == Reset.HARD,
             max_spikes=int(model.graded_max) if model.graded else 0, projection=pr.name)
-    dests: dict[str, list[tuple[str, int]]] = {n: [] for n in layers}
-    for name, lay in layers.items():
-        src = lay["source"]
-        if src in dests:
-            py, px = lay["source_pool"]
-            if py != px:  # pragma: no cover - pool_factor(rect=False) is square
-                raise FitError(f"pooling {(py, px)} into '{name}' is not square",
-                               obj=name, rule="square pooling", hint="pool squares")
-            dests[src].append((name, py))
-    for src, d in dests.items():
-        if len(d) > int(target.core.max_destinations or 2):
-            raise FitError(f"layer '{src}' sends to {len(d)} layers; a Speck core has "
-                           f"{target.core.max_destinations} destinations", obj=src,
-                           rule="destinations", need=len(d),
-                           limit=int(target.core.max_destinations or 2),
-                           hint="send it to fewer layers")
+    dests = _destinations(layers, target)
     out = tuple(SpeckLayer(**lay, destinations=tuple(dests[n])) for n, lay in layers.items())
     return SpeckPlan(target=target.name, input=inp.name, input_shape=_chw(inp.shape),
                      dvs_pool=dvs_pool, layers=out,

@@ -179,6 +179,7 @@ def run_model(model: Any, arch: dict[str, Any], x: np.ndarray) -> dict[str, np.n
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Command line: read the inputs, run the network in sinabs, write the outputs."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--input", type=Path, help=".npz with one array under the input's name")
     ap.add_argument("--events", type=Path, help=".npz with arrays x, y, p, t")
@@ -205,7 +206,8 @@ def main(argv: list[str] | None = None) -> int:
         x = x[:args.steps]
     model, arch = load_model(here, batch_size=x.shape[1])
     out = run_model(model, arch, x)
-    np.savez(args.out, **out)
+    arrays: dict[str, Any] = dict(out)
+    np.savez(args.out, **arrays)
     for name in arch["outputs"]:
         print(f"output {name}: shape {out[name].shape}, spikes {int(out[name].sum())}")
     return 0

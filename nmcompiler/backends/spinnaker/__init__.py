@@ -82,7 +82,8 @@ def run_graph_file(network_npz: str | Path, inputs: Mapping[str, np.ndarray], st
     py = python or pynn_python()
     with tempfile.TemporaryDirectory(prefix="nmc_pynn_") as tmp:
         src, dst = Path(tmp) / "inputs.npz", Path(tmp) / "out.npz"
-        np.savez(src, **{k: np.asarray(v).astype(np.int8) for k, v in inputs.items()})
+        spikes: dict[str, Any] = {k: np.asarray(v).astype(np.int8) for k, v in inputs.items()}
+        np.savez(src, **spikes)
         cmd = [py, str(script or RUNNER), "--network", str(Path(network_npz).resolve()),
                "--simulator", simulator, "--input", str(src), "--steps", str(int(steps)),
                "--out", str(dst), "--quiet", *extra]

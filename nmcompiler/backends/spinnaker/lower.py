@@ -133,7 +133,8 @@ def quantization_info(net: Any) -> dict[str, Any]:
     md = net.metadata if isinstance(net.metadata, Mapping) else {}
     q = md.get("quantization")
     q = q if isinstance(q, Mapping) else {}
-    pops = q.get("populations") if isinstance(q.get("populations"), Mapping) else {}
+    pops_raw = q.get("populations")
+    pops = pops_raw if isinstance(pops_raw, Mapping) else {}
     return {
         "fraction_bits": int(q.get("state_fraction_bits", 15)),
         "target": str(q.get("target", "")),
@@ -189,7 +190,7 @@ def _population(name: str, pop: Any, frac: int) -> dict[str, Any]:
     """PyNN cell parameters (per neuron) of one compiled population."""
     from nmcompiler.ir.models import Reset, canonical
 
-    p = canonical(pop.model)
+    p: dict[str, Any] = canonical(pop.model)
     n = int(pop.size)
     spiking = bool(p["spiking"])
     lam_c = np.asarray(p["lam"])
@@ -336,7 +337,12 @@ def lower_network(net: Any, partition: Any = None, placement: Any = None, *,
         g.populations.append(_population(name, pop, frac))
     celltype = {p["name"]: p["celltype"] for p in g.populations}
     # ---- slices: (population, logical core), in core order within each population
-    bp, bc, bx, by, bpp, bn = [], [], [], [], [], []
+    bp: list[int] = []
+    bc: list[int] = []
+    bx: list[int] = []
+    by: list[int] = []
+    bpp: list[int] = []
+    bn: list[int] = []
     coords = None if placement is None else np.asarray(placement.coords, dtype=np.int64)
     for i, p in enumerate(g.populations):
         if partition is None:

@@ -111,6 +111,7 @@ def load_inputs(path, meta, steps):
 
 
 def import_simulator(name):
+    """The PyNN simulator module for ``name`` (``nest`` or ``spinnaker``)."""
     if name == "nest":
         import pyNN.nest as sim
     elif name == "spinnaker":
@@ -148,17 +149,9 @@ class Net:
 
     # ------------------------------------------------------------------ build
     def build(self, inputs_b0):
-        sim, a, dt = self.sim, self.a, self.dt
-        max_delay = 1
-        for j, _ in enumerate(self.meta["projections"]):
-            d = a[f"proj{j}.nest_delay" if self.nest else f"proj{j}.delay"]
-            if d.size:
-                max_delay = max(max_delay, int(d.max()))
-        if self.nest:
-            sim.setup(timestep=dt, min_delay=dt, max_delay=(max_delay + 1) * dt,
-                      spike_precision="on_grid")
-        else:
-            sim.setup(timestep=dt)
+        """Create the populations and spike sources for inputs ``inputs_b0`` (batch 0)."""
+        sim, a = self.sim, self.a
+        self.setup()
         types = {p["celltype"] for p in self.meta["populations"]}
         blocks = {k: a[f"block.{k}"] for k in ("pop", "core", "x", "y", "p", "n")}
         pin = (self.sliced and self.meta["info"].get("machine") == "spinnaker"
@@ -172,30 +165,8 @@ class Net:
         for i, p in enumerate(self.meta["populations"]):
             name, n = p["name"], int(p["n"])
             celltype = getattr(sim, p["celltype"])
-            params = {k: a[f"pop{i}.{k}"] for k in CELL_PARAMS}
+            params = self.cell_params(i, p)
             bias_mv = a[f"pop{i}.bias_mv"]
-            if self.nest:
-                # a population runs shift[P] steps late on NEST: its bias must start then.
-                # IF_curr_delta: NEST's iaf_psc_delta adds I_e through P30 = (1 - P33)
-                # tau_m / C, which is 0 without leak, so the bias arrives as a delta synapse
-                # from a source firing in every step (exact, silent while refractory);
-                # IF_curr_exp: i_offset is set when the population's step 0 comes
-                # (run_retimed)
-                if p["celltype"] == "IF_curr_exp" and np.any(params["i_offset"] != 0):
-                    self.late_offsets.append((name, params["i_offset"]))
-                params["i_offset"] = np.zeros(n)
-            if p["celltype"] == "IF_curr_exp":
-                params["tau_syn_E"] = params["tau_syn_I"] = params.pop("tau_syn")
-            else:
-                params.pop("tau_syn")
-            # pyNN.nest 0.13 cannot set IF_curr_delta's initial v (no variable map): NEST
-            # starts V_m at -70 mV, so on NEST every voltage is taken relative to that
-            params["v_rest"] = np.full(n, self.v0)
-            params["v_thresh"] = params["v_thresh"] + self.v0
-            params["v_reset"] = params["v_reset"] + self.v0
-            if not self.nest:
-                # sPyNNaker keeps parameters in s16.15: a never-leaking neuron's tau_m
-                params["tau_m"] = np.minimum(params["tau_m"], 32767.0)
             if not self.sliced:
                 groups = [np.arange(n)]
             else:
@@ -231,6 +202,49 @@ class Net:
             self.parts[name] = [(src, np.arange(n))]
             self.part_of[name] = (np.zeros(n, np.int64), np.arange(n))
         self.connect()
+
+    def setup(self):
+        """``sim.setup`` with the time step, and on NEST the delay range of the network."""
+        sim, a, dt = self.sim, self.a, self.dt
+        max_delay = 1
+        for j, _ in enumerate(self.meta["projections"]):
+            d = a[f"proj{j}.nest_delay" if self.nest else f"proj{j}.delay"]
+            if d.size:
+                max_delay = max(max_delay, int(d.max()))
+        if self.nest:
+            sim.setup(timestep=dt, min_delay=dt, max_delay=(max_delay + 1) * dt,
+                      spike_precision="on_grid")
+        else:
+            sim.setup(timestep=dt)
+
+    def cell_params(self, i, p):
+        """The PyNN cell parameters of population ``p`` (index ``i``) for this simulator."""
+        a, n = self.a, int(p["n"])
+        name = p["name"]
+        params = {k: a[f"pop{i}.{k}"] for k in CELL_PARAMS}
+        if self.nest:
+            # a population runs shift[P] steps late on NEST: its bias must start then.
+            # IF_curr_delta: NEST's iaf_psc_delta adds I_e through P30 = (1 - P33)
+            # tau_m / C, which is 0 without leak, so the bias arrives as a delta synapse
+            # from a source firing in every step (exact, silent while refractory);
+            # IF_curr_exp: i_offset is set when the population's step 0 comes
+            # (run_retimed)
+            if p["celltype"] == "IF_curr_exp" and np.any(params["i_offset"] != 0):
+                self.late_offsets.append((name, params["i_offset"]))
+            params["i_offset"] = np.zeros(n)
+        if p["celltype"] == "IF_curr_exp":
+            params["tau_syn_E"] = params["tau_syn_I"] = params.pop("tau_syn")
+        else:
+            params.pop("tau_syn")
+        # pyNN.nest 0.13 cannot set IF_curr_delta's initial v (no variable map): NEST
+        # starts V_m at -70 mV, so on NEST every voltage is taken relative to that
+        params["v_rest"] = np.full(n, self.v0)
+        params["v_thresh"] = params["v_thresh"] + self.v0
+        params["v_reset"] = params["v_reset"] + self.v0
+        if not self.nest:
+            # sPyNNaker keeps parameters in s16.15: a never-leaking neuron's tau_m
+            params["tau_m"] = np.minimum(params["tau_m"], 32767.0)
+        return params
 
     def application_processors(self):
         """{(x, y): processors sPyNNaker leaves to applications}, in order: the chip's
@@ -312,6 +326,7 @@ class Net:
         return [Sequence(v) for v in times]
 
     def connect(self):
+        """Create the projections from the lowered synapse lists, weights scaled per simulator."""
         sim, a = self.sim, self.a
         sizes = {p["name"]: int(p["n"]) for p in self.meta["populations"]}
         scale_key = "weight_scale_nest" if self.nest else "weight_scale_spinnaker"
@@ -344,6 +359,7 @@ class Net:
         del sizes
 
     def record(self):
+        """Record the spikes and voltages the network file asks for."""
         types = {p["name"]: p["celltype"] for p in self.meta["populations"]}
         for key in self.meta["records"]:
             pop, _, var = key.rpartition("/")
@@ -354,6 +370,7 @@ class Net:
                 part.record("spikes" if var == "s" else "v")
 
     def set_inputs(self, inputs_b):
+        """Give every spike source the spike times of ``inputs_b`` (one batch entry)."""
         for name, src in self.sources.items():
             src.set(spike_times=self.spike_times(name, inputs_b[name]))
 
@@ -434,6 +451,7 @@ def mapping_report(net):
 
 
 def run(args):
+    """Build the network, run every batch entry and write the recordings."""
     meta, arrays = load_network(args.network)
     inputs, steps, batch = load_inputs(args.input, meta, args.steps)
     sim = import_simulator(args.simulator)
@@ -482,6 +500,7 @@ def run(args):
 
 
 def main(argv=None):
+    """Command line entry point of the runner."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     here = Path(__file__).resolve().parent
     ap.add_argument("--network", default=str(here / "network.npz"))

@@ -34,10 +34,12 @@ def projection_synapses(net: Network, proj: Projection) -> tuple[np.ndarray, ...
 
 
 def expand_grid(net: Network, proj: Projection) -> Sparse:
+    """The conv/pool projection ``proj`` as an explicit sparse matrix."""
     return grid_to_sparse(proj.conn, net.shape_of(proj.pre))  # type: ignore[arg-type]
 
 
 def unique_name(base: str, taken: set[str]) -> str:
+    """``base``, or ``base#k`` for the first ``k`` not in ``taken``; adds it to ``taken``."""
     name, k = base, 2
     while name in taken:
         name, k = f"{base}#{k}", k + 1
@@ -48,6 +50,7 @@ def unique_name(base: str, taken: set[str]) -> str:
 
 
 def with_delays(conn: Any, delays: np.ndarray | None) -> Any:
+    """A copy of connectivity ``conn`` with its delays replaced by ``delays``."""
     if isinstance(conn, Dense):
         return Dense(weight=conn.weight, delays=delays)
     if isinstance(conn, Sparse):

@@ -21,6 +21,7 @@ from ...targets.families.speck import speck_kernel
 
 # =========================================================================== 1. expansion
 def check_conv_limits(net: Network, proj: Projection, target: Target) -> None:
+    """Raise a FitError if the convolution of ``proj`` exceeds the target's convolution limits."""
     lim = target.convolution
     if lim is None:
         return

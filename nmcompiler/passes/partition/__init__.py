@@ -1,7 +1,7 @@
 """The *partition* pass: neurons -> logical cores within every per-core budget.
 
 Objective: the fewest inter-core messages, one message per (source neuron, destination
-core) and spike (DESIGN.md section 3), subject to every per-core budget of the target:
+core) and spike (docs/mapping.md), subject to every per-core budget of the target:
 neurons, input axons (distinct presynaptic neurons or input channels with a synapse on
 the core), output axons (distinct (neuron, destination core) pairs of the core's
 neurons), synaptic memory in bits as the target's ``synapse_accounting`` stores a row

@@ -58,6 +58,7 @@ def _where(view: View, neuron: int) -> tuple[str, int]:
 
 def single_neuron_error(view: View, target: Target, neuron: int, name: str, need: int,
                          limit: int) -> FitError:
+    """The FitError for one neuron that alone needs more of resource ``name`` than a core has."""
     pop, i = _where(view, neuron)
     words = RESOURCE_WORDS.get(name, name)
     hint = _RESOURCE_HINTS.get(name, "change the network") + \
@@ -70,6 +71,7 @@ def single_neuron_error(view: View, target: Target, neuron: int, name: str, need
 
 def too_many_cores(view: View, target: Target, n_cores: int, used: np.ndarray | None,
                     names: tuple[str, ...] | None) -> FitError:
+    """The FitError for a partition that needs more cores than the target has."""
     total = int(target.total_cores)
     per_chip = int(target.topology.cores_per_chip)
     chips = math.ceil(n_cores / per_chip)

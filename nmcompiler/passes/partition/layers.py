@@ -22,6 +22,7 @@ _SPECK_NAMES = LAYER_BUDGET_NAMES
 
 # =========================================================================== Speck
 def speck_partition(net: Network, view: View, target: Target, seed: int) -> Partition:
+    """One core per layer (population), checked against the family's layer memories."""
     npop = len(view.pops)
     kernel = np.zeros(npop, dtype=np.int64)
     neuron_mem = np.zeros(npop, dtype=np.int64)

@@ -21,6 +21,10 @@ from .view import View
 
 
 def sequential(view: View, cap: int) -> tuple[np.ndarray, int]:
+    """Neurons to cores in order, ``cap`` per core, each population starting a new core.
+
+    Returns:
+        The core of every neuron and the number of cores."""
     nc = np.empty(view.n_neurons, dtype=np.int64)
     base = 0
     for k in range(len(view.pops)):
@@ -264,6 +268,10 @@ def _probe_factor(used: np.ndarray, col: np.ndarray, cnt: np.ndarray, lim: np.nd
 def metis_partition(view: View, target: Target, cap: int, lim: np.ndarray, seed: int,
                      max_blocks: int, sample: int, rounds: int, max_edges: int,
                      stats: dict[str, Any]) -> tuple[np.ndarray, int, Eval | None]:
+    """Partition blocks of neurons with METIS on the sampled block graph, within ``lim``.
+
+    Returns:
+        The core of every neuron, the number of cores and the usage evaluation."""
     rng = np.random.default_rng(seed)
     block, bsize, bgroup, n_blocks = _blocks(view, cap, max_blocks)
     t0 = time.perf_counter()

@@ -43,6 +43,7 @@ def compact(neuron_core: np.ndarray) -> tuple[np.ndarray, int]:
 
 
 def overload(ev: Eval, lim: np.ndarray) -> np.ndarray:
+    """Per core, the largest ratio of used resource to its limit."""
     has = lim > 0
     ratio = np.where(has[None, :], ev.used / np.maximum(lim, 1)[None, :], 0.0)
     return ratio.max(axis=1)

@@ -230,6 +230,7 @@ def _sorted_pairs_csr(rows: np.ndarray, cols: np.ndarray, n: int,
 
 
 def evaluate(view: View, neuron_core: np.ndarray, n_cores: int, target: Target) -> Eval:
+    """The resource usage of every core under the assignment ``neuron_core``."""
     n = view.n_neurons
     m = _pair_matrix(view, neuron_core, n_cores)
     indptr = m.indptr

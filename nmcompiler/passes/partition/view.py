@@ -19,6 +19,7 @@ from ...targets import Target
 # =========================================================================== the view
 @dataclass(frozen=True, slots=True)
 class Proj:
+    """One projection in the view: offsets of its pre and post rows and its index arrays."""
     name: str
     pre_row: int  # first row of pre in the source index (populations first, then inputs)
     n_pre: int
@@ -34,6 +35,7 @@ class Proj:
 
 @dataclass(frozen=True, slots=True)
 class View:
+    """The network as arrays: population and input offsets, projections, groups."""
     pops: tuple[str, ...]
     pop_off: np.ndarray
     n_neurons: int
@@ -50,6 +52,7 @@ def _expand(net: Network, proj: Any) -> Sparse:
 
 
 def build_view(net: Network, target: Target, mix: bool | None) -> View:
+    """The array view of ``net`` for partitioning on ``target``."""
     pops = tuple(net.populations)
     if not pops:
         raise UsageError(f"network '{net.name}' has no populations to partition",
@@ -106,6 +109,7 @@ class Ones:
         self._buf = np.ones(0, dtype=np.int32)
 
     def __call__(self, n: int) -> np.ndarray:
+        """A read-only array of ``n`` ones."""
         if self._buf.shape[0] < n:
             buf = np.ones(n, dtype=np.int32)
             buf.setflags(write=False)
@@ -114,4 +118,5 @@ class Ones:
 
 
 def plain_ones(n: int) -> np.ndarray:
+    """A fresh int32 array of ``n`` ones."""
     return np.ones(n, dtype=np.int32)

@@ -14,6 +14,10 @@ from .geometry import Geometry, hop_matrix
 def cpsat_place(geo: Geometry, g: sp.csr_matrix, hint: np.ndarray | None, seed: int,
            time_limit_s: float, stats: dict[str, Any]
            ) -> tuple[np.ndarray | None, bool, float | None]:
+    """Place cores on nodes with CP-SAT, minimising weighted hops.
+
+    Returns:
+        The node of every core (None if no solution), whether it is optimal, the objective."""
     from ortools.sat.python import cp_model
 
     t = geo.target

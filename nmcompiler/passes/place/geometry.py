@@ -32,6 +32,7 @@ class Geometry:
                                  shape=(self.n_nodes, self.n_nodes))
 
     def hops_nodes(self, na: np.ndarray, nb: np.ndarray) -> np.ndarray:
+        """Router hops between nodes ``na`` and ``nb`` (element-wise)."""
         if self.H is not None:
             return self.H[na, nb].astype(np.int64)
         return self.noc.pair_hops(na, nb)
@@ -47,6 +48,7 @@ def hop_matrix(target: Target) -> np.ndarray:
 
 
 def symmetric_graph(part: Partition) -> sp.csr_matrix:
+    """The core graph of ``part`` as a symmetric sparse matrix of message counts."""
     c = part.n_cores
     w = sp.csr_matrix((part.edge_messages.astype(np.float64),
                        (part.edge_src.astype(np.int64), part.edge_dst.astype(np.int64))),
@@ -76,6 +78,7 @@ def edge_cost(geo: Geometry, g_src: np.ndarray, g_dst: np.ndarray, g_w: np.ndarr
 
 
 def graph_edges(g: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The upper-triangle edges of ``g``: sources, destinations, weights."""
     coo = g.tocoo()
     up = coo.row < coo.col
     return coo.row[up].astype(np.int64), coo.col[up].astype(np.int64), coo.data[up]

@@ -112,6 +112,7 @@ def bisection_start(geo: Geometry, g: sp.csr_matrix, seed: int) -> np.ndarray:
 def local_search(geo: Geometry, g: sp.csr_matrix, pos: np.ndarray, rng: np.random.Generator,
                   budget: int, link_weight: float, part: Partition, stats: dict[str, Any]
                   ) -> np.ndarray:
+    """Improve placement ``pos`` by pairwise swaps and moves, within ``budget`` tries."""
     c = g.shape[0]
     if c < 2:
         return pos

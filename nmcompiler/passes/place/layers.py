@@ -13,6 +13,7 @@ from ...targets import Target
 
 # =========================================================================== Speck
 def place_layers(part: Partition, target: Target, seed: int) -> Placement:
+    """Place one layer per core by bipartite matching of layers to cores that fit them."""
     from scipy.sparse.csgraph import maximum_bipartite_matching
 
     names = part.usage.names

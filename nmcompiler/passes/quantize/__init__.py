@@ -4,7 +4,7 @@ The result is the same network in **integer state units** (weights, thresholds, 
 reset voltages are integers stored in the IR's float arrays; decays are exact fractions
 ``k / 2**decay_bits``), plus ``network.metadata["quantization"]`` with what a backend or
 the emulator needs to reproduce the target's integer arithmetic, and a report of the error
-this caused (DESIGN.md section 6.4). docs/passes.md gives the formulas.
+this caused (docs/architecture.md#fidelity). docs/passes.md gives the formulas.
 
 Scales. Multiplying a neuron's voltage, current, threshold, bias, reset voltage and all
 its incoming weights by one factor ``K`` leaves its spikes unchanged, so each population

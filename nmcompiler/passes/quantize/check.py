@@ -60,6 +60,7 @@ def _n_synapses(net: Network) -> int:
 
 def behaviour_check(net: Network, qnet: Network, meta_pops: dict, seed: int, steps: int,
                rate: float, max_neurons: int, max_syn: int) -> dict[str, Any]:
+    """Simulate ``net`` and its quantised ``qnet`` on random inputs and compare spikes."""
     if steps <= 0:
         return {"skipped": "check_steps = 0"}
     n_syn = _n_synapses(net)

@@ -21,6 +21,7 @@ STAT_SAMPLE = 1_000_000  # report's error statistics on a sample above this
 # =========================================================================== formats
 @dataclasses.dataclass(frozen=True, slots=True)
 class Fmt:
+    """The number formats of one target, as the quantiser uses them."""
     family: str
     rules: Family  #: the chip family (nmcompiler.targets.families)
     s0: int
@@ -41,6 +42,7 @@ class Fmt:
 
 
 def make_format(target: Target, negative_weight_exp: bool) -> Fmt:
+    """The quantiser's number formats of ``target``."""
     f = target.formats
     family = target.family  # number format and spike test (nmcompiler.targets.families)
     fam = family.number_format

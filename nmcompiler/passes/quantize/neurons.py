@@ -16,6 +16,7 @@ from .formats import Fmt
 
 # =========================================================================== neurons
 def as_array(x: Any, n: int) -> np.ndarray:
+    """``x`` broadcast to ``n`` values."""
     return np.broadcast_to(np.asarray(x), (n,))
 
 
@@ -73,6 +74,7 @@ def quantize_decays(pop: Population, fmt: Fmt, tname: str, caps: Any) -> tuple[d
 
 
 def as_ints(x: Any) -> Any:
+    """``x`` as one int if all values agree, else as a list of ints."""
     a = np.asarray(x)
     if a.size == 0:
         return []
@@ -83,6 +85,7 @@ def as_ints(x: Any) -> Any:
 
 
 def check_model(pop: Population, fmt: Fmt, target: Target) -> None:
+    """Raise a FitError if the neuron model of ``pop`` needs a feature ``target`` lacks."""
     m = pop.model
     caps = target.capabilities
     where = f"population '{pop.name}'"

@@ -22,6 +22,7 @@ def choose_scale(
     sample: np.random.Generator, cmp_err: Any = None, *,
     extremes: dict[str, Extremes],
 ) -> tuple[float, dict]:
+    """The scale from float to chip units for one population, and the bound of each limit."""
     bounds: dict[str, float] = {}
     if theta is not None:
         tmax = float(np.max(theta))
@@ -87,6 +88,7 @@ def choose_scale(
 
 
 def q_theta(theta: np.ndarray, k: float, fmt: Fmt) -> np.ndarray:
+    """Threshold ``theta`` scaled by ``k`` on the chip's threshold grid."""
     unit = 2.0**fmt.th_shift
     m = np.clip(np.rint(k * theta / unit), 1, fmt.th_mant_max)
     return m * unit
@@ -154,6 +156,7 @@ def chip_compare(t: np.ndarray, fmt: Fmt, grid: int | None, movable: bool
 
 
 def q_bias(bias: np.ndarray, k: float, fmt: Fmt) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Bias scaled by ``k`` as (value, mantissa, exponent) in the chip's bias format."""
     b = k * np.asarray(bias, dtype=np.float64)
     if fmt.b_mant_max == 0:
         z = np.zeros_like(b)

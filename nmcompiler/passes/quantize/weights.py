@@ -27,6 +27,7 @@ def top_magnitude(lo: int, hi: int) -> int:
 
 
 def weights_of(net: Network, proj: Projection) -> np.ndarray:
+    """The weights of ``proj`` as one flat float array."""
     conn = proj.conn
     if isinstance(conn, (Dense, Sparse, Conv2d)):
         return np.asarray(conn.weight, dtype=np.float64).reshape(-1)
@@ -36,6 +37,7 @@ def weights_of(net: Network, proj: Projection) -> np.ndarray:
 
 
 def pool_as_conv(net: Network, proj: Projection) -> Conv2d:
+    """The pooling projection ``proj`` as a depthwise convolution of equal weights."""
     conn = proj.conn
     c = net.shape_of(proj.pre)[0]
     kh, kw = as_pair(conn.kernel)
@@ -45,6 +47,7 @@ def pool_as_conv(net: Network, proj: Projection) -> Conv2d:
 
 
 def with_weight(conn: Any, w: np.ndarray) -> Any:
+    """A copy of connectivity ``conn`` with its weights replaced by ``w``."""
     if isinstance(conn, Dense):
         return Dense(weight=w.reshape(conn.weight.shape), delays=conn.delays)
     if isinstance(conn, Sparse):

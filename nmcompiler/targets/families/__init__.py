@@ -3,7 +3,8 @@
 ``target.family`` (:func:`family_of` of the target's ``backend`` field) is how passes and
 backends ask chip-specific questions; no code outside this package compares family
 names. Adding a family: a module here with a :class:`Family` subclass, one line in
-:data:`FAMILIES`, and its target file in ``hw_configs/`` (docs/architecture-core-notes.md).
+:data:`FAMILIES`, and its target file in ``hw_configs/``
+(docs/architecture.md#adding-a-chip-family).
 """
 
 from __future__ import annotations

@@ -27,11 +27,17 @@ class Family:
             (signed fixed point of ``target.formats``).
         spike_compare: the chip's spike test on the integer membrane: ``">"`` (fires when
             ``v > threshold``), ``">="``, or None (the model's own ``fire_at_threshold``).
+        emulator_arithmetic: the name of the emulator's arithmetic that reproduces the
+            chip's neuron update (a key of
+            ``nmcompiler.backends.emulator.arith.ARITHMETICS``: ``"emulator"`` is the
+            generic fixed point of ``target.formats``). A family whose chip computes like
+            an existing one names that arithmetic and needs no emulator code.
     """
 
     name: ClassVar[str] = "generic"
     number_format: ClassVar[str] = "fixed"
     spike_compare: ClassVar[str | None] = None
+    emulator_arithmetic: ClassVar[str] = "emulator"
     #: the chip resets v to 0 only (no ``v_reset`` parameter)
     resets_to_zero_only: ClassVar[bool] = False
 

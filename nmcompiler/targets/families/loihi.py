@@ -686,14 +686,14 @@ def run_spec(net_spec: Mapping[str, Any], steps: int) -> dict[str, np.ndarray]:
             out[f"{name}/s"][..., i, :] = s
             out[f"{name}/u"][..., i, :] = u
             out[f"{name}/v"][..., i, :] = v
-        for j, (c, s) in enumerate(zip(conns, syns, strict=True)):
+        for j, (c, syn) in enumerate(zip(conns, syns, strict=True)):
             pre = c["pre"]
             if pre in inputs:
                 x = inputs[pre]
                 s_in = x[..., i, :] if i < x.shape[-2] else np.zeros_like(x[..., 0, :])
             else:
                 s_in = last_s[pre]
-            _, bufs[j] = synapse_step(s, bufs[j], s_in)
+            _, bufs[j] = synapse_step(syn, bufs[j], s_in)
     return out
 
 
@@ -706,6 +706,7 @@ class LoihiFamily(Family):
 
     name = "loihi"
     number_format = "loihi"
+    emulator_arithmetic = "loihi"
     spike_compare = ">"
     resets_to_zero_only = True
 

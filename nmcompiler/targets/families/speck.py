@@ -26,6 +26,7 @@ class SpeckFamily(Family):
 
     name = "speck"
     number_format = "speck"
+    emulator_arithmetic = "speck"
     spike_compare = ">="
 
 

@@ -23,6 +23,7 @@ class SpinnakerFamily(Family):
 
     name = "spinnaker"
     spike_compare = ">="
+    emulator_arithmetic = "spinnaker"
 
     def mixes_populations(self, target: Target) -> bool:  # noqa: D102
         return False

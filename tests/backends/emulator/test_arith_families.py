@@ -54,3 +54,23 @@ def test_speck_saturates_and_subtracts():
 def test_generic_saturates_state():
     r = _one(ir.IF(theta=1e12, reset=ir.Reset.NONE), 2.0**30, [1] * 5, "emulator")
     assert r.probes["p.v"][:, 0, 0].max() == 2**31 - 1
+
+
+def test_every_chip_family_names_an_emulator_arithmetic():
+    """The emulator picks its arithmetic from the chip family object, not from its name."""
+    from nmcompiler.backends.emulator import engine_for
+    from nmcompiler.backends.emulator.arith import ARITHMETICS
+    from nmcompiler.targets.families import FAMILIES as CHIP_FAMILIES
+
+    for fam in CHIP_FAMILIES.values():
+        assert fam.emulator_arithmetic in ARITHMETICS, fam
+    net = ir.Network("one")
+    net.input("in", 2)
+    net.population("p", 2, ir.LIF(theta=1.0))
+    net.connect("in", "p", ir.Dense(weight=np.eye(2)), delay=1)
+    net.output("p")
+    for name, arith in (("loihi2", "loihi"), ("spinnaker", "spinnaker"),
+                        ("speck2f", "speck"), ("emulator", "emulator")):
+        target = load_target(name)
+        assert target.family.emulator_arithmetic == arith
+        assert engine_for(net, target, check=False).family == arith
