@@ -245,7 +245,8 @@ class RunOutputs:
     def write(self, directory: Path) -> Path:
         """Write ``directory/outputs.npz`` (the caller's directory is already atomic)."""
         path = Path(directory) / "outputs.npz"
-        np.savez(path, **self.arrays())
+        arrays: dict[str, Any] = self.arrays()
+        np.savez(path, **arrays)
         return path
 
     def counts(self) -> dict[str, Any]:
