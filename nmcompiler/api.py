@@ -115,6 +115,9 @@ def compile(  # noqa: A001 - the API's name, as in DESIGN.md
         )
     tgt, toml_text = resolve_target(target)
     verify(network)
+    from .limits import check_compile_bounds
+
+    check_compile_bounds(network, tgt)  # bounded work before the passes (docs/cli.md)
     clock: dict[str, Any] = {}
 
     def phase(name: str) -> float:

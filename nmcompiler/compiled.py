@@ -19,8 +19,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -112,29 +110,14 @@ def _artifact_path(path: str | os.PathLike) -> Path:
     return p / ARTIFACT_NAME if p.is_dir() or p.suffix != ".nmc" else p
 
 
-def write_dir_atomically(out_dir: str | os.PathLike, fill: Callable[[Path], None]) -> Path:
-    """Create ``out_dir`` by filling a temporary sibling and renaming it into place.
+def write_dir_atomically(out_dir: str | os.PathLike, fill: Callable[[Path], None], *,
+                         kind: str = "output") -> Path:
+    """Create ``out_dir`` by filling a temporary sibling and swapping it into place
+    (:func:`nmcompiler.outputs.write_dir_atomically`): if ``fill`` raises, nothing is left
+    behind and an existing ``out_dir`` is kept."""
+    from .outputs import write_dir_atomically as _write
 
-    If ``fill`` raises, nothing is left behind (and an existing ``out_dir`` is kept).
-    An existing ``out_dir`` is replaced only after ``fill`` succeeded.
-    """
-    out = Path(out_dir)
-    parent = out.parent if str(out.parent) else Path(".")
-    parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=parent))
-    try:
-        fill(tmp)
-        if out.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=parent))
-            os.replace(out, old / "x")
-            os.replace(tmp, out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return out
+    return _write(out_dir, fill, kind=kind)
 
 
 def json_default(o: Any) -> Any:
@@ -185,7 +168,7 @@ def save_compiled(cn: CompiledNetwork, out_dir: str | os.PathLike,
         if extra is not None:
             extra(tmp)
 
-    return write_dir_atomically(out_dir, fill)
+    return write_dir_atomically(out_dir, fill, kind="nmc compile")
 
 
 def load_compiled(path: str | os.PathLike) -> CompiledNetwork:

@@ -87,6 +87,9 @@ def _write_zip(path: str | os.PathLike, members: Iterable[tuple[str, np.ndarray]
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=path.suffix, dir=path.parent or ".")
     try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; files follow the umask
         with os.fdopen(fd, "wb") as raw, zipfile.ZipFile(raw, "w", method) as zf:
             if head is not None:
                 _put(zf, *head)
