@@ -7,7 +7,8 @@
   with a :class:`~nmcompiler.ir.errors.FitError` that states the estimate.
 * :func:`check_compile_bounds` refuses, before the passes run, a network whose delays
   would need more relay neurons than the whole target holds (a delay longer than the
-  target's ``max_delay`` becomes a chain of relays, docs/passes.md), and a network whose
+  target's ``max_delay`` becomes a chain of relays, docs/passes.md) or a chain longer than
+  :data:`MAX_RELAY_HOPS`, and a network whose
   declared arrays exceed the limit.
 """
 
@@ -29,7 +30,12 @@ __all__ = [
     "check_model_memory",
     "check_compile_bounds",
     "NEURON_BYTES",
+    "MAX_RELAY_HOPS",
 ]
+
+#: longest relay chain one projection may need (a delay of at most this many times the
+#: target's ``max_delay``): each relay hop is a population the passes place and route
+MAX_RELAY_HOPS = 256
 
 #: bytes the compiler keeps per neuron across the passes (state, parameters, indices,
 #: partition and placement arrays; a deliberate over-estimate)
@@ -177,6 +183,15 @@ def check_compile_bounds(net: Any, target: Any, max_bytes: int | None = None) ->
         hops = int(min(top, 2**62) // d_max)
         pre = net.size_of(proj.pre)
         relays += hops * pre
+        if hops > MAX_RELAY_HOPS:
+            raise FitError(
+                f"projection '{proj.name}' has delay {top:g}; {target.name} delays at most "
+                f"{d_max} steps per hop, so it needs a chain of {hops:,} relay populations and "
+                f"at most {MAX_RELAY_HOPS} are supported (delays up to "
+                f"{MAX_RELAY_HOPS * d_max:,} steps)", obj=proj.name, rule="max_delay",
+                need=int(min(top, 2**62)), limit=MAX_RELAY_HOPS * d_max,
+                hint="shorten the delay (it is in time steps, not seconds?), or pick a target "
+                     "with longer delays")
         if relays > capacity:
             raise FitError(
                 f"projection '{proj.name}' has delay {top:g}; {target.name} delays at most "
