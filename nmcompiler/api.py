@@ -243,9 +243,9 @@ def load_model(path: str | os.PathLike, **nir_options: Any) -> tuple[Network, li
     if p.suffix == ".nmir":
         return ir.load(p), []
     if p.suffix in (".nir", ".h5", ".hdf5"):
-        from .frontends.nir import from_nir
+        from .frontends.nir_checks import import_checked
 
-        imported = from_nir(p, **nir_options)
+        imported = import_checked(p, **nir_options)
         return imported.network, list(imported.warnings)
     raise UsageError(f"model file '{p}' has an unknown extension '{p.suffix}'", obj=str(p),
                      rule="model format", hint="give a .nir file or a saved .nmir network")

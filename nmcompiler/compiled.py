@@ -25,7 +25,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from nmcompiler.ir.errors import FormatError
+from nmcompiler.ir.errors import FormatError, NmcError
 from nmcompiler.ir.io import (
     decode_records,
     encode_records,
@@ -184,23 +184,75 @@ def load_compiled(path: str | os.PathLike) -> CompiledNetwork:
     manifest, arrays = read_archive(file, format_name=COMPILED_FORMAT, version=COMPILED_VERSION)
     where = f"file '{file}'"
     try:
-        tinfo = manifest["target"]
-        target = parse_target(tomllib.loads(tinfo["toml"]), label=f"{file}:{tinfo['name']}",
-                              variant=tinfo["variant"])
-        types = _mapping_types()
-        mapping = manifest["mapping"]
-        return CompiledNetwork(
-            network=network_from_manifest(manifest["network"], arrays, where),
-            target=target,
-            target_toml=tinfo["toml"],
-            partition=decode_records(mapping["partition"], arrays, types, where),
-            placement=decode_records(mapping["placement"], arrays, types, where),
-            routes=decode_records(mapping["routes"], arrays, types, where),
-            report=manifest["report"],
-            seed=int(manifest["seed"]),
-            options=manifest.get("options", {}),
-        )
-    except (KeyError, TypeError) as exc:
-        raise FormatError(f"{where}: manifest entry missing or malformed ({exc!r})",
+        cn = _build_compiled(manifest, arrays, file, where)
+        _check_mapping(cn, where)
+    except FormatError:
+        raise
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError,
+            RecursionError) as exc:
+        raise FormatError(f"{where}: manifest entry missing or malformed ({exc!r})"[:400],
                           obj=str(file), rule="manifest schema",
                           hint="the file is damaged: compile again") from None
+    except NmcError as exc:  # a target or network error inside the file is the file's fault
+        raise FormatError(f"{where}: {exc}"[:600], obj=str(file), rule="manifest contents",
+                          hint="the file is damaged: compile again") from None
+    return cn
+
+
+def _int_array(a: Any, n: int | None, lo: int, hi: int, what: str, where: str) -> None:
+    ok = (isinstance(a, np.ndarray) and a.dtype.kind in "iu" and a.ndim == 1
+          and (n is None or a.shape[0] == n)
+          and (a.size == 0 or (int(a.min()) >= lo and int(a.max()) < hi)))
+    if not ok:
+        raise FormatError(f"{where}: {what} is inconsistent with the network and target",
+                          obj=where, rule="mapping", hint="the file is damaged: compile again")
+
+
+def _check_mapping(cn: CompiledNetwork, where: str) -> None:
+    """The mapping's arrays agree with the network and the target (sizes and ranges)."""
+    from .mapping import Partition, Placement, Routes
+
+    part, pl, rt = cn.partition, cn.placement, cn.routes
+    if not (isinstance(part, Partition) and isinstance(pl, Placement)
+            and isinstance(rt, Routes)):
+        raise FormatError(f"{where}: the mapping records have the wrong types", obj=where,
+                          rule="mapping", hint="the file is damaged: compile again")
+    if not isinstance(part.n_cores, int) or not 0 < part.n_cores <= cn.target.total_cores:
+        raise FormatError(f"{where}: partition uses {part.n_cores!r} cores", obj=where,
+                          rule="mapping", hint="the file is damaged: compile again")
+    if list(part.populations) != list(cn.network.populations):
+        raise FormatError(f"{where}: the partition's populations differ from the network's",
+                          obj=where, rule="mapping", hint="the file is damaged: compile again")
+    n = cn.network.n_neurons
+    _int_array(part.neuron_core, n, 0, part.n_cores, "partition.neuron_core", where)
+    _int_array(part.pop_offsets, len(part.populations) + 1, 0, n + 1,
+               "partition.pop_offsets", where)
+    _int_array(pl.core, part.n_cores, 0, cn.target.total_cores, "placement.core", where)
+    for name in ("edge_src", "edge_dst"):
+        _int_array(getattr(part, name), None, 0, part.n_cores, f"partition.{name}", where)
+    u = part.usage
+    if not (isinstance(u.used, np.ndarray) and u.used.ndim == 2
+            and u.used.shape == (part.n_cores, len(u.names)) and u.limit.shape == u.used.shape):
+        raise FormatError(f"{where}: partition.usage is inconsistent", obj=where,
+                          rule="mapping", hint="the file is damaged: compile again")
+
+
+def _build_compiled(manifest: dict[str, Any], arrays: list[np.ndarray], file: Path,
+                    where: str) -> CompiledNetwork:
+    """Build the artifact from an untrusted manifest (checked by the caller)."""
+    tinfo = manifest["target"]
+    target = parse_target(tomllib.loads(tinfo["toml"]), label=f"{file}:{tinfo['name']}",
+                          variant=tinfo["variant"])
+    types = _mapping_types()
+    mapping = manifest["mapping"]
+    return CompiledNetwork(
+        network=network_from_manifest(manifest["network"], arrays, where),
+        target=target,
+        target_toml=tinfo["toml"],
+        partition=decode_records(mapping["partition"], arrays, types, where),
+        placement=decode_records(mapping["placement"], arrays, types, where),
+        routes=decode_records(mapping["routes"], arrays, types, where),
+        report=manifest["report"],
+        seed=int(manifest["seed"]),
+        options=manifest.get("options", {}),
+    )
