@@ -136,6 +136,22 @@ def report_json(report: dict[str, Any]) -> str:
     return json.dumps(report, indent=2, sort_keys=True, default=json_default) + "\n"
 
 
+def content_digest(manifest: dict[str, Any], arrays: list[np.ndarray]) -> str:
+    """SHA-256 of the manifest (without its ``digest`` entry) and every array's dtype, shape
+    and bytes: a compiled artifact edited after the compile is refused on load (its
+    semantics, e.g. the quantisation metadata the backends read, cannot all be
+    re-validated field by field; docs/reliability.md)."""
+    import hashlib
+
+    h = hashlib.sha256()
+    body = {k: v for k, v in manifest.items() if k != "digest"}
+    h.update(json.dumps(body, sort_keys=True, default=json_default).encode())
+    for a in arrays:
+        h.update(f"{a.dtype.str}{a.shape}".encode())
+        h.update(np.ascontiguousarray(a).view(np.uint8).reshape(-1).data)
+    return h.hexdigest()
+
+
 def write_compiled_files(cn: CompiledNetwork, directory: Path) -> None:
     """Write the artifact and report.json into an existing directory."""
     arrays: list[np.ndarray] = []
@@ -155,6 +171,7 @@ def write_compiled_files(cn: CompiledNetwork, directory: Path) -> None:
         "options": json.loads(json.dumps(cn.options, sort_keys=True, default=json_default)),
     }
     manifest["n_arrays"] = len(arrays)
+    manifest["digest"] = content_digest(manifest, arrays)
     write_archive(directory / ARTIFACT_NAME, manifest, arrays)
     (directory / REPORT_NAME).write_text(report_json(cn.report))
 
@@ -183,6 +200,14 @@ def load_compiled(path: str | os.PathLike) -> CompiledNetwork:
         )
     manifest, arrays = read_archive(file, format_name=COMPILED_FORMAT, version=COMPILED_VERSION)
     where = f"file '{file}'"
+    try:
+        digest = content_digest(manifest, arrays)
+    except (TypeError, ValueError, RecursionError):
+        digest = None
+    if manifest.get("digest") != digest:
+        raise FormatError(f"{where} was changed after it was compiled (content digest "
+                          "mismatch)", obj=str(file), rule="content digest",
+                          hint="compile again; do not edit compiled.nmc")
     try:
         cn = _build_compiled(manifest, arrays, file, where)
         _check_mapping(cn, where)

@@ -121,7 +121,10 @@ def _archive_bytes(path: Path) -> int:
     if not isinstance(net, dict):
         return total
     for key in ("inputs", "populations"):
-        for rec in net.get(key) or []:
+        recs = net.get(key)
+        if not isinstance(recs, list):
+            continue  # the loader names a malformed entry
+        for rec in recs:
             shape = rec.get("shape") if isinstance(rec, dict) else None
             if isinstance(shape, list) and all(isinstance(s, int) for s in shape):
                 total += _prod(shape) * NEURON_BYTES

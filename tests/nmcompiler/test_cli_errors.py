@@ -126,13 +126,25 @@ def test_crafted_nmir_manifests_are_format_errors(tmp_path, work, path, value):
     ("neuron_core", {"array": 0}), ("n_cores", 10**9), ("populations", {"tuple": []}),
 ])
 def test_crafted_compiled_manifests_are_format_errors(tmp_path, work, key, value):
-    from nmcompiler.compiled import load_compiled
+    from nmcompiler.compiled import content_digest, load_compiled
 
     m, arrays = _manifest(work / "build" / "compiled.nmc", "nmcompiler.compiled")
     m["mapping"]["partition"]["record"]["fields"][key] = value
+    m["digest"] = content_digest(m, arrays)  # a forged artifact: the mapping checks catch it
     (tmp_path / "b").mkdir()
     write_archive(tmp_path / "b" / "compiled.nmc", m, arrays)
     with pytest.raises(FormatError):
+        load_compiled(tmp_path / "b")
+
+
+def test_an_edited_compiled_artifact_is_refused(tmp_path, work):
+    from nmcompiler.compiled import load_compiled
+
+    m, arrays = _manifest(work / "build" / "compiled.nmc", "nmcompiler.compiled")
+    m["network"]["metadata"] = {"quantization": None}
+    (tmp_path / "b").mkdir()
+    write_archive(tmp_path / "b" / "compiled.nmc", m, arrays)
+    with pytest.raises(FormatError, match="changed after it was compiled"):
         load_compiled(tmp_path / "b")
 
 
