@@ -71,7 +71,7 @@ test: venv lava-venv
 FUZZ_EXAMPLES ?= 1300
 fuzz: venv
 	mkdir -p build
-	NMC_FUZZ_PROFILE=long NMC_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) NMC_FUZZ_FIGURES=build/fuzz.json \
+	NMC_FUZZ_PROFILE=long NMC_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) NMC_FUZZ_FIGURES=build/fuzz.json NMC_KILLS=20 \
 	  $(VENV)/bin/python -m pytest -q -p no:cacheprovider tests/fuzz
 	cat build/fuzz.json
 
