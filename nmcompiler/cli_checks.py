@@ -31,8 +31,9 @@ __all__ = [
 
 #: largest ``--seed`` (numpy seeds are unsigned; 2**63 - 1 keeps it a signed int64)
 MAX_SEED = 2**63 - 1
-#: largest ``--steps`` (one step per array row; 10 million rows is far beyond a test run)
-MAX_STEPS = 10_000_000
+#: largest ``--steps`` (a bound on the work of one command; 100,000 steps of a small network
+#: take about 40 s on the emulator)
+MAX_STEPS = 100_000
 #: largest magnitude of an ``--input`` value (graded payloads are at most 24-bit on the
 #: bundled chips; 2**31 leaves room and stays exact in int32/float64 arithmetic)
 MAX_INPUT_VALUE = 2**31 - 1

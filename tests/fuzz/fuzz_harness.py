@@ -23,7 +23,7 @@ import signal
 import sys
 from pathlib import Path
 
-TIME_LIMIT_S = float(os.environ.get("NMC_FUZZ_TIME_LIMIT", "60"))
+TIME_LIMIT_S = float(os.environ.get("NMC_FUZZ_TIME_LIMIT", "120"))
 OK_CODES = {0, 1, 2, 3}
 FIGURES = {"cases": 0, "internal_errors": 0, "bad_exit_codes": 0, "hangs": 0,
            "tracebacks": 0, "files_changed_outside": 0, "leftovers": 0}
