@@ -200,7 +200,12 @@ def clean_stale(out: Path) -> list[Path]:
         return removed
     for e in sorted(entries):
         m = _TMP_RE.match(e)
-        if not m or m["name"] != out.name or _pid_alive(int(m["pid"])):
+        if not m or _pid_alive(int(m["pid"])):
+            continue
+        base = m["name"]
+        while base != out.name and (inner := _TMP_RE.match(base)) is not None:
+            base = inner["name"]  # a temporary of a temporary (a backend writing into one)
+        if base != out.name:
             continue
         p = parent / e
         if m["kind"] == "old" and not os.path.lexists(out) and (p / "x").is_dir():

@@ -254,3 +254,15 @@ def test_readme_commands_verbatim_with_relative_paths(tmp_path):
         assert r.returncode == 0, (line, r.stderr)
     assert (tmp_path / "build" / "deploy-lava" / "run_lava.npz").is_file()
     assert (tmp_path / "build" / "run" / "run_report.json").is_file()
+
+
+def test_a_nested_temp_of_a_killed_run_is_cleaned_too(tmp_path):
+    """A backend that writes atomically into the deploy's temporary directory makes a
+    temporary of a temporary; the next run removes it as well."""
+    pid = _dead_pid()
+    nested = tmp_path / f"..dep.tmp-{pid}-abc.tmp-{pid}-def"
+    nested.mkdir()
+    other = tmp_path / f"..other.tmp-{pid}-abc.tmp-{pid}-def"
+    other.mkdir()
+    clean_stale(tmp_path / "dep")
+    assert not nested.exists() and other.exists()
