@@ -2,6 +2,8 @@
 
 :func:`import_checked` is how :func:`nmcompiler.load_model` reads a ``.nir`` file:
 
+0. :func:`probe_readable` reads the file in a child process with a time limit (a damaged
+   HDF5 file can make the HDF5 library loop or crash in C code);
 1. :func:`check_nir_fields` opens the HDF5 file and checks every numeric field of every
    node before anything is built: numbers where numbers go (not text, not objects), no
    NaN or infinity, time constants (``tau*``) and time steps positive, shapes and sizes
@@ -85,12 +87,51 @@ def check_nir_fields(path: str | os.PathLike) -> None:
         raise faults[0]
 
 
+#: seconds a child process may take to read every dataset of a NIR file
+PROBE_TIMEOUT_S = 30
+
+_PROBE = """
+import sys, h5py
+def visit(name, obj):
+    if isinstance(obj, h5py.Dataset) and obj.size * max(obj.dtype.itemsize, 1) <= 2**26:
+        obj[()]
+with h5py.File(sys.argv[1], "r") as f:
+    f.visititems(visit)
+print("ok")
+"""
+
+
+def probe_readable(path: Path, timeout: float | None = None) -> None:
+    """Read every (small) dataset of ``path`` in a child process first: a damaged HDF5 file
+    can make the HDF5 library loop or crash inside C code, where no Python check or time
+    limit reaches; in a child it is a named error instead."""
+    import subprocess
+    import sys
+
+    timeout = PROBE_TIMEOUT_S if timeout is None else timeout
+    try:
+        r = subprocess.run([sys.executable, "-c", _PROBE, str(path)], capture_output=True,
+                           text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise ImportFormatError(
+            f"NIR file '{path}' cannot be read: the HDF5 library did not finish reading it "
+            f"in {timeout:g} s", obj=str(path), rule="HDF5 format",
+            hint="the file is damaged; re-export it") from None
+    if r.returncode != 0 or "ok" not in r.stdout:
+        last = (r.stderr.strip().splitlines() or [f"exit status {r.returncode}"])[-1]
+        raise ImportFormatError(f"NIR file '{path}' cannot be read ({last[:200]})",
+                                obj=str(path), rule="HDF5 format",
+                                hint="the file is damaged or not HDF5; re-export it")
+
+
 def import_checked(path: str | os.PathLike, **nir_options: Any) -> Any:
-    """:func:`check_nir_fields`, then :func:`~nmcompiler.frontends.nir.from_nir`; every
-    fault is a named error."""
+    """:func:`probe_readable`, :func:`check_nir_fields`, then
+    :func:`~nmcompiler.frontends.nir.from_nir`; every fault is a named error."""
     from .nir import from_nir
 
     p = Path(path)
+    if p.is_file():
+        probe_readable(p)
     check_nir_fields(p)
     try:
         return from_nir(p, **nir_options)
