@@ -24,7 +24,7 @@ PIP_SPYNN := $(SPYNN)/bin/pip install -q -c constraints-spynnaker.txt
 PIP_BRIAN := $(BRIAN)/bin/pip install -q -c constraints-brian2.txt
 export MPLBACKEND := Agg
 
-.PHONY: demo test lint venv lava-venv spynnaker-venv brian2-venv bench clean
+.PHONY: demo test lint venv lava-venv spynnaker-venv brian2-venv bench clean fuzz
 
 venv: $(VENV)/.installed
 lava-venv: $(LAVA)/.installed
@@ -71,6 +71,15 @@ demo: venv lava-venv
 
 test: venv lava-venv spynnaker-venv
 	$(VENV)/bin/python -m pytest -q
+
+# the long fuzz profile (docs/reliability.md): 8 properties x FUZZ_EXAMPLES cases (>= 10,000);
+# the figures (cases, internal errors, hangs, tracebacks, leftovers) go to build/fuzz.json
+FUZZ_EXAMPLES ?= 1300
+fuzz: venv
+	mkdir -p build
+	NMC_FUZZ_PROFILE=long NMC_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) NMC_FUZZ_FIGURES=build/fuzz.json NMC_KILLS=20 \
+	  $(VENV)/bin/python -m pytest -q -p no:cacheprovider tests/fuzz
+	cat build/fuzz.json
 
 # ruff (style, docstrings, complexity) and mypy (types) over the packages; settings and
 # per-module relaxations in pyproject.toml

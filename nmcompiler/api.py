@@ -21,6 +21,7 @@ from nmcompiler.ir import Network
 from nmcompiler.ir.connectivity import AvgPool2d, SumPool2d
 from nmcompiler.ir.errors import UsageError
 from nmcompiler.ir.network import Projection
+from nmcompiler.ir.verify import verify
 
 from . import __version__
 from .compiled import CompiledNetwork
@@ -83,6 +84,10 @@ def compile(  # noqa: A001 - the API's name, as in docs/architecture.md
             hint="import a file first: nmcompiler.load_model(path)",
         )
     tgt, toml_text = resolve_target(target)
+    verify(network)
+    from .limits import check_compile_bounds
+
+    check_compile_bounds(network, tgt)  # bounded work before the passes (docs/cli.md)
     passes = default_pipeline(
         lower=dict(lower_options or {}), quantize=dict(quantize_options or {}),
         partition={"method": partition_method},
@@ -196,9 +201,9 @@ def load_model(path: str | os.PathLike, **nir_options: Any) -> tuple[Network, li
     if p.suffix == ".nmir":
         return ir.load(p), []
     if p.suffix in (".nir", ".h5", ".hdf5"):
-        from .frontends.nir import from_nir
+        from .frontends.nir_checks import import_checked
 
-        imported = from_nir(p, **nir_options)
+        imported = import_checked(p, **nir_options)
         return imported.network, list(imported.warnings)
     raise UsageError(f"model file '{p}' has an unknown extension '{p.suffix}'", obj=str(p),
                      rule="model format", hint="give a .nir file or a saved .nmir network")

@@ -112,9 +112,19 @@ PartitionChoice = PartitionMethod
 PlaceChoice = PlaceMethod
 
 
-def _load(model: Path, nir: ImportOptions):
-    return load(model, nir, lambda w: err_console.print(f"[yellow]warning:[/] {w}",
+def _load(model: Path, nir: ImportOptions, max_bytes: int | None = None):
+    from .cli_checks import plain
+    from .limits import check_model_memory
+
+    check_model_memory(model, max_bytes)
+    return load(model, nir, lambda w: err_console.print(f"[yellow]warning:[/] {plain(w)}",
                                                         highlight=False))
+
+
+FORCE_HELP = ("replace a non-empty output directory nmcompiler did not write "
+              "(never a file; docs/cli.md)")
+MEMORY_HELP = ("refuse models whose declared arrays need more than this many GB "
+               "(default: half the available memory; docs/cli.md)")
 
 
 @app.command()
@@ -131,15 +141,25 @@ def compile(  # noqa: A001
     time_limit: float = typer.Option(10.0, help="CP-SAT time limit (s)"),
     json_out: bool = typer.Option(False, "--json", help="print the report as JSON"),
     nir: ImportOptions = ImportOptions(),
+    force: bool = typer.Option(False, "--force", help=FORCE_HELP),
+    max_memory: Optional[float] = typer.Option(None, "--max-memory", help=MEMORY_HELP),
 ) -> None:
     """Compile MODEL for a target: writes OUT/compiled.nmc, report.json, usage.png."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from . import cli_checks as chk
     from .api import compile as compile_network
     from .compiled import report_json, save_compiled
+    from .outputs import check_output
     from .report import plot_core_usage, render_compile_report
 
-    net = _load(model, nir)
+    chk.check_int("seed", seed, 0, chk.MAX_SEED)
+    chk.check_float("dt", nir.dt, 0.0, 1e6, lo_open=True)
+    chk.check_float("time-limit", time_limit, 0.0, 1e6, lo_open=True)
+    limit = _memory_limit(max_memory)
+    chk.check_path(model, "model")
+    check_output(out, inputs=[model], force=force)
+    net = _load(model, nir, limit)
     with Progress(TextColumn("[progress.description]{task.description}"), BarColumn(),
                   TimeElapsedColumn(), console=err_console, transient=True) as bar:
         task = bar.add_task("compiling", total=5)
@@ -160,7 +180,19 @@ def compile(  # noqa: A001
         console.print_json(report_json(compiled.report))
     else:
         render_compile_report(compiled.report, console)
-        console.print(f"wrote {out}/compiled.nmc, report.json, usage.png")
+        console.print(f"wrote {chk.plain(out)}/compiled.nmc, report.json, usage.png",
+                      highlight=False)
+
+
+def _memory_limit(max_memory: float | None) -> int:
+    """Bytes a model's declared arrays may need (``--max-memory`` GB, else the default)."""
+    from . import cli_checks as chk
+    from .limits import default_memory_limit
+
+    if max_memory is None:
+        return default_memory_limit()
+    chk.check_float("max-memory", max_memory, 0.0, 1e6, lo_open=True)
+    return int(max_memory * 1e9)
 
 
 @app.command()
@@ -169,45 +201,16 @@ def report(
     json_out: bool = typer.Option(False, "--json", help="print the report as JSON"),
 ) -> None:
     """Print the compile report of a build directory again."""
-    import json
-
-    from nmcompiler.ir.errors import FormatError
-
+    from .cli_checks import check_path
     from .compiled import report_json
-    from .report import render_compile_report
+    from .report import load_report, render_compile_report
 
-    path = build / "report.json"
-    if not path.is_file():
-        raise FormatError(f"'{build}' has no report.json", obj=str(build), rule="build dir",
-                          hint="compile first: nmc compile MODEL --target T -o DIR")
-    try:
-        rep = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise FormatError(f"'{path}' is not valid JSON ({exc})", obj=str(path), rule="JSON",
-                          hint="compile again") from None
+    check_path(build, "build directory")
+    rep = load_report(build)
     if json_out:
         console.print_json(report_json(rep))
     else:
         render_compile_report(rep, console)
-
-
-def _load_inputs(path: Path) -> dict:
-    import zipfile
-
-    import numpy as np
-
-    from nmcompiler.ir.errors import FormatError
-
-    try:
-        with np.load(path, allow_pickle=False) as f:
-            return {k: f[k] for k in f.files}
-    except FileNotFoundError:
-        raise FormatError(f"input file '{path}' does not exist", obj=str(path),
-                          rule="file exists", hint="check the path") from None
-    except (ValueError, OSError, zipfile.BadZipFile) as exc:
-        raise FormatError(f"input file '{path}' is not a .npz of arrays ({exc})", obj=str(path),
-                          rule="npz", hint="write it with numpy.savez(path, input_name=array)"
-                          ) from None
 
 
 def _random_inputs(net, steps: int, rate: float, seed: int) -> dict:
@@ -224,7 +227,8 @@ def run(
     model: Path = typer.Argument(..., help="a build directory (nmc compile) or a .nir/.nmir "
                                  "model (then --target compiles it on the fly)"),
     input: Optional[Path] = typer.Option(None, "--input", "-i",  # noqa: A002
-                                         help=".npz: one (T, n) or (T, B, n) array per input"),
+                                         help=".npz: one (T, n) or (T, B, n) array per input; "
+                                         ".npy: the array of a one-input network"),
     steps: Optional[int] = typer.Option(None, help="steps to run (default: the input's)"),
     rate: float = typer.Option(0.05, help="without --input: Bernoulli spike rate per step"),
     target: Optional[str] = typer.Option(None, "--target", "-t",
@@ -240,31 +244,46 @@ def run(
                                     help="record every population's spikes"),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", help="run a (T, B, n) "
                                              "input this many samples at a time"),
+    force: bool = typer.Option(False, "--force", help=FORCE_HELP),
+    max_memory: Optional[float] = typer.Option(None, "--max-memory", help=MEMORY_HELP),
 ) -> None:
     """Run a compiled network on the emulator: SOPs, energy, latency, rasters, heatmap."""
     import json
 
+    from . import cli_checks as chk
     from .backend import get_backend
     from .compiled import load_compiled, report_json, write_dir_atomically
+    from .outputs import check_output, safe_name
     from .report import plot_activity, plot_raster, render_run_report, run_report
 
+    chk.check_int("seed", seed, 0, chk.MAX_SEED)
+    chk.check_int("steps", steps, 1, chk.MAX_STEPS)
+    chk.check_float("rate", rate, 0.0, 1.0)
+    limit = _memory_limit(max_memory)
+    chk.check_path(model, "model")
+    inputs = chk.load_inputs(input) if input is not None else None
+    reads = [model] + ([input] if input is not None else [])
     if model.is_dir():
-        compiled = load_compiled(model)
         default_out = model / "run"
+        check_output(out or default_out, inputs=reads, allowed_inside=[default_out],
+                     force=force)
+        compiled = load_compiled(model)
     else:
         if target is None:
             raise UsageError(f"'{model}' is not a build directory; give --target to compile "
                              "it on the fly", obj=str(model), rule="target",
                              hint="nmc run MODEL.nir --target loihi2")
         from .api import compile as compile_network
+        from .api import resolve_target
 
-        net = _load(model, nir)
+        tgt, _ = resolve_target(target)
+        default_out = Path(f"{safe_name(model.stem)}-{safe_name(tgt.base_name)}-run")
+        check_output(out or default_out, inputs=reads, force=force)
+        net = _load(model, nir, limit)
         compiled = compile_network(net, target, seed=seed)
-        default_out = Path(f"{model.stem}-{compiled.target.base_name}-run")
-    if input is not None:
-        inputs = _load_inputs(input)
-        if steps is None:
-            steps = min((int(v.shape[0]) for v in inputs.values() if v.ndim), default=0)
+    if inputs is not None and input is not None:
+        inputs = chk.name_inputs(inputs, compiled.network, input)
+        steps = chk.input_steps(inputs, steps)
     else:
         steps = 100 if steps is None else steps
         inputs = _random_inputs(compiled.network, steps, rate, seed)
@@ -287,13 +306,14 @@ def run(
         plot_raster(result, tmp / "raster.png")
         plot_activity(result, compiled, tmp / "activity.png")
 
-    write_dir_atomically(dest, fill)
+    write_dir_atomically(dest, fill, kind="nmc run")
     if json_out:
         console.print_json(json.dumps(rep))
     else:
         render_run_report(rep, console)
         ro.render(rep, console)
-        console.print(f"wrote {dest}/run_report.json, outputs.npz, raster.png, activity.png")
+        console.print(f"wrote {chk.plain(dest)}/run_report.json, outputs.npz, raster.png, "
+                      "activity.png", highlight=False)
 
 
 @app.command("compare")
@@ -346,6 +366,12 @@ def _register_plugins() -> None:
 _register_plugins()
 
 
+def _plain(x: object) -> str:
+    from .cli_checks import plain
+
+    return plain(x)
+
+
 def main() -> None:
     """Entry point of ``nmc``: runs the app and maps errors to exit codes.
 
@@ -355,14 +381,16 @@ def main() -> None:
     try:
         app()
     except NmcError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
+        from .cli_checks import plain
+
+        err_console.print(f"[bold red]error:[/] {plain(exc)}", highlight=False)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         err_console.print("interrupted")
         sys.exit(130)
     except Exception as exc:
         err_console.print(
-            f"[bold red]internal error:[/] {type(exc).__name__}: {exc}\n"
+            f"[bold red]internal error:[/] {type(exc).__name__}: {_plain(exc)}\n"
             "This is a bug in nmcompiler: please report it with the command you ran.",
             highlight=False,
         )

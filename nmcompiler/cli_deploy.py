@@ -17,29 +17,18 @@ input name (as ``ir.simulate`` takes); without it, seeded Bernoulli spikes are u
 
 from __future__ import annotations
 
-import zipfile
 from pathlib import Path
 from typing import Any, Optional
 
 import numpy as np
 import typer
 
-from nmcompiler.ir.errors import FormatError, ToolchainMissing, UsageError
+from nmcompiler.ir.errors import BackendError, ToolchainMissing, UsageError
 
-__all__ = ["register", "deploy"]
+__all__ = ["register", "deploy", "LOG_FILE"]
 
-
-def _load_inputs(path: Path) -> dict[str, np.ndarray]:
-    try:
-        with np.load(path, allow_pickle=False) as f:
-            return {k: np.asarray(f[k]) for k in f.files}
-    except FileNotFoundError:
-        raise FormatError(f"input file '{path}' does not exist", obj=str(path),
-                          rule="file exists", hint="check the path") from None
-    except (ValueError, OSError, zipfile.BadZipFile) as exc:
-        raise FormatError(f"input file '{path}' is not a .npz of arrays ({exc})",
-                          obj=str(path), rule="npz",
-                          hint="write it with numpy.savez(path, input_name=array)") from None
+#: the backend's full message when its run fails, kept in the output directory
+LOG_FILE = "deploy.log"
 
 
 def deploy(
@@ -51,6 +40,7 @@ def deploy(
     out: Path | None = None,
     rate: float = 0.05,
     seed: int = 0,
+    force: bool = False,
     echo: Any = print,
     probes: tuple[str, ...] = (),
     record_all: bool = False,
@@ -59,15 +49,36 @@ def deploy(
 ) -> dict[str, Any]:
     """Lower ``build`` for ``backend_name`` and run it; returns a summary dict.
 
+    The output directory is written atomically (docs/cli.md): a failed deploy leaves it
+    as it was. Two failures keep it, on purpose: a backend that cannot run here (the
+    artifact is written, then :class:`ToolchainMissing`), and a backend run that fails
+    (the artifact and ``deploy.log``, the backend's full message, then
+    :class:`BackendError`).
+
     Raises:
         ToolchainMissing: the backend cannot run here (after the artifact is written).
-        UsageError: unknown backend, or a backend that does not serve the build's target.
+        UsageError: unknown backend, a backend that does not serve the build's target,
+            a missing path or an output the ``-o`` rule refuses.
+        InputError: a bad ``--input`` file.
+        BackendError: the backend's run failed (summary; the full text in deploy.log).
     """
+    from . import cli_checks as chk
     from .backend import get_backend
-    from .compiled import load_compiled
+    from .compiled import load_compiled, write_dir_atomically
+    from .outputs import check_output, safe_name
 
-    compiled = load_compiled(build)
+    chk.check_int("seed", seed, 0, chk.MAX_SEED)
+    chk.check_int("steps", steps, 1, chk.MAX_STEPS)
+    chk.check_float("rate", rate, 0.0, 1.0)
+    build = Path(build)
+    chk.check_path(build, "build directory")
     backend = get_backend(backend_name)
+    default_out = build / f"deploy-{safe_name(backend_name)}"
+    reads = [build] + ([Path(input_path)] if input_path is not None else [])
+    dest = Path(out) if out is not None else default_out
+    check_output(dest, inputs=reads, allowed_inside=[default_out], force=force)
+    given = chk.load_inputs(Path(input_path)) if input_path is not None else None
+    compiled = load_compiled(build)
     family = compiled.target.backend
     if family not in backend.families:
         raise UsageError(
@@ -75,18 +86,9 @@ def deploy(
             f"'{build}' was compiled for '{compiled.target.name}' ({family})",
             obj=backend_name, rule="target family", need=family,
             limit=list(backend.families), hint="compile for a matching target first")
-    dest = Path(out) if out is not None else Path(build) / f"deploy-{backend_name}"
-    dest.mkdir(parents=True, exist_ok=True)
-    artifact = backend.lower(compiled, dest)
-    echo(f"wrote {artifact}")
-    reason = backend.available()
-    if reason is not None:
-        raise ToolchainMissing(f"backend '{backend_name}' cannot run here: {reason}",
-                               obj=backend_name, rule="toolchain")
-    if input_path is not None:
-        inputs = _load_inputs(input_path)
-        if steps is None:
-            steps = min((int(v.shape[0]) for v in inputs.values() if v.ndim), default=0)
+    if given is not None:
+        inputs = chk.name_inputs(given, compiled.network, Path(input_path))
+        steps = chk.input_steps(inputs, steps)
     else:
         steps = 100 if steps is None else steps
         rng = np.random.default_rng(seed)
@@ -95,36 +97,63 @@ def deploy(
     if not steps or steps < 1:
         raise UsageError("nothing to run: 0 steps", obj="steps", rule="steps >= 1",
                          hint="pass --steps N")
-    from .run_outputs import run_with_outputs
+    reason = backend.available()
+    state: dict[str, Any] = {}
 
-    ro = run_with_outputs(backend, artifact, inputs, steps, network=compiled.network,
-                          probes=probes, record_all=record_all, batch_size=batch_size,
-                          show_progress=show_progress, label=f"running on {backend_name}")
-    result = ro.result
-    ro.write(dest)
-    saved = {**{k: v for k, v in result.outputs.items()},
-             **{k: v for k, v in result.probes.items() if k not in result.outputs}}
-    run_file = dest / f"run_{backend_name}.npz"
-    np.savez(run_file, **saved)
+    def fill(tmp: Path) -> None:
+        artifact = backend.lower(compiled, tmp)
+        state["artifact"] = dest / Path(artifact).relative_to(tmp)
+        if reason is not None:
+            return
+        from .run_outputs import run_with_outputs
+
+        try:
+            ro = run_with_outputs(backend, artifact, inputs, steps, network=compiled.network,
+                                  probes=probes, record_all=record_all, batch_size=batch_size,
+                                  show_progress=show_progress,
+                                  label=f"running on {backend_name}")
+        except BackendError as exc:
+            (tmp / LOG_FILE).write_text(getattr(exc, "log", None) or str(exc))
+            state["failed"] = exc
+            return
+        result = ro.result
+        ro.write(tmp)
+        saved: dict[str, Any] = {
+            **{k: v for k, v in result.outputs.items()},
+            **{k: v for k, v in result.probes.items() if k not in result.outputs}}
+        np.savez(tmp / f"run_{safe_name(backend_name)}.npz", **saved)
+        state["result"] = result
+        state["counts"] = ro.counts()
+
+    write_dir_atomically(dest, fill, kind="nmc deploy")
+    echo(f"wrote {state['artifact']}")
+    if reason is not None:
+        raise ToolchainMissing(f"backend '{backend_name}' cannot run here: {reason}",
+                               obj=backend_name, rule="toolchain")
+    if "failed" in state:
+        exc = state["failed"]
+        raise BackendError(f"{exc.message}; the full message is in {dest / LOG_FILE}",
+                           obj=exc.obj, rule=exc.rule, hint=exc.hint)
+    result = state["result"]
+    run_file = dest / f"run_{safe_name(backend_name)}.npz"
     summary = {
         "backend": backend_name,
         "steps": int(steps),
-        "artifact": str(artifact),
+        "artifact": str(state["artifact"]),
         "results": str(run_file),
         "outputs": {k: (int(v.sum()) if k in result.outputs else None)
                     for k, v in result.outputs.items()},
         "info": {k: v for k, v in result.info.items() if isinstance(v, (int, float, str))},
         "outputs_file": str(dest / "outputs.npz"),
-        "output_counts": ro.counts(),
+        "output_counts": state["counts"],
     }
     emu = None
     if backend_name != "emulator":
         # the same inputs on the emulator in the target's arithmetic, for comparison
         emu = get_backend("emulator").run(compiled, inputs, steps)
-        energy = emu.counters.energy_j
         summary["emulator"] = {
             "outputs": {k: int(v.sum()) for k, v in emu.outputs.items()},
-            "energy_j": {k: float(v) for k, v in energy.items()},
+            "energy_j": {k: float(v) for k, v in emu.counters.energy_j.items()},
         }
     for k, v in result.outputs.items():
         line = f"output {k}: shape {tuple(v.shape)}, sum {float(v.sum()):g}"
@@ -157,6 +186,8 @@ def register(app: typer.Typer) -> None:
                                            help="output directory (default BUILD/deploy-NAME)"),
         rate: float = typer.Option(0.05, help="without --input: Bernoulli spike rate"),
         seed: int = typer.Option(0, help="without --input: seed of the random spikes"),
+        force: bool = typer.Option(False, "--force", help="replace a non-empty output "
+                                   "directory nmcompiler did not write (never a file)"),
         probe: list[str] = typer.Option([], "--probe", help="record POP.v / POP.u / "
                                         "POP.spikes into outputs.npz (repeatable)"),
         record_all: bool = typer.Option(False, "--record-all",
@@ -168,5 +199,5 @@ def register(app: typer.Typer) -> None:
         from .run_outputs import progress_allowed
 
         deploy(build, backend, input_path=input, steps=steps, out=out, rate=rate, seed=seed,
-               echo=typer.echo, probes=tuple(probe), record_all=record_all,
+               force=force, echo=typer.echo, probes=tuple(probe), record_all=record_all,
                batch_size=batch_size, show_progress=progress_allowed(False))

@@ -21,15 +21,13 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 
-from nmcompiler.ir.errors import FormatError
+from nmcompiler.ir.errors import FormatError, NmcError
 from nmcompiler.ir.io import (
     decode_records,
     encode_records,
@@ -126,29 +124,14 @@ def _artifact_path(path: str | os.PathLike) -> Path:
     return p / ARTIFACT_NAME if p.is_dir() or p.suffix != ".nmc" else p
 
 
-def write_dir_atomically(out_dir: str | os.PathLike, fill: Callable[[Path], None]) -> Path:
-    """Create ``out_dir`` by filling a temporary sibling and renaming it into place.
+def write_dir_atomically(out_dir: str | os.PathLike, fill: Callable[[Path], None], *,
+                         kind: str = "output") -> Path:
+    """Create ``out_dir`` by filling a temporary sibling and swapping it into place
+    (:func:`nmcompiler.outputs.write_dir_atomically`): if ``fill`` raises, nothing is left
+    behind and an existing ``out_dir`` is kept."""
+    from .outputs import write_dir_atomically as _write
 
-    If ``fill`` raises, nothing is left behind (and an existing ``out_dir`` is kept).
-    An existing ``out_dir`` is replaced only after ``fill`` succeeded.
-    """
-    out = Path(out_dir)
-    parent = out.parent if str(out.parent) else Path(".")
-    parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=parent))
-    try:
-        fill(tmp)
-        if out.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=parent))
-            os.replace(out, old / "x")
-            os.replace(tmp, out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return out
+    return _write(out_dir, fill, kind=kind)
 
 
 def json_default(o: Any) -> Any:
@@ -165,6 +148,22 @@ def json_default(o: Any) -> Any:
 def report_json(report: dict[str, Any]) -> str:
     """The report as deterministic JSON text."""
     return json.dumps(report, indent=2, sort_keys=True, default=json_default) + "\n"
+
+
+def content_digest(manifest: dict[str, Any], arrays: list[np.ndarray]) -> str:
+    """SHA-256 of the manifest (without its ``digest`` entry) and every array's dtype, shape
+    and bytes: a compiled artifact edited after the compile is refused on load (its
+    semantics, e.g. the quantisation metadata the backends read, cannot all be
+    re-validated field by field; docs/reliability.md)."""
+    import hashlib
+
+    h = hashlib.sha256()
+    body = {k: v for k, v in manifest.items() if k != "digest"}
+    h.update(json.dumps(body, sort_keys=True, default=json_default).encode())
+    for a in arrays:
+        h.update(f"{a.dtype.str}{a.shape}".encode())
+        h.update(np.ascontiguousarray(a).view(np.uint8).reshape(-1).data)
+    return h.hexdigest()
 
 
 def write_compiled_files(cn: CompiledNetwork, directory: Path) -> None:
@@ -186,6 +185,7 @@ def write_compiled_files(cn: CompiledNetwork, directory: Path) -> None:
         "options": json.loads(json.dumps(cn.options, sort_keys=True, default=json_default)),
     }
     manifest["n_arrays"] = len(arrays)
+    manifest["digest"] = content_digest(manifest, arrays)
     write_archive(directory / ARTIFACT_NAME, manifest, arrays)
     (directory / REPORT_NAME).write_text(report_json(cn.report))
 
@@ -199,7 +199,7 @@ def save_compiled(cn: CompiledNetwork, out_dir: str | os.PathLike,
         if extra is not None:
             extra(tmp)
 
-    return write_dir_atomically(out_dir, fill)
+    return write_dir_atomically(out_dir, fill, kind="nmc compile")
 
 
 def load_compiled(path: str | os.PathLike) -> CompiledNetwork:
@@ -215,23 +215,83 @@ def load_compiled(path: str | os.PathLike) -> CompiledNetwork:
     manifest, arrays = read_archive(file, format_name=COMPILED_FORMAT, version=COMPILED_VERSION)
     where = f"file '{file}'"
     try:
-        tinfo = manifest["target"]
-        target = parse_target(tomllib.loads(tinfo["toml"]), label=f"{file}:{tinfo['name']}",
-                              variant=tinfo["variant"])
-        types = _mapping_types()
-        mapping = manifest["mapping"]
-        return CompiledNetwork(
-            network=network_from_manifest(manifest["network"], arrays, where),
-            target=target,
-            target_toml=tinfo["toml"],
-            partition=decode_records(mapping["partition"], arrays, types, where),
-            placement=decode_records(mapping["placement"], arrays, types, where),
-            routes=decode_records(mapping["routes"], arrays, types, where),
-            report=manifest["report"],
-            seed=int(manifest["seed"]),
-            options=manifest.get("options", {}),
-        )
-    except (KeyError, TypeError) as exc:
-        raise FormatError(f"{where}: manifest entry missing or malformed ({exc!r})",
+        digest = content_digest(manifest, arrays)
+    except (TypeError, ValueError, RecursionError):
+        digest = None
+    if manifest.get("digest") != digest:
+        raise FormatError(f"{where} was changed after it was compiled (content digest "
+                          "mismatch)", obj=str(file), rule="content digest",
+                          hint="compile again; do not edit compiled.nmc")
+    try:
+        cn = _build_compiled(manifest, arrays, file, where)
+        _check_mapping(cn, where)
+    except FormatError:
+        raise
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError,
+            RecursionError) as exc:
+        raise FormatError(f"{where}: manifest entry missing or malformed ({exc!r})"[:400],
                           obj=str(file), rule="manifest schema",
                           hint="the file is damaged: compile again") from None
+    except NmcError as exc:  # a target or network error inside the file is the file's fault
+        raise FormatError(f"{where}: {exc}"[:600], obj=str(file), rule="manifest contents",
+                          hint="the file is damaged: compile again") from None
+    return cn
+
+
+def _int_array(a: Any, n: int | None, lo: int, hi: int, what: str, where: str) -> None:
+    ok = (isinstance(a, np.ndarray) and a.dtype.kind in "iu" and a.ndim == 1
+          and (n is None or a.shape[0] == n)
+          and (a.size == 0 or (int(a.min()) >= lo and int(a.max()) < hi)))
+    if not ok:
+        raise FormatError(f"{where}: {what} is inconsistent with the network and target",
+                          obj=where, rule="mapping", hint="the file is damaged: compile again")
+
+
+def _check_mapping(cn: CompiledNetwork, where: str) -> None:
+    """The mapping's arrays agree with the network and the target (sizes and ranges)."""
+    from .mapping import Partition, Placement, Routes
+
+    part, pl, rt = cn.partition, cn.placement, cn.routes
+    if not (isinstance(part, Partition) and isinstance(pl, Placement)
+            and (rt is None or isinstance(rt, Routes))):
+        raise FormatError(f"{where}: the mapping records have the wrong types", obj=where,
+                          rule="mapping", hint="the file is damaged: compile again")
+    if not isinstance(part.n_cores, int) or not 0 < part.n_cores <= cn.target.total_cores:
+        raise FormatError(f"{where}: partition uses {part.n_cores!r} cores", obj=where,
+                          rule="mapping", hint="the file is damaged: compile again")
+    if list(part.populations) != list(cn.network.populations):
+        raise FormatError(f"{where}: the partition's populations differ from the network's",
+                          obj=where, rule="mapping", hint="the file is damaged: compile again")
+    n = cn.network.n_neurons
+    _int_array(part.neuron_core, n, 0, part.n_cores, "partition.neuron_core", where)
+    _int_array(part.pop_offsets, len(part.populations) + 1, 0, n + 1,
+               "partition.pop_offsets", where)
+    _int_array(pl.core, part.n_cores, 0, cn.target.total_cores, "placement.core", where)
+    for name in ("edge_src", "edge_dst"):
+        _int_array(getattr(part, name), None, 0, part.n_cores, f"partition.{name}", where)
+    u = part.usage
+    if not (isinstance(u.used, np.ndarray) and u.used.ndim == 2
+            and u.used.shape == (part.n_cores, len(u.names)) and u.limit.shape == u.used.shape):
+        raise FormatError(f"{where}: partition.usage is inconsistent", obj=where,
+                          rule="mapping", hint="the file is damaged: compile again")
+
+
+def _build_compiled(manifest: dict[str, Any], arrays: list[np.ndarray], file: Path,
+                    where: str) -> CompiledNetwork:
+    """Build the artifact from an untrusted manifest (checked by the caller)."""
+    tinfo = manifest["target"]
+    target = parse_target(tomllib.loads(tinfo["toml"]), label=f"{file}:{tinfo['name']}",
+                          variant=tinfo["variant"])
+    types = _mapping_types()
+    mapping = manifest["mapping"]
+    return CompiledNetwork(
+        network=network_from_manifest(manifest["network"], arrays, where),
+        target=target,
+        target_toml=tinfo["toml"],
+        partition=decode_records(mapping["partition"], arrays, types, where),
+        placement=decode_records(mapping["placement"], arrays, types, where),
+        routes=decode_records(mapping["routes"], arrays, types, where),
+        report=manifest["report"],
+        seed=int(manifest["seed"]),
+        options=manifest.get("options", {}),
+    )

@@ -27,12 +27,54 @@ def _pct(x: float | None) -> str:
     return "-" if x is None else f"{100 * x:.1f}%"
 
 
+def _esc(x: object) -> str:
+    """A name read from a file, safe to print: no rich markup, no escape codes."""
+    from .cli_checks import plain
+
+    return plain(x)
+
+
+def load_report(build: Path) -> dict[str, Any]:
+    """Read ``build/report.json`` for ``nmc report``; every fault is a named error.
+
+    Raises:
+        UsageError: ``build`` has no ``report.json`` (exit 2).
+        FormatError: the file is not JSON, too large, or lacks what the report shows.
+    """
+    import io
+    import json
+
+    from nmcompiler.ir.errors import FormatError, UsageError
+
+    path = Path(build) / "report.json"
+    if not path.is_file():
+        raise UsageError(f"'{build}' has no report.json", obj=str(build), rule="build dir",
+                         hint="compile first: nmc compile MODEL --target T -o DIR")
+    bad = dict(obj=str(path), rule="report.json", hint="compile again")
+    if path.stat().st_size > 64 * 2**20:
+        raise FormatError(f"'{path}' is larger than 64 MB; not a compile report", **bad)
+    try:
+        rep = json.loads(path.read_bytes())
+    except (ValueError, RecursionError) as exc:
+        raise FormatError(f"'{path}' is not valid JSON ({str(exc)[:120]})", **bad) from None
+    if not isinstance(rep, dict):
+        raise FormatError(f"'{path}' holds {type(rep).__name__}, not a compile report",
+                          **bad) from None
+    try:
+        render_compile_report(rep, Console(file=io.StringIO(), width=160))
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError, RecursionError,
+            OverflowError) as exc:
+        raise FormatError(f"'{path}' is damaged: entry {str(exc)[:80]} missing or malformed",
+                          **bad) from None
+    return rep
+
+
 def render_compile_report(report: dict[str, Any], console: Console) -> None:
     """Print the summary and the per-budget usage table of a compile report."""
     tgt = report["target"]
     s = report["summary"]
     net = report["network"]
-    head = Table(title=f"{net['name']} on {tgt['name']}", show_header=False)
+    head = Table(title=f"{_esc(net['name'])} on {_esc(tgt['name'])}", show_header=False)
     head.add_column("what")
     head.add_column("value")
     head.add_row("network", f"{net['neurons']:,} neurons in {net['populations']} populations, "
@@ -55,10 +97,11 @@ def render_compile_report(report: dict[str, Any], console: Console) -> None:
                      f"kept over {beh.get('steps')} test steps")
     shifts = s.get("output_shift_steps") or {}
     if any(shifts.values()):
-        head.add_row("output shift", ", ".join(f"{k}: +{v} steps" for k, v in shifts.items()))
+        head.add_row("output shift", ", ".join(f"{_esc(k)}: +{v} steps"
+                                               for k, v in shifts.items()))
     unknown = tgt.get("unknown_fields") or []
     if unknown:
-        head.add_row("target caveat", f"{len(unknown)} numbers of {tgt['name']} are not "
+        head.add_row("target caveat", f"{len(unknown)} numbers of {_esc(tgt['name'])} are not "
                      "published; labelled defaults are used (docs/targets.md)")
     console.print(head)
 
@@ -67,7 +110,7 @@ def render_compile_report(report: dict[str, Any], console: Console) -> None:
     for col in ("budget", "max used", "limit", "fill", "total"):
         table.add_column(col, justify="right" if col != "budget" else "left")
     for name, u in usage.items():
-        table.add_row(name, f"{u['max']:,}", "-" if u["limit"] is None else f"{u['limit']:,}",
+        table.add_row(_esc(name), f"{u['max']:,}", "-" if u["limit"] is None else f"{u['limit']:,}",
                       _pct(u["max_fill"]), f"{u['total']:,}")
     console.print(table)
     if "timings_s" in report:
@@ -221,7 +264,8 @@ def si(x: float, unit: str) -> str:
 
 def render_run_report(rep: dict[str, Any], console: Console) -> None:
     """Print a run report as tables."""
-    t = Table(title=f"run on {rep['backend']} ({rep['target']}), {rep['steps']} steps",
+    t = Table(title=f"run on {_esc(rep['backend'])} ({_esc(rep['target'])}), "
+              f"{rep['steps']} steps",
               show_header=False)
     t.add_column("what")
     t.add_column("value")
@@ -244,7 +288,7 @@ def render_run_report(rep: dict[str, Any], console: Console) -> None:
         if "energy_per_sop_j" in rep:
             t.add_row("energy per synaptic op (all in)", si(rep["energy_per_sop_j"], "J"))
     if rep.get("caveat"):
-        t.add_row("caveat", rep["caveat"])
+        t.add_row("caveat", _esc(rep["caveat"]))
     console.print(t)
     if rep.get("busiest_cores"):
         bc = Table(title="busiest cores")

@@ -87,6 +87,9 @@ def _write_zip(path: str | os.PathLike, members: Iterable[tuple[str, np.ndarray]
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=path.suffix, dir=path.parent or ".")
     try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; files follow the umask
         with os.fdopen(fd, "wb") as raw, zipfile.ZipFile(raw, "w", method) as zf:
             if head is not None:
                 _put(zf, *head)
@@ -155,8 +158,14 @@ def read_archive(path: str | os.PathLike, *, format_name: str, version: int
                 limit=manifest.get("version"),
                 hint="use the nmcompiler release that wrote it, or re-export the network",
             )
+        n_arrays = manifest.get("n_arrays", 0)
+        if not isinstance(n_arrays, int) or isinstance(n_arrays, bool) \
+                or not 0 <= n_arrays <= len(names):
+            raise FormatError(f"{where}: manifest entry 'n_arrays' is {n_arrays!r}",
+                              obj=str(path), rule="manifest schema", need="0..members",
+                              limit=n_arrays, hint="the file is damaged: save it again")
         arrays = []
-        for i in range(int(manifest.get("n_arrays", 0))):
+        for i in range(n_arrays):
             name = f"arrays/{i:05d}.npy"
             if name not in names:
                 raise FormatError(f"{where} is missing array '{name}'", obj=str(path),
@@ -178,6 +187,11 @@ def _member(zf: zipfile.ZipFile, raw: Any, name: str, where: str) -> bytearray:
         raise FormatError(f"{where}: member '{name}' is corrupted", obj=name,
                           rule="ZIP local header", hint="save it again")
     n_name, n_extra = struct.unpack("<HH", head[26:30])
+    size = os.fstat(raw.fileno()).st_size
+    if info.file_size > size:  # never allocate more than the file holds
+        raise FormatError(f"{where}: member '{name}' declares {info.file_size} bytes in a "
+                          f"file of {size}", obj=name, rule="complete member",
+                          need=info.file_size, limit=size, hint="save it again")
     raw.seek(info.header_offset + 30 + n_name + n_extra)
     buf = bytearray(info.file_size)
     got = raw.readinto(buf)
@@ -202,9 +216,13 @@ def _npy(buf: bytearray, name: str, where: str) -> np.ndarray:
         if dtype.hasobject:
             raise ValueError("object arrays are not allowed")
         offset = f.tell()
-        count = int(np.prod(shape, dtype=np.int64))
+        count = 1
+        for d in shape:
+            count *= int(d)
+        if count < 0 or count * max(dtype.itemsize, 1) > len(buf) - offset:
+            raise ValueError(f"shape {shape} needs more bytes than the member holds")
         arr = np.frombuffer(buf, dtype=dtype, count=count, offset=offset)
-    except ValueError as exc:
+    except (ValueError, TypeError, SyntaxError, OverflowError) as exc:
         raise FormatError(f"{where}: array '{name}' is unreadable ({exc})", obj=name,
                           rule="npy array", hint="save it again") from None
     return arr.reshape(shape, order="F" if fortran else "C")
@@ -261,7 +279,12 @@ def _decode(v: Any, arrays: list[np.ndarray], where: str,
             if cls is None:
                 raise FormatError(f"{where}: unknown enum {v['enum']!r}", obj=where,
                                   rule="known enum", hint="written by a newer nmcompiler?")
-            return cls(v["value"])
+            try:
+                return cls(v["value"])
+            except (ValueError, TypeError, KeyError):
+                raise FormatError(f"{where}: {v['enum']} has no value {v.get('value')!r}",
+                                  obj=where, rule="known enum value",
+                                  hint="the file is damaged") from None
         if "complex" in v:
             return complex(*v["complex"])
         if "tuple" in v:
@@ -284,6 +307,9 @@ def _build(rec: Any, table: Mapping[str, type], where: str, arrays: list[np.ndar
     cls = table[rec["type"]]
     allowed = {f.name for f in dataclasses.fields(cls)}
     fields_ = rec.get("fields", {})
+    if not isinstance(fields_, dict):
+        raise FormatError(f"{where}: {rec['type']} fields are not an object", obj=where,
+                          rule="manifest schema", hint="the file is damaged")
     extra = set(fields_) - allowed
     if extra:
         raise FormatError(f"{where}: {rec['type']} has unknown fields {sorted(extra)}",
@@ -314,28 +340,91 @@ def network_manifest(net: Network, enc: _Encoder | list[np.ndarray]) -> dict[str
     }
 
 
+def _name_of(where: str, rec: Any, kind: str, seen: set[str]) -> str:
+    """A record's name: a non-empty string not seen before."""
+    n = rec["name"] if isinstance(rec, dict) else None
+    if not isinstance(n, str) or not n:
+        raise FormatError(f"{where}: a {kind} has name {n!r}", obj=where,
+                          rule="manifest schema", hint="the file is damaged")
+    if n in seen:
+        raise FormatError(f"{where}: two {kind}s are named '{n}'", obj=n,
+                          rule="unique names", hint="the file is damaged")
+    seen.add(n)
+    return n
+
+
+def _shape_of(where: str, rec: Any, n: str) -> tuple[int, ...]:
+    """A record's shape: a non-empty list of non-negative integers."""
+    sh = rec["shape"]
+    if not isinstance(sh, list) or not sh or not all(
+            isinstance(d, int) and not isinstance(d, bool) and 0 <= d < 2**40 for d in sh):
+        raise FormatError(f"{where}: '{n}' has shape {sh!r}", obj=n, rule="shape",
+                          hint="the file is damaged")
+    return tuple(sh)
+
+
+def _str_of(where: str, v: Any, what: str) -> str:
+    """A string field."""
+    if not isinstance(v, str):
+        raise FormatError(f"{where}: {what} is {v!r}, not a name", obj=where,
+                          rule="manifest schema", hint="the file is damaged")
+    return v
+
+
 def network_from_manifest(m: Mapping[str, Any], arrays: list[np.ndarray], where: str
                           ) -> Network:
-    """Rebuild a network from :func:`network_manifest` entries."""
+    """Rebuild a network from :func:`network_manifest` entries.
+
+    Every entry is untrusted: names must be strings and unique, shapes lists of
+    non-negative integers; the rebuilt network is then verified (:func:`ir.verify`), so a
+    damaged file is a named error here, never a crash later.
+    """
+    from .verify import verify
+
     try:
-        net = Network(str(m["name"]), metadata=m.get("metadata") or {})
+        if not isinstance(m, Mapping):
+            raise TypeError("the network entry is not an object")
+        meta = m.get("metadata") or {}
+        if not isinstance(meta, dict):
+            raise TypeError("metadata is not an object")
+        net = Network(_str_of(where, m["name"], "the network name"), metadata=meta)
+        names: set[str] = set()
         for i in m["inputs"]:
-            net.inputs[i["name"]] = Input(name=i["name"], shape=tuple(i["shape"]))
+            n = _name_of(where, i, "input", names)
+            net.inputs[n] = Input(name=n, shape=_shape_of(where, i, n))
         for p in m["populations"]:
-            model = _build(p["model"], _MODELS, f"{where}: population '{p['name']}'", arrays)
-            net.populations[p["name"]] = Population(name=p["name"], shape=tuple(p["shape"]),
-                                                    model=model)
+            n = _name_of(where, p, "population", names)
+            model = _build(p["model"], _MODELS, f"{where}: population '{n}'", arrays)
+            net.populations[n] = Population(name=n, shape=_shape_of(where, p, n), model=model)
+        proj_names: set[str] = set()
         for p in m["projections"]:
-            conn = _build(p["conn"], _CONNS, f"{where}: projection '{p['name']}'", arrays)
-            net.projections[p["name"]] = Projection(
-                name=p["name"], pre=p["pre"], post=p["post"], conn=conn,
+            n = _name_of(where, p, "projection", proj_names)
+            conn = _build(p["conn"], _CONNS, f"{where}: projection '{n}'", arrays)
+            net.projections[n] = Projection(
+                name=n, pre=_str_of(where, p["pre"], f"projection '{n}' pre"),
+                post=_str_of(where, p["post"], f"projection '{n}' post"), conn=conn,
                 delay=_decode(p["delay"], arrays, where))
+        out_names: set[str] = set()
         for o in m["outputs"]:
-            net.outputs[o["name"]] = Output(name=o["name"], source=o["source"])
-        net.probes = tuple(Probe(target=p["target"], var=p["var"]) for p in m["probes"])
-    except (KeyError, TypeError) as exc:
-        raise FormatError(f"{where}: manifest entry missing or malformed ({exc!r})", obj=where,
-                          rule="manifest schema", hint="the file is damaged or not a network"
+            n = _name_of(where, o, "output", out_names)
+            net.outputs[n] = Output(name=n,
+                                    source=_str_of(where, o["source"], f"output '{n}' source"))
+        net.probes = tuple(Probe(target=_str_of(where, p["target"], "probe target"),
+                                 var=_str_of(where, p["var"], "probe var")) for p in m["probes"])
+    except FormatError:
+        raise
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError,
+            RecursionError) as exc:
+        raise FormatError(f"{where}: manifest entry missing or malformed ({exc!r})"[:400],
+                          obj=where, rule="manifest schema",
+                          hint="the file is damaged or not a network") from None
+    try:
+        verify(net)
+    except Exception as exc:  # noqa: BLE001 - every fault of a loaded file is the file's
+        if isinstance(exc, FormatError):
+            raise
+        raise FormatError(f"{where}: the stored network is invalid ({exc})"[:600], obj=where,
+                          rule="valid network", hint="the file is damaged: save it again"
                           ) from None
     return net
 

@@ -507,6 +507,34 @@ def zero_delay_order(net: Network) -> list[str]:
     return order
 
 
+def _check_records(net: Network) -> None:
+    """Every container holds records of its kind under string names (a network built by
+    hand, or edited after it was built, may hold anything)."""
+    from .network import Input, Output, Probe
+
+    if not isinstance(net, Network):
+        raise ParameterError(f"expected a Network, got {type(net).__name__}", obj="network",
+                             rule="type", hint="build it with nmcompiler.ir.Network")
+    if not isinstance(net.name, str):
+        raise ParameterError(f"the network name is a {type(net.name).__name__}",
+                             obj=str(net.name), rule="name type", hint="name it with a str")
+    for attr, cls in (("inputs", Input), ("populations", Population),
+                      ("projections", Projection), ("outputs", Output)):
+        table = getattr(net, attr)
+        if not isinstance(table, dict):
+            raise ParameterError(f"network.{attr} is a {type(table).__name__}, not a dict",
+                                 obj=attr, rule="record type", hint="use the Network methods")
+        for key, rec in table.items():
+            if not isinstance(key, str) or not isinstance(rec, cls):
+                raise ParameterError(
+                    f"network.{attr}[{key!r}] is a {type(rec).__name__}, expected a "
+                    f"{cls.__name__} under a str name", obj=str(key), rule="record type",
+                    hint="add records with the Network methods")
+    if not isinstance(net.probes, tuple) or not all(isinstance(p, Probe) for p in net.probes):
+        raise ParameterError("network.probes must be a tuple of Probe records",
+                             obj="probes", rule="record type", hint="use Network.probe()")
+
+
 def verify(net: Network, *, min_delay: int = 0) -> Network:
     """Check ``net`` and return it unchanged; raise the first structural fault found.
 
@@ -515,6 +543,7 @@ def verify(net: Network, *, min_delay: int = 0) -> Network:
         min_delay: the smallest delay allowed (a target's; 0 = same-step delivery allowed
             where zero-delay projections form no cycle).
     """
+    _check_records(net)
     seen = set(net.inputs) & set(net.populations)
     if seen:
         name = sorted(seen)[0]

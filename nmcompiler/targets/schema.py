@@ -525,7 +525,20 @@ def _check_value(label: str, key: str, spec: FieldSpec, value: Any) -> Any:
     return value
 
 
+#: upper bounds of integer fields, by unit (docs/targets.md): no chip has wider words or
+#: longer native delays, and larger values would make compile work without bound
+_MAX_BY_UNIT = {"bits": 64, "steps": 2**16}
+_MAX_INT = 2**40
+_MAX_CORES = 2**24
+
+
 def _check_min(label: str, key: str, spec: FieldSpec, v: float) -> None:
+    top = _MAX_BY_UNIT.get(spec.unit, _MAX_INT) if spec.kind in ("int", "int_pair",
+                                                                  "int_list") else None
+    if top is not None and v > top:
+        raise _err(label, key, f"must be <= {top:,}, got {v:g}",
+                   "no chip has a larger value; check the units in docs/targets.md",
+                   need=v, limit=top)
     if spec.min is not None and v < spec.min:
         bound = int(spec.min) if float(spec.min).is_integer() else spec.min
         raise _err(
@@ -541,6 +554,12 @@ def _check_min(label: str, key: str, spec: FieldSpec, v: float) -> None:
 
 def _build_topology(label: str, v: dict[str, Any]) -> Topology:
     grid = v["chip_grid"]
+    sizes = (v["chips_per_system"] * v["cores_per_chip"],
+             grid[0] * grid[1] * v["node_grid"][0] * v["node_grid"][1])
+    if max(sizes) > _MAX_CORES:  # before anything per chip or core is built
+        raise _err(label, "topology", f"describes {max(sizes):,} cores or routers; at most "
+                   f"{_MAX_CORES:,} are supported", "check chip_grid, node_grid and the counts",
+                   need=max(sizes), limit=_MAX_CORES)
     chips = v["chips"]
     if chips is None:
         chips = tuple((x, y) for y in range(grid[1]) for x in range(grid[0]))

@@ -251,3 +251,27 @@ def test_sparse_structure():
     net.connect("hidden", "out", Dense(weight=[[1.0, 2.0, 3.0]] * 2), name="list")
     with pytest.raises(ParameterError, match="weight is a list, expected a numpy array"):
         verify(net)
+
+
+def test_records_of_the_wrong_kind_are_named_errors():
+    """A network edited by hand may hold anything: verify names it, never crashes."""
+    import numpy as np
+
+    from nmcompiler.ir import LIF, Dense, Network
+    from nmcompiler.ir.errors import ParameterError
+
+    def base():
+        n = Network("n")
+        n.input("in", 4)
+        n.population("h", 3, LIF(lam=0.9))
+        n.connect("in", "h", Dense(weight=np.ones((3, 4))))
+        return n
+
+    for edit in (lambda n: setattr(n, "probes", ("x",)),
+                 lambda n: n.populations.__setitem__("h", 5),
+                 lambda n: n.outputs.__setitem__("o", 5),
+                 lambda n: setattr(n, "name", 5)):
+        net = base()
+        edit(net)
+        with pytest.raises(ParameterError):
+            verify(net)

@@ -81,7 +81,7 @@ def test_usage_and_configuration_errors_exit_2(tmp_path):
     out = nmc("compile", str(model), "--target", "loihi", "--placer", "magic")
     assert out.returncode == 2
     out = nmc("report", str(tmp_path))
-    assert out.returncode == 1 and "no report.json" in out.stderr and "nmc compile" in out.stderr
+    assert out.returncode == 2 and "no report.json" in out.stderr and "nmc compile" in out.stderr
 
 
 def test_compile_nir_paper_cnn_for_loihi2(tmp_path, shared):

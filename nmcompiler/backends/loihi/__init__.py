@@ -132,8 +132,11 @@ class LoihiBackend(Backend):
                 raw = run_graph_file(npz, arrays, steps, python=self.python,
                                      timeout=timeout, script=script, fuse=fuse)
             except LavaRunError as exc:
-                raise BackendError(f"the Lava run failed: {exc}", obj=self.name,
-                                   rule="Lava run") from None
+                err = BackendError(f"the Lava run failed: {exc}", obj=self.name,
+                                   rule="Lava run")
+                # the full text, for a log file in the output directory
+                setattr(err, "log", getattr(exc, "log", None) or str(exc))  # noqa: B010
+                raise err from None
         outputs = {k: raw[v].astype(np.float64) for k, v in graph.outputs.items()}
         probe_out = {k: raw[v].astype(np.float64) for k, v in graph.probes.items()}
         if record_all:
@@ -163,7 +166,7 @@ class LoihiBackend(Backend):
 
         compiled = artifact
         if isinstance(artifact, (str, Path)):
-            p = Path(artifact)
+            p = Path(artifact).resolve()  # the runner starts elsewhere: absolute paths
             lava_dir = p if p.is_dir() and (p / NETWORK_FILE).exists() else None
             if p.is_file() and p.suffix == ".npz":
                 lava_dir = p.parent

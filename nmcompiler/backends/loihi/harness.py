@@ -207,8 +207,12 @@ def _run_runner(cmd: list[str], dst: Path, cwd: str, timeout: float) -> dict[str
     except subprocess.TimeoutExpired as e:
         raise LavaRunError(f"Lava runner timed out after {timeout} s") from e
     if r.returncode != 0 or not dst.exists():
-        tail = "\n".join(r.stderr.strip().splitlines()[-15:])
-        raise LavaRunError(f"Lava runner exited with status {r.returncode}:\n{tail}")
+        lines = [ln.strip() for ln in r.stderr.strip().splitlines() if ln.strip()]
+        last = lines[-1] if lines else "(no message)"
+        err = LavaRunError(f"Lava runner exited with status {r.returncode} ({last[:300]})")
+        err.log = (f"command: {' '.join(cmd)}\nexit status: {r.returncode}\n"
+                   f"--- stdout ---\n{r.stdout}\n--- stderr ---\n{r.stderr}")
+        raise err
     with np.load(dst, allow_pickle=False) as z:
         return {k: np.array(z[k]) for k in z.files}
 
@@ -245,6 +249,9 @@ def run_graph_file(
     import time
 
     py = _checked_python(python)
+    # the runner starts in a temporary directory: hand it absolute paths only
+    network_npz = Path(network_npz).resolve()
+    script = Path(script).resolve() if script is not None else None
     with tempfile.TemporaryDirectory(prefix="nmc_lava_") as tmp:
         src, dst = Path(tmp) / "inputs.npz", Path(tmp) / "out.npz"
         arrays = {}
