@@ -585,18 +585,16 @@ def write_compare(records: Sequence[Mapping[str, Any]], out_dir: str | os.PathLi
     return write_dir_atomically(out, fill)
 
 
-def check_replaceable(out: Path, ours: Collection[str]) -> None:
-    """Refuse to replace a directory holding files nmcompiler did not write there."""
-    if not out.exists():
-        return
-    if not out.is_dir():
-        raise UsageError(f"output '{out}' exists and is not a directory", obj=str(out),
-                         rule="output directory", hint="choose another -o")
-    foreign = sorted(p.name for p in out.iterdir() if p.name not in ours)
-    if foreign:
-        raise UsageError(f"output directory '{out}' holds files nmcompiler did not write "
-                         f"({', '.join(foreign[:3])})", obj=str(out), rule="output directory",
-                         hint="choose an empty or new directory with -o")
+def check_replaceable(out: Path, ours: Collection[str] = ()) -> None:
+    """The project's ``-o`` rule (docs/cli.md): refuse to replace anything nmcompiler did
+    not write (a non-empty directory without its marker, a file, the working directory).
+
+    ``ours`` (the file names this command writes) is kept for callers; the marker file
+    that every atomic output holds is what identifies nmcompiler's own directories.
+    """
+    from .outputs import check_output
+
+    check_output(Path(out))
 
 
 # ============================================================================ table

@@ -220,7 +220,7 @@ def test_paper_cnn_deploy_equals_nmc_run(paper_cnn_build, tmp_path, dynapcnn):
                                  "--input", str(tmp_path / "in.npz"), "-o",
                                  str(tmp_path / "dep")])
     assert r.exit_code == 0, r.output
-    files = sorted(p.name for p in (tmp_path / "dep").iterdir())
+    files = sorted(p.name for p in (tmp_path / "dep").iterdir() if not p.name.startswith("."))
     assert files == ["outputs.npz", "run_sinabs.npz", "run_sinabs.py", "sinabs_model.json",
                      "sinabs_model.pt", "speck_config.json"]
     em = _emulator_spikes(cn, name, x, 40)
