@@ -35,7 +35,13 @@ def quantize_decays(pop: Population, fmt: Fmt, tname: str, caps: Any) -> tuple[d
                 raise FitError(
                     f"{where} is resonate-and-fire; {tname} has no resonate-and-fire "
                     "neurons", obj=pop.name, rule="neuron model", need="RF", limit="LIF/IF",
-                    hint="use LIF neurons or a target with resonate-and-fire (loihi2)")
+                    hint="use LIF neurons or a target with resonate-and-fire (emulator)")
+            if fmt.rules.no_resonate_and_fire:
+                raise FitError(
+                    f"{where} is resonate-and-fire; {tname} lists resonate-and-fire, but "
+                    f"{fmt.rules.no_resonate_and_fire}", obj=pop.name, rule="neuron model",
+                    need="RF", limit="LIF/IF",
+                    hint="use LIF neurons, or compile for the emulator target")
             bits = d if d else 12
             re = np.trunc(val.real * 2**bits)
             im = np.trunc(val.imag * 2**bits)

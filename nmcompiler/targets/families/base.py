@@ -34,6 +34,9 @@ class Family:
     spike_compare: ClassVar[str | None] = None
     #: the chip resets v to 0 only (no ``v_reset`` parameter)
     resets_to_zero_only: ClassVar[bool] = False
+    #: why the family's arithmetic cannot run resonate-and-fire as the IR defines it, or
+    #: None where it can (the target's ``resonate_and_fire`` capability still applies)
+    no_resonate_and_fire: ClassVar[str | None] = None
 
     # ------------------------------------------------------------ number formats
     def weight_exponent_floor(self, offset: int, negative_weight_exp: bool) -> int:
