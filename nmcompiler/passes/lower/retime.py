@@ -265,9 +265,11 @@ def retime(
     projs.update(extra)
     for name in extra:
         changed[name] = [None, int(extra[name].delay)]
-    report["bias_sources"] = moved
+    if moved:  # (keys only where used: reports of other networks keep their bytes)
+        report["bias_sources"] = moved
     report["inexact_populations"] = sorted(inexact)
-    report["inexact_reasons"] = inexact
+    if inexact:
+        report["inexact_reasons"] = inexact
     if inexact:
         report["inexact_note"] = (
             "these populations have a lag > 0 and run their lag's worth of steps early "

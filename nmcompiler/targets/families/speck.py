@@ -27,6 +27,7 @@ class SpeckFamily(Family):
     name = "speck"
     number_format = "speck"
     spike_compare = ">="
+    no_refractory = "DYNAP-CNN's integrate-and-fire neurons (sinabs' IAFSqueeze) have none"
 
 
 def ceil_log2(x: np.ndarray | int) -> np.ndarray:

@@ -137,7 +137,7 @@ def test_networks_without_lagged_bias_are_unchanged(loihi2):
     net.connect("in", "a", ir.OneToOne(weight=1.0), delay=0)
     net.connect("in", "b", ir.OneToOne(weight=1.0), delay=1)  # lag 0: bias stays
     low, rep = lower(net, loihi2)
-    assert rep["retiming"]["bias_sources"] == {}
+    assert "bias_sources" not in rep["retiming"]
     assert low.populations["b"] is net.populations["b"]
     assert set(low.populations) == {"a", "b"}
 
