@@ -108,6 +108,12 @@ def check_model(pop: Population, fmt: Fmt, target: Target) -> None:
                 f"{where} sends graded spikes; {tname} has binary spikes only",
                 obj=pop.name, rule="graded spikes", need="graded", limit="binary",
                 hint="use binary spikes (graded=False) or a target with graded spikes")
+    if m.refractory and fmt.rules.no_refractory:
+        raise FitError(
+            f"{where} has a refractory period of {m.refractory} step(s); {tname} has no "
+            f"refractory period: {fmt.rules.no_refractory}", obj=pop.name,
+            rule="refractory period", need=int(m.refractory), limit=0,
+            hint="set refractory=0 or pick a target with refractory periods")
     if m.noise and not caps.stochastic:
         raise FitError(
             f"{where} has stochastic firing (noise {m.noise}); {tname} has none",
