@@ -99,6 +99,11 @@ def render_compile_report(report: dict[str, Any], console: Console) -> None:
     if any(shifts.values()):
         head.add_row("output shift", ", ".join(f"{_esc(k)}: +{v} steps"
                                                for k, v in shifts.items()))
+    ret = (report["passes"].get("lower") or {}).get("retiming") or {}
+    if ret.get("inexact_populations"):
+        why = ret.get("inexact_reasons") or {}
+        head.add_row("retiming inexact", "; ".join(
+            f"{_esc(k)}: {why.get(k, 'starts early')}" for k in ret["inexact_populations"]))
     unknown = tgt.get("unknown_fields") or []
     if unknown:
         head.add_row("target caveat", f"{len(unknown)} numbers of {_esc(tgt['name'])} are not "

@@ -4,15 +4,18 @@ minimum delay, shifting outputs where needed."""
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import networkx as nx
 import numpy as np
 
+from nmcompiler.ir.connectivity import Dense
 from nmcompiler.ir.errors import RetimingError, UsageError
-from nmcompiler.ir.network import Network, Projection
+from nmcompiler.ir.models import IF
+from nmcompiler.ir.network import Network, Population, Projection
 
-from .common import SOURCE, delay_range, with_delays
+from .common import SOURCE, delay_range, unique_name, with_delays
 
 
 # =========================================================================== 3. retiming
@@ -56,6 +59,91 @@ def _solve(g: nx.DiGraph) -> dict[str, int] | list[str]:
     return {k: -int(v) for k, v in dist.items() if k != SOURCE}
 
 
+def _is_bias_source(net: Network, name: str) -> bool:
+    """A one-neuron IF population that fires every step from step 0 (the NIR importer's
+    and this pass's bias source)."""
+    pop = net.populations[name]
+    m = pop.model
+    return (isinstance(m, IF) and pop.size == 1 and bool(m.fire_at_threshold)
+            and float(np.asarray(m.bias)) == 1.0 and float(np.asarray(m.theta)) == 1.0
+            and not m.noise and not m.refractory and not m.graded
+            and not any(p.post == name for p in net.projections.values()))
+
+
+def _start_biases(
+    net: Network, lags: dict[str, int], d_min: int
+) -> tuple[dict[str, Population], dict[str, Projection], dict[str, str], dict[str, str]]:
+    """Start the bias of every lagged population at step ``r(v)``, as the original network
+    starts it at step 0.
+
+    A population of lag ``r > 0`` whose bias ``b`` (real) would act before its first input
+    can arrive gets bias 0 and a projection of weight ``b`` and delay ``r`` from a bias
+    source (a one-neuron IF population that fires every step from step 0, shared by all).
+    The bias then enters through the current stage, so with ``alpha_u != 0`` a second
+    projection of weight ``-alpha_u * b`` and delay ``r + 1`` cancels the current's
+    memory: ``u_b[r] = b`` and ``u_b[t] = alpha_u * b + b - alpha_u * b = b`` after, the
+    bias the original adds to ``v`` each step (exact in integer arithmetic; in floating
+    point up to the rounding of a reordered sum).
+
+    Returns ``(populations, new projections, population -> source, inexact population ->
+    reason)``.
+    """
+    pops = net.populations
+    extra: dict[str, Projection] = {}
+    moved: dict[str, str] = {}
+    inexact: dict[str, str] = {}
+    src: str | None = next((n for n in pops if lags.get(n, 0) == 0
+                            and _is_bias_source(net, n)), None)
+    new_pops: dict[str, Population] = {}
+    taken = set(net.populations) | set(net.inputs) | set(net.projections)
+    for name, pop in net.populations.items():
+        r = int(lags[name])
+        m = pop.model
+        if r == 0:
+            continue
+        bias = np.asarray(m.bias)
+        # a memoryless population whose bias alone cannot fire it starts early harmlessly
+        harmless = (np.all(np.asarray(m.lam) == 0) and np.all(np.asarray(m.alpha_u) == 0)
+                    and np.all(bias < np.asarray(m.theta)) and not m.refractory)
+        if m.noise:
+            inexact[name] = (f"noise: its random draws start {r} step(s) early "
+                             "(no start time on the chip)")
+            continue
+        if not np.any(bias != 0) or harmless:
+            continue
+        if bias.dtype.kind == "c":
+            inexact[name] = "complex bias: a bias source carries real weights only"
+            continue
+        if r < d_min:
+            inexact[name] = (f"lag {r} is below the minimum delay {d_min}: a bias source "
+                             "cannot start its bias in time")
+            continue
+        if src is None:
+            src = unique_name("bias_source", taken)
+            new_pops[src] = Population(
+                name=src, shape=(1,),
+                model=IF(theta=1.0, bias=1.0, fire_at_threshold=True))
+        n = pop.size
+        b = np.broadcast_to(bias.astype(np.float64), (n,)).copy()
+        alpha = np.broadcast_to(np.asarray(m.alpha_u, dtype=np.float64), (n,))
+        pname = unique_name(f"{src}->{name}.bias", taken)
+        extra[pname] = Projection(name=pname, pre=src, post=name,
+                                  conn=Dense(weight=b[:, None]), delay=r)
+        if np.any(alpha * b != 0):
+            pname = unique_name(f"{src}->{name}.bias_decay", taken)
+            extra[pname] = Projection(name=pname, pre=src, post=name,
+                                      conn=Dense(weight=(-alpha * b)[:, None]), delay=r + 1)
+        new_pops[name] = Population(name=name, shape=pop.shape,
+                                    model=dataclasses.replace(m, bias=0.0))
+        moved[name] = src
+    if not new_pops:
+        return pops, extra, moved, inexact
+    out = {k: new_pops.get(k, v) for k, v in pops.items()}
+    for k, v in new_pops.items():
+        out.setdefault(k, v)
+    return out, extra, moved, inexact
+
+
 def retime(
     net: Network,
     d_min: int,
@@ -82,10 +170,13 @@ def retime(
     which raises the short delays on each such loop to ``d_min`` and reports the loop's
     delay before and after. The retimed delay is ``d'(e) = d(e) + r(v) - r(u)``.
 
-    Behaviour: for deterministic populations without bias, population ``v`` of the result
-    emits at step ``t + r(v)`` exactly what ``v`` of ``net`` emitted at step ``t`` (its
-    first ``r(v)`` steps are silent); outputs and probes shift likewise. A population with
-    a bias or noise and ``r(v) > 0`` starts ``r(v)`` steps early; the report lists them.
+    Behaviour: population ``v`` of the result emits at step ``t + r(v)`` exactly what ``v``
+    of ``net`` emitted at step ``t`` (its first ``r(v)`` steps are silent); outputs and
+    probes shift likewise. A lagged population with a bias must not integrate it during
+    its first ``r(v)`` steps: its bias moves to a bias source (:func:`_start_biases`), a
+    projection that starts delivering it at step ``r(v)``. What cannot be started late
+    (noise, a complex bias, a lag below ``d_min``) is listed in the report's
+    ``inexact_populations`` with a reason (docs/passes.md#retiming).
     """
     if d_min < 0:
         raise UsageError(f"d_min must be >= 0, got {d_min}", obj="retime", hint="pass 0 or 1")
@@ -170,21 +261,20 @@ def retime(
         for o in net.outputs.values()
     }
     report["probes"] = {pr.key: int(lags[pr.target]) for pr in net.probes}
-    inexact = []
-    for name, pop in net.populations.items():
-        m = pop.model
-        bias = np.asarray(m.bias)
-        # a memoryless population whose bias alone cannot fire it starts early harmlessly
-        harmless = (np.all(np.asarray(m.lam) == 0) and np.all(np.asarray(m.alpha_u) == 0)
-                    and np.all(bias < np.asarray(m.theta)) and not m.refractory)
-        if lags[name] > 0 and ((np.any(bias != 0) and not harmless) or m.noise):
-            inexact.append(name)
-    report["inexact_populations"] = inexact
+    pops, extra, moved, inexact = _start_biases(net, lags, d_min)
+    projs.update(extra)
+    for name in extra:
+        changed[name] = [None, int(extra[name].delay)]
+    if moved:  # (keys only where used: reports of other networks keep their bytes)
+        report["bias_sources"] = moved
+    report["inexact_populations"] = sorted(inexact)
+    if inexact:
+        report["inexact_reasons"] = inexact
     if inexact:
         report["inexact_note"] = (
-            "these populations have a bias or noise and a lag > 0: they run their lag's "
-            "worth of steps early, integrating bias without input; the shift is exact for "
-            "every other population")
-    if not changed:
+            "these populations have a lag > 0 and run their lag's worth of steps early "
+            "(noise, or a bias that cannot come from a bias source); the shift is exact "
+            "for every other population")
+    if not changed and pops is net.populations:
         return net, report
-    return net.replace(projections=projs), report
+    return net.replace(populations=pops, projections=projs), report

@@ -229,6 +229,8 @@ def quantize(
             rq = np.clip(np.rint(k * vreset), -fmt.vmax, fmt.vmax)
             new_fields["v_reset"] = rq if np.ndim(own["v_reset"]) else float(rq[0])
             prep["v_reset_max_error"] = float(np.max(np.abs(rq / k - vreset)))
+        if model.spiking and model.noise:  # threshold noise is in voltage units too
+            new_fields["noise"] = float(model.noise * k)
         if model.spiking and model.graded and target.capabilities.graded_spikes:
             # payloads above what the chip carries are clamped (sinabs' MultiSpike says
             # 2**31 - 1 but never sends that much); the report says so

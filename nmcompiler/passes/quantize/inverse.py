@@ -35,6 +35,8 @@ def dequantize(qnet: Network) -> Network:
         own = model_fields(pop.model)
         ch: dict[str, Any] = {f: (own[f] / k) for f in ("theta", "bias", "v_reset")
                               if f in own}
+        if own.get("noise"):  # threshold noise is in voltage units
+            ch["noise"] = float(own["noise"]) / k
         mc = info.populations[name].model_comparison
         if isinstance(mc, dict) and "theta" in own:  # undo the chip's comparison
             t = np.broadcast_to(np.asarray(mc["theta"], dtype=np.float64),

@@ -36,7 +36,13 @@ def quantize_decays(pop: Population, fmt: Fmt, tname: str, caps: Any) -> tuple[d
                 raise FitError(
                     f"{where} is resonate-and-fire; {tname} has no resonate-and-fire "
                     "neurons", obj=pop.name, rule="neuron model", need="RF", limit="LIF/IF",
-                    hint="use LIF neurons or a target with resonate-and-fire (loihi2)")
+                    hint="use LIF neurons or a target with resonate-and-fire (emulator)")
+            if fmt.rules.no_resonate_and_fire:
+                raise FitError(
+                    f"{where} is resonate-and-fire; {tname} lists resonate-and-fire, but "
+                    f"{fmt.rules.no_resonate_and_fire}", obj=pop.name, rule="neuron model",
+                    need="RF", limit="LIF/IF",
+                    hint="use LIF neurons, or compile for the emulator target")
             bits = d if d else 12
             re = np.trunc(val.real * 2**bits)
             im = np.trunc(val.imag * 2**bits)
@@ -105,6 +111,12 @@ def check_model(pop: Population, fmt: Fmt, target: Target) -> None:
                 f"{where} sends graded spikes; {tname} has binary spikes only",
                 obj=pop.name, rule="graded spikes", need="graded", limit="binary",
                 hint="use binary spikes (graded=False) or a target with graded spikes")
+    if m.refractory and fmt.rules.no_refractory:
+        raise FitError(
+            f"{where} has a refractory period of {m.refractory} step(s); {tname} has no "
+            f"refractory period: {fmt.rules.no_refractory}", obj=pop.name,
+            rule="refractory period", need=int(m.refractory), limit=0,
+            hint="set refractory=0 or pick a target with refractory periods")
     if m.noise and not caps.stochastic:
         raise FitError(
             f"{where} has stochastic firing (noise {m.noise}); {tname} has none",

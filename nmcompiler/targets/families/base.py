@@ -40,6 +40,11 @@ class Family:
     emulator_arithmetic: ClassVar[str] = "emulator"
     #: the chip resets v to 0 only (no ``v_reset`` parameter)
     resets_to_zero_only: ClassVar[bool] = False
+    #: why the family's arithmetic cannot run resonate-and-fire as the IR defines it, or
+    #: None where it can (the target's ``resonate_and_fire`` capability still applies)
+    no_resonate_and_fire: ClassVar[str | None] = None
+    #: why the family's neurons have no refractory period, or None where they have one
+    no_refractory: ClassVar[str | None] = None
 
     # ------------------------------------------------------------ number formats
     def weight_exponent_floor(self, offset: int, negative_weight_exp: bool) -> int:

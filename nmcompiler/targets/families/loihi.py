@@ -709,6 +709,11 @@ class LoihiFamily(Family):
     emulator_arithmetic = "loihi"
     spike_compare = ">"
     resets_to_zero_only = True
+    no_resonate_and_fire = (
+        "the Loihi arithmetic (Lava's bit-accurate LIF) has no resonate-and-fire: Lava 0.10's "
+        "only RF model, PyRFModelFixed (rf_step), fires on a phase crossing "
+        "(re >= vth, im turning >= 0) without reset, which is not the IR's RF "
+        "(docs/passes.md#resonate-and-fire)")
 
     def weight_exponent_floor(self, offset: int, negative_weight_exp: bool) -> int:
         """0 (Lava's ``weight_exp`` >= 0) unless negative exponents are asked for."""

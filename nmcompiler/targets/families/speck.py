@@ -28,6 +28,7 @@ class SpeckFamily(Family):
     number_format = "speck"
     emulator_arithmetic = "speck"
     spike_compare = ">="
+    no_refractory = "DYNAP-CNN's integrate-and-fire neurons (sinabs' IAFSqueeze) have none"
 
 
 def ceil_log2(x: np.ndarray | int) -> np.ndarray:
