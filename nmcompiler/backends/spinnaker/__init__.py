@@ -84,7 +84,8 @@ def run_graph_file(network_npz: str | Path, inputs: Mapping[str, np.ndarray], st
         src, dst = Path(tmp) / "inputs.npz", Path(tmp) / "out.npz"
         spikes: dict[str, Any] = {k: np.asarray(v).astype(np.int8) for k, v in inputs.items()}
         np.savez(src, **spikes)
-        cmd = [py, str(script or RUNNER), "--network", str(Path(network_npz).resolve()),
+        cmd = [py, str(Path(script or RUNNER).resolve()), "--network",
+               str(Path(network_npz).resolve()),
                "--simulator", simulator, "--input", str(src), "--steps", str(int(steps)),
                "--out", str(dst), "--quiet", *extra]
         env = dict(os.environ, MPLBACKEND="Agg")
@@ -203,7 +204,7 @@ class PyNNBackend(Backend):
 
         compiled = artifact
         if isinstance(artifact, (str, Path)):
-            p = Path(artifact)
+            p = Path(artifact).resolve()  # the runner starts elsewhere: absolute paths
             if p.is_file() and p.suffix == ".npz":
                 script = p.parent / SCRIPT_FILE
                 return p, script if script.exists() else None

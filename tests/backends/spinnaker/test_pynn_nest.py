@@ -188,6 +188,18 @@ def test_lowered_npz_is_deterministic(compiled, tmp_path):
     assert g.blocks["n"].max() <= 256
 
 
+def test_a_lowered_artifact_runs_from_a_relative_path(nest_ok, compiled, tmp_path,
+                                                     monkeypatch):
+    """The runner starts in a temporary directory: relative artifact paths are resolved
+    first (as the Lava backend does), so ``run("dep/pynn", ...)`` works from any cwd."""
+    PyNNBackend().lower(compiled, tmp_path / "dep")
+    monkeypatch.chdir(tmp_path)
+    n = {name: inp.size for name, inp in compiled.network.inputs.items()}
+    x = {name: np.zeros((5, k), dtype=np.int64) for name, k in n.items()}
+    r = PyNNBackend().run("dep/pynn", x, 5)
+    assert set(r.outputs) == set(compiled.network.outputs)
+
+
 def test_cell_parameters_follow_the_derivation(compiled):
     g = lower_compiled(compiled)
     for p in g.populations:
