@@ -92,9 +92,19 @@ def render_compile_report(report: dict[str, Any], console: Console) -> None:
                      f" of RMS weight, largest error {_pct(q.get('max_weight_rel_error'))} of "
                      f"largest weight, {q.get('clipped_synapses', 0)} clipped synapses")
     beh = report["passes"].get("quantize", {}).get("behaviour") or {}
-    if beh.get("spike_agreement") is not None:
-        head.add_row("spike agreement", f"{_pct(beh['spike_agreement'])} of float spikes "
-                     f"kept over {beh.get('steps')} test steps")
+    summ = beh.get("summary") or {}
+    if summ:
+        scope = _esc(beh.get("summary_scope", "outputs"))
+        head.add_row(f"float spikes kept ({scope})", _kept(summ))
+        head.add_row(f"entries that agree ({scope})",
+                     f"{_pct(summ.get('entries_agree'))} of (step, neuron) entries equal")
+        head.add_row(f"spurious spikes added ({scope})", _spurious(summ))
+        head.add_row("behaviour check", f"{beh.get('steps')} steps of {_esc(beh.get('input'))}"
+                     f" against {_esc(beh.get('reference'))}"
+                     + (", read at each population's lag" if beh.get("aligned_by_lag")
+                        else ""))
+    elif beh.get("skipped"):
+        head.add_row("behaviour check", f"skipped: {_esc(beh['skipped'])}")
     shifts = s.get("output_shift_steps") or {}
     if any(shifts.values()):
         head.add_row("output shift", ", ".join(f"{_esc(k)}: +{v} steps"
@@ -109,6 +119,8 @@ def render_compile_report(report: dict[str, Any], console: Console) -> None:
         head.add_row("target caveat", f"{len(unknown)} numbers of {_esc(tgt['name'])} are not "
                      "published; labelled defaults are used (docs/targets.md)")
     console.print(head)
+    if summ:
+        _behaviour_table(beh, console)
 
     usage = report["partition"].get("usage", {})
     table = Table(title="per-core usage (the fullest core) against the target's budgets")
@@ -122,6 +134,52 @@ def render_compile_report(report: dict[str, Any], console: Console) -> None:
         t = report["timings_s"]
         console.print("compile time: " + ", ".join(
             f"{k} {v:.2f} s" for k, v in t.items() if isinstance(v, (int, float))))
+
+
+def _kept(f: dict[str, Any]) -> str:
+    if f.get("float_spikes_kept") is None:
+        return f"- (the float network does not spike; the compiled one spikes " \
+               f"{f.get('compiled_spikes', 0):,} times)"
+    return (f"{_pct(f['float_spikes_kept'])} ({f.get('kept_spikes', 0):,} of "
+            f"{f['float_spikes']:,} float spikes at the same step and neuron)")
+
+
+def _spurious(f: dict[str, Any]) -> str:
+    per = f.get("spurious_per_float_spike")
+    return (f"{f.get('spurious_spikes', 0):,} compiled spikes the float network lacks"
+            + ("" if per is None else f" ({per:.3f} per float spike)"))
+
+
+def _behaviour_table(beh: dict[str, Any], console: Console) -> None:
+    """Per output population, and every inexact population: the check's figures."""
+    pops = beh.get("populations") or {}
+    outs = list(dict.fromkeys((beh.get("outputs") or {}).values()))
+    shown = outs + [n for n in beh.get("inexact_populations") or [] if n not in outs]
+    if not shown:
+        return
+    t = Table(title="behaviour against the float reference (docs/passes.md#fidelity)")
+    for col in ("population", "float spikes kept", "entries that agree", "spurious spikes",
+                "lag", "note"):
+        t.add_column(col, justify="left" if col in ("population", "note") else "right")
+    for n in shown:
+        e = pops.get(n) or {}
+        note = []
+        if n in outs:
+            note.append("output")
+        if e.get("lowering_inexact"):
+            note.append(f"lowering inexact: {e['lowering_inexact']}")
+        if "voltage_rel_error" in e:
+            t.add_row(_esc(n), "-", "-", "-", str(e.get("lag", 0)), ", ".join(
+                note + [f"voltage error {_pct(e['voltage_rel_error'])} of its range"]))
+            continue
+        if e.get("entries_agree", 1.0) < 1.0:
+            note.append(f"first difference at step {e.get('first_difference')}")
+        kept = e.get("float_spikes_kept")
+        t.add_row(_esc(n), "-" if kept is None else
+                  f"{_pct(kept)} of {e.get('float_spikes', 0):,}",
+                  _pct(e.get("entries_agree")), f"{e.get('spurious_spikes', 0):,}",
+                  str(e.get("lag", 0)), _esc(", ".join(note)))
+    console.print(t)
 
 
 def _chip_axes(ax: Any) -> None:
