@@ -246,6 +246,9 @@ def run(
                                              "input this many samples at a time"),
     force: bool = typer.Option(False, "--force", help=FORCE_HELP),
     max_memory: Optional[float] = typer.Option(None, "--max-memory", help=MEMORY_HELP),
+    align: bool = typer.Option(True, "--align/--no-align",
+                               help="pad the input by the output shift so that output row t "
+                               "is the response to input step t (docs/cli.md)"),
 ) -> None:
     """Run a compiled network on the emulator: SOPs, energy, latency, rasters, heatmap."""
     import json
@@ -290,12 +293,13 @@ def run(
     if not steps or steps < 1:
         raise UsageError("nothing to run: 0 steps", obj="steps", rule="steps >= 1",
                          hint="pass --steps N")
-    from .run_outputs import progress_allowed, run_with_outputs
+    from .run_outputs import alignment_of, progress_allowed, run_with_outputs
 
     backend = get_backend("emulator")
     ro = run_with_outputs(backend, compiled, inputs, steps, network=compiled.network,
                           probes=probe, record_all=record_all, batch_size=batch_size,
-                          show_progress=progress_allowed(json_out))
+                          show_progress=progress_allowed(json_out),
+                          align=alignment_of(compiled) if align else None)
     result = ro.result
     rep = ro.annotate(run_report(result, compiled), compiled.target)
     dest = out or default_out

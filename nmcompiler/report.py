@@ -271,6 +271,9 @@ def run_report(result: Any, compiled: Any, *, top: int = 5) -> dict[str, Any]:
         "steps": steps,
         "output_spikes": {k: float(np.asarray(v).sum()) for k, v in result.outputs.items()},
     }
+    al = result.info.get("alignment")
+    if al:  # outputs aligned to the input (docs/cli.md#output-alignment)
+        out["alignment"] = dict(al)
     if c.sops is not None:
         sops = np.asarray(c.sops)
         out["synaptic_ops"] = int(sops.sum())
@@ -350,6 +353,11 @@ def render_run_report(rep: dict[str, Any], console: Console) -> None:
         t.add_row("energy per step", si(rep["energy_per_step_j"], "J"))
         if "energy_per_sop_j" in rep:
             t.add_row("energy per synaptic op (all in)", si(rep["energy_per_sop_j"], "J"))
+    if rep.get("alignment"):
+        al = rep["alignment"]
+        t.add_row("output alignment", _esc(
+            f"{al['statement']} ({al['input_steps']} rows in outputs.npz; "
+            f"{al['steps_run']} steps run)"))
     if rep.get("caveat"):
         t.add_row("caveat", _esc(rep["caveat"]))
     console.print(t)
