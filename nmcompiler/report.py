@@ -274,10 +274,11 @@ def run_report(result: Any, compiled: Any, *, top: int = 5) -> dict[str, Any]:
     al = result.info.get("alignment")
     if al:  # outputs aligned to the input (docs/cli.md#output-alignment)
         out["alignment"] = dict(al)
+    helpers, per_pop = _helper_split(result, compiled)
     if c.sops is not None:
         sops = np.asarray(c.sops)
-        out["synaptic_ops"] = int(sops.sum())
-        out["synaptic_ops_per_step"] = float(sops.sum() / max(steps, 1))
+        out["synaptic_ops"] = int(sops.sum()) - helpers.get("synaptic_ops", 0)
+        out["synaptic_ops_per_step"] = float(out["synaptic_ops"] / max(steps, 1))
         per_core = sops.sum(axis=0)
         busiest = np.argsort(-per_core, kind="stable")[:top]
         phys = np.asarray(compiled.placement.core)
@@ -290,9 +291,13 @@ def run_report(result: Any, compiled: Any, *, top: int = 5) -> dict[str, Any]:
     if c.neuron_updates is not None:
         out["neuron_updates"] = int(np.asarray(c.neuron_updates).sum())
     if c.spikes_sent is not None:
-        out["spikes"] = int(np.asarray(c.spikes_sent).sum())
+        out["spikes"] = int(np.asarray(c.spikes_sent).sum()) - helpers.get("spikes", 0)
     if c.messages is not None:
-        out["messages"] = int(np.asarray(c.messages).sum())
+        out["messages"] = int(np.asarray(c.messages).sum()) - helpers.get("messages", 0)
+    if per_pop:
+        out["populations"] = per_pop
+    if helpers:
+        out["helpers"] = helpers
     if c.link_hops is not None and np.asarray(c.link_hops).size:
         lh = np.asarray(c.link_hops).sum(axis=0)
         links = compiled.target.links()
@@ -310,8 +315,9 @@ def run_report(result: Any, compiled: Any, *, top: int = 5) -> dict[str, Any]:
         out["energy_j"] = {k: float(v) for k, v in c.energy_j.items()}
         total = float(c.energy_j.get("total", sum(c.energy_j.values())))
         out["energy_per_step_j"] = total / max(steps, 1)
-        if c.sops is not None and out.get("synaptic_ops"):
-            out["energy_per_sop_j"] = total / out["synaptic_ops"]
+        all_sops = out.get("synaptic_ops", 0) + helpers.get("synaptic_ops", 0)
+        if c.sops is not None and all_sops:
+            out["energy_per_sop_j"] = total / all_sops
     unknown = compiled.target.unknown_fields()
     costs_unknown = [k for k in unknown if k.startswith("cost.")]
     if costs_unknown:
@@ -320,12 +326,52 @@ def run_report(result: Any, compiled: Any, *, top: int = 5) -> dict[str, Any]:
     return out
 
 
+def _helper_split(result: Any, compiled: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The helper populations' share of a run's counters, and the counters per
+    population (the backends that count per population: the emulator); helpers are
+    the importer's and the lowering's own neurons (:mod:`nmcompiler.helpers`)."""
+    from .helpers import helper_populations
+
+    lower = ((getattr(compiled, "report", None) or {}).get("passes") or {}).get("lower")
+    marks = helper_populations(compiled.network, lower)
+    per_pop = result.info.get("populations") if isinstance(result.info, dict) else None
+    if not marks:
+        return {}, dict(per_pop or {})
+    helpers: dict[str, Any] = {"populations": marks}
+    if not isinstance(per_pop, dict):
+        helpers["note"] = (f"backend '{result.backend}' does not count per population: the "
+                           "totals include these helpers")
+        return helpers, {}
+    for key in ("spikes", "synaptic_ops", "messages"):
+        helpers[key] = int(sum(int((per_pop.get(n) or {}).get(key, 0)) for n in marks))
+    helpers["note"] = ("neurons the importer or the lowering added (bias sources, relays); "
+                       "their spikes, synaptic operations and messages are kept out of the "
+                       "network's totals")
+    return helpers, dict(per_pop)
+
+
 def si(x: float, unit: str) -> str:
     """``x`` with an SI prefix (down to pico) and ``unit``, 3 significant digits."""
     for scale, prefix in ((1, ""), (1e-3, "m"), (1e-6, "µ"), (1e-9, "n"), (1e-12, "p")):
         if abs(x) >= scale or scale == 1e-12:
             return f"{x / scale:.3g} {prefix}{unit}"
     return f"{x:g} {unit}"
+
+
+def _helper_row(rep: dict[str, Any], t: Table) -> None:
+    """The helper populations' line of a run report."""
+    h = rep.get("helpers")
+    if not h:
+        return
+    what = ", ".join(f"{_esc(n)} ({_esc(k)})" for n, k in list(h["populations"].items())[:6])
+    more = len(h["populations"]) - 6
+    what += f" and {more} more" if more > 0 else ""
+    if "spikes" in h:
+        t.add_row("helper populations (not in the totals above)",
+                  f"{h['spikes']:,} spikes, {h['synaptic_ops']:,} synaptic ops, "
+                  f"{h['messages']:,} messages: {what}")
+    else:
+        t.add_row("helper populations (in the totals above)", f"{what}: {_esc(h['note'])}")
 
 
 def render_run_report(rep: dict[str, Any], console: Console) -> None:
@@ -342,6 +388,7 @@ def render_run_report(rep: dict[str, Any], console: Console) -> None:
                        ("messages", "messages into the NoC"), ("link_hops", "link hops")):
         if key in rep:
             t.add_row(label, f"{rep[key]:,}")
+    _helper_row(rep, t)
     if "latency_per_step_s" in rep:
         lat = rep["latency_per_step_s"]
         t.add_row("latency per step", f"{si(lat['mean'], 's')} mean, {si(lat['max'], 's')} max")

@@ -245,6 +245,14 @@ def _join(parts: list[Any]) -> Any:
         vals = [p.info.get(k) for p in parts]
         if all(v is not None for v in vals):
             info[k] = np.sum([np.asarray(v) for v in vals], axis=0)
+    if all(isinstance(p.info.get("populations"), dict) for p in parts):
+        pops: dict[str, dict[str, int]] = {}
+        for p in parts:
+            for name, cnt in p.info["populations"].items():
+                acc = pops.setdefault(name, {})
+                for k, v in cnt.items():
+                    acc[k] = acc.get(k, 0) + int(v)
+        info["populations"] = pops
     info["batch_chunks"] = len(parts)
     return replace(first, outputs=outputs, probes=probes, counters=counters, info=info)
 
