@@ -143,6 +143,10 @@ def compile(  # noqa: A001
     nir: ImportOptions = ImportOptions(),
     force: bool = typer.Option(False, "--force", help=FORCE_HELP),
     max_memory: Optional[float] = typer.Option(None, "--max-memory", help=MEMORY_HELP),
+    check_input: Optional[Path] = typer.Option(
+        None, "--check-input", help="your own input for the behaviour check (.npz: one "
+        "(T, n) or (T, B, n) array per input; .npy: the array of a one-input network) in "
+        "place of 200 random steps (docs/cli.md)"),
 ) -> None:
     """Compile MODEL for a target: writes OUT/compiled.nmc, report.json, usage.png."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -158,8 +162,22 @@ def compile(  # noqa: A001
     chk.check_float("time-limit", time_limit, 0.0, 1e6, lo_open=True)
     limit = _memory_limit(max_memory)
     chk.check_path(model, "model")
-    check_output(out, inputs=[model], force=force)
+    check_output(out, inputs=[model] + ([check_input] if check_input else []), force=force)
+    given = chk.load_inputs(check_input) if check_input is not None else None
     net = _load(model, nir, limit)
+    if given is not None and check_input is not None:
+        from nmcompiler.ir.errors import InputError
+
+        from .api import check_inputs_of
+
+        try:
+            given = check_inputs_of(net, chk.name_inputs(given, net, check_input))
+        except InputError as exc:
+            where = f"--check-input '{check_input}'"
+            raise InputError(exc.message if exc.message.startswith(where) else
+                             f"{where}: {exc.message}", obj=exc.obj, rule=exc.rule,
+                             hint=exc.hint) from None
+        chk.check_int("check-input steps", chk.input_steps(given, None), 1, chk.MAX_STEPS)
     with Progress(TextColumn("[progress.description]{task.description}"), BarColumn(),
                   TimeElapsedColumn(), console=err_console, transient=True) as bar:
         task = bar.add_task("compiling", total=5)
@@ -169,7 +187,7 @@ def compile(  # noqa: A001
 
         compiled = compile_network(net, target, seed=seed, partition_method=partitioner.value,
                                    place_method=placer.value, time_limit_s=time_limit,
-                                   progress=progress)
+                                   progress=progress, check_input=given)
         bar.update(task, completed=5)
 
     def plots(tmp: Path) -> None:
