@@ -166,18 +166,7 @@ def compile(  # noqa: A001
     given = chk.load_inputs(check_input) if check_input is not None else None
     net = _load(model, nir, limit)
     if given is not None and check_input is not None:
-        from nmcompiler.ir.errors import InputError
-
-        from .api import check_inputs_of
-
-        try:
-            given = check_inputs_of(net, chk.name_inputs(given, net, check_input))
-        except InputError as exc:
-            where = f"--check-input '{check_input}'"
-            raise InputError(exc.message if exc.message.startswith(where) else
-                             f"{where}: {exc.message}", obj=exc.obj, rule=exc.rule,
-                             hint=exc.hint) from None
-        chk.check_int("check-input steps", chk.input_steps(given, None), 1, chk.MAX_STEPS)
+        given = chk.check_input_arrays(given, net, check_input)
     with Progress(TextColumn("[progress.description]{task.description}"), BarColumn(),
                   TimeElapsedColumn(), console=err_console, transient=True) as bar:
         task = bar.add_task("compiling", total=5)

@@ -78,7 +78,7 @@ class EngineResult:
     #: whether ``link_hops`` / ``pair_msgs`` do (see :attr:`Engine.COUNTER_BYTES`)
     counters_per_step: bool = True
     link_hops_per_step: bool = True
-    #: per source population: ``spikes``, ``synaptic_ops`` and ``messages`` of the run
+    #: per source (population or input): ``spikes``, ``synaptic_ops``, ``messages``
     per_population: dict[str, dict[str, int]] = field(default_factory=dict)
 
 
@@ -680,16 +680,18 @@ class Engine:
                             spikes=n_spikes, costs=costs, per_population=per_pop, **per_step)
 
     def per_population(self, fires: np.ndarray) -> dict[str, dict[str, int]]:
-        """The run's counters by source population: ``fires`` (firings per source over
-        the run) times what one firing adds (``count_mat``), summed per counter. The
-        totals over populations are the run's ``spikes``, ``sops`` and ``messages``
-        (docs/emulator.md)."""
+        """The run's counters by source, population or input: ``fires`` (firings per
+        source over the run) times what one firing adds (``count_mat``), summed per
+        counter. The totals over sources are the run's ``spikes``, ``sops`` and
+        ``messages`` (an input's spikes are not a core's: 0; docs/emulator.md)."""
         c = self.n_cores
         weighted = (self.count_mat @ sp.diags(np.asarray(fires, dtype=np.float64))).tocsc()
         out: dict[str, dict[str, int]] = {}
-        for name in self.net.populations:
+        sizes = {**{k: p.size for k, p in self.net.populations.items()},
+                 **{k: i.size for k, i in self.net.inputs.items()}}
+        for name, size in sizes.items():
             a = self.src_off[name]
-            cols = weighted[:, a:a + self.net.populations[name].size]
+            cols = weighted[:, a:a + size]
             rows = np.asarray(cols.sum(axis=1)).reshape(-1)
             out[name] = {
                 "spikes": int(round(rows[4 * c:5 * c].sum())),
