@@ -96,13 +96,18 @@ def render_compile_report(report: dict[str, Any], console: Console) -> None:
     if summ:
         scope = _esc(beh.get("summary_scope", "outputs"))
         head.add_row(f"float spikes kept ({scope})", _kept(summ))
+        what = "(step, sample, neuron)" if beh.get("batch") else "(step, neuron)"
         head.add_row(f"entries that agree ({scope})",
-                     f"{_pct(summ.get('entries_agree'))} of (step, neuron) entries equal")
+                     f"{_pct(summ.get('entries_agree'))} of {what} entries equal")
         head.add_row(f"spurious spikes added ({scope})", _spurious(summ))
         head.add_row("behaviour check", f"{beh.get('steps')} steps of {_esc(beh.get('input'))}"
                      f" against {_esc(beh.get('reference'))}"
                      + (", read at each population's lag" if beh.get("aligned_by_lag")
                         else ""))
+    elif beh.get("spike_agreement") is not None:  # a report written before the figures
+        head.add_row("entries that agree (old report)", f"{_pct(beh['spike_agreement'])} of "
+                     f"(step, neuron) entries equal in the least exact population, over "
+                     f"{beh.get('steps')} steps; compile again for float spikes kept")
     elif beh.get("skipped"):
         head.add_row("behaviour check", f"skipped: {_esc(beh['skipped'])}")
     shifts = s.get("output_shift_steps") or {}

@@ -202,6 +202,8 @@ def behaviour_check(net: Network, qnet: Network, meta_pops: dict, seed: int, ste
                            "aligned_by_lag": bool(pad), "populations": {}}
     if inputs is None:
         out["input_rate"] = rate
+    elif any(np.ndim(v) == 3 for v in base.values()):
+        out["batch"] = batch
     entries_of: dict[str, int] = {}
     for n, rk, qk in zip(pops, rkeys, qkeys, strict=True):
         lag = lags.get(n, 0)

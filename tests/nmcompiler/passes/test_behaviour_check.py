@@ -145,3 +145,19 @@ def test_bounded_size_skip_is_kept():
     buf = io.StringIO()
     render_compile_report(cn.report, Console(file=buf, width=200))
     assert "behaviour check" in buf.getvalue() and "skipped" in buf.getvalue()
+
+
+def test_batched_check_input_and_an_old_report(recurrent):
+    net, x, cn = recurrent
+    xb = np.stack([x[:60], x[60:120]], axis=1)  # (T, B, n)
+    beh = nmc_compile(net, "loihi2", check_input={"in": xb}).report["passes"]["quantize"][
+        "behaviour"]
+    assert beh["steps"] == 60 and beh["batch"] == 2
+    ref = ir.simulate(net, {"in": xb}, 60).outputs["out"]
+    assert beh["summary"]["float_spikes"] == int(np.count_nonzero(ref))
+    old = {**cn.report, "passes": {**cn.report["passes"], "quantize": {
+        **cn.report["passes"]["quantize"], "behaviour": {"steps": 32, "spike_agreement": 0.74}}}}
+    buf = io.StringIO()
+    render_compile_report(old, Console(file=buf, width=200))
+    assert "entries that agree (old report)" in buf.getvalue()
+    assert "float spikes kept (" not in buf.getvalue()
