@@ -44,6 +44,12 @@ def _is_int(x: object) -> bool:
     return isinstance(x, numbers.Integral) and not isinstance(x, bool)
 
 
+#: the largest magnitude a weight or parameter may have: float32's largest finite value
+#: (every framework trains and exports in float32; beyond it the products and squares the
+#: quantiser and simulators form overflow float64)
+MAX_MAGNITUDE = float(np.finfo(np.float32).max)
+
+
 def _check_finite(arr: np.ndarray, what: str, obj: str) -> None:
     if arr.dtype.kind in "fc" and not np.all(np.isfinite(arr)):
         bad = int(np.count_nonzero(~np.isfinite(arr)))
@@ -54,6 +60,15 @@ def _check_finite(arr: np.ndarray, what: str, obj: str) -> None:
             need="finite",
             limit="finite",
             hint="check the trained weights or the conversion that produced them",
+        )
+    if arr.dtype.kind in "fc" and arr.size and float(np.max(np.abs(arr))) > MAX_MAGNITUDE:
+        raise NonFiniteError(
+            f"{what} holds {float(np.max(np.abs(arr))):.3g}, beyond the float32 range",
+            obj=obj,
+            rule="magnitude <= float32 max",
+            need=f"|x| <= {MAX_MAGNITUDE:.4g}",
+            limit=f"{MAX_MAGNITUDE:.4g}",
+            hint="check the trained weights or the scale factor (w_in, r) that produced them",
         )
 
 
@@ -301,9 +316,10 @@ def _check_conn(net: Network, proj: Projection) -> None:
                     limit=w.shape,
                     hint="one weight per neuron",
                 )
-        elif not isinstance(w, numbers.Real) or not np.isfinite(w):
+        elif (not isinstance(w, numbers.Real) or not np.isfinite(w)
+              or abs(float(w)) > MAX_MAGNITUDE):
             raise NonFiniteError(
-                f"{where}: weight {w!r} is not a finite number",
+                f"{where}: weight {w!r} is not a finite number within the float32 range",
                 obj=proj.name,
                 rule="finite values",
                 hint="pass a finite float or an array",

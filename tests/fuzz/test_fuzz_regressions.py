@@ -82,3 +82,26 @@ def test_a_valid_quantisation_record_passes_its_check(tmp_path):
 
     build = _resigned(tmp_path, lambda q: None)
     assert load_compiled(build).quantization.populations["h"].scale > 0
+
+
+def test_a_nir_weight_scale_of_1e300_is_a_named_error(tmp_path):
+    """Found by test_fuzz_nir_file (long profile): ``w_in = 1e300`` on a LIF node gave
+    finite float64 weights whose squares overflowed in the quantiser (exit 70). Weights and
+    parameters beyond float32's range are now refused by ``ir.verify``."""
+    pytest.importorskip("nir")
+    import h5py
+    import numpy as np
+    from test_fuzz_files import small_net
+
+    from nmcompiler import compile as nmc_compile
+    from nmcompiler import load_model
+    from nmcompiler.exporters.nir import write_nir
+    from nmcompiler.ir.errors import NmcError
+
+    write_nir(small_net(), tmp_path / "f.nir")
+    with h5py.File(tmp_path / "f.nir", "r+") as f:
+        del f["node/nodes/h/w_in"]
+        f.create_dataset("node/nodes/h/w_in", data=np.asarray(1e300))
+    with pytest.raises(NmcError, match="beyond the float32 range"):
+        net, _ = load_model(tmp_path / "f.nir")
+        nmc_compile(net, target="loihi2")

@@ -275,3 +275,24 @@ def test_records_of_the_wrong_kind_are_named_errors():
         edit(net)
         with pytest.raises(ParameterError):
             verify(net)
+
+
+@pytest.mark.parametrize("value", [1e39, -1e300])
+def test_values_beyond_float32_range_are_refused(value):
+    import numpy as np
+
+    from nmcompiler import ir
+    from nmcompiler.ir.errors import NonFiniteError
+
+    net = ir.Network("big")
+    net.input("in", 2)
+    net.population("h", 2, ir.LIF(alpha_u=0.5, lam=0.9, theta=1.0))
+    net.connect("in", "h", ir.Dense(weight=np.array([[1.0, value], [0.0, 1.0]])), delay=1)
+    with pytest.raises(NonFiniteError, match="float32 range"):
+        ir.verify(net)
+    net2 = ir.Network("big2")
+    net2.input("in", 2)
+    net2.population("h", 2, ir.LIF(alpha_u=0.5, lam=0.9, theta=value if value > 0 else 1.0,
+                                   bias=0.0 if value > 0 else value))
+    with pytest.raises(NonFiniteError, match="float32 range"):
+        ir.verify(net2)
