@@ -46,7 +46,16 @@ from ...mapping import Partition, Placement, Routes
 from ...targets import Target
 from ..base import CompileState, Pass, PassResult, clean_record
 from .deliver import deliver, lookup
-from .multicast import compress_table, multicast_entries, route_bits, route_words
+from .multicast import (
+    allocate_keys,
+    compress_table,
+    multicast_entries,
+    ordered_cover,
+    ortc_table,
+    peel_table,
+    route_bits,
+    route_words,
+)
 
 __all__ = ["route", "RoutePass", "unicast_link_load", "deliver", "lookup", "route_bits",
            "route_words"]
@@ -113,19 +122,18 @@ def route(part: Partition, placement: Placement, target: Target, *, seed: int = 
     if tables:
         links = target.links()
         s, v, w, removable, load = multicast_entries(part, placement, target)
-        per_core = np.bincount(part.neuron_core, minlength=part.n_cores)
-        nbits = int(np.ceil(np.log2(max(int(per_core.max(initial=1)), 1))))
-        id_bits = int(np.ceil(np.log2(max(part.n_cores, 2))))
+        key_id, id_bits, nbits = allocate_keys(part)
         if id_bits + nbits > 32:
+            per_core = np.bincount(part.neuron_core, minlength=part.n_cores)
             raise FitError(f"{part.n_cores} cores of up to {per_core.max()} neurons need "
                            f"{id_bits + nbits} key bits; SpiNNaker keys have 32",
                            obj="network", rule="routing keys", need=id_bits + nbits,
                            limit=32, hint="use fewer, fuller cores")
-        keys = (np.arange(part.n_cores, dtype=np.uint64) << np.uint64(nbits)).astype(np.uint32)
+        keys = (key_id.astype(np.uint64) << np.uint64(nbits)).astype(np.uint32)
         key_mask = int((0xFFFFFFFF << nbits) & 0xFFFFFFFF)
         keep = ~removable
         raw = np.bincount(v[keep], minlength=n_chips).astype(np.int64)
-        # one integer label per distinct route (the compressor compares labels)
+        # one integer label per distinct route (the minimisers compare labels)
         if w.shape[1] == 1:
             uniq, label_all = None, w[:, 0].astype(np.int64)
         else:
@@ -139,30 +147,47 @@ def route(part: Partition, placement: Placement, target: Target, *, seed: int = 
             a, b = int(chip_start[c]), int(chip_start[c + 1])
             if a == b:
                 continue
-            cs, ck = s[a:b], keep[a:b]
+            cid, ck = key_id[s[a:b]], keep[a:b]
             n_keep = int(ck.sum())
-            merge_to = None
-            if compress and limit is not None:
-                if merge_all and n_keep > 1:
-                    merge_to = 0  # as far as it goes
-                elif n_keep > limit:
-                    merge_to = int(limit)  # only until it fits
-            if merge_to is not None:
-                label = np.where(ck, label_all[a:b], -1)
-                trip = compress_table(cs, label, merge_to, id_bits)
+            trip = None
+            if compress and limit is not None and n_keep > 1 and merge_all:
+                # as far as it goes: the fewest ordered prefix entries
+                local, inv = np.unique(label_all[a:b], return_inverse=True)
+                allowed = np.zeros((b - a, local.shape[0] + 1), dtype=bool)
+                allowed[np.arange(b - a), inv] = True
+                allowed[:, -1] = ~ck  # a straight-through visitor may match nothing
+                trip = ordered_cover(ortc_table(cid, allowed, id_bits), cid, allowed,
+                                     id_bits)
+                if trip.shape[0] > np.unique(inv[ck]).shape[0]:  # above one per route
+                    peeled = peel_table(cid, allowed, id_bits)
+                    if peeled is not None and peeled.shape[0] < trip.shape[0]:
+                        trip = peeled
+                if trip.shape[0] < n_keep:
+                    trip[:, 2] = local[trip[:, 2]]
+                else:
+                    trip = None
+            elif compress and limit is not None and n_keep > limit:
+                # only until it fits: disjoint prefix blocks
+                trip = compress_table(cid, np.where(ck, label_all[a:b], -1), int(limit),
+                                      id_bits)
+                trip[:, 1] = ((1 << id_bits) - 1) & ~((np.int64(1) << trip[:, 1]) - 1)
+            if trip is not None:
                 compressed += 1
                 kk = trip[:, 0].astype(np.uint64) << np.uint64(nbits)
-                lv = trip[:, 1].astype(np.uint64)
-                mm = (np.uint64(0xFFFFFFFF) << (lv + np.uint64(nbits))) & np.uint64(0xFFFFFFFF)
+                # the id mask, every bit above the key ids set, the neuron bits clear
+                hi = np.uint64((0xFFFFFFFF << id_bits) & 0xFFFFFFFF)
+                mm = ((trip[:, 1].astype(np.uint64) | hi) << np.uint64(nbits)) \
+                    & np.uint64(0xFFFFFFFF)
                 ek.append(kk.astype(np.uint32))
                 em.append(mm.astype(np.uint32))
                 er.append(trip[:, 2:3].astype(np.uint32) if uniq is None else uniq[trip[:, 2]])
                 counts[c] = len(trip)
             else:
-                ek.append(keys[cs[ck]])
-                em.append(np.full(int(ck.sum()), key_mask, dtype=np.uint32))
-                er.append(w[a:b][ck])
-                counts[c] = int(ck.sum())
+                o = np.argsort(cid[ck], kind="stable")
+                ek.append(keys[s[a:b][ck]][o])
+                em.append(np.full(n_keep, key_mask, dtype=np.uint32))
+                er.append(w[a:b][ck][o])
+                counts[c] = n_keep
         offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
         if ek:
             tk, tm, tr = np.concatenate(ek), np.concatenate(em), np.concatenate(er, axis=0)

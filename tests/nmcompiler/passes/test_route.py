@@ -35,8 +35,12 @@ def random_net(n=2000, k=8, seed=0, pops=2) -> ir.Network:
 
 
 def expected_deliveries(part, pl) -> set:
-    return set(map(tuple, np.unique(np.stack([part.edge_src.astype(np.int64),
-                                              pl.core[part.edge_dst]], axis=1),
+    """(source core, physical core) pairs the tables must deliver: every edge of the core
+    graph, and a core with synapses on itself back to itself (through its router)."""
+    local = np.flatnonzero(np.asarray(part.local_sources) > 0)
+    src = np.concatenate([part.edge_src.astype(np.int64), local])
+    dst = np.concatenate([part.edge_dst.astype(np.int64), local])
+    return set(map(tuple, np.unique(np.stack([src, pl.core[dst]], axis=1),
                                     axis=0).tolist()))
 
 
