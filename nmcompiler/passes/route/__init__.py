@@ -5,26 +5,26 @@ tables within their size limit.
   routing of Loihi's mesh, Davies et al., IEEE Micro 2018), one message per
   (source neuron, destination core); link loads are summed with difference arrays along
   the rows and columns of the router grid (no loop per message).
-* SpiNNaker (triangular torus of chips): multicast. Every logical core gets a key block
-  ``key = core << b`` (``b`` bits for its neurons, mask the upper bits), as sPyNNaker
-  allocates one key space per machine vertex. Its packets follow one tree: the union of
-  the shortest paths from its chip to every chip holding a destination core, taken from a
-  breadth-first shortest-path tree of the chip graph (so the union is a tree and no chip
-  receives a packet twice). Each chip of the tree gets an entry (key, mask, route word:
-  bits 0-5 links, bit 6 + p processor p) unless the packet only passes straight through
-  (SpiNNaker's default routing sends an unmatched packet out opposite the link it came
-  in on), as sPyNNaker removes default-routable entries.
-* Every chip's table is merged as far as it goes by default (``merge_all``), as
-  sPyNNaker compresses every chip's table; with ``merge_all=False`` only a table over
-  ``routing_entries`` (1023 on SpiNNaker 1) is, *only until it fits*. Merging: entries
-  with the same route word merge into aligned key blocks (a prefix of the core id) that
-  contain no key of a packet needing another route or the default route at that chip;
-  keys of packets that never reach the chip are don't-cares (the idea of "don't-care"
-  merging in A. Mundy, J. Heathcote and J. D. Garside, "On-chip order-exploiting routing
-  table minimization for a multicast supercomputer network", HPSR 2016; departure: only
-  prefix blocks, so merged entries are disjoint and the table order does not matter).
-  Merges are applied smallest level first, biggest saving first, and stop as soon as the
-  table fits (or go on to the end).
+* SpiNNaker (triangular torus of chips): multicast. Keys are allocated hierarchically
+  (:func:`~nmcompiler.passes.route.multicast.allocate_keys`): every population gets an
+  aligned block of key ids large enough for all its slices (logical cores), each slice an
+  id in it, each neuron the low bits, as sPyNNaker allocates one key space per
+  application vertex. Every source core's packets follow one tree: the union of the
+  shortest paths from its chip to every chip holding a destination core (and back to its
+  own processor when its neurons have synapses on the same core), taken from a
+  breadth-first shortest-path tree of the chip graph. Each chip of the tree gets an entry
+  (key, mask, route word: bits 0-5 links, bit 6 + p processor p) unless the packet only
+  passes straight through (default routing), as sPyNNaker removes default-routable
+  entries.
+* Every chip's table is minimised by default (``merge_all``), as sPyNNaker compresses
+  every chip's table: ORTC (Draves et al., INFOCOM 1999: the fewest prefix entries,
+  most specific first) on the trie of key ids, with the keys of packets that never reach
+  the chip as don't-cares (Mundy et al., HPSR 2016), then Mundy's ordered covering into
+  ternary entries, and on chips of at most :data:`PEEL_MAX_PACKETS` packets a greedy
+  top-down construction (:func:`~nmcompiler.passes.route.multicast.peel_table`); the
+  smallest table wins, each checked to route every packet as the unmerged table does.
+  With ``merge_all=False`` only a table over ``routing_entries`` (1023 on SpiNNaker 1)
+  is merged, into disjoint aligned prefix blocks, only until it fits.
 * Speck and ``full`` networks: direct links.
 
 :func:`deliver` simulates the tables (vectorised key/mask lookup, default routing) and
@@ -76,6 +76,12 @@ def unicast_link_load(target: Target, src_core: np.ndarray, dst_core: np.ndarray
     na = np.asarray(target.core_node(src_core), dtype=np.int64)
     nb = np.asarray(target.core_node(dst_core), dtype=np.int64)
     return target.noc.unicast_link_load(na, nb, messages)
+
+
+#: Largest number of packets (source cores needing an entry) on a chip for which the route
+#: pass also tries :func:`~nmcompiler.passes.route.multicast.peel_table` (its work grows
+#: with packets x routes per entry; on 300-packet chips it took seconds per chip).
+PEEL_MAX_PACKETS = 128
 
 
 # =========================================================================== the pass
@@ -158,7 +164,9 @@ def route(part: Partition, placement: Placement, target: Target, *, seed: int = 
                 allowed[:, -1] = ~ck  # a straight-through visitor may match nothing
                 trip = ordered_cover(ortc_table(cid, allowed, id_bits), cid, allowed,
                                      id_bits)
-                if trip.shape[0] > np.unique(inv[ck]).shape[0]:  # above one per route
+                # above one entry per route and small enough for the greedy's quadratic
+                # work (it is tried on chips of at most PEEL_MAX_PACKETS packets)
+                if trip.shape[0] > np.unique(inv[ck]).shape[0] and n_keep <= PEEL_MAX_PACKETS:
                     peeled = peel_table(cid, allowed, id_bits)
                     if peeled is not None and peeled.shape[0] < trip.shape[0]:
                         trip = peeled
