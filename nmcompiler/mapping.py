@@ -286,9 +286,17 @@ class Routes:
             "multicast": self.multicast,
         }
         if self.routing_limit is not None:
-            out["routing_entries_max"] = int(self.entries_per_chip.max(initial=0))
+            per_chip = self.entries_per_chip
+            out["routing_entries_max"] = int(per_chip.max(initial=0))
             out["routing_entries_uncompressed_max"] = int(
                 self.entries_uncompressed.max(initial=0))
             out["routing_limit"] = self.routing_limit
+            out["routing_entries_total"] = int(per_chip.sum())
+            out["routing_entries_uncompressed_total"] = int(self.entries_uncompressed.sum())
+            # chips (index into target.node_coords()) with any entry, before/after merging
+            has = np.flatnonzero((per_chip > 0) | (self.entries_uncompressed > 0))
+            out["routing_entries_per_chip"] = {
+                "chip": has.tolist(), "entries": per_chip[has].tolist(),
+                "uncompressed": self.entries_uncompressed[has].tolist()}
         out.update(self.stats)
         return out

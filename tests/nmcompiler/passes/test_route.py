@@ -381,3 +381,34 @@ def test_keys_and_tables_deterministic():
         out.append(b"".join(np.ascontiguousarray(a).tobytes() for a in (
             r.keys, r.table_offsets, r.table_key, r.table_mask, r.table_route)))
     assert out[0] == out[1]
+
+
+def test_compile_report_shows_routing_entries_per_chip():
+    # report.json holds entries per chip after merging and before; the printed report
+    # has a row with the totals and the largest chip (targets with routing tables only)
+    import io
+
+    from rich.console import Console
+
+    from nmcompiler.api import compile as compile_network
+    from nmcompiler.report import render_compile_report
+
+    net = _net_from([600, 500, 300], [(0, 1), (1, 2), (2, 0), (1, 1)], 5)
+    c = compile_network(net, "spinnaker:spinn3", seed=0)
+    rep = c.report["routes"]
+    per = rep["routing_entries_per_chip"]
+    r = c.routes
+    assert sum(per["entries"]) == rep["routing_entries_total"] == int(r.entries_per_chip.sum())
+    assert sum(per["uncompressed"]) == rep["routing_entries_uncompressed_total"] \
+        == int(r.entries_uncompressed.sum())
+    assert max(per["entries"]) == rep["routing_entries_max"]
+    assert all(r.entries_per_chip[k] == e for k, e in zip(per["chip"], per["entries"], strict=True))
+    buf = io.StringIO()
+    render_compile_report(c.report, Console(file=buf, width=200))
+    line = next(x for x in buf.getvalue().splitlines() if "routing entries" in x)
+    assert f"{rep['routing_entries_total']:,} on" in line
+    assert f"before merging {rep['routing_entries_uncompressed_total']:,}" in line
+    loihi = compile_network(net, "loihi", seed=0)
+    buf = io.StringIO()
+    render_compile_report(loihi.report, Console(file=buf, width=200))
+    assert "routing entries" not in buf.getvalue()
