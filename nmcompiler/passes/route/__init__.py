@@ -128,7 +128,7 @@ def route(part: Partition, placement: Placement, target: Target, *, seed: int = 
     if tables:
         links = target.links()
         s, v, w, removable, load = multicast_entries(part, placement, target)
-        key_id, id_bits, nbits = allocate_keys(part)
+        key_id, id_bits, nbits = allocate_keys(part, group=node)
         if id_bits + nbits > 32:
             per_core = np.bincount(part.neuron_core, minlength=part.n_cores)
             raise FitError(f"{part.n_cores} cores of up to {per_core.max()} neurons need "

@@ -138,7 +138,8 @@ def compress_table(src: np.ndarray, label: np.ndarray, limit: int, id_bits: int
     return trip
 
 
-def allocate_keys(part: Partition) -> tuple[np.ndarray, int, int]:
+def allocate_keys(part: Partition, group: np.ndarray | None = None
+                  ) -> tuple[np.ndarray, int, int]:
     """Hierarchical routing keys: population, then slice, then neuron.
 
     A logical core's population is the population of its first neuron; the cores of a
@@ -167,7 +168,13 @@ def allocate_keys(part: Partition) -> tuple[np.ndarray, int, int]:
     slices = np.bincount(pop, minlength=n_pops)
     block = np.where(slices > 0, 1 << np.ceil(np.log2(np.maximum(slices, 1))).astype(np.int64),
                      0)
-    order = np.lexsort((np.arange(n_pops), -block))
+    if group is None:
+        gkey = np.zeros(n_pops, dtype=np.int64)
+    else:  # the group (e.g. chip) of each population's first core
+        gkey = np.zeros(n_pops, dtype=np.int64)
+        firsts = np.flatnonzero(np.concatenate([[True], pop[1:] != pop[:-1]]))
+        gkey[pop[firsts]] = np.asarray(group, dtype=np.int64)[firsts]
+    order = np.lexsort((np.arange(n_pops), gkey, -block))
     base = np.zeros(n_pops, dtype=np.int64)
     base[order] = np.cumsum(block[order]) - block[order]
     # rank of each core among its population's cores (in core order)
@@ -325,14 +332,22 @@ def _covers(ids: np.ndarray, members: np.ndarray, id_bits: int
     return key, mask
 
 
+#: :func:`peel_table` settles the foreign packets under a route's cover one by one when
+#: there are at most this many (else it splits a route's packets)
+SETTLE_MAX = 1
+
+
 def peel_table(ids: np.ndarray, allowed: np.ndarray, id_bits: int,
                max_steps: int = 4096) -> np.ndarray | None:
     """An ordered ternary table for one chip built from the top: each step appends the
     entry that gives the most packets still unrouted their route without giving any of
     them a route it may not take (first match wins, so packets matched above are
     settled and no longer constrain it). Candidates per route: the ternary cover of all
-    its unrouted packets, else of the packets under one node of their binary trie of key
-    ids (a single key always qualifies, so every step makes progress). Packets that may
+    its unrouted packets; when none qualifies and a route's cover captures at most
+    :data:`SETTLE_MAX` foreign packets, an exact entry for one of them (settling it
+    above, so that cover qualifies later); else the cover of all but one of a route's
+    packets or of the packets under one node of their binary trie of key ids (a single
+    key always qualifies, so every step makes progress). Packets that may
     match nothing (straight through) are never targeted but may be covered by an entry
     of their own straight route. This is the order-exploiting idea of Mundy et al.
     (HPSR 2016) run greedily from the top of the table instead of by merging pairs;
@@ -350,6 +365,7 @@ def peel_table(ids: np.ndarray, allowed: np.ndarray, id_bits: int,
             return np.asarray(out, dtype=np.int64).reshape(-1, 3)
         li = np.flatnonzero(live)
         lid, lal, lneed = ids[li], allowed[li, :n_real], need[li]
+        has_need = (lal & lneed[:, None]).any(axis=0)
         key, mask = _covers(lid, lal & lneed[:, None], id_bits)
         cap = (lid[:, None] & mask[None, :]) == key[None, :]
         ok = ~(cap & ~lal).any(axis=0)
@@ -358,7 +374,15 @@ def peel_table(ids: np.ndarray, allowed: np.ndarray, id_bits: int,
         if gain.max(initial=0) > 0:
             r = int(np.argmax(gain))
             k, m = int(key[r]), int(mask[r])
-        else:  # every full cover captures a foreign packet: best trie-node cover
+        elif (foreign := np.where(has_need, (cap & ~lal).sum(axis=0), id_bits + 2**20)
+              ).min(initial=SETTLE_MAX + 1) <= SETTLE_MAX:
+            # a route's full cover captures few foreign packets: settle one of them with
+            # an exact entry above it (the full cover qualifies once all are settled)
+            rs = np.flatnonzero(foreign == foreign.min())
+            r0 = int(rs[np.argmax((lal[:, rs] & lneed[:, None]).sum(axis=0))])
+            i = int(np.flatnonzero(cap[:, r0] & ~lal[:, r0])[0])
+            r, k, m = int(np.argmax(lal[i])), int(lid[i]), (1 << id_bits) - 1
+        else:  # every full cover captures foreign packets: best trie-node cover
             best = (0, 0, 0, 0)
             for r in np.flatnonzero((lal & lneed[:, None]).any(axis=0)):
                 mem = np.flatnonzero(lal[:, r] & lneed)
