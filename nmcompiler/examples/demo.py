@@ -157,7 +157,7 @@ def _deploy_converted(quick: bool) -> None:
             table.add_row(target, f"{100 * accuracy(em_out):.1f}%", name, "not run",
                           f"toolchain missing: {why}"[:120], "-")
             continue
-        opts = {"fuse": True} if name == "lava" else {}
+        opts: dict[str, Any] = {"fuse": True} if name == "lava" else {}
         t0 = time.perf_counter()
         try:
             res = backend.run(cn, {"input": spikes}, steps, **opts)
