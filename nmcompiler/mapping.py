@@ -116,6 +116,9 @@ class Partition:
             each core (messages from the host).
         messages: total inter-core messages, ``edge_messages.sum()``.
         local_messages: (source neuron, core) pairs that stay on the source's core.
+        local_sources: ``(n_cores,)`` int64, neurons of a core with at least one synapse
+            on the same core (SpiNNaker routes their packets back to the core through its
+            chip's router); empty where the partition does not say (counted as none).
         method: how it was made: ``"metis"``, ``"sequential"``, ``"layers"`` (Speck).
         seed: the seed it was made with.
         stats: small JSON-able facts (blocks, repair rounds, timings).
@@ -137,6 +140,7 @@ class Partition:
     method: str
     seed: int
     stats: dict[str, Any] = field(default_factory=dict)
+    local_sources: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
 
     def cores_of(self, population: str) -> np.ndarray:
         """Logical core of every neuron of ``population`` (a read-only view)."""
@@ -282,9 +286,17 @@ class Routes:
             "multicast": self.multicast,
         }
         if self.routing_limit is not None:
-            out["routing_entries_max"] = int(self.entries_per_chip.max(initial=0))
+            per_chip = self.entries_per_chip
+            out["routing_entries_max"] = int(per_chip.max(initial=0))
             out["routing_entries_uncompressed_max"] = int(
                 self.entries_uncompressed.max(initial=0))
             out["routing_limit"] = self.routing_limit
+            out["routing_entries_total"] = int(per_chip.sum())
+            out["routing_entries_uncompressed_total"] = int(self.entries_uncompressed.sum())
+            # chips (index into target.node_coords()) with any entry, before/after merging
+            has = np.flatnonzero((per_chip > 0) | (self.entries_uncompressed > 0))
+            out["routing_entries_per_chip"] = {
+                "chip": has.tolist(), "entries": per_chip[has].tolist(),
+                "uncompressed": self.entries_uncompressed[has].tolist()}
         out.update(self.stats)
         return out

@@ -86,6 +86,15 @@ def render_compile_report(report: dict[str, Any], console: Console) -> None:
     head.add_row("mean hops", f"{s['mean_hops']:.2f}")
     head.add_row("busiest link", f"{s['max_link_load']:,} messages" if s["max_link_load"]
                  is not None else "-")
+    # routing tables (targets that have them): entries after merging and before
+    rts = report.get("routes") or {}
+    if rts.get("routing_limit") is not None and "routing_entries_total" in rts:
+        n_chips = sum(1 for e in rts["routing_entries_per_chip"]["entries"] if e)
+        head.add_row("routing entries", f"{rts['routing_entries_total']:,} on {n_chips} "
+                     f"chip(s), at most {rts['routing_entries_max']:,} per chip (limit "
+                     f"{rts['routing_limit']:,}); before merging "
+                     f"{rts['routing_entries_uncompressed_total']:,}, at most "
+                     f"{rts['routing_entries_uncompressed_max']:,} per chip")
     q = report["passes"].get("quantize", {}).get("summary", {})
     if q:
         head.add_row("quantisation", f"weight RMS error {_pct(q.get('max_weight_rel_rms_error'))}"

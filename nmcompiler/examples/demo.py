@@ -1,6 +1,7 @@
 """The main job (``make demo``): build the example networks, run them on the reference
 simulator, compile them for every target, and run them on the emulator where it is
-installed, printing one comparison table.
+installed, printing one comparison table; then deploy the hard-reset converted digits
+network to ``loihi`` (Lava) and ``spinnaker`` (PyNN on NEST).
 
     python -m nmcompiler.examples.demo [--quick]
 """
@@ -109,6 +110,74 @@ def _cnn() -> Example | None:
                    reference={"output_spikes": spikes, "wall_s": wall})
 
 
+#: (target, vendor backend) pairs the converted digits network is deployed to
+DEPLOY_TARGETS = (("loihi", "lava"), ("spinnaker", "pynn"))
+
+
+def _deploy_converted(quick: bool) -> None:
+    """The digits MLP converted with hard reset (reset to zero, max normalisation: the
+    variant of docs/ann2snn.md that fits Loihi 1 and sPyNNaker neurons, which cannot
+    reset by subtraction), compiled for ``loihi`` and ``spinnaker`` and deployed through
+    their vendor toolchains: Lava's bit-accurate CPU models (docs/loihi_backend.md) and
+    PyNN on NEST (docs/spinnaker_backend.md), next to the emulator in each target's
+    arithmetic. A small rate-coded test subset keeps the two subprocess runs short; a
+    toolchain that is not installed is reported, not run."""
+    import nmcompiler
+    from nmcompiler import examples
+    from nmcompiler.backend import get_backend
+    from nmcompiler.encoding import rate
+    from nmcompiler.frontends import ann2snn
+
+    k, steps = (8, 30) if quick else (16, 40)
+    ex = examples.digits_classifier(seed=0, steps=steps)
+    x_train = examples.digits_data(0)[0]
+    net = ann2snn.convert(ex.layers, x_train, percentile=100.0, reset="hard",
+                          output="spikes", name="digits_mlp_hard_reset")
+    spikes = rate(ex.x_test[:k], steps, seed=0, dtype=np.float64)
+    labels = ex.y_test[:k]
+
+    def accuracy(out: np.ndarray) -> float:
+        counts = np.asarray(out).real.sum(axis=0)  # (B, 10) output spike counts
+        return float(np.mean(np.argmax(counts, axis=1) == labels))
+
+    ref = accuracy(ir.simulate(net, {"input": spikes}).outputs["output"])
+    table = Table(title=f"converted digits MLP (hard reset) deployed: {k} test images, "
+                  f"{steps} steps, rate-coded; reference (float, ir.simulate) "
+                  f"{100 * ref:.1f}%")
+    for col in ("target", "emulator accuracy", "vendor backend", "backend accuracy",
+                "output spikes (backend / emulator)", "backend wall time"):
+        table.add_column(col)
+    for target, name in DEPLOY_TARGETS:
+        cn = nmcompiler.compile(net, target, seed=0)
+        em = get_backend("emulator").run(cn, {"input": spikes}, steps)
+        em_out = np.asarray(em.outputs["output"]).real
+        backend = get_backend(name)
+        why = backend.available()
+        if why is not None:
+            table.add_row(target, f"{100 * accuracy(em_out):.1f}%", name, "not run",
+                          f"toolchain missing: {why}"[:120], "-")
+            continue
+        opts: dict[str, Any] = {"fuse": True} if name == "lava" else {}
+        t0 = time.perf_counter()
+        try:
+            res = backend.run(cn, {"input": spikes}, steps, **opts)
+        except NmcError as exc:
+            table.add_row(target, f"{100 * accuracy(em_out):.1f}%", name, "failed",
+                          str(exc).splitlines()[0][:120], "-")
+            continue
+        wall = time.perf_counter() - t0
+        out = np.asarray(res.outputs["output"]).real
+        if out.shape == em_out.shape:
+            n_diff = int(np.count_nonzero(out != em_out))
+            agree = "identical" if n_diff == 0 else f"differ at {n_diff} (step, image, neuron)"
+        else:
+            agree = f"shape {out.shape} against {em_out.shape}"
+        table.add_row(target, f"{100 * accuracy(em_out):.1f}%", name,
+                      f"{100 * accuracy(out):.1f}%",
+                      f"{int(out.sum()):,} / {int(em_out.sum()):,}: {agree}", f"{wall:.1f} s")
+    console.print(table)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the demo; returns the exit code."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -149,6 +218,10 @@ def main(argv: list[str] | None = None) -> int:
             res = ir.simulate(ex.network, ex.inputs)
             console.print(f"reference (float, ir.simulate) on the same input: score "
                           f"{100 * ex.score(res.outputs):.1f}%")
+
+    console.rule("the converted ANN on the vendor toolchains (Loihi 1 via Lava, "
+                 "SpiNNaker via PyNN/NEST)")
+    _deploy_converted(args.quick)
     return 0
 
 

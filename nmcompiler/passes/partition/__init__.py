@@ -185,6 +185,8 @@ def partition(
     d = perm.data.astype(np.int64, copy=False)
     remote = r != c
     local_messages = int(d[~remote].sum())
+    local_sources = np.zeros(k, dtype=np.int64)
+    local_sources[r[~remote]] = d[~remote]
     r, c, d = r[remote], c[remote], d[remote]
     order = slice(None)
     stats["time_s"] = round(time.perf_counter() - t_start, 3)
@@ -197,7 +199,7 @@ def partition(
         edge_dst=c[order].astype(np.int32, copy=False),
         edge_messages=d[order], core_sources=ev.core_sources[old_of_new],
         input_messages=ev.input_messages[old_of_new], messages=int(d.sum()),
-        local_messages=local_messages, method=used_method,
+        local_messages=local_messages, local_sources=local_sources, method=used_method,
         seed=int(seed), stats=stats)
 
 

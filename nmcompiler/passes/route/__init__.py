@@ -5,26 +5,26 @@ tables within their size limit.
   routing of Loihi's mesh, Davies et al., IEEE Micro 2018), one message per
   (source neuron, destination core); link loads are summed with difference arrays along
   the rows and columns of the router grid (no loop per message).
-* SpiNNaker (triangular torus of chips): multicast. Every logical core gets a key block
-  ``key = core << b`` (``b`` bits for its neurons, mask the upper bits), as sPyNNaker
-  allocates one key space per machine vertex. Its packets follow one tree: the union of
-  the shortest paths from its chip to every chip holding a destination core, taken from a
-  breadth-first shortest-path tree of the chip graph (so the union is a tree and no chip
-  receives a packet twice). Each chip of the tree gets an entry (key, mask, route word:
-  bits 0-5 links, bit 6 + p processor p) unless the packet only passes straight through
-  (SpiNNaker's default routing sends an unmatched packet out opposite the link it came
-  in on), as sPyNNaker removes default-routable entries.
-* Every chip's table is merged as far as it goes by default (``merge_all``), as
-  sPyNNaker compresses every chip's table; with ``merge_all=False`` only a table over
-  ``routing_entries`` (1023 on SpiNNaker 1) is, *only until it fits*. Merging: entries
-  with the same route word merge into aligned key blocks (a prefix of the core id) that
-  contain no key of a packet needing another route or the default route at that chip;
-  keys of packets that never reach the chip are don't-cares (the idea of "don't-care"
-  merging in A. Mundy, J. Heathcote and J. D. Garside, "On-chip order-exploiting routing
-  table minimization for a multicast supercomputer network", HPSR 2016; departure: only
-  prefix blocks, so merged entries are disjoint and the table order does not matter).
-  Merges are applied smallest level first, biggest saving first, and stop as soon as the
-  table fits (or go on to the end).
+* SpiNNaker (triangular torus of chips): multicast. Keys are allocated hierarchically
+  (:func:`~nmcompiler.passes.route.multicast.allocate_keys`): every population gets an
+  aligned block of key ids large enough for all its slices (logical cores), each slice an
+  id in it, each neuron the low bits, as sPyNNaker allocates one key space per
+  application vertex. Every source core's packets follow one tree: the union of the
+  shortest paths from its chip to every chip holding a destination core (and back to its
+  own processor when its neurons have synapses on the same core), taken from a
+  breadth-first shortest-path tree of the chip graph. Each chip of the tree gets an entry
+  (key, mask, route word: bits 0-5 links, bit 6 + p processor p) unless the packet only
+  passes straight through (default routing), as sPyNNaker removes default-routable
+  entries.
+* Every chip's table is minimised by default (``merge_all``), as sPyNNaker compresses
+  every chip's table: ORTC (Draves et al., INFOCOM 1999: the fewest prefix entries,
+  most specific first) on the trie of key ids, with the keys of packets that never reach
+  the chip as don't-cares (Mundy et al., HPSR 2016), then Mundy's ordered covering into
+  ternary entries, and on chips of at most :data:`PEEL_MAX_PACKETS` packets a greedy
+  top-down construction (:func:`~nmcompiler.passes.route.multicast.peel_table`); the
+  smallest table wins, each checked to route every packet as the unmerged table does.
+  With ``merge_all=False`` only a table over ``routing_entries`` (1023 on SpiNNaker 1)
+  is merged, into disjoint aligned prefix blocks, only until it fits.
 * Speck and ``full`` networks: direct links.
 
 :func:`deliver` simulates the tables (vectorised key/mask lookup, default routing) and
@@ -46,7 +46,16 @@ from ...mapping import Partition, Placement, Routes
 from ...targets import Target
 from ..base import CompileState, Pass, PassResult, clean_record
 from .deliver import deliver, lookup
-from .multicast import compress_table, multicast_entries, route_bits, route_words
+from .multicast import (
+    allocate_keys,
+    compress_table,
+    multicast_entries,
+    ordered_cover,
+    ortc_table,
+    peel_table,
+    route_bits,
+    route_words,
+)
 
 __all__ = ["route", "RoutePass", "unicast_link_load", "deliver", "lookup", "route_bits",
            "route_words"]
@@ -67,6 +76,12 @@ def unicast_link_load(target: Target, src_core: np.ndarray, dst_core: np.ndarray
     na = np.asarray(target.core_node(src_core), dtype=np.int64)
     nb = np.asarray(target.core_node(dst_core), dtype=np.int64)
     return target.noc.unicast_link_load(na, nb, messages)
+
+
+#: Largest number of packets (source cores needing an entry) on a chip for which the route
+#: pass also tries :func:`~nmcompiler.passes.route.multicast.peel_table` (its work grows
+#: with packets x routes per entry; on 300-packet chips it took seconds per chip).
+PEEL_MAX_PACKETS = 128
 
 
 # =========================================================================== the pass
@@ -113,19 +128,18 @@ def route(part: Partition, placement: Placement, target: Target, *, seed: int = 
     if tables:
         links = target.links()
         s, v, w, removable, load = multicast_entries(part, placement, target)
-        per_core = np.bincount(part.neuron_core, minlength=part.n_cores)
-        nbits = int(np.ceil(np.log2(max(int(per_core.max(initial=1)), 1))))
-        id_bits = int(np.ceil(np.log2(max(part.n_cores, 2))))
+        key_id, id_bits, nbits = allocate_keys(part, group=node)
         if id_bits + nbits > 32:
+            per_core = np.bincount(part.neuron_core, minlength=part.n_cores)
             raise FitError(f"{part.n_cores} cores of up to {per_core.max()} neurons need "
                            f"{id_bits + nbits} key bits; SpiNNaker keys have 32",
                            obj="network", rule="routing keys", need=id_bits + nbits,
                            limit=32, hint="use fewer, fuller cores")
-        keys = (np.arange(part.n_cores, dtype=np.uint64) << np.uint64(nbits)).astype(np.uint32)
+        keys = (key_id.astype(np.uint64) << np.uint64(nbits)).astype(np.uint32)
         key_mask = int((0xFFFFFFFF << nbits) & 0xFFFFFFFF)
         keep = ~removable
         raw = np.bincount(v[keep], minlength=n_chips).astype(np.int64)
-        # one integer label per distinct route (the compressor compares labels)
+        # one integer label per distinct route (the minimisers compare labels)
         if w.shape[1] == 1:
             uniq, label_all = None, w[:, 0].astype(np.int64)
         else:
@@ -139,30 +153,49 @@ def route(part: Partition, placement: Placement, target: Target, *, seed: int = 
             a, b = int(chip_start[c]), int(chip_start[c + 1])
             if a == b:
                 continue
-            cs, ck = s[a:b], keep[a:b]
+            cid, ck = key_id[s[a:b]], keep[a:b]
             n_keep = int(ck.sum())
-            merge_to = None
-            if compress and limit is not None:
-                if merge_all and n_keep > 1:
-                    merge_to = 0  # as far as it goes
-                elif n_keep > limit:
-                    merge_to = int(limit)  # only until it fits
-            if merge_to is not None:
-                label = np.where(ck, label_all[a:b], -1)
-                trip = compress_table(cs, label, merge_to, id_bits)
+            trip = None
+            if compress and limit is not None and n_keep > 1 and merge_all:
+                # as far as it goes: the fewest ordered prefix entries
+                local, inv = np.unique(label_all[a:b], return_inverse=True)
+                allowed = np.zeros((b - a, local.shape[0] + 1), dtype=bool)
+                allowed[np.arange(b - a), inv] = True
+                allowed[:, -1] = ~ck  # a straight-through visitor may match nothing
+                trip = ordered_cover(ortc_table(cid, allowed, id_bits), cid, allowed,
+                                     id_bits)
+                # above one entry per route and small enough for the greedy's quadratic
+                # work (it is tried on chips of at most PEEL_MAX_PACKETS packets)
+                if trip.shape[0] > np.unique(inv[ck]).shape[0] and n_keep <= PEEL_MAX_PACKETS:
+                    peeled = peel_table(cid, allowed, id_bits)
+                    if peeled is not None and peeled.shape[0] < trip.shape[0]:
+                        trip = peeled
+                if trip.shape[0] < n_keep:
+                    trip[:, 2] = local[trip[:, 2]]
+                else:
+                    trip = None
+            elif compress and limit is not None and n_keep > limit:
+                # only until it fits: disjoint prefix blocks
+                trip = compress_table(cid, np.where(ck, label_all[a:b], -1), int(limit),
+                                      id_bits)
+                trip[:, 1] = ((1 << id_bits) - 1) & ~((np.int64(1) << trip[:, 1]) - 1)
+            if trip is not None:
                 compressed += 1
                 kk = trip[:, 0].astype(np.uint64) << np.uint64(nbits)
-                lv = trip[:, 1].astype(np.uint64)
-                mm = (np.uint64(0xFFFFFFFF) << (lv + np.uint64(nbits))) & np.uint64(0xFFFFFFFF)
+                # the id mask, every bit above the key ids set, the neuron bits clear
+                hi = np.uint64((0xFFFFFFFF << id_bits) & 0xFFFFFFFF)
+                mm = ((trip[:, 1].astype(np.uint64) | hi) << np.uint64(nbits)) \
+                    & np.uint64(0xFFFFFFFF)
                 ek.append(kk.astype(np.uint32))
                 em.append(mm.astype(np.uint32))
                 er.append(trip[:, 2:3].astype(np.uint32) if uniq is None else uniq[trip[:, 2]])
                 counts[c] = len(trip)
             else:
-                ek.append(keys[cs[ck]])
-                em.append(np.full(int(ck.sum()), key_mask, dtype=np.uint32))
-                er.append(w[a:b][ck])
-                counts[c] = int(ck.sum())
+                o = np.argsort(cid[ck], kind="stable")
+                ek.append(keys[s[a:b][ck]][o])
+                em.append(np.full(n_keep, key_mask, dtype=np.uint32))
+                er.append(w[a:b][ck][o])
+                counts[c] = n_keep
         offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
         if ek:
             tk, tm, tr = np.concatenate(ek), np.concatenate(em), np.concatenate(er, axis=0)

@@ -33,21 +33,27 @@ def lookup(routes: Routes, chips: np.ndarray, keys: np.ndarray) -> np.ndarray:
     return out
 
 
-def deliver(routes: Routes, placement: Placement, target: Target) -> np.ndarray:
-    """Simulate every source core's packet through the tables (vectorised).
+def deliver(routes: Routes, placement: Placement, target: Target,
+            senders: np.ndarray | None = None) -> np.ndarray:
+    """Simulate the packets of the sending cores through the tables (vectorised).
 
+    ``senders``: the logical cores that send packets (default: the sources of the core
+    graph, ``routes.pair_src``; add the cores with synapses on themselves, whose packets
+    come back through their router). A core that sends nothing has keys but no entries:
+    merged entries may cover its keys (don't-cares), so its packets are not simulated.
     Returns ``(n, 2)`` int64 (source logical core, physical core reached), unique.
     A packet injected at its chip with no matching entry is dropped; one arriving on a
     link with no matching entry leaves on the opposite link (default routing).
     """
     cpc = int(target.topology.cores_per_chip)
-    n_src = routes.keys.shape[0]
-    chip = placement.core[np.arange(n_src)] // cpc
+    if senders is None:
+        senders = np.unique(routes.pair_src)
+    s = np.unique(np.asarray(senders, dtype=np.int64))
+    chip = placement.core[s] // cpc
     neigh = target.noc.neighbours()  # type: ignore[attr-defined]
     n_nodes = neigh.shape[0]
-    s = np.arange(n_src)
     v = chip.copy()
-    arrive = np.full(n_src, -1, dtype=np.int64)
+    arrive = np.full(s.shape[0], -1, dtype=np.int64)
     got = []
     for _ in range(4 * n_nodes + 8):
         if s.size == 0:

@@ -19,3 +19,11 @@ def test_demo_quick_prints_the_comparison_table():
     for target in ("emulator", "loihi2", "speck2f", "spinnaker"):
         assert target in text
     assert "digits MLP" in text and "LSM reservoir" in text
+    # the hard-reset converted digits network deployed to loihi (Lava) and spinnaker
+    # (PyNN on NEST), each next to the emulator (or the reason a toolchain is missing)
+    assert "converted digits MLP (hard reset) deployed" in text
+    deploy = text[text.index("converted digits MLP (hard reset) deployed"):]
+    for target, backend in (("loihi", "lava"), ("spinnaker", "pynn")):
+        row = next(line for line in deploy.splitlines() if f" {target} " in line)
+        assert backend in row and "%" in row
+        assert "failed" not in row

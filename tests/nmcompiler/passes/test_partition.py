@@ -368,3 +368,27 @@ def test_core_graph_counting_paths_agree(monkeypatch, private):
     want = np.zeros((n, n), dtype=np.int64)
     np.add.at(want, (rows, cols), 1)
     np.testing.assert_array_equal(big.toarray(), want)
+
+
+def test_local_sources_count_neurons_with_synapses_on_their_own_core():
+    # local_sources[c]: neurons of core c with a synapse on c (SpiNNaker routes their
+    # packets back through the router); they sum to local_messages
+    rng = np.random.default_rng(0)
+    net = ir.Network("local")
+    net.population("a", 600, ir.LIF(lam=0.9))
+    net.population("b", 300, ir.LIF(lam=0.9))
+    pre, post = rng.integers(0, 600, 2000), rng.integers(0, 600, 2000)
+    net.connect("a", "a", ir.Sparse.from_coo(pre=pre, post=post, weight=np.ones(2000),
+                                             n_pre=600, n_post=600))
+    net.connect("a", "b", ir.Sparse.from_coo(pre=pre, post=post % 300, weight=np.ones(2000),
+                                             n_pre=600, n_post=300))
+    part = partition(net, load_target("spinnaker:spinn3"), method="sequential")
+    nc = part.neuron_core
+    want = np.zeros(part.n_cores, dtype=np.int64)
+    for c in range(part.n_cores):
+        mine = np.flatnonzero(nc[:600] == c)  # a's neurons on core c
+        local = np.isin(pre, mine) & (nc[post] == c)
+        want[c] = np.unique(pre[local]).size
+    assert np.array_equal(part.local_sources, want)
+    assert int(part.local_sources.sum()) == part.local_messages
+    assert part.local_sources[nc[600:]].sum() == 0  # b sends nothing
