@@ -72,7 +72,7 @@ demo: venv lava-venv
 test: venv lava-venv spynnaker-venv
 	$(VENV)/bin/python -m pytest -q
 
-# the long fuzz profile (docs/reliability.md): 8 properties x FUZZ_EXAMPLES cases (>= 10,000);
+# the long fuzz profile (docs/reliability.md): 9 properties x FUZZ_EXAMPLES cases (>= 10,000);
 # the figures (cases, internal errors, hangs, tracebacks, leftovers) go to build/fuzz.json
 FUZZ_EXAMPLES ?= 1300
 fuzz: venv
