@@ -1,0 +1,214 @@
+"""Fidelity of compiled networks: output agreement of the compiled network (run on the
+emulator, in the target's integer arithmetic) with the float reference (``ir.simulate``
+of the imported network), over 200 steps of seeded random input, on the framework corpus
+(snnTorch, Norse, sinabs networks exported by the frameworks themselves:
+nmcompiler/testing/corpus.py), for loihi, loihi2, spinnaker and speck2f (IF networks only).
+
+Figures per network and target (docs/fidelity.md defines them):
+
+* ``kept``: float output spikes the compiled run also fires, at the same step and neuron,
+  over the float output spikes;
+* ``added``: compiled output spikes the float run lacks, over the float output spikes;
+* ``predicted``: the compile report's prediction of ``kept`` (the quantize pass's
+  behaviour check on the same steps and rate, lowered float vs quantised network).
+
+The compiled run gets the input padded by the output shift and is read ``shift`` steps
+later, so index ``t`` is the response to input ``t``.
+
+    .venv/bin/python bench/fidelity.py [--steps 200] [--targets loihi,loihi2,...] [--doc]
+
+``--doc`` rewrites the table section of docs/fidelity.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import statistics
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from nmcompiler import ir
+from nmcompiler.api import compile as nmc_compile
+from nmcompiler.backend import get_backend
+from nmcompiler.ir.errors import NmcError
+from nmcompiler.testing.corpus import corpus_cases, corpus_inputs
+
+TARGETS = ("loihi", "loihi2", "spinnaker", "speck2f")
+RATE = 0.35
+SEEDS = (0, 1)
+DOC = Path(__file__).resolve().parents[1] / "docs" / "fidelity.md"
+
+
+def measure(net: ir.Network, target: str, steps: int, seed: int = 0,
+            quantize_options: dict | None = None) -> dict[str, Any]:
+    """Compile ``net`` for ``target``, run it on the emulator and compare its outputs
+    with ``ir.simulate`` of ``net`` over ``steps`` steps."""
+    opts = {"check_steps": steps, "check_rate": RATE, **(quantize_options or {})}
+    compiled = nmc_compile(net, target, seed=seed, quantize_options=opts)
+    shifts = compiled.report["summary"].get("output_shift_steps", {}) or {}
+    pad = max([int(v) for v in shifts.values()], default=0)
+    x = corpus_inputs(net, steps, RATE)
+    ref = ir.simulate(net, x, steps).outputs
+    xp = {k: np.concatenate([v, np.zeros((pad, v.shape[1]))]) for k, v in x.items()}
+    res = get_backend("emulator").run(compiled, xp, steps + pad, count=False)
+    kept = added = total = 0
+    for name, a in ref.items():
+        s = int(shifts.get(name, 0))
+        b = np.asarray(res.outputs[name]).real.reshape(steps + pad, -1)[s:s + steps]
+        a = np.asarray(a).real.reshape(steps, -1) != 0
+        b = b != 0
+        total += int(a.sum())
+        kept += int((a & b).sum())
+        added += int((b & ~a).sum())
+    beh = compiled.report["passes"]["quantize"].get("behaviour", {})
+    pred = reported_kept(net, beh)
+    return {
+        "kept": kept / total if total else 1.0,
+        "added": added / total if total else float(added > 0),
+        "float_spikes": total,
+        "predicted": pred if pred is not None else check_kept(net, target, steps, seed,
+                                                              quantize_options),
+    }
+
+
+def reported_kept(net: ir.Network, beh: dict) -> float | None:
+    """The compile report's share of float output spikes kept, where the behaviour check
+    reports it per population (``float_spikes_kept``), else None."""
+    pops = beh.get("populations", {})
+    kept = total = 0.0
+    for src in {o.source for o in net.outputs.values()}:
+        v = pops.get(src, {})
+        if "float_spikes_kept" not in v or "spikes_float" not in v:
+            return None
+        total += v["spikes_float"]
+        kept += v["float_spikes_kept"] * v["spikes_float"]
+    return kept / total if total else None
+
+
+def check_kept(net: ir.Network, target: str, steps: int, seed: int,
+               quantize_options: dict | None) -> float | None:
+    """What the quantize pass's behaviour check predicts: the share of float output spikes
+    the quantised network keeps, both simulated with ``ir.simulate`` (lowered float vs
+    quantised) on the check's own random input (seeded ``[seed, 1]``, rate ``RATE``)."""
+    from nmcompiler.passes.lower import lower
+    from nmcompiler.passes.quantize import quantize
+    from nmcompiler.targets import load_target
+
+    tgt = load_target(target)
+    low, _ = lower(net, tgt)
+    qnet, _ = quantize(low, tgt, seed=seed, check_steps=0, **{
+        k: v for k, v in (quantize_options or {}).items() if not k.startswith("check_")})
+    rng = np.random.default_rng([seed, 1])
+    x = {name: (rng.random((steps, inp.size)) < RATE).astype(np.float64)
+         for name, inp in low.inputs.items()}
+    srcs = sorted({o.source for o in net.outputs.values()})
+    keys = tuple(f"{s}.spikes" for s in srcs)
+    a = ir.simulate(low, x, steps, probes=keys, check=False).probes
+    b = ir.simulate(qnet, x, steps, probes=keys, check=False).probes
+    total = sum(int(np.sum(a[k] != 0)) for k in keys)
+    kept = sum(int(np.sum((a[k] != 0) & (b[k] != 0))) for k in keys)
+    return kept / total if total else None
+
+
+def run(steps: int, targets: tuple[str, ...], quantize_options: dict | None = None,
+        seeds: tuple[int, ...] = SEEDS) -> dict[str, dict[str, dict[str, Any]]]:
+    """``{target: {case: figures}}`` over the corpus (ordinary float weights)."""
+    out: dict[str, dict[str, dict[str, Any]]] = {t: {} for t in targets}
+    for case in corpus_cases(grid=False, seeds=seeds):
+        net = case.build()
+        for t in targets:
+            if t.startswith("speck") and not case.integrate_and_fire:
+                continue
+            try:
+                out[t][case.name] = measure(net, t, steps, quantize_options=quantize_options)
+            except NmcError as exc:
+                out[t][case.name] = {"error": str(exc).splitlines()[0]}
+            print(f"  {t:10s} {case.name:42s} {_fmt(out[t][case.name])}", file=sys.stderr)
+    return out
+
+
+def _fmt(r: dict[str, Any]) -> str:
+    if "error" in r:
+        return f"error: {r['error']}"
+    p = "-" if r["predicted"] is None else f"{r['predicted']:.3f}"
+    return f"kept {r['kept']:.3f} added {r['added']:.3f} predicted {p} ({r['float_spikes']})"
+
+
+def table(res: dict[str, dict[str, dict[str, Any]]], steps: int) -> str:
+    """Markdown: a summary per target, then one row per network."""
+    lines = [f"Output agreement over {steps} steps (input rate {RATE}), compiled run vs "
+             "float reference.", "",
+             "| target | networks | median kept | min kept | median added | "
+             "median predicted | largest predicted - measured |",
+             "|---|---|---|---|---|---|---|"]
+    for t, cases in res.items():
+        ok = [r for r in cases.values() if "error" not in r]
+        if not ok:
+            lines.append(f"| {t} | 0 | - | - | - | - | - |")
+            continue
+        kept = [r["kept"] for r in ok]
+        pred = [r["predicted"] for r in ok if r["predicted"] is not None]
+        gaps = [r["predicted"] - r["kept"] for r in ok if r["predicted"] is not None]
+        gap = max(gaps, key=abs) if gaps else None
+        lines.append(
+            f"| {t} | {len(ok)} | {statistics.median(kept):.3f} | {min(kept):.3f} | "
+            f"{statistics.median([r['added'] for r in ok]):.3f} | "
+            f"{statistics.median(pred) if pred else float('nan'):.3f} | "
+            f"{'-' if gap is None else f'{gap:+.3f}'} |")
+    names = list(dict.fromkeys(n for cases in res.values() for n in cases))
+    lines += ["", "Per network: kept / added / predicted kept.", "",
+              "| network | " + " | ".join(res) + " |",
+              "|---|" + "---|" * len(res)]
+    for n in names:
+        cells = []
+        for t in res:
+            r = res[t].get(n)
+            if r is None:
+                cells.append("(not IF)" if t.startswith("speck") else "-")
+            elif "error" in r:
+                cells.append("does not compile")
+            else:
+                p = "-" if r["predicted"] is None else f"{r['predicted']:.3f}"
+                cells.append(f"{r['kept']:.3f} / {r['added']:.3f} / {p}")
+        lines.append(f"| {n} | " + " | ".join(cells) + " |")
+    errs = [(t, n, r["error"]) for t, c in res.items() for n, r in c.items() if "error" in r]
+    if errs:
+        lines += ["", "Does not compile:", ""]
+        lines += [f"- {t}, {n}: {e}" for t, n, e in errs]
+    return "\n".join(lines) + "\n"
+
+
+def write_doc(body: str, command: str) -> None:
+    """Replace the table section of docs/fidelity.md."""
+    text = DOC.read_text(encoding="utf-8")
+    block = f"<!-- bench:fidelity -->\nCommand: `{command}`\n\n{body.rstrip()}\n" \
+            "<!-- /bench:fidelity -->"
+    pat = re.compile(r"<!-- bench:fidelity -->.*?<!-- /bench:fidelity -->", re.S)
+    text = pat.sub(lambda _: block, text) if pat.search(text) else text + "\n" + block + "\n"
+    DOC.write_text(text, encoding="utf-8")
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--steps", type=int, default=200)
+    ap.add_argument("--targets", default=",".join(TARGETS))
+    ap.add_argument("--weight-bits", type=int, default=None,
+                    help="compile with this weight width (default: each target's)")
+    ap.add_argument("--doc", action="store_true", help="rewrite docs/fidelity.md's table")
+    a = ap.parse_args(argv)
+    targets = tuple(t for t in a.targets.split(",") if t)
+    res = run(a.steps, targets, {"weight_bits": a.weight_bits} if a.weight_bits else None)
+    body = table(res, a.steps)
+    print(body)
+    if a.doc:
+        cmd = "python bench/fidelity.py --doc" + ("" if a.steps == 200 else
+                                                   f" --steps {a.steps}")
+        write_doc(body, cmd)
+
+
+if __name__ == "__main__":
+    main()
