@@ -91,6 +91,7 @@ def quantize(
     seed: int = 0,
     negative_weight_exp: bool = False,
     weight_bits: int | None = None,
+    weight_split: bool = True,
     check_capabilities: bool = True,
     check_steps: int = 32,
     check_rate: float = 0.2,
@@ -111,6 +112,10 @@ def quantize(
             synapse groups (:func:`weight_bits_plan`); outside the target's range a
             :class:`UsageError`. The compile API also narrows the target's synapse
             entries so that fewer bits fit more synapses (:func:`with_weight_bits`).
+        weight_split: where the target has a weight exponent range, let a Dense / Sparse
+            projection split its synapses into two groups by magnitude (the small
+            weights on a finer exponent) when that cuts its weight error by a fifth
+            (docs/passes.md#weight-groups); False keeps one group per projection.
         check_capabilities: refuse (:class:`FitError`) neuron features the target lacks.
         check_steps: steps of the behavioural check (0 disables it).
         check_rate: spike probability per input channel and step in the check.
@@ -166,7 +171,8 @@ def quantize(
             inc.append((p.name, w, tuple(rng3)))
             extremes[p.name] = Extremes(w)
             groupable[p.name] = (fmt.exp_span > 0 and p.name not in pools
-                                 and isinstance(p.conn, (Dense, Sparse)))
+                                 and isinstance(p.conn, (Dense, Sparse))
+                                 and (weight_split or fmt.chain > 0))
             src = net.populations.get(p.pre)
             pay = int(src.model.graded_max) if src is not None and src.model.graded else 1
             worst += _row_abs_max(net, projs[p.name]) * pay
@@ -186,7 +192,7 @@ def quantize(
         a_u = np.asarray(model.alpha_u)
         k, how, plans = choose_scale(
             theta, bias, vreset, inc, fmt, rng, cmp_err if differs else None,
-            extremes=extremes, groupable=groupable, worst_input=worst,
+            extremes=extremes, groupable=groupable, worst_input=worst, split=weight_split,
             alpha_u=float(np.max(np.abs(a_u))) if a_u.size else 0.0)
         prep: dict[str, Any] = {"scale": k, **how, "decay_error": derr}
         # projections into this population, on its scale
@@ -357,6 +363,7 @@ class QuantizePass(Pass):
     ensures: ClassVar[frozenset[str]] = frozenset({"quantized"})
     negative_weight_exp: bool = False
     weight_bits: int | None = None
+    weight_split: bool = True
     check_capabilities: bool = True
     check_steps: int = 32
     check_rate: float = 0.2

@@ -29,7 +29,7 @@ def choose_scale(
     inc: list[tuple[str, np.ndarray, tuple[int, int, int]]], fmt: Fmt,
     sample: np.random.Generator, cmp_err: Any = None, *,
     extremes: dict[str, Extremes], groupable: dict[str, bool] | None = None,
-    worst_input: float = 0.0, alpha_u: float = 0.0,
+    worst_input: float = 0.0, alpha_u: float = 0.0, split: bool = True,
 ) -> tuple[float, dict, dict[str, int]]:
     """The scale from float to chip units for one population, the bound of each limit,
     and per incoming projection its magnitude split (0: one synapse group).
@@ -100,7 +100,7 @@ def choose_scale(
                 if kk <= kmax and kk >= kmax / 2**12:
                     cands.append(kk)
     cands = sorted(set(cands), reverse=True)
-    splits = [s for s in range(1, min(fmt.exp_span, 7) + 1)] if fmt.chain == 0 else []
+    splits = list(range(1, min(fmt.exp_span, 7) + 1)) if fmt.chain == 0 and split else []
     plan_ws = {}
     for name, ws, _, _, _ in evals:
         if ws.size > PLAN_SAMPLE:
