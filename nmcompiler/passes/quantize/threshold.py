@@ -71,6 +71,7 @@ def choose_scale(
             idx = sample.choice(w.size, EVAL_SAMPLE, replace=False)
             ws = np.concatenate([w[idx], [w[ext.iabs]]])
         evals.append((name, ws, (lo, hi, step), amax, top))
+    room = math.inf
     if fmt.exp_span > 0 and worst_input > 0:
         # state headroom: one step's largest input on top of the threshold and bias stays
         # in v's range (and u's, over its decay), never below the one-exponent scale
@@ -119,6 +120,12 @@ def choose_scale(
         d = q / k - ws
         return float(np.sum(d * d))
 
+    def threshold_err(k: float) -> float:
+        if theta is None:
+            return 0.0
+        tq = q_theta(theta, k, fmt)
+        return float(np.max(np.abs(tq / k - theta) / theta))
+
     def cost(k: float) -> tuple[float, dict[str, int]]:
         e = 0.0
         qs = []
@@ -153,10 +160,18 @@ def choose_scale(
 
     scored = [cost(k) for k in cands]
     costs = [c for c, _ in scored]
-    best = min(costs)
-    ok = [i for i, c in enumerate(costs) if c <= best * (1 + 1e-9) + 1e-300]
-    pows = [i for i in ok if math.log2(cands[i]).is_integer()]
-    i = max(pows or ok, key=lambda j: cands[j])
+    # the threshold first: its error scales every input (a gain error), so only scales
+    # whose threshold is within twice the best one's error (or 2**-9) compete
+    t_err = [threshold_err(k) for k in cands]
+    tol = max(2 * min(t_err), 2.0**-9)
+    fair = [i for i in range(len(cands)) if t_err[i] <= tol]
+    best = min(costs[i] for i in fair)
+    ok = [i for i in fair if costs[i] <= best * (1 + 1e-9) + 1e-300]
+    pows = [i for i in ok if math.log2(cands[i]).is_integer()] or ok
+    # equal scores: the largest scale whose worst one-step input fits v (and u), else the
+    # smallest one (the most headroom)
+    inside = [j for j in pows if cands[j] <= room * (1 + 1e-12)]
+    i = max(inside, key=lambda j: cands[j]) if inside else min(pows, key=lambda j: cands[j])
     k = cands[i]
     how = {"bound_by": bound_by, "max_scale": kmax, "candidates": len(cands),
            "proxy_error": costs[i]}
