@@ -101,7 +101,9 @@ def choose_scale(
                 if kk <= kmax and kk >= kmax / 2**12:
                     cands.append(kk)
     cands = sorted(set(cands), reverse=True)
-    splits = list(range(1, min(fmt.exp_span, 7) + 1)) if fmt.chain == 0 and split else []
+    # the cheap proxy above BIG_POPULATION incoming synapses: one group per projection
+    splits = list(range(1, min(fmt.exp_span, 7) + 1)) \
+        if fmt.chain == 0 and split and n_syn <= BIG_POPULATION else []
     plan_ws = {}
     for name, ws, _, _, _ in evals:
         if ws.size > PLAN_SAMPLE:

@@ -176,7 +176,9 @@ def quant_groups(w: np.ndarray, k: float, fmt: Fmt, rng: tuple[int, int, int], a
     if split > 0 and e - split >= fmt.emin and w.size:
         small = split_members(w, k, fmt, e - split)
         if 0 < small.size < w.size:
-            large = np.setdiff1d(np.arange(w.size), small, assume_unique=True)
+            is_large = np.ones(w.size, dtype=bool)
+            is_large[small] = False
+            large = np.flatnonzero(is_large)
             q = np.empty(w.shape, dtype=np.float64)
             groups = []
             for idx, ee, role in ((large, e, "large weights"), (small, e - split,
