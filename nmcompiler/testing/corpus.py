@@ -156,16 +156,13 @@ def _norse_net(case: str, seed: int = 0, grid: bool = True) -> Any:
 
 # ----------------------------------------------------------------------------- sinabs
 def _sinabs_net(case: str, seed: int = 0, grid: bool = True) -> Any:
-    import sinabs.activation
     import sinabs.layers as sl
     import torch
     from sinabs.nir import to_nir as sinabs_to_nir
 
     torch.manual_seed(seed)
-    if case in ("iaf", "iaf_zero"):
-        reset = sinabs.activation.MembraneReset() if case == "iaf_zero" else \
-            sinabs.activation.MembraneSubtract()
-        hidden = sl.IAFSqueeze(batch_size=1, spike_threshold=1.0, reset_fn=reset)
+    if case == "iaf":
+        hidden = sl.IAFSqueeze(batch_size=1, spike_threshold=1.0)
     else:
         hidden = sl.LIFSqueeze(tau_mem=torch.full((N_HIDDEN,), 8.0), batch_size=1,
                                spike_threshold=torch.ones(N_HIDDEN), norm_input=True)
@@ -211,7 +208,7 @@ def corpus_cases(*, grid: bool = True, seeds: tuple[int, ...] = (0,)) -> list[Co
                                   integrate_and_fire=False,
                                   build=lambda c=case, s=seed: _norse_net(c, s, grid)))
     if _have("torch", "nir", "sinabs"):
-        for (seed, tag), case in itertools.product(sfx, ("iaf", "iaf_zero", "lif")):
+        for (seed, tag), case in itertools.product(sfx, ("iaf", "lif")):
             out.append(CorpusCase(name=f"sinabs/{case}{tag}", framework="sinabs",
                                   integrate_and_fire=case != "lif",
                                   build=lambda c=case, s=seed: _sinabs_net(c, s, grid)))
