@@ -13,11 +13,18 @@ from nmcompiler.ir.models import Reset
 
 from .formats import EVAL_SAMPLE, NO_GRID, Fmt
 from .neurons import as_ints
-from .weights import Extremes, quant_groups, quant_weights, top_magnitude
+from .weights import (
+    SIGN_SPLIT,
+    Extremes,
+    quant_groups,
+    quant_weights,
+    sign_split_gains,
+    top_magnitude,
+)
 
 # =========================================================================== scale choice
 #: a magnitude split (two synapse groups) must cut the weight error by this factor
-SPLIT_GAIN = 0.8
+SPLIT_GAIN = 0.95
 #: weights per projection the plan search looks at (a seeded sample above this)
 PLAN_SAMPLE = 20_000
 #: incoming synapses above which a population gets the cheap search (no aligned scales)
@@ -104,6 +111,8 @@ def choose_scale(
     # the cheap proxy above BIG_POPULATION incoming synapses: one group per projection
     splits = list(range(1, min(fmt.exp_span, 7) + 1)) \
         if fmt.chain == 0 and split and n_syn <= BIG_POPULATION else []
+    if splits and sign_split_gains(fmt):
+        splits += [SIGN_SPLIT + s for s in [0, *splits]]
     plan_ws = {}
     for name, ws, _, _, _ in evals:
         if ws.size > PLAN_SAMPLE:

@@ -107,6 +107,10 @@ def quant_weights(w: np.ndarray, k: float, fmt: Fmt, rng: tuple[int, int, int],
     return m, e, m * unit
 
 
+#: ``split`` values at or above this also split the groups by sign (:func:`quant_groups`)
+SIGN_SPLIT = 16
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class Group:
     """One synapse group of a projection: its own weight exponent and sign mode.
@@ -138,6 +142,9 @@ def quant_groups(w: np.ndarray, k: float, fmt: Fmt, rng: tuple[int, int, int], a
 
     * ``split = s > 0``: two groups by magnitude, the small weights on a grid ``2**s``
       finer (exponent ``e - s``) than the large ones (same synapses, more precision);
+      ``split + SIGN_SPLIT``: each of those groups split again by sign, so that Loihi's
+      single-sign modes keep every mantissa where the mixed mode keeps even ones only;
+      each group takes the finest exponent that holds its largest weight;
     * ``fmt.chain = c > 0``: ``1 + c`` groups over the same synapses, group ``g`` holding
       the rounding residual of the groups before it on a grid :func:`chain_shift` finer
       (more synapses, more precision: ``--weight-bits`` above the chip's width);
@@ -173,25 +180,47 @@ def quant_groups(w: np.ndarray, k: float, fmt: Fmt, rng: tuple[int, int, int], a
             r[idx[keep]] -= mq[keep]
         return q, groups
     e = finest_exp(k * amax, top, fmt) if amax > 0 else fmt.emin
-    if split > 0 and e - split >= fmt.emin and w.size:
-        small = split_members(w, k, fmt, e - split)
+    s, by_sign = split % SIGN_SPLIT, split >= SIGN_SPLIT
+    parts: list[tuple[np.ndarray | None, str]] = [(None, "weights")]
+    if s > 0 and e - s >= fmt.emin and w.size:
+        small = split_members(w, k, fmt, e - s)
         if 0 < small.size < w.size:
             is_large = np.ones(w.size, dtype=bool)
             is_large[small] = False
-            large = np.flatnonzero(is_large)
-            q = np.empty(w.shape, dtype=np.float64)
-            groups = []
-            for idx, ee, role in ((large, e, "large weights"), (small, e - split,
-                                                                  "small weights")):
-                wg = w[idx]
-                *g3, mode = mantissa_range(fmt, wg, obj, tname)
-                unit = 2.0 ** (fmt.s0 + ee)
-                qg = _round_on(np.multiply(k, wg), unit, tuple(g3)) * unit  # type: ignore
-                q[idx] = qg
-                groups.append(Group(ee, idx, qg, mode, role))
-            return q, groups
-    _, e, q = quant_weights(w, k, fmt, rng, amax, mantissas=False)
-    return q, [Group(e, None, q, mode0, "weights")]
+            parts = [(np.flatnonzero(is_large), "large weights"), (small, "small weights")]
+    if by_sign:  # single-sign groups keep every mantissa (Loihi's mixed mode: even only)
+        signed = []
+        for idx, role in parts:
+            wg = w if idx is None else w[idx]
+            neg = wg < 0
+            if neg.any() and not neg.all():
+                at = np.arange(w.size) if idx is None else idx
+                signed += [(at[~neg], f"{role}, excitatory"), (at[neg], f"{role}, inhibitory")]
+            else:
+                signed.append((idx, role))
+        parts = signed
+    if len(parts) == 1:
+        _, e, q = quant_weights(w, k, fmt, rng, amax, mantissas=False)
+        return q, [Group(e, None, q, mode0, "weights")]
+    q = np.empty(w.shape, dtype=np.float64)
+    groups = []
+    for idx, role in parts:
+        wg = w[idx]
+        *g3, mode = mantissa_range(fmt, wg, obj, tname)
+        ee = finest_exp(k * float(np.max(np.abs(wg))), top_magnitude(g3[0], g3[1]), fmt)
+        unit = 2.0 ** (fmt.s0 + ee)
+        qg = _round_on(np.multiply(k, wg), unit, tuple(g3)) * unit  # type: ignore[arg-type]
+        q[idx] = qg
+        groups.append(Group(ee, idx, qg, mode, role))
+    return q, groups
+
+
+def sign_split_gains(fmt: Fmt) -> bool:
+    """Do single-sign groups hold finer mantissas than a mixed one (Loihi: the mixed mode
+    clears the lowest bit)?"""
+    mixed = fmt.rules.mantissa_range(fmt.wbits, fmt.wsigned, "mixed")
+    exc = fmt.rules.mantissa_range(fmt.wbits, fmt.wsigned, "excitatory")
+    return mixed is not None and exc is not None and mixed[2] > exc[2]
 
 
 def group_conn(conn: Any, members: np.ndarray, q: np.ndarray, n_pre: int) -> Sparse:

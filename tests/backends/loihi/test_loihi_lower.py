@@ -55,11 +55,13 @@ def test_lower_maps_ir_to_lava_processes(compiled):
     conns = {c["name"]: c for c in g.connections}
     rec = conns["h->h"]
     assert rec["sparse"] and rec["delay"] is not None and set(rec["delay"].tolist()) == {2}
-    # random weights into h: two synapse groups (large / small weights), each a Lava
-    # connection with its own weight exponent (docs/passes.md#weight-groups)
+    # random weights into h: synapse groups (by magnitude and sign), each a Lava
+    # connection with its own weight exponent and sign mode (docs/passes.md#weight-groups)
     groups = [n for n in conns if n.startswith("in->h")]
-    exps = {q["projections"][n]["weight_exp"] for n in groups}
-    assert len(groups) == 2 and len(exps) == 2
+    assert len(groups) >= 2 and groups[0] == "in->h"
+    for n in groups:
+        assert conns[n]["weight_exp"] == q["projections"][n]["weight_exp"]
+        assert conns[n]["sign_mode"] == q["projections"][n]["sign_mode"]
     one = nmc_compile(_net(), "loihi2", seed=0, quantize_options={"weight_split": False})
     conns1 = {c["name"]: c for c in lower_compiled(one).connections}
     dense = conns1["in->h"]

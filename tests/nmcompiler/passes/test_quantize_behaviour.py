@@ -117,8 +117,12 @@ def test_magnitude_split_is_one_more_exponent_over_the_same_synapses(loihi2):
     net.output("h")
     q, rep = quantize(net, loihi2)
     groups = rep["projections"]["in->h"]["groups"]
-    assert [g["role"] for g in groups] == ["large weights", "small weights"]
-    assert groups[0]["weight_exp"] > groups[1]["weight_exp"]
+    roles = [g["role"] for g in groups]
+    # large / small weights, each split by sign (single-sign groups keep odd mantissas)
+    assert roles == ["large weights, excitatory", "large weights, inhibitory",
+                     "small weights, excitatory", "small weights, inhibitory"], roles
+    assert [g["sign_mode"] for g in groups] == ["excitatory", "inhibitory"] * 2
+    assert min(g["weight_exp"] for g in groups[:2]) > max(g["weight_exp"] for g in groups[2:])
     assert sum(g["synapses"] for g in groups) == w.size  # no synapse added
     one, rep1 = quantize(net, loihi2, weight_split=False)
     assert "groups" not in rep1["projections"]["in->h"]
