@@ -10,7 +10,9 @@ Figures per network and target (docs/fidelity.md defines them):
   over the float output spikes;
 * ``added``: compiled output spikes the float run lacks, over the float output spikes;
 * ``predicted``: the compile report's prediction of ``kept`` (the quantize pass's
-  behaviour check on the same steps and rate, lowered float vs quantised network).
+  behaviour check, float vs compiled network, on its own random input of the same steps
+  and rate), and ``same input``: the report's figure with the measured run's input as
+  the check input (``check_input``, ``nmc compile --check-input``).
 
 The compiled run gets the input padded by the output shift and is read ``shift`` steps
 later, so index ``t`` is the response to input ``t``.
@@ -46,12 +48,13 @@ DOC = Path(__file__).resolve().parents[1] / "docs" / "fidelity.md"
 def measure(net: ir.Network, target: str, steps: int, seed: int = 0,
             quantize_options: dict | None = None) -> dict[str, Any]:
     """Compile ``net`` for ``target``, run it on the emulator and compare its outputs
-    with ``ir.simulate`` of ``net`` over ``steps`` steps."""
+    with ``ir.simulate`` of ``net`` over ``steps`` steps; the compile report's predictions
+    with the check's own random input and with the measured run's input."""
     opts = {"check_steps": steps, "check_rate": RATE, **(quantize_options or {})}
-    compiled = nmc_compile(net, target, seed=seed, quantize_options=opts)
+    x = corpus_inputs(net, steps, RATE)
+    compiled = nmc_compile(net, target, seed=seed, quantize_options=opts, check_input=x)
     shifts = compiled.report["summary"].get("output_shift_steps", {}) or {}
     pad = max([int(v) for v in shifts.values()], default=0)
-    x = corpus_inputs(net, steps, RATE)
     ref = ir.simulate(net, x, steps).outputs
     xp = {k: np.concatenate([v, np.zeros((pad, v.shape[1]))]) for k, v in x.items()}
     res = get_backend("emulator").run(compiled, xp, steps + pad, count=False)
@@ -64,56 +67,24 @@ def measure(net: ir.Network, target: str, steps: int, seed: int = 0,
         total += int(a.sum())
         kept += int((a & b).sum())
         added += int((b & ~a).sum())
-    beh = compiled.report["passes"]["quantize"].get("behaviour", {})
-    pred = reported_kept(net, beh)
+    random_check = nmc_compile(net, target, seed=seed, quantize_options=opts)
     return {
         "kept": kept / total if total else 1.0,
         "added": added / total if total else float(added > 0),
         "float_spikes": total,
-        "predicted": pred if pred is not None else check_kept(net, target, steps, seed,
-                                                              quantize_options),
-        "predicted_same_input": check_kept(net, target, steps, seed, quantize_options, x),
+        "predicted": reported_kept(random_check.report["passes"]["quantize"]["behaviour"]),
+        "predicted_same_input": reported_kept(
+            compiled.report["passes"]["quantize"]["behaviour"]),
     }
 
 
-def reported_kept(net: ir.Network, beh: dict) -> float | None:
-    """The compile report's share of float output spikes kept, where the behaviour check
-    reports it per population (``float_spikes_kept``), else None."""
-    pops = beh.get("populations", {})
-    kept = total = 0.0
-    for src in {o.source for o in net.outputs.values()}:
-        v = pops.get(src, {})
-        if "float_spikes_kept" not in v or "spikes_float" not in v:
-            return None
-        total += v["spikes_float"]
-        kept += v["float_spikes_kept"] * v["spikes_float"]
-    return kept / total if total else None
-
-
-def check_kept(net: ir.Network, target: str, steps: int, seed: int,
-               quantize_options: dict | None, inputs: dict | None = None) -> float | None:
-    """What the quantize pass's behaviour check predicts: the share of float output spikes
-    the quantised network keeps, both simulated with ``ir.simulate`` (lowered float vs
-    quantised) on the check's own random input (seeded ``[seed, 1]``, rate ``RATE``), or
-    on ``inputs`` (what a check on the user's own input sees)."""
-    from nmcompiler.passes.lower import lower
-    from nmcompiler.passes.quantize import quantize
-    from nmcompiler.targets import load_target
-
-    tgt = load_target(target)
-    low, lrep = lower(net, tgt)
-    qnet, _ = quantize(low, tgt, seed=seed, check_steps=0, **{
-        k: v for k, v in (quantize_options or {}).items() if not k.startswith("check_")})
-    rng = np.random.default_rng([seed, 1])
-    x = {name: (rng.random((steps, inp.size)) < RATE).astype(np.float64)
-         for name, inp in low.inputs.items()} if inputs is None else dict(inputs)
-    srcs = sorted({o.source for o in net.outputs.values()})
-    keys = tuple(f"{s}.spikes" for s in srcs)
-    a = ir.simulate(low, x, steps, probes=keys, check=False).probes
-    b = ir.simulate(qnet, x, steps, probes=keys, check=False).probes
-    total = sum(int(np.sum(a[k] != 0)) for k in keys)
-    kept = sum(int(np.sum((a[k] != 0) & (b[k] != 0))) for k in keys)
-    return kept / total if total else None
+def reported_kept(beh: dict) -> float | None:
+    """The compile report's share of float output spikes kept (the behaviour check's
+    ``summary.float_spikes_kept`` over the output populations), else None."""
+    summ = beh.get("summary") or {}
+    if beh.get("summary_scope") == "outputs" and summ.get("float_spikes_kept") is not None:
+        return float(summ["float_spikes_kept"])
+    return None
 
 
 def run(steps: int, targets: tuple[str, ...], quantize_options: dict | None = None,
@@ -155,9 +126,10 @@ def _f(x: float | None, sign: bool = False) -> str:
 def table(res: dict[str, dict[str, dict[str, Any]]], steps: int) -> str:
     """Markdown: a summary per target, then one row per network."""
     lines = [f"Output agreement over {steps} steps (input rate {RATE}), compiled run on the "
-             "emulator vs the float reference; *predicted*: the quantize pass's check "
-             "(lowered float vs quantised network) on its own random input of the same "
-             "length and rate, *same input*: the check on the measured run's input.", "",
+             "emulator vs the float reference; *predicted*: the compile report's float "
+             "spikes kept (the quantize pass's check) on its own random input of the "
+             "same length and rate; *same input*: the report's figure with the measured "
+             "run's input as check input.", "",
              "| target | networks | median kept | min kept | median added | "
              "median predicted | median abs(gap) | largest gap | largest gap, same input |",
              "|---|---|---|---|---|---|---|---|---|"]
@@ -202,12 +174,12 @@ def table(res: dict[str, dict[str, dict[str, Any]]], steps: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_doc(body: str, command: str) -> None:
-    """Replace the table section of docs/fidelity.md."""
+def write_doc(body: str, command: str, section: str = "fidelity") -> None:
+    """Replace the section ``section`` of docs/fidelity.md."""
     text = DOC.read_text(encoding="utf-8")
-    block = f"<!-- bench:fidelity -->\nCommand: `{command}`\n\n{body.rstrip()}\n" \
-            "<!-- /bench:fidelity -->"
-    pat = re.compile(r"<!-- bench:fidelity -->.*?<!-- /bench:fidelity -->", re.S)
+    block = f"<!-- bench:{section} -->\nCommand: `{command}`\n\n{body.rstrip()}\n" \
+            f"<!-- /bench:{section} -->"
+    pat = re.compile(rf"<!-- bench:{section} -->.*?<!-- /bench:{section} -->", re.S)
     text = pat.sub(lambda _: block, text) if pat.search(text) else text + "\n" + block + "\n"
     DOC.write_text(text, encoding="utf-8")
 
@@ -225,9 +197,10 @@ def main(argv: list[str] | None = None) -> None:
     body = table(res, a.steps)
     print(body)
     if a.doc:
-        cmd = "python bench/fidelity.py --doc" + ("" if a.steps == 200 else
-                                                   f" --steps {a.steps}")
-        write_doc(body, cmd)
+        cmd = "python bench/fidelity.py " + " ".join(argv if argv is not None else
+                                                      sys.argv[1:])
+        write_doc(body, cmd.strip(), "fidelity" if a.weight_bits is None
+                  else f"fidelity-wb{a.weight_bits}")
 
 
 if __name__ == "__main__":
