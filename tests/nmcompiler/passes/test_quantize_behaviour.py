@@ -282,3 +282,29 @@ def test_same_seed_same_bytes(tmp_path, kw):
     b = save_compiled(nmc_compile(net, "loihi2", seed=3, **kw), tmp_path / "b")
     for f in ("compiled.nmc", "report.json"):
         assert (a / f).read_bytes() == (b / f).read_bytes()
+
+
+# ----------------------------------------------------------------------------- CLI
+def test_cli_weight_bits(tmp_path):
+    """``nmc compile --weight-bits``: out of the target's range exit 2 before any output
+    is written; in range the report records the width and the chained groups."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    ir.save(_two_scales(), tmp_path / "net.nmir")
+
+    def nmc(*args):
+        return subprocess.run([sys.executable, "-m", "nmcompiler.cli", *args], cwd=tmp_path,
+                              capture_output=True, text=True, timeout=300,
+                              env={**os.environ, "COLUMNS": "200"})
+
+    bad = nmc("compile", "net.nmir", "-t", "loihi2", "--weight-bits", "16", "-o", "b")
+    assert bad.returncode == 2 and "1..15" in bad.stderr and "--weight-bits" in bad.stderr
+    assert not (tmp_path / "b").exists()
+    ok = nmc("compile", "net.nmir", "-t", "loihi2", "--weight-bits", "12", "-o", "b")
+    assert ok.returncode == 0, ok.stderr
+    rep = json.loads((tmp_path / "b" / "report.json").read_text())
+    wb = rep["passes"]["quantize"]["weight_bits"]
+    assert wb == {"mantissa_bits": 8, "chained_groups": 1, "requested": 12}
