@@ -57,7 +57,7 @@ from nmcompiler.ir.network import Network, Population, Projection
 from ...quantization import METADATA_KEY, PopulationQuant, ProjectionQuant, QuantizationInfo
 from ...targets import Target
 from ..base import CompileState, Pass, PassResult, strip_timings
-from .check import _row_abs_max, behaviour_check, overflow_report
+from .check import behaviour_check, overflow_report
 from .formats import (
     STAT_SAMPLE,
     make_format,
@@ -77,7 +77,15 @@ from .threshold import (
     q_bias,
     q_theta,
 )
-from .weights import Extremes, group_conn, pool_as_conv, quant_groups, weights_of, with_weight
+from .weights import (
+    Extremes,
+    group_conn,
+    pool_as_conv,
+    quant_groups,
+    row_abs_max,
+    weights_of,
+    with_weight,
+)
 
 __all__ = ["quantize", "QuantizePass", "dequantize", "loihi_weight_mantissas",
            "weight_bits_limits", "weight_bits_plan", "with_weight_bits"]
@@ -185,7 +193,7 @@ def quantize(
                                  and (weight_split or fmt.chain > 0))
             src = net.populations.get(p.pre)
             pay = int(src.model.graded_max) if src is not None and src.model.graded else 1
-            worst += _row_abs_max(net, projs[p.name]) * pay
+            worst += row_abs_max(projs[p.name].conn) * pay
         new_fields, ints, derr = quantize_decays(pop, fmt, tname, target.capabilities)
         own = model_fields(model)
         # the spike test: the chip's comparison where the model asks for the other one

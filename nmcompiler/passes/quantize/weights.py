@@ -241,6 +241,20 @@ def group_conn(conn: Any, members: np.ndarray, q: np.ndarray, n_pre: int) -> Spa
                            delays=dl)
 
 
+def row_abs_max(conn: Any) -> float:
+    """The largest summed ``|w|`` into one postsynaptic neuron of connectivity ``conn``
+    (the worst one-step input of binary spikes; for Conv2d per output channel)."""
+    if isinstance(conn, Dense):
+        return float(np.max(np.abs(conn.weight).sum(axis=1))) if conn.weight.size else 0.0
+    if isinstance(conn, Sparse):
+        s = np.bincount(conn.indices, weights=np.abs(conn.weight), minlength=conn.n_post)
+        return float(s.max()) if s.size else 0.0
+    if isinstance(conn, OneToOne):
+        return float(np.max(np.abs(conn.weight)))
+    w = np.abs(np.asarray(conn.weight))
+    return float(w.reshape(w.shape[0], -1).sum(axis=1).max()) if w.size else 0.0
+
+
 def _abs_max(w: np.ndarray) -> float:
     """``max |w|`` without an ``|w|`` temporary."""
     return float(max(np.max(w), -np.min(w))) if w.size else 0.0
