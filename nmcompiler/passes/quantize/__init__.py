@@ -191,9 +191,11 @@ def quantize(
             groupable[p.name] = (fmt.exp_span > 0 and p.name not in pools
                                  and isinstance(p.conn, (Dense, Sparse))
                                  and (weight_split or fmt.chain > 0))
-            src = net.populations.get(p.pre)
-            pay = int(src.model.graded_max) if src is not None and src.model.graded else 1
-            worst += row_abs_max(projs[p.name].conn) * pay
+            if fmt.exp_span > 0:  # the state headroom of the scale choice
+                src = net.populations.get(p.pre)
+                pay = int(src.model.graded_max) if src is not None and src.model.graded \
+                    else 1
+                worst += row_abs_max(projs[p.name].conn) * pay
         new_fields, ints, derr = quantize_decays(pop, fmt, tname, target.capabilities)
         own = model_fields(model)
         # the spike test: the chip's comparison where the model asks for the other one
