@@ -57,6 +57,7 @@ def compile(  # noqa: A001 - the API's name, as in docs/architecture.md
     time_limit_s: float = 10.0,
     lower_options: Mapping[str, Any] | None = None,
     quantize_options: Mapping[str, Any] | None = None,
+    weight_bits: int | None = None,
     progress: Progress | None = None,
     timings: bool = False,
     check_input: Mapping[str, Any] | None = None,
@@ -72,6 +73,11 @@ def compile(  # noqa: A001 - the API's name, as in docs/architecture.md
             ``"random"``.
         time_limit_s: CP-SAT's (deterministic) time limit for placement.
         lower_options, quantize_options: options of those passes (docs/passes.md).
+        weight_bits: weight width (None: the target's). Fewer bits than the chip's free
+            synaptic memory where it is charged per bit (more synapses per core); more
+            bits chain each projection over synapse groups with their own weight
+            exponents (more synapses, finer weights; docs/passes.md#weight-groups).
+            Outside the target's range: :class:`UsageError` (exit 2).
         progress: called as ``progress(phase, index, total)`` before each phase.
         timings: add the wall time of each phase to the report (breaks byte-identity).
         check_input: the user's own input for the behaviour check, ``(T, n)`` or
@@ -89,11 +95,19 @@ def compile(  # noqa: A001 - the API's name, as in docs/architecture.md
             hint="import a file first: nmcompiler.load_model(path)",
         )
     tgt, toml_text = resolve_target(target)
+    qopts = dict(quantize_options or {})
+    if weight_bits is not None or qopts.get("weight_bits") is not None:
+        from .passes.quantize.formats import with_weight_bits
+
+        if weight_bits is None:
+            weight_bits = qopts["weight_bits"]
+        tgt = with_weight_bits(tgt, weight_bits)  # validates; narrower synapse entries
+        qopts["weight_bits"] = weight_bits
     verify(network)
     from .limits import check_compile_bounds
 
     check_compile_bounds(network, tgt)  # bounded work before the passes (docs/cli.md)
-    q_options = dict(quantize_options or {})
+    q_options = qopts
     if check_input is not None:
         q_options["check_input"] = check_inputs_of(network, check_input)
     passes = default_pipeline(

@@ -139,6 +139,10 @@ def compile(  # noqa: A001
                                                 help=PartitionChoice.__doc__),
     placer: PlaceChoice = typer.Option(PlaceChoice.auto, help=PlaceChoice.__doc__),
     time_limit: float = typer.Option(10.0, help="CP-SAT time limit (s)"),
+    weight_bits: Optional[int] = typer.Option(
+        None, "--weight-bits", help="weight width (default: the target's); fewer bits fit "
+        "more synapses per core, more bits chain synapse groups (docs/passes.md"
+        "#weight-groups)"),
     json_out: bool = typer.Option(False, "--json", help="print the report as JSON"),
     nir: ImportOptions = ImportOptions(),
     force: bool = typer.Option(False, "--force", help=FORCE_HELP),
@@ -160,6 +164,11 @@ def compile(  # noqa: A001
     chk.check_int("seed", seed, 0, chk.MAX_SEED)
     chk.check_float("dt", nir.dt, 0.0, 1e6, lo_open=True)
     chk.check_float("time-limit", time_limit, 0.0, 1e6, lo_open=True)
+    if weight_bits is not None:  # the target's range, before any file is read or written
+        from .api import resolve_target
+        from .passes.quantize.formats import weight_bits_plan
+
+        weight_bits_plan(resolve_target(target)[0], weight_bits)
     limit = _memory_limit(max_memory)
     chk.check_path(model, "model")
     check_output(out, inputs=[model] + ([check_input] if check_input else []), force=force)
@@ -176,7 +185,8 @@ def compile(  # noqa: A001
 
         compiled = compile_network(net, target, seed=seed, partition_method=partitioner.value,
                                    place_method=placer.value, time_limit_s=time_limit,
-                                   progress=progress, check_input=given)
+                                   weight_bits=weight_bits, progress=progress,
+                                   check_input=given)
         bar.update(task, completed=5)
 
     def plots(tmp: Path) -> None:

@@ -91,7 +91,8 @@ def lower(
         fan_in_split: split populations whose fan-in exceeds the core's input axons
             (else raise :class:`FitError`).
         relay_quantum: weight grid of partial-sum relays (default: the largest power of
-            two that divides every weight).
+            two that divides every weight when those payloads fit the target's graded
+            spikes, else the target's weight grid: docs/passes.md#fan-in).
         input_payload_max: largest value an input carries (partial-sum relay sizing).
         long_delays: ``"relay"`` (chain relay neurons) or ``"error"``.
 
@@ -119,9 +120,13 @@ def lower(
     limit = target.core.input_axons
     if limit is not None:
         bits = int(caps.graded_spike_bits) if caps.graded_spikes and fan_in_split else 0
+        f = target.formats
+        lo, hi, step = target.family.mantissa_range(
+            int(f.weight_bits), bool(f.weight_signed), "mixed") or (0, 2**8 - 1, 1)
         net, report["fan_in"] = split_fan_in(
             net, int(limit), target_name=target.name, graded_bits=bits,
-            relay_quantum=relay_quantum, input_payload_max=input_payload_max)
+            relay_quantum=relay_quantum, input_payload_max=input_payload_max,
+            weight_grid=(min(-lo, hi) if lo < 0 else hi, step))
     else:
         report["fan_in"] = {"limit": None, "split": []}
     d_min = int(target.core.min_delay)

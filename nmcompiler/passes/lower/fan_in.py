@@ -58,6 +58,45 @@ def _dyadic_quantum(w: np.ndarray) -> float:
     return float(2.0 ** int(np.min(e - 53 + tz)))
 
 
+def weight_grid_quantum(w: np.ndarray, grid: tuple[int, int]) -> float:
+    """The largest power of two not above the target's weight step for weights ``w``:
+    ``step * max|w| / top`` (``grid = (top, step)`` of the mantissas, e.g. (254, 2) for
+    Loihi's mixed 8-bit weights), i.e. the grid the quantize pass puts them on."""
+    top, step = grid
+    a = float(np.max(np.abs(w))) if np.size(w) else 0.0
+    if a <= 0:
+        return 1.0
+    return float(2.0 ** math.floor(math.log2(step * a / top)))
+
+
+def _payload_bits(peak: float, q: float) -> int:
+    return max(1, int(math.ceil(peak / q))).bit_length()
+
+
+def fitting_quantum(peak: float, graded_bits: int) -> float:
+    """The smallest power of two ``q`` whose payloads ``ceil(peak / q)`` fit
+    ``graded_bits`` bits."""
+    top = 2 ** int(graded_bits) - 1
+    q = 2.0 ** math.ceil(math.log2(max(peak, 1e-300) / top))
+    while _payload_bits(peak, q) > graded_bits:
+        q *= 2
+    return q
+
+
+def _largest_partial_sum(coo: list, chunk_of: list, n_chunks: int, n: int) -> float:
+    """The largest partial sum of one sign of one chunk over the neurons (float)."""
+    peak = 0.0
+    for k in range(n_chunks):
+        for sign in (1.0, -1.0):
+            tot = np.zeros(n)
+            for c, ck in zip(coo, chunk_of, strict=True):
+                m = ck == k
+                wm = np.where(sign * c[4][m] > 0, sign * c[4][m], 0.0) * c[6]
+                tot += np.bincount(c[3][m], weights=wm, minlength=n)
+            peak = max(peak, float(tot.max()) if tot.size else 0.0)
+    return peak
+
+
 def split_fan_in(
     net: Network,
     limit: int,
@@ -66,6 +105,7 @@ def split_fan_in(
     graded_bits: int = 0,
     relay_quantum: float | None = None,
     input_payload_max: int = 1,
+    weight_grid: tuple[int, int] = (127, 1),
 ) -> tuple[Network, dict]:
     """Split the inputs of populations whose neurons exceed ``limit`` input axons.
 
@@ -79,6 +119,13 @@ def split_fan_in(
     the split is exact in the IR; retiming then gives the relay edges the target's delay,
     which shifts the outputs by the reported lag. Needs graded spikes of
     ``graded_bits`` >= the bits of the largest partial sum over ``q``.
+
+    ``q`` (``relay_quantum``) defaults to the largest power of two dividing every weight
+    (exact) when those payloads fit ``graded_bits``, else to the target's weight grid
+    (:func:`weight_grid_quantum`, ``weight_grid = (top mantissa, mantissa step)``): the
+    relays then round each partial sum to a multiple of ``q``, an error of the size of
+    one weight's rounding, and the report says the split is inexact. When the payloads
+    still do not fit, the :class:`FitError` names the ``relay_quantum`` that would.
     """
     report: dict[str, Any] = {"limit": int(limit), "split": []}
     pops = dict(net.populations)
@@ -113,13 +160,16 @@ def split_fan_in(
             coo.append((p, pre[keep] + offset, pre[keep], post[keep], w[keep], d, pay))
             offset += net.size_of(p.pre)
         all_w = np.concatenate([c[4] for c in coo]) if coo else np.zeros(0)
-        q = float(relay_quantum) if relay_quantum else _dyadic_quantum(all_w)
-        if np.any(np.abs(all_w / q - np.rint(all_w / q)) > 0):
-            raise FitError(
-                f"{where}: weights are not multiples of the relay quantum {q}",
-                obj=pname, rule="partial sums on a grid", need="w / q integer", limit=q,
-                hint="quantise the weights first or pass another relay_quantum",
-            )
+        n_chunks = math.ceil(offset / limit)
+        chunk_of = [c[1] // limit for c in coo]
+        peak = _largest_partial_sum(coo, chunk_of, n_chunks, pop.size)
+        if relay_quantum:
+            q, how = float(relay_quantum), "given"
+        else:
+            q, how = _dyadic_quantum(all_w), "exact"
+            if _payload_bits(peak, q) > graded_bits:  # the exact grid is too fine
+                q, how = weight_grid_quantum(all_w, weight_grid), "weight grid"
+        exact = bool(not np.any(np.abs(all_w / q - np.rint(all_w / q)) > 0))
         n_chunks = math.ceil(offset / limit)
         if 2 * n_chunks > limit:
             raise FitError(
@@ -128,7 +178,6 @@ def split_fan_in(
                 obj=pname, rule="input axons per core", need=need, limit=limit,
                 hint="lower the fan-in; two-level relay trees are not implemented",
             )
-        chunk_of = [c[1] // limit for c in coo]
         for p in incoming:
             del projs[p.name]
         n = pop.size
@@ -146,12 +195,15 @@ def split_fan_in(
                 gmax = max(1, int(np.ceil(np.max(tot) / q)))
                 bits = int(gmax).bit_length()
                 if bits > graded_bits:
+                    fit = fitting_quantum(peak, graded_bits)
                     raise FitError(
                         f"{where}: a partial-sum relay would send payloads up to {gmax} "
-                        f"({bits} bits); {target_name} carries {graded_bits}",
+                        f"({bits} bits) at relay_quantum = {q:g}; {target_name} carries "
+                        f"{graded_bits}",
                         obj=pname, rule="graded spike bits", need=bits, limit=graded_bits,
-                        hint="quantise weights to a coarser grid (relay_quantum) or lower "
-                        "the fan-in",
+                        hint=f"relay_quantum = {fit:g} would fit (partial sums up to "
+                        f"{peak:g} in {graded_bits}-bit payloads; lower option "
+                        f"relay_quantum={fit:g}), or lower the fan-in",
                     )
                 rname = unique_name(f"{pname}~fanin{k}{label}", taken)
                 pops[rname] = Population(
@@ -178,9 +230,13 @@ def split_fan_in(
                 parts.append({"relay": rname, "payload_max": gmax, "payload_bits": bits})
         report["split"].append({
             "population": pname, "fan_in": need, "chunks": n_chunks, "quantum": q,
-            "relays": parts,
-            "note": "exact in the IR (zero-delay relays); retiming then shifts this "
-                    "population and its successors by the relay's lag",
+            "quantum_from": how, "exact": exact, "relays": parts,
+            "note": ("exact in the IR (zero-delay relays); retiming then shifts this "
+                     "population and its successors by the relay's lag") if exact else
+                    (f"each relay rounds its partial sum to a multiple of {q:g} (the "
+                     "weights are not all multiples of it: at most half a quantum per "
+                     "relay and step); retiming then shifts this population and its "
+                     "successors by the relay's lag"),
         })
         changed = True
     if not changed:

@@ -46,6 +46,8 @@ import numpy as np
 
 from nmcompiler.ir.connectivity import (
     AvgPool2d,
+    Dense,
+    Sparse,
     SumPool2d,
 )
 from nmcompiler.ir.errors import FitError
@@ -56,7 +58,14 @@ from ...quantization import METADATA_KEY, PopulationQuant, ProjectionQuant, Quan
 from ...targets import Target
 from ..base import CompileState, Pass, PassResult, strip_timings
 from .check import behaviour_check, overflow_report
-from .formats import STAT_SAMPLE, make_format, mantissa_range
+from .formats import (
+    STAT_SAMPLE,
+    make_format,
+    mantissa_range,
+    weight_bits_limits,
+    weight_bits_plan,
+    with_weight_bits,
+)
 from .inverse import dequantize, loihi_weight_mantissas
 from .neurons import as_array, as_ints, check_model, quantize_decays
 from .threshold import (
@@ -68,9 +77,18 @@ from .threshold import (
     q_bias,
     q_theta,
 )
-from .weights import Extremes, pool_as_conv, quant_weights, weights_of, with_weight
+from .weights import (
+    Extremes,
+    group_conn,
+    pool_as_conv,
+    quant_groups,
+    row_abs_max,
+    weights_of,
+    with_weight,
+)
 
-__all__ = ["quantize", "QuantizePass", "dequantize", "loihi_weight_mantissas"]
+__all__ = ["quantize", "QuantizePass", "dequantize", "loihi_weight_mantissas",
+           "weight_bits_limits", "weight_bits_plan", "with_weight_bits"]
 
 
 # =========================================================================== the pass
@@ -80,6 +98,8 @@ def quantize(
     *,
     seed: int = 0,
     negative_weight_exp: bool = False,
+    weight_bits: int | None = None,
+    weight_split: bool = True,
     check_capabilities: bool = True,
     check_steps: int = 200,
     check_rate: float = 0.2,
@@ -98,6 +118,15 @@ def quantize(
             random input of the behavioural check.
         negative_weight_exp: allow negative Loihi weight exponents (finer weights, but the
             chip floors the *summed* activation, which the IR cannot represent exactly).
+        weight_bits: weight width (None: the target's). Fewer bits keep coarser
+            mantissas; more bits than the chip's chain each Dense / Sparse projection over
+            synapse groups (:func:`weight_bits_plan`); outside the target's range a
+            :class:`UsageError`. The compile API also narrows the target's synapse
+            entries so that fewer bits fit more synapses (:func:`with_weight_bits`).
+        weight_split: where the target has a weight exponent range, let a Dense / Sparse
+            projection split its synapses into two groups by magnitude (the small
+            weights on a finer exponent) when that cuts its weight error by a fifth
+            (docs/passes.md#weight-groups); False keeps one group per projection.
         check_capabilities: refuse (:class:`FitError`) neuron features the target lacks.
         check_steps: steps of the behavioural check (0 disables it).
         check_rate: spike probability per input channel and step in the check.
@@ -115,7 +144,10 @@ def quantize(
     kept and spurious spikes per population, float reference vs quantised network;
     docs/passes.md#fidelity).
     """
-    fmt = make_format(target, negative_weight_exp)
+    _, chain = weight_bits_plan(target, weight_bits)
+    target = with_weight_bits(target, weight_bits)
+    fmt = make_format(target, negative_weight_exp, chain)
+    fmt0 = dataclasses.replace(fmt, chain=0)
     tname = target.name
     rng = np.random.default_rng(seed)
     pops: dict[str, Population] = {}
@@ -149,11 +181,21 @@ def quantize(
                 rule="bias", need="bias", limit="none", hint="remove the bias")
         inc = []
         extremes: dict[str, Extremes] = {}
+        groupable: dict[str, bool] = {}
+        worst = 0.0
         for p in incoming[pname]:
             w = weights_of(net, projs[p.name]) if p.name in pools else weights_of(net, p)
             *rng3, modes[p.name] = mantissa_range(fmt, w, p.name, tname)
             inc.append((p.name, w, tuple(rng3)))
             extremes[p.name] = Extremes(w)
+            groupable[p.name] = (fmt.exp_span > 0 and p.name not in pools
+                                 and isinstance(p.conn, (Dense, Sparse))
+                                 and (weight_split or fmt.chain > 0))
+            if fmt.exp_span > 0:  # the state headroom of the scale choice
+                src = net.populations.get(p.pre)
+                pay = int(src.model.graded_max) if src is not None and src.model.graded \
+                    else 1
+                worst += row_abs_max(projs[p.name].conn) * pay
         new_fields, ints, derr = quantize_decays(pop, fmt, tname, target.capabilities)
         own = model_fields(model)
         # the spike test: the chip's comparison where the model asks for the other one
@@ -167,19 +209,44 @@ def quantize(
         grid_at = functools.partial(grid_of, on_grid=on_grid, bias=bias, vreset=vreset,
                                     reset=model.reset, fmt=fmt)
         cmp_err = functools.partial(comparison_error, grid_at=grid_at, fmt=fmt, movable=movable)
-        k, how = choose_scale(theta, bias, vreset, inc, fmt, rng,
-                               cmp_err if differs else None, extremes=extremes)
+        a_u = np.asarray(model.alpha_u)
+        k, how, plans = choose_scale(
+            theta, bias, vreset, inc, fmt, rng, cmp_err if differs else None,
+            extremes=extremes, groupable=groupable, worst_input=worst, split=weight_split,
+            alpha_u=float(np.max(np.abs(a_u))) if a_u.size else 0.0)
         prep: dict[str, Any] = {"scale": k, **how, "decay_error": derr}
         # projections into this population, on its scale
         wqs = []
         for (name, w, rng3) in inc:
             p = projs[name]
             ext = extremes[name]
-            _, e, q = quant_weights(w, k, fmt, rng3, ext.amax, mantissas=False)
-            wqs.append(q)
             mode = modes[name]
-            projs[name] = Projection(name=name, pre=p.pre, post=p.post,
-                                     conn=with_weight(p.conn, q), delay=p.delay)
+            q, groups = quant_groups(w, k, fmt if groupable[name] else fmt0, rng3, ext.amax,
+                                     plans.get(name, 0), name, tname, mode)
+            e = groups[0].exp
+            wqs.append(q)
+            rep_groups = []
+            if len(groups) == 1 and groups[0].members is None:
+                projs[name] = Projection(name=name, pre=p.pre, post=p.post,
+                                         conn=with_weight(p.conn, q), delay=p.delay)
+                meta_projs[name] = {"post": pname, "scale": k, "weight_exp": int(e),
+                                    "weight_shift": int(fmt.s0 + e), "sign_mode": mode,
+                                    "num_weight_bits": fmt.wbits}
+            else:  # one projection per synapse group (docs/passes.md#weight-groups)
+                n_pre = net.size_of(p.pre)
+                for j, g in enumerate(groups):
+                    gname = name if j == 0 else unique_group_name(name, j, projs)
+                    conn = (with_weight(p.conn, g.q) if g.members is None
+                            else group_conn(p.conn, g.members, g.q, n_pre))
+                    projs[gname] = Projection(name=gname, pre=p.pre, post=p.post, conn=conn,
+                                              delay=p.delay)
+                    meta_projs[gname] = {"post": pname, "scale": k, "weight_exp": int(g.exp),
+                                         "weight_shift": int(fmt.s0 + g.exp),
+                                         "sign_mode": g.mode, "num_weight_bits": fmt.wbits}
+                    rep_groups.append({"projection": gname, "role": g.role,
+                                       "weight_exp": int(g.exp), "sign_mode": g.mode,
+                                       "synapses": int(w.size if g.members is None
+                                                       else g.members.size)})
             unit = 2.0 ** (fmt.s0 + e)
             ws, wq = w, q
             if w.size > STAT_SAMPLE:  # error statistics on a seeded sample + the largest
@@ -204,9 +271,8 @@ def quantize(
                 "clipped": clipped,
                 "converted_from_pool": name in pools,
             }
-            meta_projs[name] = {"post": pname, "scale": k, "weight_exp": int(e),
-                                "weight_shift": int(fmt.s0 + e), "sign_mode": mode,
-                                "num_weight_bits": fmt.wbits}
+            if rep_groups:
+                rep_projs[name]["groups"] = rep_groups
         model_cmp = None
         if theta is not None:
             tq = q_theta(theta, k, fmt)
@@ -271,7 +337,10 @@ def quantize(
     metadata[METADATA_KEY] = info.to_metadata()
     qnet = net.replace(populations=pops, projections=projs, metadata=metadata)
     report: dict[str, Any] = {
-        "target": tname, "family": fmt.family, "populations": rep_pops,
+        "target": tname, "family": fmt.family,
+        "weight_bits": {"mantissa_bits": fmt.wbits, "chained_groups": fmt.chain,
+                        "requested": weight_bits},
+        "populations": rep_pops,
         "projections": rep_projs,
         "summary": {
             "max_weight_rel_rms_error": max(
@@ -298,6 +367,15 @@ def quantize(
     return qnet, report
 
 
+def unique_group_name(name: str, j: int, taken: dict) -> str:
+    """``name~w{j}`` (or with ``#k`` appended) not in ``taken``."""
+    base, k = f"{name}~w{j}", 2
+    out = base
+    while out in taken:
+        out, k = f"{base}#{k}", k + 1
+    return out
+
+
 # =========================================================================== the pass class
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class QuantizePass(Pass):
@@ -307,6 +385,8 @@ class QuantizePass(Pass):
     requires: ClassVar[frozenset[str]] = frozenset({"lowered"})
     ensures: ClassVar[frozenset[str]] = frozenset({"quantized"})
     negative_weight_exp: bool = False
+    weight_bits: int | None = None
+    weight_split: bool = True
     check_capabilities: bool = True
     check_steps: int = 200
     check_rate: float = 0.2

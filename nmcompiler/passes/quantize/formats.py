@@ -4,10 +4,11 @@
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 import numpy as np
 
-from nmcompiler.ir.errors import FitError
+from nmcompiler.ir.errors import FitError, UsageError
 
 from ...targets import Target
 from ...targets.families import Family, loihi
@@ -39,10 +40,105 @@ class Fmt:
     current: bool
     frac_bits: int
     compare: str | None  #: the chip's spike test: ">" (Loihi), ">=" (SpiNNaker, Speck), None
+    #: extra synapse groups per projection that carry the residual of the first one
+    #: (``weight_bits`` above the chip's width, :func:`weight_bits_plan`)
+    chain: int = 0
+
+    @property
+    def exp_span(self) -> int:
+        """Number of weight exponents above the lowest (0: one exponent only)."""
+        return self.emax - self.emin
 
 
-def make_format(target: Target, negative_weight_exp: bool) -> Fmt:
-    """The quantiser's number formats of ``target``."""
+#: bits a chained synapse group adds per group: the residual of a rounded mantissa fits
+#: a group whose unit is ``2**CHAIN_SHIFT`` times finer (docs/passes.md#weight-groups)
+CHAIN_SHIFT = 7
+
+
+def chain_shift(fmt: Fmt) -> int:
+    """Exponent step between chained synapse groups: the residual of a mantissa rounded on
+    a grid of ``step`` is at most ``step / 2`` units, and must fit the next group's
+    ``top`` mantissas (``top = min(|lo|, hi)`` of the mixed range)."""
+    lo, hi, step = fmt.rules.mantissa_range(fmt.wbits, fmt.wsigned, "mixed") or (0, 0, 1)
+    top = min(-lo, hi)
+    k = 0
+    while (step / 2) * 2 ** (k + 1) <= top:
+        k += 1
+    return max(k, 1)
+
+
+def weight_bits_limits(target: Target) -> tuple[int, int, int]:
+    """``(lowest, native, highest)`` weight widths a compile for ``target`` may ask for.
+
+    Below the chip's width the mantissas keep fewer bits (on Loihi Lava's
+    ``num_weight_bits``: the low bits are cleared); above it, on a target with a weight
+    exponent range (one exponent per synapse group), each projection is chained over
+    several synapse groups whose exponents differ by :func:`chain_shift` (the second
+    group holds the first one's rounding residual), as far as the exponent range allows.
+    """
+    native = int(target.formats.weight_bits)
+    fmt = make_format(target, False)
+    span = fmt.exp_span
+    sh = chain_shift(fmt)
+    extra = span // sh if span >= sh else 0
+    low = 1 if fmt.family == "loihi" or not fmt.wsigned else 2  # sign + magnitude
+    return low, native, native + extra * sh
+
+
+def weight_bits_plan(target: Target, bits: int | None) -> tuple[int, int]:
+    """``(mantissa bits, chained groups)`` for a requested ``weight_bits`` (None: the
+    target's own); raises :class:`UsageError` (exit 2) outside :func:`weight_bits_limits`."""
+    lo, native, hi = weight_bits_limits(target)
+    if bits is None:
+        return native, 0
+    if not isinstance(bits, (int, np.integer)) or isinstance(bits, bool) or \
+            not lo <= int(bits) <= hi:
+        more = (f"; above {native} bits by chaining synapse groups, as the weight "
+                f"exponent range {target.formats.weight_exponent_min}.."
+                f"{target.formats.weight_exponent_max} allows") if hi > native else \
+            " (no weight exponent range to chain synapse groups)"
+        raise UsageError(
+            f"weight_bits = {bits!r} is outside {lo}..{hi} for {target.name}",
+            obj="weight_bits", rule=f"{lo} <= weight_bits <= {hi}", need=bits,
+            limit=[lo, hi],
+            hint=f"{target.name} stores {native}-bit weights{more}: pass --weight-bits "
+                 f"between {lo} and {hi}")
+    bits = int(bits)
+    if bits <= native:
+        return bits, 0
+    sh = chain_shift(make_format(target, False))
+    return native, -(-(bits - native) // sh)
+
+
+def with_weight_bits(target: Target, bits: int | None) -> Target:
+    """``target`` with narrower weights (``bits`` below its own width): ``formats.
+    weight_bits`` and, where synaptic memory is charged per bit of a synapse entry
+    (``loihi_synapse_config``, ``fixed_bits``), ``core.synapse_entry_bits`` lowered by the
+    same amount, so fewer bits leave room for more synapses per core. Wider requests and
+    None return ``target`` itself (chaining is the quantize pass's, see
+    :func:`weight_bits_plan`). The changed numbers are marked ``synthetic``."""
+    wbits, _ = weight_bits_plan(target, bits)
+    native = int(target.formats.weight_bits)
+    if wbits >= native:
+        return target
+    changes: dict[str, Any] = {
+        "formats": dataclasses.replace(target.formats, weight_bits=wbits)}
+    keys = ["formats.weight_bits"]
+    core = target.core
+    if core.synapse_accounting in ("loihi_synapse_config", "fixed_bits"):
+        changes["core"] = dataclasses.replace(
+            core, synapse_entry_bits=max(1, int(core.synapse_entry_bits) - (native - wbits)))
+        keys.append("core_budget.synapse_entry_bits")
+    sources = tuple(
+        dataclasses.replace(p, status="synthetic", source=f"weight_bits = {wbits}",
+                            note=None) if p.key in keys else p
+        for p in target.sources)
+    return dataclasses.replace(target, sources=sources, _cache={}, **changes)
+
+
+def make_format(target: Target, negative_weight_exp: bool, chain: int = 0) -> Fmt:
+    """The quantiser's number formats of ``target`` (``chain``: chained synapse groups,
+    :func:`weight_bits_plan`)."""
     f = target.formats
     family = target.family  # number format and spike test (nmcompiler.targets.families)
     fam = family.number_format
@@ -59,7 +155,7 @@ def make_format(target: Target, negative_weight_exp: bool) -> Fmt:
         b_exp_max=2 ** int(f.bias_exponent_bits) - 1 if f.bias_exponent_bits else 0,
         decay_bits=int(f.decay_bits), current=int(f.current_bits) > 0,
         frac_bits=int(f.state_fraction_bits or 0),
-        compare=family.spike_compare,
+        compare=family.spike_compare, chain=int(chain),
     )
 
 

@@ -3,6 +3,7 @@ spike comparison on the chip's (``>`` or ``>=``)."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Any
 
@@ -12,18 +13,47 @@ from nmcompiler.ir.models import Reset
 
 from .formats import EVAL_SAMPLE, NO_GRID, Fmt
 from .neurons import as_ints
-from .weights import Extremes, quant_weights, top_magnitude
-
+from .weights import (
+    SIGN_SPLIT,
+    Extremes,
+    quant_groups,
+    quant_weights,
+    sign_split_gains,
+    top_magnitude,
+)
 
 # =========================================================================== scale choice
+#: a magnitude split (two synapse groups) must cut the weight error by this factor
+SPLIT_GAIN = 0.95
+#: weights per projection the plan search looks at (a seeded sample above this)
+PLAN_SAMPLE = 20_000
+#: incoming synapses above which a population gets the cheap search (no aligned scales)
+BIG_POPULATION = 1_000_000
+
+
 def choose_scale(
     theta: np.ndarray | None, bias: np.ndarray, vreset: np.ndarray,
     inc: list[tuple[str, np.ndarray, tuple[int, int, int]]], fmt: Fmt,
     sample: np.random.Generator, cmp_err: Any = None, *,
-    extremes: dict[str, Extremes],
-) -> tuple[float, dict]:
-    """The scale from float to chip units for one population, and the bound of each limit."""
+    extremes: dict[str, Extremes], groupable: dict[str, bool] | None = None,
+    worst_input: float = 0.0, alpha_u: float = 0.0, split: bool = True,
+) -> tuple[float, dict, dict[str, int]]:
+    """The scale from float to chip units for one population, the bound of each limit,
+    and per incoming projection its magnitude split (0: one synapse group).
+
+    Candidates (docs/passes.md#scale-choice): the largest scale every format allows, the
+    12 powers of two below it, the scale that makes a shared threshold exact, and per
+    projection the scales that put its largest weight exactly on the top mantissa of an
+    exponent (its finest grid). Each is scored by a behavioural proxy, the error of the
+    input a neuron integrates relative to its threshold: per projection the summed squared
+    weight error per postsynaptic neuron (at the best of one group or a magnitude split
+    into two groups ``s`` exponents apart, where the target has a weight exponent range),
+    plus the squared relative threshold error (with the comparison's) and bias error.
+    Ties go to a power of two, then the larger scale.
+    """
+    groupable = groupable or {}
     bounds: dict[str, float] = {}
+    floor_bounds: list[float] = []  # the weights' bounds at the lowest exponent
     if theta is not None:
         tmax = float(np.max(theta))
         bounds["threshold"] = min(fmt.th_mant_max * 2.0**fmt.th_shift, fmt.vmax - 1) / tmax
@@ -34,19 +64,31 @@ def choose_scale(
     if rmax > 0:
         bounds["v_reset"] = fmt.vmax / rmax
     evals = []
+    n_syn = 0
     for name, w, (lo, hi, step) in inc:
         ext = extremes[name]
         amax = ext.amax
         top = top_magnitude(lo, hi)
+        n_syn += w.size
         if amax > 0:
             bounds[f"weights of '{name}'"] = top * 2.0 ** (fmt.s0 + fmt.emax) / amax
+            floor_bounds.append(top * 2.0 ** (fmt.s0 + fmt.emin) / amax)
         ws = w
         if w.size > EVAL_SAMPLE:
             idx = sample.choice(w.size, EVAL_SAMPLE, replace=False)
             ws = np.concatenate([w[idx], [w[ext.iabs]]])
-        evals.append((ws, (lo, hi, step)))
+        evals.append((name, ws, (lo, hi, step), amax, top))
+    room = math.inf
+    if fmt.exp_span > 0 and worst_input > 0:
+        # state headroom: one step's largest input on top of the threshold and bias stays
+        # in v's range (and u's, over its decay), never below the one-exponent scale
+        ref = (float(np.max(theta)) if theta is not None else 0.0) + bmax
+        room = fmt.vmax / (ref + worst_input)
+        if fmt.current and alpha_u < 1:
+            room = min(room, fmt.umax / (worst_input / (1 - alpha_u)))
+        bounds["state headroom"] = max(room, min(floor_bounds, default=room))
     if not bounds:
-        return 1.0, {"bound_by": None, "candidates": 1}
+        return 1.0, {"bound_by": None, "candidates": 1}, {}
     kmax = min(bounds.values())
     bound_by = min(bounds, key=bounds.get)  # type: ignore[arg-type]
     top_pow = math.floor(math.log2(kmax))
@@ -57,16 +99,64 @@ def choose_scale(
         k_exact = math.floor(kmax * t0 / unit) * unit / t0
         if k_exact > 0:
             cands.append(k_exact)
+    if n_syn <= BIG_POPULATION and fmt.exp_span > 0:
+        for _, _, _, amax, top in evals:  # largest weight on a top mantissa
+            if amax <= 0:
+                continue
+            for e in range(fmt.emax, fmt.emin - 1, -1):
+                kk = top * 2.0 ** (fmt.s0 + e) / amax
+                if kk <= kmax and kk >= kmax / 2**12:
+                    cands.append(kk)
+    cands = sorted(set(cands), reverse=True)
+    # the cheap proxy above BIG_POPULATION incoming synapses: one group per projection
+    splits = list(range(1, min(fmt.exp_span, 7) + 1)) \
+        if fmt.chain == 0 and split and n_syn <= BIG_POPULATION else []
+    if splits and sign_split_gains(fmt):
+        splits += [SIGN_SPLIT + s for s in [0, *splits]]
+    plan_ws = {}
+    for name, ws, _, _, _ in evals:
+        if ws.size > PLAN_SAMPLE:
+            ws = ws[np.linspace(0, ws.size - 1, PLAN_SAMPLE).astype(np.int64)]
+        plan_ws[name] = ws
+    n_post = max(len(bias), 1)
+    ref_t = float(np.mean(theta)) if theta is not None else None
+    nrm = {name: float(np.sum(ws * ws)) for name, ws, _, _, _ in evals}
 
-    def cost(k: float) -> float:
+    fmt0 = dataclasses.replace(fmt, chain=0)  # projections that cannot be chained
+
+    def weight_err(k: float, name: str, ws: np.ndarray, rng: tuple, amax: float,
+                   split: int) -> float:
+        f = fmt if groupable.get(name) else fmt0
+        q, _ = quant_groups(ws, k, f, rng, amax, split, name, "", "mixed")
+        d = q / k - ws
+        return float(np.sum(d * d))
+
+    def threshold_err(k: float) -> float:
+        if theta is None:
+            return 0.0
+        tq = q_theta(theta, k, fmt)
+        return float(np.max(np.abs(tq / k - theta) / theta))
+
+    def cost(k: float) -> tuple[float, dict[str, int]]:
         e = 0.0
         qs = []
-        for ws, rng in evals:
-            _, _, q = quant_weights(ws, k, fmt, rng)
-            qs.append(q)
-            nrm = float(np.sum(ws * ws))
-            if nrm > 0:
-                e += float(np.sum((q / k - ws) ** 2)) / nrm
+        plans: dict[str, int] = {}
+        for name, ws, rng, amax, _ in evals:
+            best, plan = weight_err(k, name, ws, rng, amax, 0), 0
+            if groupable.get(name) and best > 0 and splits:
+                pw = plan_ws[name]
+                base = best if pw is ws else weight_err(k, name, pw, rng, amax, 0)
+                errs = [(weight_err(k, name, pw, rng, amax, s), s) for s in splits]
+                err, s = min(errs)
+                if err < SPLIT_GAIN * base:
+                    plan, best = s, best * err / base
+            plans[name] = plan
+            if ref_t is not None:  # input error per neuron relative to the threshold
+                e += best / n_post / ref_t**2
+            elif nrm[name] > 0:
+                e += best / nrm[name]
+            if cmp_err is not None:
+                qs.append(quant_weights(ws, k, fmt, rng)[2])
         ref = 0.0
         if theta is not None:
             tq = q_theta(theta, k, fmt)
@@ -77,14 +167,26 @@ def choose_scale(
         if bmax > 0:
             bq, _, _ = q_bias(bias, k, fmt)
             e += (float(np.max(np.abs(bq / k - bias))) / max(ref, bmax)) ** 2
-        return e
+        return e, plans
 
-    costs = [cost(k) for k in cands]
-    best = min(costs)
-    ok = [k for k, c in zip(cands, costs, strict=True) if c <= best * (1 + 1e-9) + 1e-300]
-    pows = [k for k in ok if math.log2(k).is_integer()]
-    k = max(pows) if pows else max(ok)
-    return float(k), {"bound_by": bound_by, "max_scale": kmax, "candidates": len(cands)}
+    scored = [cost(k) for k in cands]
+    costs = [c for c, _ in scored]
+    # the threshold first: its error scales every input (a gain error), so only scales
+    # whose threshold is within twice the best one's error (or 2**-9) compete
+    t_err = [threshold_err(k) for k in cands]
+    tol = max(2 * min(t_err), 2.0**-9)
+    fair = [i for i in range(len(cands)) if t_err[i] <= tol]
+    best = min(costs[i] for i in fair)
+    ok = [i for i in fair if costs[i] <= best * (1 + 1e-9) + 1e-300]
+    pows = [i for i in ok if math.log2(cands[i]).is_integer()] or ok
+    # equal scores: the largest scale whose worst one-step input fits v (and u), else the
+    # smallest one (the most headroom)
+    inside = [j for j in pows if cands[j] <= room * (1 + 1e-12)]
+    i = max(inside, key=lambda j: cands[j]) if inside else min(pows, key=lambda j: cands[j])
+    k = cands[i]
+    how = {"bound_by": bound_by, "max_scale": kmax, "candidates": len(cands),
+           "proxy_error": costs[i]}
+    return float(k), how, {n: s for n, s in scored[i][1].items() if s}
 
 
 def q_theta(theta: np.ndarray, k: float, fmt: Fmt) -> np.ndarray:

@@ -722,11 +722,15 @@ class LoihiFamily(Family):
     def mantissa_range(self, bits: int, signed: bool, sign_mode: str
                        ) -> tuple[int, int, int] | None:
         """8-bit magnitudes by sign mode (:func:`prepare_weights`): mixed weights are even
-        values in [-256, 254]."""
-        top = 2**bits - 1  # 255: 8-bit magnitude
+        values in [-256, 254]. With ``num_weight_bits = bits < 8`` Lava clears the
+        ``8 - bits + mixed`` low bits, so the mantissas are multiples of that power of two
+        in the same 8-bit range (mixed, 4 bits: multiples of 32 in [-256, 224])."""
+        bits = min(int(bits), 8)
+        step = 2 ** (8 - bits + (sign_mode == "mixed"))
+        top = 256 - step  # 255 / 254 for 8 bits
         if sign_mode == "mixed":
-            return -(top + 1), top - 1, 2
-        return (0, top, 1) if sign_mode == "excitatory" else (-top, 0, 1)
+            return -256, top, step
+        return (0, top, step) if sign_mode == "excitatory" else (-top, 0, step)
 
     def decay(self, name: str, factor: Any) -> tuple[Any, dict[str, Any]] | None:
         """12-bit ``du`` / ``dv`` (:func:`decay_from_factor`)."""

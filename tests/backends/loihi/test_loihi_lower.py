@@ -55,11 +55,21 @@ def test_lower_maps_ir_to_lava_processes(compiled):
     conns = {c["name"]: c for c in g.connections}
     rec = conns["h->h"]
     assert rec["sparse"] and rec["delay"] is not None and set(rec["delay"].tolist()) == {2}
-    dense = conns["in->h"]
+    # random weights into h: synapse groups (by magnitude and sign), each a Lava
+    # connection with its own weight exponent and sign mode (docs/passes.md#weight-groups)
+    groups = [n for n in conns if n.startswith("in->h")]
+    assert len(groups) >= 2 and groups[0] == "in->h"
+    for n in groups:
+        assert conns[n]["weight_exp"] == q["projections"][n]["weight_exp"]
+        assert conns[n]["sign_mode"] == q["projections"][n]["sign_mode"]
+    one = nmc_compile(_net(), "loihi2", seed=0, quantize_options={"weight_split": False})
+    conns1 = {c["name"]: c for c in lower_compiled(one).connections}
+    dense = conns1["in->h"]
     assert not dense["sparse"] and dense["delay"] is None  # IR delay 1 = Lava Dense
-    w = compiled.network.projections["in->h"].conn.weight
+    w = one.network.projections["in->h"].conn.weight
+    shift = one.network.metadata["quantization"]["projections"]["in->h"]["weight_shift"]
     np.testing.assert_array_equal(
-        dense["w"], (w[dense["row"], dense["col"]] / 2 ** 6).astype(np.int64))
+        dense["w"], (w[dense["row"], dense["col"]] / 2 ** shift).astype(np.int64))
     assert g.outputs == {"o": "o/v"} and g.probes == {"h.u": "h/u"}
     assert g.inputs == {"in": 4}
     one = conns["h->r"]
