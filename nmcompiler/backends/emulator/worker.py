@@ -1,0 +1,289 @@
+"""The stepping of one worker's part of a distributed emulation (docs/scale.md).
+
+:class:`PartRunner` runs a :class:`~nmcompiler.backends.emulator.part.PartEngine` block
+of steps by block of steps, as :meth:`Engine.run` runs the whole network, and packs the
+spikes other workers need (``np.packbits``: one bit per (step, sample, exported source),
+plus the payloads of graded sources). It is a Dask actor in a distributed run
+(:mod:`nmcompiler.backends.emulator.distributed`) and a plain object in tests.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Mapping
+
+import numpy as np
+
+from .counting import concat_active
+from .part import PartEngine
+
+__all__ = ["PartRunner"]
+
+
+class PartRunner:
+    """One part's engine and its run state.
+
+    Args:
+        compiled_net, kw: :class:`PartEngine`'s arguments.
+    """
+
+    def __init__(self, net: Any, **kw: Any) -> None:
+        self.eng = PartEngine(net, **kw)
+
+    # ------------------------------------------------------------------ set-up
+    def summary(self) -> dict[str, Any]:
+        """What the driver needs to lay out the run: the sources needed from other parts,
+        the smallest crossing delay, the exactness figures and the counter-size parts."""
+        e = self.eng
+        lay = e.layout
+        own = np.zeros(lay.n, dtype=bool)
+        own[e.own] = True
+        cols = e.cols
+        needed = cols[(cols < lay.n)]
+        needed = needed[~own[needed]]
+        return {"needed": needed, "cross_delay": e.cross_delay, "integer": e.integer_local,
+                "row_abs_max": e.row_abs_max_local, "max_delay": e.max_delay,
+                "nnz_parts": e.nnz_parts, "hops_estimate": e.hops_estimate,
+                "pairs": e.pairs, "n_neurons": e.N, "n_synapses": int(sum(
+                    g[3].nnz for g in e.groups)), "state_bytes": self.state_bytes()}
+
+    def state_bytes(self) -> int:
+        """Bytes of this part's engine: synapse and counter matrices, parameters."""
+        e = self.eng
+        tot = 0
+        mats = [g[3] for g in e.groups] + [e.count_mat, e.src_pair]
+        if getattr(e, "src_link", None) is not None:
+            mats.append(e.src_link)
+        for m in mats:
+            tot += m.data.nbytes + m.indices.nbytes + m.indptr.nbytes
+        p = e.params
+        tot += sum(getattr(p, f).nbytes for f in p.__dataclass_fields__ if f != "extra")
+        tot += sum(v.nbytes for v in p.extra.values())
+        return int(tot + e.cols.nbytes + e.own.nbytes)
+
+    def configure(self, *, integer: bool, row_abs_max: float,
+                  exports: Mapping[int, np.ndarray], imports: Mapping[int, np.ndarray],
+                  drop_network: bool = True) -> None:
+        """The whole network's exactness figures, and per other part the global sources
+        to send there (``exports``) and receive from there (``imports``), ascending."""
+        e = self.eng
+        e.set_global(integer=integer, row_abs_max=row_abs_max)
+        self.exports = {int(r): np.searchsorted(e.own, ids) for r, ids in exports.items()}
+        self.exp_graded = {r: bool(e.params.graded_max[i].any()) if i.size else False
+                           for r, i in self.exports.items()}
+        self.imports = {int(r): np.searchsorted(e.cols, ids) for r, ids in imports.items()}
+        self.out_meta = [(o.name, o.source) for o in e.net.outputs.values()]
+        self.probe_keys = [p.key for p in e.net.probes]
+        self.pop_sizes = {nm: p.size for nm, p in e.net.populations.items()}
+        if drop_network:
+            # the part keeps what it runs; the whole network is not needed any more
+            self.net_name = e.net.name
+
+    # ------------------------------------------------------------------ running
+    def start(self, arrays: Mapping[str, np.ndarray], steps: int, b0: int, b1: int, *,
+              probes: tuple[str, ...], count: bool, max_in: float, int_in: bool,
+              batch_full: int) -> None:
+        """Start a run of ``steps`` steps on samples ``b0:b1`` of the (normalised)
+        inputs; ``max_in`` / ``int_in`` are the whole input's (the accumulation dtype)."""
+        e = self.eng
+        self.arrays, self.steps, self.b0, self.b1 = arrays, steps, b0, b1
+        self.batch = batch = b1 - b0
+        self.batch_full = batch_full
+        self.mats = e._matrices(max(max_in, e.max_pop_payload), int_in)
+        self.mdtype = self.mats[0][0][1].dtype if self.mats else np.float64
+        keys = list(dict.fromkeys(self.probe_keys + [k for k in probes if "." in k]))
+        self.rec_out = {nm: np.zeros((steps, batch, e.pop_index[src].shape[0]))
+                        for nm, src in self.out_meta}
+        a_bound = e.row_abs_max * max(max_in, e.max_pop_payload)
+        self.arith = e.new_arith(batch, a_bound, any(k.endswith(".u") for k in keys))
+        cplx = getattr(self.arith, "complex_v", False)
+        self.rec_probe = {k: np.zeros((steps, batch, e.pop_index[k.rsplit(".", 1)[0]].shape[0]),
+                                      dtype=np.complex128 if (cplx and k.endswith(".v"))
+                                      else np.float64) for k in keys}
+        self.ring_len = e.max_delay + 1
+        self.ring: list[Any] = [None] * self.ring_len
+        self.s_full = np.zeros((batch, e.N))
+        self.need_s = bool(self.rec_probe) or any(e.pop_spiking.get(src, False)
+                                                  for _, src in self.out_meta)
+        self.acc_buf = np.zeros((batch, e.n_rows), dtype=self.mdtype)
+        e._a_buf = np.zeros((batch, e.N)) if e.segments else None
+        self.rngs = e.noise_rngs()
+        self.groups = [(g[0], g[1], g[2], m) for g, m in zip(e.groups, self.mats,
+                                                                strict=True)]
+        self.count = count
+        bins = e.count_mat.shape[0]
+        self.cbuf = np.zeros((steps, batch, bins), dtype=e.count_mat_step.dtype) \
+            if count else None
+        self.log: list[tuple[int, np.ndarray, np.ndarray]] = []
+        self.n_events = 0
+        self.n_spikes = 0
+        self.bytes_out = 0
+        self.wall = 0.0
+
+    def _counted(self, t: int, ent: tuple) -> None:
+        if self.count and ent[1].size:
+            self.eng._deliver(self.cbuf[t], self.eng.count_mat_step, ent, True, self.batch)
+            self.log.append((t, ent[0], ent[1]))
+
+    def absorb(self, incoming: list) -> None:
+        """Spikes of other parts: ``(part, t0, n, packed bits, payloads)`` each; into
+        the delay ring at their steps, and counted there."""
+        e = self.eng
+        for r, t0, n, packed, pay in incoming:
+            cols = self.imports[r]
+            bits = np.unpackbits(packed, axis=-1, count=cols.shape[0]).reshape(
+                n, self.batch, cols.shape[0])
+            tt, b, i = np.nonzero(bits)
+            p = np.ones(i.shape[0]) if pay is None else pay
+            for k in range(n):
+                sel = tt == k
+                if not sel.any():
+                    continue
+                ent = (b[sel].astype(np.int64), cols[i[sel]].astype(np.int64), p[sel])
+                t = t0 + k
+                slot = t % self.ring_len
+                old = self.ring[slot]
+                self.ring[slot] = ent if old is None else concat_active(
+                    [old[0], ent[0]], [old[1], ent[1]], [old[2], ent[2]])
+                self._counted(t, ent)
+
+    def advance(self, t0: int, n: int, incoming: list) -> dict[int, tuple]:
+        """Absorb ``incoming``, run steps ``t0 .. t0+n-1``; return per other part the
+        packed spikes it needs: ``{part: (packed bits, payloads or None)}``."""
+        self.absorb(incoming)
+        tw = time.perf_counter()
+        e = self.eng
+        batch, groups, arith = self.batch, self.groups, self.arith
+        fired = np.zeros((n, batch, e.N), dtype=bool) if self.exports else None
+        payl = np.zeros((n, batch, e.N)) if self.exports and any(
+            self.exp_graded.values()) else None
+        for t in range(t0, t0 + n):
+            act_b, act_s, act_p = e.inputs_at(self.arrays, t, self.b0, self.b1)
+            acc = self.acc_buf
+            acc.fill(0)
+            for d, binary, _, m in groups:
+                if d == 0 or t - d < 0:
+                    continue
+                ent = self.ring[(t - d) % self.ring_len]
+                if ent is not None:
+                    for r0, blk in m:
+                        self.n_events += e._deliver(acc[:, r0:r0 + blk.shape[0]], blk, ent,
+                                                    binary, batch)
+            if self.need_s:
+                self.s_full[:] = 0.0
+            for lv, sl in enumerate(e.level_slices):
+                if lv > 0 or any(g[0] == 0 for g in groups):
+                    cur = concat_active(act_b, act_s, act_p)
+                    for d, binary, glv, m in groups:
+                        if d == 0 and glv == lv and cur[0].size:
+                            for r0, blk in m:
+                                self.n_events += e._deliver(acc[:, r0:r0 + blk.shape[0]],
+                                                            blk, cur, binary, batch)
+                if sl.stop == sl.start:
+                    continue
+                a = e._activation(acc, sl)
+                noise = None
+                if self.rngs:
+                    noise = np.zeros((batch, sl.stop - sl.start))
+                    for nsl, sd, rng, idx, size in self.rngs:
+                        if sl.start <= nsl.start < sl.stop:
+                            draw = sd * rng.standard_normal((self.batch_full, size))
+                            noise[:, nsl.start - sl.start:nsl.stop - sl.start] = \
+                                draw[self.b0:self.b1][:, idx]
+                arith.fired = arith.fired_idx = None
+                s = arith.step(a, sl, noise if self.rngs else None)
+                src = arith.fired if s is None else s
+                if self.need_s:
+                    self.s_full[:, sl] = src
+                if batch == 1:
+                    i = np.flatnonzero(src[0]) if s is not None or arith.fired_idx is None \
+                        else arith.fired_idx
+                    b = np.zeros(i.shape[0], dtype=np.int64)
+                else:
+                    b, i = np.nonzero(src)
+                self.n_spikes += int(i.size)
+                if i.size:
+                    li = i + sl.start
+                    pay = np.ones(i.shape[0]) if s is None else s[b, i]
+                    if fired is not None:
+                        fired[t - t0, b, li] = True
+                        if payl is not None:
+                            payl[t - t0, b, li] = pay
+                    act_b.append(b)
+                    act_s.append(e.own_col[li])
+                    act_p.append(pay)
+            step_act = concat_active(act_b, act_s, act_p)
+            self.ring[t % self.ring_len] = step_act if step_act[0].size else None
+            self._counted(t, step_act)
+            self._record(t)
+        out: dict[int, tuple] = {}
+        if fired is not None:
+            for r, idx in self.exports.items():
+                bits = fired[:, :, idx]
+                packed = np.packbits(bits, axis=-1)
+                pay = None
+                if self.exp_graded[r] and payl is not None:
+                    pay = payl[:, :, idx][bits]
+                out[r] = (packed, pay)
+                self.bytes_out += packed.nbytes + (0 if pay is None else pay.nbytes)
+        self.wall += time.perf_counter() - tw
+        return out
+
+    def _record(self, t: int) -> None:
+        e, arith = self.eng, self.arith
+        for nm, src in self.out_meta:
+            s0 = e.slot_off[src]
+            m_ = e.pop_index[src].shape[0]
+            if not m_:
+                continue
+            if e.pop_spiking[src]:
+                self.rec_out[nm][t] = self.s_full[:, s0:s0 + m_]
+            else:
+                self.rec_out[nm][t] = np.real(arith.state("v")[:, s0:s0 + m_])
+        for key, arr in self.rec_probe.items():
+            target, var = key.rsplit(".", 1)
+            s0 = e.slot_off[target]
+            m_ = e.pop_index[target].shape[0]
+            if not m_:
+                continue
+            arr[t] = self.s_full[:, s0:s0 + m_] if var == "spikes" else \
+                arith.state(var)[:, s0:s0 + m_]
+
+    def finish(self, incoming: list, *, keep_link: bool) -> dict[str, Any]:
+        """Absorb the last spikes; return the recordings and this part's counters:
+        ``counts (T, B, 5 x n_cores)``, ``noc (T, B)`` (largest route latency of the
+        step's messages counted here), ``link_hops (T, n_links)`` or None, ``hop_e (T,)``
+        and the messages per core pair (``pairs``, ``pair_totals``)."""
+        self.absorb(incoming)
+        e = self.eng
+        res: dict[str, Any] = {
+            "outputs": self.rec_out, "probes": self.rec_probe,
+            "index": {nm: e.pop_index[nm] for nm in e.pops},
+            "events": self.n_events, "spikes": self.n_spikes, "wall_s": self.wall,
+            "bytes_out": self.bytes_out, "float32": e._mats32 is not None}
+        if not self.count:
+            return res
+        steps, batch = self.steps, self.batch
+        if self.log:
+            j = np.concatenate([np.full(s.shape[0], t, dtype=np.int64) for t, _, s in self.log])
+            b = np.concatenate([bb for _, bb, _ in self.log])
+            src = np.concatenate([s for _, _, s in self.log])
+            order = np.argsort(j, kind="stable")
+            j, b, src = j[order], b[order], src[order]
+        else:
+            j = b = src = np.zeros(0, dtype=np.int64)
+        noc = np.zeros((steps, batch))
+        np.maximum.at(noc, (j, b), e.src_latency[src])
+        hop_e = np.bincount(j, weights=e.src_hop_energy[src], minlength=steps)
+        fires = np.bincount(src, minlength=e.n_src).astype(np.float64)
+        lh = None
+        if keep_link and e.costs is not None and e.costs.n_links:
+            import scipy.sparse as sp
+
+            ip = np.zeros(steps + 1, dtype=np.int64)
+            np.cumsum(np.bincount(j, minlength=steps), out=ip[1:])
+            fs = sp.csr_matrix((np.ones(src.shape[0]), src, ip), shape=(steps, e.n_src))
+            lh = (fs @ e.src_link).toarray()
+        res.update(counts=self.cbuf.astype(np.float64), noc=noc, hop_e=hop_e,
+                   link_hops=lh, pairs=e.pairs, pair_totals=e.src_pair.T @ fires)
+        return res
