@@ -70,7 +70,8 @@ def chip_groups(compiled: Any, parts: int) -> list[np.ndarray]:
     cum = np.cumsum(weight)
     cut = np.searchsorted(cum, cum[-1] * np.arange(1, k) / k, side="left") + 1
     bounds = np.unique(np.clip(np.r_[0, cut, chips.shape[0]], 0, chips.shape[0]))
-    return [(core_chip >= lo) & (core_chip < hi) for lo, hi in zip(bounds[:-1], bounds[1:])]
+    return [(core_chip >= lo) & (core_chip < hi)
+            for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)]
 
 
 def _check_inputs(net: Any, inputs: Mapping[str, np.ndarray] | None, steps: int | None,
@@ -154,13 +155,18 @@ def run_distributed(
 
     Args:
         compiled: the :class:`~nmcompiler.compiled.CompiledNetwork`.
-        inputs, steps, probes, count, progress: as :meth:`Engine.run`'s.
+        inputs: ``(T, n)`` or ``(T, B, n)`` per input name.
+        steps: steps to run (default: the inputs').
+        probes: extra recordings ``POP.spikes`` / ``.v`` / ``.u``.
+        count: count the work (counters, time and energy).
+        progress: called as ``progress(t)`` for every step, after each block.
         workers: parts (and local worker processes); default: the cluster's workers.
         scheduler: address of a running Dask scheduler; default: a ``LocalCluster``.
         client: an existing ``distributed.Client`` (then nothing is started).
         split: ``"chips"`` or ``"batch"``.
         in_process: run the parts as plain objects in this process (no Dask; for tests
             and for measuring the exchange without a cluster).
+        connect_timeout_s: how long to try reaching ``scheduler``.
     """
     if split not in SPLITS:
         raise ConfigError(f"split '{split}' is not a way to spread a run", obj=split,
@@ -197,7 +203,7 @@ def run_distributed(
         else:
             k = max(1, min(n_par, batch))
             edges = np.linspace(0, batch, k + 1).round().astype(int)
-            slices = [(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:])]
+            slices = [(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:], strict=True)]
             masks = [np.ones(n_cores, dtype=bool)] * k
         if cl is None:
             runners: list[Any] = [PartRunner(net, own_cores=m, **kw) for m in masks]
@@ -256,7 +262,10 @@ def _drive(compiled: Any, runners: list, masks: list, slices: list, split: str,
     from . import _neuron_core, _result
 
     net, target = compiled.network, compiled.target
-    call = (lambda r, m, *a, **k: getattr(r, m)(*a, **k))
+
+    def call(r: Any, m: str, *a: Any, **k: Any) -> Any:
+        return getattr(r, m)(*a, **k)
+
     sums = _gather([call(r, "summary") for r in runners])
     integer = all(s["integer"] for s in sums)
     row_abs_max = max(s["row_abs_max"] for s in sums)
@@ -285,9 +294,12 @@ def _drive(compiled: Any, runners: list, masks: list, slices: list, split: str,
     fig = sums if split == "chips" else sums[:1]
     n_neur = sum(s["n_neurons"] for s in fig)
     keep_link = _keep_link(steps, n_links, fig, n_neur)
+    hop_events = bool(count and tables is not None and n_links and not keep_link)
+    if hop_events:
+        _exact_hop_energy(runners, call, n_cores, masks, split)
     _gather([call(r, "start", arrays, steps, b0, b1, probes=tuple(probes), count=count,
                   max_in=max_in, int_in=int_in, batch_full=batch)
-             for r, (b0, b1) in zip(runners, slices)])
+             for r, (b0, b1) in zip(runners, slices, strict=True)])
     incoming: list[list] = [[] for _ in runners]
     t0 = time.perf_counter()
     exchanged = 0
@@ -304,8 +316,12 @@ def _drive(compiled: Any, runners: list, masks: list, slices: list, split: str,
         if progress is not None:
             for k in range(t - n, t):
                 progress(k)
-    parts = _gather([call(r, "finish", incoming[w], keep_link=keep_link)
-                     for w, r in enumerate(runners)])
+    parts = _gather([call(r, "finish", incoming[w], keep_link=keep_link,
+                          hop_events=hop_events) for w, r in enumerate(runners)])
+    if hop_events:  # the parts' own sums are replaced by the single-process one
+        for p in parts:
+            p["hop_e"] = np.zeros(steps)
+        parts[0]["hop_e"] = _hop_energy(net, parts, steps)
     wall = time.perf_counter() - t0
     outputs, probes_out = _join_records(net, parts, slices, split, steps, batch)
     counters, costs, per_step = {}, None, {}
@@ -332,6 +348,39 @@ def _drive(compiled: Any, runners: list, masks: list, slices: list, split: str,
     return _result(shim, res, backend_name, info)  # type: ignore[arg-type]
 
 
+def _exact_hop_energy(runners: list, call: Callable, n_cores: int,
+                      masks: list, split: str) -> None:
+    """Send every part the terms of its own neurons' hop energy that other parts counted
+    (only where the run keeps no per-step link hops: then the per-step routing energy is
+    the single-process engine's float sum over the firing sources)."""
+    if split == "batch":
+        _gather([call(r, "set_hop_energy", []) for r in runners])
+        return
+    ents = _gather([call(r, "hop_entries") for r in runners])
+    part_of_core = np.full(n_cores, -1, dtype=np.int64)
+    for w, m in enumerate(masks):
+        part_of_core[m] = w
+    recv: list[list] = [[] for _ in runners]
+    for src, key, pe in ents:
+        # the source's core is the pair key's first half
+        owner = part_of_core[key // n_cores]
+        for w in np.unique(owner):
+            sel = owner == w
+            recv[int(w)].append((src[sel], key[sel], pe[sel]))
+    _gather([call(r, "set_hop_energy", recv[w]) for w, r in enumerate(runners)])
+
+
+def _hop_energy(net: Any, parts: list, steps: int) -> np.ndarray:
+    """Per step the hop energy of the firing neurons, added in the single-process order
+    (by zero-delay level, then sample, then slot: the engine's log)."""
+    lay = slot_layout(net)
+    ev = [p["hop_events"] for p in parts]
+    j, b, slot, v = (np.concatenate([e[k] for e in ev]) for k in range(4))
+    level = np.searchsorted(np.asarray(lay.level_bounds), slot, side="right") - 1
+    order = np.lexsort((slot, b, level, j))
+    return np.bincount(j[order], weights=v[order], minlength=steps)
+
+
 def _join_records(net: Any, parts: list, slices: list, split: str, steps: int, batch: int
                   ) -> tuple[dict, dict]:
     """The outputs and probes of the whole network from the parts' columns."""
@@ -342,7 +391,7 @@ def _join_records(net: Any, parts: list, slices: list, split: str, steps: int, b
         for key, arr in parts[0][kind].items():
             pop = src_of[key] if kind == "outputs" else key.rsplit(".", 1)[0]
             full = np.zeros((steps, batch, net.size_of(pop)), dtype=arr.dtype)
-            for p, (b0, b1) in zip(parts, slices):
+            for p, (b0, b1) in zip(parts, slices, strict=True):
                 if split == "chips":
                     full[:, :, p["index"][pop]] = p[kind][key]
                 else:

@@ -161,7 +161,7 @@ class PartEngine(Engine):
         """The synapses onto this part's slots, grouped as :meth:`Engine._build_synapses`
         groups them, with the weights transformed on whole projections (Loihi's sign
         mode depends on all of a projection's weights)."""
-        net, lay, fam, n = self.net, self.layout, self.family, self.N
+        net, lay, n = self.net, self.layout, self.N
         parts: dict[tuple[int, bool, int], list] = {}
         seg_rows: list[tuple[int, int, int, int]] = []
         n_rows = n
@@ -181,34 +181,16 @@ class PartEngine(Engine):
                 pre, post, w, dl = projection_coo(proj.conn, net.shape_of(proj.pre),
                                                   keep_zeros=False)
             w = np.real(np.asarray(w))
-            binary = False
             post_g = post + lay.slot_off[proj.post]
             rows = self.loc_of[post_g]
             keep = rows >= 0
-            if fam == "loihi":
-                e = q.projection(proj.name) or ProjectionQuant()
-                exp = e.weight_exp or 0
-                nmb = e.num_message_bits
-                if nmb is None:
-                    graded_src = proj.pre in net.populations and \
-                        bool(self.g_graded[lay.slot_off[proj.pre]])
-                    nmb = 8 if graded_src else 0
-                binary = int(nmb) == 0
-                shift = la.ACT_SHIFT + exp if e.weight_shift is None else e.weight_shift
-                mant = np.rint(w / 2.0**shift)
-                mode = e.sign_mode or la.sign_mode_of(mant)
-                w = la.prepare_weights(mant, num_weight_bits=e.num_weight_bits or 8,
-                                       sign_mode=mode).astype(np.float64)
-                if exp > 0:
-                    w = w * float(2**exp)
-                elif exp < 0:
-                    lo = self.slot_off[proj.post]
-                    m = int(self.pop_index[proj.post].shape[0])
-                    seg_rows.append((n_rows, lo, m, -exp))
-                    rows = rows - lo + n_rows
-                    n_rows += m
-            elif fam in ("spinnaker", "speck"):
-                w = np.rint(w)
+            binary, w, shift = self._weights(q, proj, w)
+            if shift < 0:
+                lo = self.slot_off[proj.post]
+                m = int(self.pop_index[proj.post].shape[0])
+                seg_rows.append((n_rows, lo, m, -shift))
+                rows = rows - lo + n_rows
+                n_rows += m
             if integer and not np.all(w - np.trunc(w) == 0):
                 integer = False
             d = np.full(pre.shape, int(proj.delay), dtype=np.int64)
@@ -267,6 +249,31 @@ class PartEngine(Engine):
             lo, hi = np.searchsorted(self.cols, [s0, s0 + m])
             if hi > lo:
                 self.in_cols.append((name, np.arange(lo, hi), self.cols[lo:hi] - s0))
+
+    def _weights(self, q: QuantizationInfo, proj: Any, w: np.ndarray
+                 ) -> tuple[bool, np.ndarray, int]:
+        """The family's weights of a whole projection (as :meth:`Engine._build_synapses`
+        makes them): (binary payloads, weights, negative Loihi ``weight_exp`` or 0)."""
+        fam, net, lay = self.family, self.net, self.layout
+        if fam in ("spinnaker", "speck"):
+            return False, np.rint(w), 0
+        if fam != "loihi":
+            return False, w, 0
+        e = q.projection(proj.name) or ProjectionQuant()
+        exp = e.weight_exp or 0
+        nmb = e.num_message_bits
+        if nmb is None:
+            graded_src = proj.pre in net.populations and \
+                bool(self.g_graded[lay.slot_off[proj.pre]])
+            nmb = 8 if graded_src else 0
+        shift = la.ACT_SHIFT + exp if e.weight_shift is None else e.weight_shift
+        mant = np.rint(w / 2.0**shift)
+        mode = e.sign_mode or la.sign_mode_of(mant)
+        w = la.prepare_weights(mant, num_weight_bits=e.num_weight_bits or 8,
+                               sign_mode=mode).astype(np.float64)
+        if exp > 0:
+            w = w * float(2**exp)
+        return int(nmb) == 0, w, min(exp, 0)
 
     def set_global(self, *, integer: bool, row_abs_max: float) -> None:
         """The whole network's exactness figures (the accumulation dtype and the

@@ -79,6 +79,55 @@ class PartRunner:
             # the part keeps what it runs; the whole network is not needed any more
             self.net_name = e.net.name
 
+    # ------------------------------------------------------------------ hop energy
+    def _hop_entries(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(global source, core-pair key, hop energy of the pair) of every message counted
+        here: the terms of the single-process engine's per-source hop energy."""
+        e = self.eng
+        sm = e.src_pair.tocoo()
+        pe = e.costs.pair_link @ e.costs.link_energy if e.costs is not None and \
+            e.costs.n_links else np.zeros(e.pairs.shape[0])
+        return e.cols[sm.row], e.pairs[sm.col], pe[sm.col]
+
+    def hop_entries(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """:meth:`_hop_entries` of the sources on other parts (sent to their owners)."""
+        src, key, pe = self._hop_entries()
+        far = self.eng.loc_of[src] < 0
+        return src[far], key[far], pe[far]
+
+    def set_hop_energy(self, received: list) -> None:
+        """The hop energy of every own neuron, summed over all its messages in the
+        single-process order (core pairs ascending, as ``src_pair @ pair_energy``), from
+        the entries counted here and those other parts counted (``received``)."""
+        import scipy.sparse as sp
+
+        e = self.eng
+        src, key, pe = self._hop_entries()
+        mine = e.loc_of[src] >= 0
+        parts = [(src[mine], key[mine], pe[mine])] + list(received)
+        src = np.concatenate([p[0] for p in parts])
+        key = np.concatenate([p[1] for p in parts])
+        pe = np.concatenate([p[2] for p in parts])
+        ukey, inv = np.unique(key, return_inverse=True)
+        val = np.zeros(ukey.shape[0])
+        val[inv] = pe
+        sm = sp.csr_matrix((np.ones(src.shape[0]), (e.loc_of[src], inv)),
+                           shape=(e.N, ukey.shape[0]))
+        sm.sum_duplicates()
+        self.own_hop = sm @ val
+
+    def _hop_events(self, j: np.ndarray, b: np.ndarray, src: np.ndarray) -> tuple:
+        """(step, sample, global slot, hop energy) of the own neurons' spikes with
+        messages, for the driver to add in the single-process order."""
+        e = self.eng
+        own_of_col = np.full(e.n_src, -1, dtype=np.int64)
+        own_of_col[e.own_col] = np.arange(e.N)
+        k = own_of_col[src]
+        sel = k >= 0
+        v = self.own_hop[k[sel]]
+        nz = v != 0
+        return (j[sel][nz], b[sel][nz] + self.b0, e.own[k[sel]][nz], v[nz])
+
     # ------------------------------------------------------------------ running
     def start(self, arrays: Mapping[str, np.ndarray], steps: int, b0: int, b1: int, *,
               probes: tuple[str, ...], count: bool, max_in: float, int_in: bool,
@@ -128,7 +177,6 @@ class PartRunner:
     def absorb(self, incoming: list) -> None:
         """Spikes of other parts: ``(part, t0, n, packed bits, payloads)`` each; into
         the delay ring at their steps, and counted there."""
-        e = self.eng
         for r, t0, n, packed, pay in incoming:
             cols = self.imports[r]
             bits = np.unpackbits(packed, axis=-1, count=cols.shape[0]).reshape(
@@ -153,80 +201,100 @@ class PartRunner:
         self.absorb(incoming)
         tw = time.perf_counter()
         e = self.eng
-        batch, groups, arith = self.batch, self.groups, self.arith
-        fired = np.zeros((n, batch, e.N), dtype=bool) if self.exports else None
-        payl = np.zeros((n, batch, e.N)) if self.exports and any(
+        batch = self.batch
+        self._fired = np.zeros((n, batch, e.N), dtype=bool) if self.exports else None
+        self._payl = np.zeros((n, batch, e.N)) if self.exports and any(
             self.exp_graded.values()) else None
         for t in range(t0, t0 + n):
-            act_b, act_s, act_p = e.inputs_at(self.arrays, t, self.b0, self.b1)
-            acc = self.acc_buf
-            acc.fill(0)
-            for d, binary, _, m in groups:
-                if d == 0 or t - d < 0:
-                    continue
-                ent = self.ring[(t - d) % self.ring_len]
-                if ent is not None:
-                    for r0, blk in m:
-                        self.n_events += e._deliver(acc[:, r0:r0 + blk.shape[0]], blk, ent,
-                                                    binary, batch)
-            if self.need_s:
-                self.s_full[:] = 0.0
-            for lv, sl in enumerate(e.level_slices):
-                if lv > 0 or any(g[0] == 0 for g in groups):
-                    cur = concat_active(act_b, act_s, act_p)
-                    for d, binary, glv, m in groups:
-                        if d == 0 and glv == lv and cur[0].size:
-                            for r0, blk in m:
-                                self.n_events += e._deliver(acc[:, r0:r0 + blk.shape[0]],
-                                                            blk, cur, binary, batch)
-                if sl.stop == sl.start:
-                    continue
-                a = e._activation(acc, sl)
-                noise = None
-                if self.rngs:
-                    noise = np.zeros((batch, sl.stop - sl.start))
-                    for nsl, sd, rng, idx, size in self.rngs:
-                        if sl.start <= nsl.start < sl.stop:
-                            draw = sd * rng.standard_normal((self.batch_full, size))
-                            noise[:, nsl.start - sl.start:nsl.stop - sl.start] = \
-                                draw[self.b0:self.b1][:, idx]
-                arith.fired = arith.fired_idx = None
-                s = arith.step(a, sl, noise if self.rngs else None)
-                src = arith.fired if s is None else s
-                if self.need_s:
-                    self.s_full[:, sl] = src
-                if batch == 1:
-                    i = np.flatnonzero(src[0]) if s is not None or arith.fired_idx is None \
-                        else arith.fired_idx
-                    b = np.zeros(i.shape[0], dtype=np.int64)
-                else:
-                    b, i = np.nonzero(src)
-                self.n_spikes += int(i.size)
-                if i.size:
-                    li = i + sl.start
-                    pay = np.ones(i.shape[0]) if s is None else s[b, i]
-                    if fired is not None:
-                        fired[t - t0, b, li] = True
-                        if payl is not None:
-                            payl[t - t0, b, li] = pay
-                    act_b.append(b)
-                    act_s.append(e.own_col[li])
-                    act_p.append(pay)
-            step_act = concat_active(act_b, act_s, act_p)
-            self.ring[t % self.ring_len] = step_act if step_act[0].size else None
-            self._counted(t, step_act)
-            self._record(t)
-        out: dict[int, tuple] = {}
-        if fired is not None:
-            for r, idx in self.exports.items():
-                bits = fired[:, :, idx]
-                packed = np.packbits(bits, axis=-1)
-                pay = None
-                if self.exp_graded[r] and payl is not None:
-                    pay = payl[:, :, idx][bits]
-                out[r] = (packed, pay)
-                self.bytes_out += packed.nbytes + (0 if pay is None else pay.nbytes)
+            self._step(t, t - t0)
+        out = self._pack()
         self.wall += time.perf_counter() - tw
+        return out
+
+    def _step(self, t: int, k: int) -> None:
+        """One step, as :meth:`Engine.run`'s loop body (``k``: the step in the block)."""
+        e, batch, groups = self.eng, self.batch, self.groups
+        act_b, act_s, act_p = e.inputs_at(self.arrays, t, self.b0, self.b1)
+        acc = self.acc_buf
+        acc.fill(0)
+        for d, binary, _, m in groups:
+            if d == 0 or t - d < 0:
+                continue
+            ent = self.ring[(t - d) % self.ring_len]
+            if ent is not None:
+                for r0, blk in m:
+                    self.n_events += e._deliver(acc[:, r0:r0 + blk.shape[0]], blk, ent,
+                                                binary, batch)
+        if self.need_s:
+            self.s_full[:] = 0.0
+        zero = any(g[0] == 0 for g in groups)
+        for lv, sl in enumerate(e.level_slices):
+            if lv > 0 or zero:
+                cur = concat_active(act_b, act_s, act_p)
+                for d, binary, glv, m in groups:
+                    if d == 0 and glv == lv and cur[0].size:
+                        for r0, blk in m:
+                            self.n_events += e._deliver(acc[:, r0:r0 + blk.shape[0]], blk,
+                                                        cur, binary, batch)
+            if sl.stop > sl.start:
+                self._level(acc, sl, k, act_b, act_s, act_p)
+        step_act = concat_active(act_b, act_s, act_p)
+        self.ring[t % self.ring_len] = step_act if step_act[0].size else None
+        self._counted(t, step_act)
+        self._record(t)
+
+    def _noise(self, sl: slice) -> np.ndarray:
+        """This level's noise: every noisy population's whole draw (all samples, all its
+        neurons, as the single-process engine draws it), cut to this part."""
+        noise = np.zeros((self.batch, sl.stop - sl.start))
+        for nsl, sd, rng, idx, size in self.rngs:
+            if sl.start <= nsl.start < sl.stop:
+                draw = sd * rng.standard_normal((self.batch_full, size))
+                noise[:, nsl.start - sl.start:nsl.stop - sl.start] = \
+                    draw[self.b0:self.b1][:, idx]
+        return noise
+
+    def _level(self, acc: np.ndarray, sl: slice, k: int, act_b: list, act_s: list,
+               act_p: list) -> None:
+        """Update the slots of one zero-delay level; their spikes join the step's."""
+        e, arith, batch = self.eng, self.arith, self.batch
+        a = e._activation(acc, sl)
+        arith.fired = arith.fired_idx = None
+        s = arith.step(a, sl, self._noise(sl) if self.rngs else None)
+        src = arith.fired if s is None else s
+        if self.need_s:
+            self.s_full[:, sl] = src
+        if batch == 1:
+            i = np.flatnonzero(src[0]) if s is not None or arith.fired_idx is None \
+                else arith.fired_idx
+            b = np.zeros(i.shape[0], dtype=np.int64)
+        else:
+            b, i = np.nonzero(src)
+        self.n_spikes += int(i.size)
+        if i.size:
+            li = i + sl.start
+            pay = np.ones(i.shape[0]) if s is None else s[b, i]
+            if self._fired is not None:
+                self._fired[k, b, li] = True
+                if self._payl is not None:
+                    self._payl[k, b, li] = pay
+            act_b.append(b)
+            act_s.append(self.eng.own_col[li])
+            act_p.append(pay)
+
+    def _pack(self) -> dict[int, tuple]:
+        """Per other part, the block's spikes of the sources it needs, bit-packed."""
+        out: dict[int, tuple] = {}
+        if self._fired is None:
+            return out
+        for r, idx in self.exports.items():
+            bits = self._fired[:, :, idx]
+            packed = np.packbits(bits, axis=-1)
+            pay = None
+            if self.exp_graded[r] and self._payl is not None:
+                pay = self._payl[:, :, idx][bits]
+            out[r] = (packed, pay)
+            self.bytes_out += packed.nbytes + (0 if pay is None else pay.nbytes)
         return out
 
     def _record(self, t: int) -> None:
@@ -249,7 +317,8 @@ class PartRunner:
             arr[t] = self.s_full[:, s0:s0 + m_] if var == "spikes" else \
                 arith.state(var)[:, s0:s0 + m_]
 
-    def finish(self, incoming: list, *, keep_link: bool) -> dict[str, Any]:
+    def finish(self, incoming: list, *, keep_link: bool, hop_events: bool = False
+               ) -> dict[str, Any]:
         """Absorb the last spikes; return the recordings and this part's counters:
         ``counts (T, B, 5 x n_cores)``, ``noc (T, B)`` (largest route latency of the
         step's messages counted here), ``link_hops (T, n_links)`` or None, ``hop_e (T,)``
@@ -284,6 +353,8 @@ class PartRunner:
             np.cumsum(np.bincount(j, minlength=steps), out=ip[1:])
             fs = sp.csr_matrix((np.ones(src.shape[0]), src, ip), shape=(steps, e.n_src))
             lh = (fs @ e.src_link).toarray()
+        if hop_events:
+            res["hop_events"] = self._hop_events(j, b, src)
         res.update(counts=self.cbuf.astype(np.float64), noc=noc, hop_e=hop_e,
                    link_hops=lh, pairs=e.pairs, pair_totals=e.src_pair.T @ fires)
         return res
