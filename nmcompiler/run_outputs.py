@@ -161,6 +161,7 @@ def run_with_outputs(
     batch_size: int | None = None,
     show_progress: bool = False,
     label: str = "running",
+    run_options: Mapping[str, Any] | None = None,
 ) -> RunOutputs:
     """Run ``artifact`` on ``backend`` with probes, batch chunks and a progress bar.
 
@@ -176,6 +177,8 @@ def run_with_outputs(
         show_progress: allow the progress bar (the caller passes False under ``--json``
             or when stdout is not a terminal); it appears after one second.
         label: the progress bar's text.
+        run_options: further keyword options of the backend's ``run`` (the emulator's
+            ``workers`` / ``scheduler`` / ``split``: docs/scale.md).
     """
     keys = probe_keys(network, tuple(probes), record_all)
     if batch_size is not None and batch_size < 1:
@@ -189,6 +192,11 @@ def run_with_outputs(
             raise UsageError(f"backend '{backend.name}' records no probes", obj=backend.name,
                              rule="probes", hint="run on the emulator (nmc run)")
         kw["probes"] = keys
+    for key, val in (run_options or {}).items():
+        if key not in params:
+            raise UsageError(f"backend '{backend.name}' has no option '{key}'",
+                             obj=backend.name, rule=key, hint="run on the emulator (nmc run)")
+        kw[key] = val
     batch = _batch_of(inputs)
     chunks: list[tuple[int, int]] = [(0, batch or 0)]
     if batch is not None and batch_size is not None and batch_size < batch:

@@ -174,12 +174,17 @@ class EmulatorBackend(Backend):
         record_all: bool = False,
         count: bool = True,
         progress: Callable[[int], None] | None = None,
+        workers: int | None = None,
+        scheduler: str | None = None,
+        split: str = "chips",
     ) -> RunResult:
         """Run a compiled network (or its saved artifact) for ``steps`` steps.
 
         ``probes`` and ``record_all`` are :meth:`nmcompiler.backend.Backend.run`'s;
         ``count=False`` skips the work counters (faster); ``progress(t)`` is called after
-        every step.
+        every step. With ``workers`` or ``scheduler`` the run is spread over Dask workers
+        (its chips, or with ``split="batch"`` its samples), with the same result
+        (:func:`nmcompiler.backends.emulator.distributed.run_distributed`, docs/scale.md).
         """
         if isinstance(artifact, (str, Path)):
             from nmcompiler.compiled import load_compiled
@@ -191,6 +196,12 @@ class EmulatorBackend(Backend):
             probes = tuple(probes) + tuple(f"{pop}.{var}" for pop in compiled.network.populations
                                            for var in ("spikes", "v", "u")
                                            if f"{pop}.{var}" not in probes)
+        if workers is not None or scheduler is not None:
+            from .distributed import run_distributed
+
+            return run_distributed(compiled, inputs, steps, workers=workers,
+                                   scheduler=scheduler, split=split, probes=tuple(probes),
+                                   count=count, progress=progress)
         eng = self.engine(compiled)
         res = eng.run(inputs, steps, probes=probes, count=count, progress=progress)
         return _result(eng, res, self.name, {"target": compiled.target.name})
