@@ -213,6 +213,7 @@ def run_distributed(
                               workers=[addrs[i % len(addrs)]], **kw)
                     for i, m in enumerate(masks)]
             runners = [f.result() for f in futs]
+            del net_f  # released: the parts keep only their own state
         return _drive(compiled, runners, masks, slices, split, arrays, steps, batch, batched,
                       max_in, int_in, probes, count, progress, n_cores, physical, family,
                       EmulatorBackend.name)

@@ -131,6 +131,14 @@ class PartEngine(Engine):
         if target is not None:
             self.costs = CostTables(target, physical, c)
         self._count_of()
+        # what a run needs of the network; the network itself is dropped (a part keeps
+        # only its own state: docs/scale.md)
+        self.meta = SimpleNamespace(
+            name=net.name, outputs=[(o.name, o.source) for o in net.outputs.values()],
+            probes=[p.key for p in net.probes],
+            noise={nm: (int(canonical(net.populations[nm].model)["seed"]),
+                        net.populations[nm].size) for nm, *_ in self.noisy_parts})
+        self.net = None  # type: ignore[assignment]
 
     # ------------------------------------------------------------------ parameters
     def _params_of(self, q: QuantizationInfo) -> None:
@@ -367,9 +375,9 @@ class PartEngine(Engine):
         as the single-process engine seeds it."""
         out = []
         for nm, sl, sd, idx in self.noisy_parts:
-            seed = int(canonical(self.net.populations[nm].model)["seed"])
+            seed, size = self.meta.noise[nm]
             rng = np.random.Generator(np.random.PCG64([seed, zlib.crc32(nm.encode())]))
-            out.append((sl, sd, rng, idx, self.net.populations[nm].size))
+            out.append((sl, sd, rng, idx, size))
         return out
 
     def new_arith(self, batch: int, a_bound: float, keep_u: bool) -> Any:

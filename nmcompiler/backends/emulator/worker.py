@@ -62,8 +62,8 @@ class PartRunner:
         return int(tot + e.cols.nbytes + e.own.nbytes)
 
     def configure(self, *, integer: bool, row_abs_max: float,
-                  exports: Mapping[int, np.ndarray], imports: Mapping[int, np.ndarray],
-                  drop_network: bool = True) -> None:
+                  exports: Mapping[int, np.ndarray], imports: Mapping[int, np.ndarray]
+                  ) -> None:
         """The whole network's exactness figures, and per other part the global sources
         to send there (``exports``) and receive from there (``imports``), ascending."""
         e = self.eng
@@ -72,12 +72,8 @@ class PartRunner:
         self.exp_graded = {r: bool(e.params.graded_max[i].any()) if i.size else False
                            for r, i in self.exports.items()}
         self.imports = {int(r): np.searchsorted(e.cols, ids) for r, ids in imports.items()}
-        self.out_meta = [(o.name, o.source) for o in e.net.outputs.values()]
-        self.probe_keys = [p.key for p in e.net.probes]
-        self.pop_sizes = {nm: p.size for nm, p in e.net.populations.items()}
-        if drop_network:
-            # the part keeps what it runs; the whole network is not needed any more
-            self.net_name = e.net.name
+        self.out_meta = e.meta.outputs
+        self.probe_keys = e.meta.probes
 
     # ------------------------------------------------------------------ hop energy
     def _hop_entries(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
