@@ -317,6 +317,7 @@ def _drive(compiled: Any, runners: list, masks: list, slices: list, split: str,
         if progress is not None:
             for k in range(t - n, t):
                 progress(k)
+    t_loop = time.perf_counter() - t0
     parts = _gather([call(r, "finish", incoming[w], keep_link=keep_link,
                           hop_events=hop_events) for w, r in enumerate(runners)])
     if hop_events:  # the parts' own sums are replaced by the single-process one
@@ -340,7 +341,8 @@ def _drive(compiled: Any, runners: list, masks: list, slices: list, split: str,
                            costs_of=lambda cnt: None)
     info = {"target": target.name, "distributed": {
         "split": split, "parts": len(runners), "block_steps": int(block),
-        "exchanged_bytes": int(exchanged),
+        "exchanged_bytes": int(exchanged), "stepping_s": t_loop,
+        "gather_s": wall - t_loop,
         "exchanged_bytes_per_step": exchanged / steps if steps else 0.0,
         "part_neurons": [int(s["n_neurons"]) for s in sums],
         "part_synapses": [int(s["n_synapses"]) for s in sums],
