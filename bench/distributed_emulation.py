@@ -7,9 +7,9 @@ input spikes into the first ``--inputs`` neurons. It runs once in one process
 (``EmulatorBackend.run``) and then with its chips spread over 1, 2 and 4 workers of a
 ``LocalCluster`` (``run_distributed``), each checked equal to the single-process run
 (outputs, counters, energy). Per run: steps per second (stepping and exchange; the
-parts' build and the final gathering of recordings and counters apart), bytes exchanged per step, and the engine state of each part,
-from which the state per worker of a network of 1e7 neurons is extrapolated
-(docs/scale.md).
+parts' build and the final gathering of recordings and counters apart), bytes exchanged
+per step, and the engine state of each part, from which the state per worker of a
+network of 1e7 neurons is extrapolated (docs/scale.md).
 
     nice -n 10 .venv/bin/python bench/distributed_emulation.py --neurons 1000000
 """
