@@ -47,6 +47,17 @@ def _neuron_core(net: Network, partition: Any) -> tuple[np.ndarray, int]:
     return np.concatenate(parts), int(partition.n_cores)
 
 
+def neuron_cores(net: Network, partition: Any) -> tuple[np.ndarray, int]:
+    """Every neuron's logical core in network order, and the number of cores, from a
+    mapping.Partition (what :func:`engine_for` gives the engine)."""
+    return _neuron_core(net, partition)
+
+
+def run_result(engine: Any, res: EngineResult, name: str, extra: dict) -> RunResult:
+    """The backend's :class:`RunResult` of an engine's raw result (as :meth:`run`)."""
+    return _result(engine, res, name, extra)
+
+
 def engine_for(
     net: Network,
     target: Target | None = None,

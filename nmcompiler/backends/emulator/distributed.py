@@ -57,10 +57,10 @@ SPLITS = ("chips", "batch")
 def chip_groups(compiled: Any, parts: int) -> list[np.ndarray]:
     """``parts`` (at most the chips used) groups of contiguous chips with about equal
     neuron counts, as ``(n_cores,)`` bool masks of the logical cores of each group."""
-    from . import _neuron_core
+    from . import neuron_cores
 
     net, target = compiled.network, compiled.target
-    nc, n_cores = _neuron_core(net, compiled.partition)
+    nc, n_cores = neuron_cores(net, compiled.partition)
     cpc = max(int(target.topology.cores_per_chip), 1)
     chip = np.asarray(compiled.placement.core, dtype=np.int64) // cpc
     chips, core_chip = np.unique(chip, return_inverse=True)
@@ -174,7 +174,7 @@ def run_distributed(
     if workers is not None and workers < 1:
         raise ConfigError(f"workers = {workers}", obj="workers", rule=">= 1",
                           hint="give at least one worker")
-    from . import EmulatorBackend, _neuron_core
+    from . import EmulatorBackend, neuron_cores
 
     net, target = compiled.network, compiled.target
     rules = getattr(target, "family", None)
@@ -186,7 +186,7 @@ def run_distributed(
         if tgt_ not in net.populations or var not in ("spikes", "v", "u"):
             raise InputError(f"probe '{key}' names no population variable", obj=key,
                              rule="known probe", hint="use 'population.spikes', '.v' or '.u'")
-    nc, n_cores = _neuron_core(net, compiled.partition)
+    nc, n_cores = neuron_cores(net, compiled.partition)
     physical = np.asarray(compiled.placement.core)
     kw = dict(family=family, formats=getattr(target, "formats", None), neuron_core=nc,
               n_cores=n_cores, target=target, physical=physical,
@@ -260,7 +260,7 @@ def _drive(compiled: Any, runners: list, masks: list, slices: list, split: str,
            int_in: bool, probes: tuple, count: bool, progress: Any, n_cores: int,
            physical: np.ndarray, family: str, backend_name: str) -> RunResult:
     """Lay out the exchange, step the parts block by block, join their results."""
-    from . import _neuron_core, _result
+    from . import neuron_cores, run_result
 
     net, target = compiled.network, compiled.target
 
@@ -271,7 +271,7 @@ def _drive(compiled: Any, runners: list, masks: list, slices: list, split: str,
     integer = all(s["integer"] for s in sums)
     row_abs_max = max(s["row_abs_max"] for s in sums)
     if split == "chips":
-        nc, _ = _neuron_core(net, compiled.partition)
+        nc, _ = neuron_cores(net, compiled.partition)
         exports, imports = _routes(net, n_cores, nc, masks, sums)
         cross = [s["cross_delay"] for s in sums if s["cross_delay"] is not None]
     else:
@@ -348,7 +348,7 @@ def _drive(compiled: Any, runners: list, masks: list, slices: list, split: str,
         "part_synapses": [int(s["n_synapses"]) for s in sums],
         "part_state_bytes": [int(s["state_bytes"]) for s in sums],
         "part_step_wall_s": [float(p["wall_s"]) for p in parts]}}
-    return _result(shim, res, backend_name, info)  # type: ignore[arg-type]
+    return run_result(shim, res, backend_name, info)  # type: ignore[arg-type]
 
 
 def _exact_hop_energy(runners: list, call: Callable, n_cores: int,
@@ -420,9 +420,9 @@ def _join_counters(parts: list, slices: list, split: str, steps: int, batch: int
     time_stepped = bool(getattr(getattr(compiled.target, "capabilities", None),
                                 "time_stepped", True))
     if time_stepped:
-        from . import _neuron_core
+        from . import neuron_cores
 
-        nc, _ = _neuron_core(compiled.network, compiled.partition)
+        nc, _ = neuron_cores(compiled.network, compiled.partition)
         core_neurons = np.bincount(nc, minlength=c).astype(np.float64)
         part["updates"] = np.broadcast_to(core_neurons, (steps, batch, c))
     else:

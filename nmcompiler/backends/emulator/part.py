@@ -35,9 +35,18 @@ from nmcompiler.targets.families import loihi as la
 
 from .arith import SlotParams, make_arith
 from .costs import CostTables
-from .engine import _F32_EXACT, Engine, _narrow_indices
+from .engine import Engine
 
 __all__ = ["PartEngine", "slot_layout"]
+
+_F32_EXACT = 2.0**24  # float32 sums of integers are exact below this (as the engine's)
+
+
+def _narrow_indices(mat: sp.spmatrix) -> None:
+    """int32 index arrays where they fit (as the engine narrows its matrices)."""
+    idx_t = np.int32 if mat.nnz < 2**31 and max(mat.shape) < 2**31 else np.int64
+    mat.indptr = mat.indptr.astype(idx_t, copy=False)
+    mat.indices = mat.indices.astype(idx_t, copy=False)
 
 
 def slot_layout(net: Network) -> SimpleNamespace:

@@ -183,9 +183,9 @@ def test_the_link_hop_choice_is_the_single_process_one(halapoint, generic):
         est = float((eng.src_pair @ eng.costs.pair_hops.astype(float)).sum())
         n_links = eng.costs.n_links
         want = not est > max(eng.count_mat.nnz, 100_000)
-        from nmcompiler.backends.emulator import _neuron_core
+        from nmcompiler.backends.emulator import neuron_cores
 
-        nc, n_cores = _neuron_core(cn.network, cn.partition)
+        nc, n_cores = neuron_cores(cn.network, cn.partition)
         sums = [PartRunner(cn.network, family=eng.family, formats=cn.target.formats,
                            neuron_core=nc, n_cores=n_cores, own_cores=m, target=cn.target,
                            physical=np.asarray(cn.placement.core)).summary()
