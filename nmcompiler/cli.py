@@ -8,6 +8,7 @@ is invalid or does not fit; 2 usage or configuration error; 3 a toolchain is mis
 from __future__ import annotations
 
 import sys
+from enum import Enum
 from pathlib import Path
 from typing import Optional
 
@@ -18,6 +19,14 @@ from rich.table import Table
 from nmcompiler.cli_import import ImportOptions, import_options, load
 from nmcompiler.ir.errors import NmcError, UsageError
 from nmcompiler.passes.options import PartitionMethod, PlaceMethod
+
+
+class Split(str, Enum):
+    """How ``nmc run --workers`` spreads a run (docs/scale.md)."""
+
+    chips = "chips"
+    batch = "batch"
+
 
 app = typer.Typer(
     name="nmc",
@@ -266,6 +275,12 @@ def run(
     align: bool = typer.Option(True, "--align/--no-align",
                                help="pad the input by the output shift so that output row t "
                                "is the response to input step t (docs/cli.md)"),
+    workers: Optional[int] = typer.Option(None, "--workers", help="spread the run over this "
+                                          "many Dask workers (docs/scale.md)"),
+    scheduler: Optional[str] = typer.Option(None, "--scheduler", help="Dask scheduler, "
+                                            "tcp://host:8786 (default: a LocalCluster here)"),
+    split: Split = typer.Option(Split.chips, "--split", help="with --workers/--scheduler: "
+                                "spread the chips or the batch's samples"),
 ) -> None:
     """Run a compiled network on the emulator: SOPs, energy, latency, rasters, heatmap."""
     import json
@@ -278,6 +293,7 @@ def run(
 
     chk.check_int("seed", seed, 0, chk.MAX_SEED)
     chk.check_int("steps", steps, 1, chk.MAX_STEPS)
+    chk.check_int("workers", workers, 1, 4096)
     chk.check_float("rate", rate, 0.0, 1.0)
     limit = _memory_limit(max_memory)
     chk.check_path(model, "model")
@@ -316,7 +332,10 @@ def run(
     ro = run_with_outputs(backend, compiled, inputs, steps, network=compiled.network,
                           probes=probe, record_all=record_all, batch_size=batch_size,
                           show_progress=progress_allowed(json_out),
-                          align=alignment_of(compiled) if align else None)
+                          align=alignment_of(compiled) if align else None,
+                          run_options=None if workers is None and scheduler is None else {
+                              "workers": workers, "scheduler": scheduler,
+                              "split": split.value})
     result = ro.result
     rep = ro.annotate(run_report(result, compiled), compiled.target)
     dest = out or default_out

@@ -270,6 +270,7 @@ def run_with_outputs(
     show_progress: bool = False,
     label: str = "running",
     align: Alignment | None = None,
+    run_options: Mapping[str, Any] | None = None,
 ) -> RunOutputs:
     """Run ``artifact`` on ``backend`` with probes, batch chunks and a progress bar.
 
@@ -288,6 +289,8 @@ def run_with_outputs(
         align: pad the input and align the outputs and probes by this
             (:func:`alignment_of`): ``steps`` output rows, row ``t`` the response to input
             step ``t``; None runs ``steps`` steps as they come.
+        run_options: further keyword options of the backend's ``run`` (the emulator's
+            ``workers`` / ``scheduler`` / ``split``: docs/scale.md).
     """
     keys = probe_keys(network, tuple(probes), record_all)
     asked = steps
@@ -306,6 +309,11 @@ def run_with_outputs(
             raise UsageError(f"backend '{backend.name}' records no probes", obj=backend.name,
                              rule="probes", hint="run on the emulator (nmc run)")
         kw["probes"] = keys
+    for key, val in (run_options or {}).items():
+        if key not in params:
+            raise UsageError(f"backend '{backend.name}' has no option '{key}'",
+                             obj=backend.name, rule=key, hint="run on the emulator (nmc run)")
+        kw[key] = val
     batch = _batch_of(inputs)
     chunks: list[tuple[int, int]] = [(0, batch or 0)]
     if batch is not None and batch_size is not None and batch_size < batch:

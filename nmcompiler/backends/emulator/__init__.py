@@ -47,6 +47,17 @@ def _neuron_core(net: Network, partition: Any) -> tuple[np.ndarray, int]:
     return np.concatenate(parts), int(partition.n_cores)
 
 
+def neuron_cores(net: Network, partition: Any) -> tuple[np.ndarray, int]:
+    """Every neuron's logical core in network order, and the number of cores, from a
+    mapping.Partition (what :func:`engine_for` gives the engine)."""
+    return _neuron_core(net, partition)
+
+
+def run_result(engine: Any, res: EngineResult, name: str, extra: dict) -> RunResult:
+    """The backend's :class:`RunResult` of an engine's raw result (as :meth:`run`)."""
+    return _result(engine, res, name, extra)
+
+
 def engine_for(
     net: Network,
     target: Target | None = None,
@@ -176,12 +187,17 @@ class EmulatorBackend(Backend):
         record_all: bool = False,
         count: bool = True,
         progress: Callable[[int], None] | None = None,
+        workers: int | None = None,
+        scheduler: str | None = None,
+        split: str = "chips",
     ) -> RunResult:
         """Run a compiled network (or its saved artifact) for ``steps`` steps.
 
         ``probes`` and ``record_all`` are :meth:`nmcompiler.backend.Backend.run`'s;
         ``count=False`` skips the work counters (faster); ``progress(t)`` is called after
-        every step.
+        every step. With ``workers`` or ``scheduler`` the run is spread over Dask workers
+        (its chips, or with ``split="batch"`` its samples), with the same result
+        (:func:`nmcompiler.backends.emulator.distributed.run_distributed`, docs/scale.md).
         """
         if isinstance(artifact, (str, Path)):
             from nmcompiler.compiled import load_compiled
@@ -193,6 +209,12 @@ class EmulatorBackend(Backend):
             probes = tuple(probes) + tuple(f"{pop}.{var}" for pop in compiled.network.populations
                                            for var in ("spikes", "v", "u")
                                            if f"{pop}.{var}" not in probes)
+        if workers is not None or scheduler is not None:
+            from .distributed import run_distributed
+
+            return run_distributed(compiled, inputs, steps, workers=workers,
+                                   scheduler=scheduler, split=split, probes=tuple(probes),
+                                   count=count, progress=progress)
         eng = self.engine(compiled)
         res = eng.run(inputs, steps, probes=probes, count=count, progress=progress)
         return _result(eng, res, self.name, {"target": compiled.target.name})

@@ -152,8 +152,9 @@ def lower(
         report["delays"] = {"note": f"{target.name} is event-driven (no time steps): "
                                     "delays are not represented on chip"}
     report["output_shift"] = {k: v["shift"] for k, v in report["retiming"]["outputs"].items()}
+    known: Any = net.metadata.get(HELPERS_KEY) or {}
     marks = {k: v for k, v in helper_populations(net, report, shape_rule=False).items()
-             if k not in (net.metadata.get(HELPERS_KEY) or {})}
+             if k not in known}
     if marks:  # the helpers this pass added (docs/passes.md#helper-populations)
         net = net.replace(metadata=mark_helpers(net.metadata, marks))
     return net, report
