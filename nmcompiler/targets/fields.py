@@ -93,9 +93,12 @@ SCHEMA: dict[str, dict[str, FieldSpec]] = {
     "formats": {
         "weight_bits": _s("int", "weight width (incl. sign when signed)", min=1, unit="bits"),
         "weight_signed": _s("bool", "weights carry a sign"),
-        "weight_exponent_min": _s("int", "smallest shared weight exponent"),
-        "weight_exponent_max": _s("int", "largest shared weight exponent"),
-        "weight_exponent_offset": _s("int", "fixed extra shift: scale 2**(offset+exp)", **_OPT),
+        "weight_exponent_min": _s("int", "smallest shared weight exponent", min=-64,
+                                  unit="bits"),
+        "weight_exponent_max": _s("int", "largest shared weight exponent", min=-64,
+                                  unit="bits"),
+        "weight_exponent_offset": _s("int", "fixed extra shift: scale 2**(offset+exp)",
+                                     min=-64, **_OPT, unit="bits"),
         "input_shift": _s(
             "int", "left shift of synaptic input into the state", min=0, **_OPT, unit="bits"
         ),

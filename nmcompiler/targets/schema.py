@@ -545,8 +545,9 @@ def _check_min(label: str, key: str, spec: FieldSpec, v: float) -> None:
             label,
             key,
             f"must be >= {bound}, got {v}",
-            "budgets, widths and costs cannot be negative; "
-            "omit an optional limit that does not exist",
+            ("budgets, widths and costs cannot be negative; "
+             "omit an optional limit that does not exist") if spec.min >= 0 else
+            "no chip has a smaller value; check the units in docs/targets.md",
             need=v,
             limit=spec.min,
         )

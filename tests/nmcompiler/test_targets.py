@@ -587,3 +587,16 @@ def test_unknown_name_and_variant():
     assert "did you mean 'spinn3'?" in info.value.hint
     with pytest.raises(ConfigError, match="variant"):
         load_target("spinnaker:spinn3", variant="spinn5")
+
+
+@pytest.mark.parametrize("key, value, fragment", [
+    ("weight_exponent_offset", 2**31, "must be <= 64"),
+    ("weight_exponent_offset", -(2**31), "must be >= -64"),
+    ("weight_exponent_max", 1000, "must be <= 64"),
+])
+def test_weight_exponents_are_bounded(key, value, fragment):
+    """A chip file with ``weight_exponent_offset = 2**31`` overflowed the quantiser (found
+    by the long fuzz run); exponents are shifts in bits, bounded like other widths."""
+    doc = _doc("loihi2")
+    doc["formats"][key]["value"] = value
+    _raises(doc, f"formats.{key}", fragment)
