@@ -322,7 +322,9 @@ def evaluate_point(
     stage = "target"
     t0 = time.perf_counter()
     try:
-        tgt = derive_target(load_target(point.target), weight_bits=point.weight_bits,
+        # the weight width is the compile option (docs/cli.md: --weight-bits): checked
+        # against the target's range, with its capacity gain; the cap derives a target
+        tgt = derive_target(load_target(point.target),
                             max_neurons_per_core=point.max_neurons_per_core)
         unpub = unpublished_numbers(tgt)
         rec["unpublished"] = {k: list(v) for k, v in unpub.items()}
@@ -331,7 +333,8 @@ def evaluate_point(
         stage = "compile"
         compiled = compile_network(network, tgt, seed=point.seed,
                                    partition_method=point.partitioner,
-                                   place_method=point.placer)
+                                   place_method=point.placer,
+                                   weight_bits=point.weight_bits)
         t1 = time.perf_counter()
         if timings:
             rec["compile_time_s"] = t1 - t0
