@@ -86,7 +86,7 @@ PEEL_MAX_PACKETS = 128
 
 # =========================================================================== the pass
 def route(part: Partition, placement: Placement, target: Target, *, seed: int = 0,
-          compress: bool = True, merge_all: bool = True,
+          compress: bool = True, merge_all: bool = True, shared_trees: bool = True,
           link_load: np.ndarray | None = None) -> Routes:
     """Route the placed partition on ``target`` (see the module docstring).
 
@@ -99,6 +99,9 @@ def route(part: Partition, placement: Placement, target: Target, *, seed: int = 
         merge_all: merge every chip's entries that share a route as far as they go
             (default, as sPyNNaker compresses every table); False merges only tables over
             ``routing_entries`` and only until they fit.
+        shared_trees: route every slice of a population on one chip's shortest-path
+            tree, re-rooted at the slice's chip (default, as PACMAN routes one tree per
+            population); False: every slice on its own chip's shortest-path tree.
         link_load: the unicast link load of this very placement, as
             :func:`nmcompiler.passes.place.place_with_link_load` returns it (saves
             routing the pairs again); ignored where routing tables are built.
@@ -127,7 +130,8 @@ def route(part: Partition, placement: Placement, target: Target, *, seed: int = 
     raw = np.zeros(n_chips, dtype=np.int64)
     if tables:
         links = target.links()
-        s, v, w, removable, load = multicast_entries(part, placement, target)
+        s, v, w, removable, load = multicast_entries(part, placement, target,
+                                                     shared_trees=shared_trees)
         key_id, id_bits, nbits = allocate_keys(part, group=node)
         if id_bits + nbits > 32:
             per_core = np.bincount(part.neuron_core, minlength=part.n_cores)
@@ -240,12 +244,14 @@ class RoutePass(Pass):
     ensures: ClassVar[frozenset[str]] = frozenset({"routed"})
     compress: bool = True
     merge_all: bool = True
+    shared_trees: bool = True
 
     def run(self, state: CompileState) -> PassResult:  # noqa: D102
         assert state.partition is not None and state.placement is not None
         rt, timings = clean_record(route(state.partition, state.placement, state.target,
                                          seed=state.seed, compress=self.compress,
                                          merge_all=self.merge_all,
+                                         shared_trees=self.shared_trees,
                                          link_load=state.link_load))
         return PassResult(state=state.replace(routes=rt, link_load=None), report=rt.report(),
                           changed=False, timings=timings)

@@ -33,11 +33,51 @@ def route_bits(routes: Routes, entries: np.ndarray) -> np.ndarray:
                          bitorder="little").astype(bool)
 
 
-def multicast_entries(part: Partition, place: Placement, target: Target
-               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def core_population(part: Partition) -> np.ndarray:
+    """Population of every logical core: the population of its first neuron (int64)."""
+    n = int(part.n_cores)
+    nc = np.asarray(part.neuron_core, dtype=np.int64)
+    first = np.full(n, nc.shape[0], dtype=np.int64)
+    np.minimum.at(first, nc, np.arange(nc.shape[0], dtype=np.int64))
+    offsets = np.asarray(part.pop_offsets, dtype=np.int64)
+    return np.searchsorted(offsets, first, side="right") - 1
+
+
+def population_tree_roots(part: Partition, chip_of: np.ndarray, senders: np.ndarray
+                          ) -> np.ndarray:
+    """The chip whose shortest-path tree carries every slice of a population, per core:
+    the chip holding most of the population's sending cores (the lowest such chip on a
+    tie); a core that sends nothing keeps its own chip."""
+    pop = core_population(part)
+    out = np.asarray(chip_of, dtype=np.int64).copy()
+    s = np.unique(np.asarray(senders, dtype=np.int64))
+    if s.size == 0:
+        return out
+    pc = np.unique(np.stack([pop[s], chip_of[s]], axis=1), axis=0, return_counts=True)
+    (pairs, counts) = pc
+    # per population: most senders first, then the lowest chip
+    o = np.lexsort((pairs[:, 1], -counts, pairs[:, 0]))
+    pairs = pairs[o]
+    firsts = np.concatenate([[True], pairs[1:, 0] != pairs[:-1, 0]])
+    best = np.full(int(pop.max(initial=0)) + 1, -1, dtype=np.int64)
+    best[pairs[firsts, 0]] = pairs[firsts, 1]
+    out[s] = best[pop[s]]
+    return out
+
+
+def multicast_entries(part: Partition, place: Placement, target: Target, *,
+                      shared_trees: bool = True
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Trees of every source core. Returns entries (source, chip, route words, removable)
     sorted by (chip, source), and the link load of the trees; route words are
     ``(n, route_words(target))`` uint32.
+
+    ``shared_trees`` (default): every slice of a population routes on the shortest-path
+    tree of one chip (:func:`population_tree_roots`) re-rooted at its own chip
+    (:meth:`nmcompiler.targets.topology.NoC.multicast_trees`), so slices on different
+    chips enter every router off the paths between their chips over the same link, and
+    one entry can cover the population there, as PACMAN routes one tree per application
+    vertex; False: each slice on the shortest-path tree of its own chip.
 
     A core whose neurons have synapses on the same core (``part.local_sources``) also
     routes to its own processor: on SpiNNaker a spike leaves the core as a multicast
@@ -53,8 +93,10 @@ def multicast_entries(part: Partition, place: Placement, target: Target
     if local.size:  # packets for a core's own synapses come back through its router
         src = np.concatenate([src, local])
         dst = np.concatenate([dst, local])
+    tree_root = population_tree_roots(part, chip_of, src) if shared_trees else None
     s_all, v_all, child, par, lidx = noc.multicast_trees(chip_of, src, chip_of[dst],
-                                                         int(part.n_cores))
+                                                         int(part.n_cores),
+                                                         tree_root=tree_root)
     n = noc.n_nodes
     nodes = s_all * n + v_all
     n_words = route_words(target)
