@@ -53,8 +53,8 @@ def population_tree_roots(part: Partition, chip_of: np.ndarray, senders: np.ndar
     s = np.unique(np.asarray(senders, dtype=np.int64))
     if s.size == 0:
         return out
-    pc = np.unique(np.stack([pop[s], chip_of[s]], axis=1), axis=0, return_counts=True)
-    (pairs, counts) = pc
+    pairs, counts = np.unique(np.stack([pop[s], chip_of[s]], axis=1), axis=0,
+                              return_counts=True)
     # per population: most senders first, then the lowest chip
     o = np.lexsort((pairs[:, 1], -counts, pairs[:, 0]))
     pairs = pairs[o]
@@ -72,17 +72,56 @@ def multicast_entries(part: Partition, place: Placement, target: Target, *,
     sorted by (chip, source), and the link load of the trees; route words are
     ``(n, route_words(target))`` uint32.
 
-    ``shared_trees`` (default): every slice of a population routes on the shortest-path
-    tree of one chip (:func:`population_tree_roots`) re-rooted at its own chip
-    (:meth:`nmcompiler.targets.topology.NoC.multicast_trees`), so slices on different
-    chips enter every router off the paths between their chips over the same link, and
-    one entry can cover the population there, as PACMAN routes one tree per application
-    vertex; False: each slice on the shortest-path tree of its own chip.
-
     A core whose neurons have synapses on the same core (``part.local_sources``) also
     routes to its own processor: on SpiNNaker a spike leaves the core as a multicast
     packet and comes back through the router, as sPyNNaker routes it; so every slice of a
-    population with recurrent synapses has the same route word on its chip."""
+    population with recurrent synapses has the same route word on its chip.
+
+    Each slice routes on a shortest-path tree of the chip graph. Without
+    ``shared_trees``, the tree of its own chip. With it (default), per population, the
+    choice that needs fewer distinct (chip, route) pairs for its table entries (its own
+    chips' trees on a tie): those, or one tree for every slice, the shortest-path tree
+    of the chip holding most of its slices (:func:`population_tree_roots`) re-rooted at
+    each slice's chip (:meth:`nmcompiler.targets.topology.NoC.multicast_trees`), so that
+    slices on different chips enter every chip off the paths between their chips over
+    the same link and one entry can cover the population there, as PACMAN routes one
+    tree per application vertex (docs/spinnaker_backend.md). A population spread over
+    several chips with other populations' slices in between can need more entries on
+    one tree (detours through chips it would pass straight through or not visit), hence
+    the choice per population.
+    """
+    own = _tree_entries(part, place, target, None)
+    if not shared_trees:
+        return own
+    cpc = int(target.topology.cores_per_chip)
+    chip_of = place.core // cpc
+    senders = np.union1d(part.edge_src, np.flatnonzero(np.asarray(part.local_sources) > 0))
+    root = population_tree_roots(part, chip_of, senders)
+    if np.array_equal(root, chip_of):
+        return own
+    one = _tree_entries(part, place, target, root)
+    pop = core_population(part)
+    n_pops = int(pop.max(initial=0)) + 1
+
+    def pairs(e: tuple[np.ndarray, ...]) -> np.ndarray:
+        s, v, w, rem = e[0], e[1], e[2], e[3]
+        keep = ~rem
+        rows = np.concatenate([pop[s[keep]][:, None], v[keep][:, None],
+                               w[keep].astype(np.int64)], axis=1)
+        u = np.unique(rows, axis=0)
+        return np.bincount(u[:, 0], minlength=n_pops)
+
+    better = pairs(one) < pairs(own)
+    if not better.any():
+        return own
+    return _tree_entries(part, place, target, np.where(better[pop], root, chip_of))
+
+
+def _tree_entries(part: Partition, place: Placement, target: Target,
+                  tree_root: np.ndarray | None
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`multicast_entries` with the slices of core ``s`` on the shortest-path tree
+    of chip ``tree_root[s]`` re-rooted at their own chip (None: their own chip's)."""
     noc = target.noc
     cpc = int(target.topology.cores_per_chip)
     core = place.core
@@ -93,7 +132,6 @@ def multicast_entries(part: Partition, place: Placement, target: Target, *,
     if local.size:  # packets for a core's own synapses come back through its router
         src = np.concatenate([src, local])
         dst = np.concatenate([dst, local])
-    tree_root = population_tree_roots(part, chip_of, src) if shared_trees else None
     s_all, v_all, child, par, lidx = noc.multicast_trees(chip_of, src, chip_of[dst],
                                                          int(part.n_cores),
                                                          tree_root=tree_root)
