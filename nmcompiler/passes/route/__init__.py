@@ -49,12 +49,12 @@ from .deliver import deliver, lookup
 from .multicast import (
     allocate_keys,
     compress_table,
-    multicast_entries,
     ordered_cover,
     ortc_table,
     peel_table,
     route_bits,
     route_words,
+    shared_tree_roots,
 )
 
 __all__ = ["route", "RoutePass", "unicast_link_load", "deliver", "lookup", "route_bits",
@@ -128,10 +128,11 @@ def route(part: Partition, placement: Placement, target: Target, *, seed: int = 
     tk, tm = empty_u32, empty_u32
     tr = np.zeros((0, route_words(target) if tables else 1), dtype=np.uint32)
     raw = np.zeros(n_chips, dtype=np.int64)
+    tree_root = None
     if tables:
         links = target.links()
-        s, v, w, removable, load = multicast_entries(part, placement, target,
-                                                     shared_trees=shared_trees)
+        tree_root, (s, v, w, removable, load) = shared_tree_roots(
+            part, placement, target, shared=shared_trees)
         key_id, id_bits, nbits = allocate_keys(part, group=node)
         if id_bits + nbits > 32:
             per_core = np.bincount(part.neuron_core, minlength=part.n_cores)
@@ -231,7 +232,8 @@ def route(part: Partition, placement: Placement, target: Target, *, seed: int = 
         max_link_load=int(np.max(load, initial=0)), multicast=multicast, keys=keys,
         key_mask=key_mask, table_offsets=offsets, table_key=tk, table_mask=tm,
         table_route=tr, entries_uncompressed=raw,
-        routing_limit=int(limit) if (tables and limit is not None) else None, stats=stats)
+        routing_limit=int(limit) if (tables and limit is not None) else None, stats=stats,
+        tree_root=tree_root)
 
 
 # =========================================================================== the pass class

@@ -90,15 +90,24 @@ def multicast_entries(part: Partition, place: Placement, target: Target, *,
     one tree (detours through chips it would pass straight through or not visit), hence
     the choice per population.
     """
+    return shared_tree_roots(part, place, target, shared=shared_trees)[1]
+
+
+def shared_tree_roots(part: Partition, place: Placement, target: Target, *,
+                      shared: bool = True
+                      ) -> tuple[np.ndarray | None, tuple[np.ndarray, ...]]:
+    """The tree chip of every core as :func:`multicast_entries` chooses it with
+    ``shared_trees=shared`` (None where every core keeps its own chip's tree), and
+    those entries."""
     own = _tree_entries(part, place, target, None)
-    if not shared_trees:
-        return own
+    if not shared:
+        return None, own
     cpc = int(target.topology.cores_per_chip)
     chip_of = place.core // cpc
     senders = np.union1d(part.edge_src, np.flatnonzero(np.asarray(part.local_sources) > 0))
     root = population_tree_roots(part, chip_of, senders)
     if np.array_equal(root, chip_of):
-        return own
+        return None, own
     one = _tree_entries(part, place, target, root)
     pop = core_population(part)
     n_pops = int(pop.max(initial=0)) + 1
@@ -113,8 +122,9 @@ def multicast_entries(part: Partition, place: Placement, target: Target, *,
 
     better = pairs(one) < pairs(own)
     if not better.any():
-        return own
-    return _tree_entries(part, place, target, np.where(better[pop], root, chip_of))
+        return None, own
+    chosen = np.where(better[pop], root, chip_of)
+    return chosen, _tree_entries(part, place, target, chosen)
 
 
 def _tree_entries(part: Partition, place: Placement, target: Target,
