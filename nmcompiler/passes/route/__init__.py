@@ -10,10 +10,16 @@ tables within their size limit.
   aligned block of key ids large enough for all its slices (logical cores), each slice an
   id in it, each neuron the low bits, as sPyNNaker allocates one key space per
   application vertex. Every source core's packets follow one tree: the union of the
-  shortest paths from its chip to every chip holding a destination core (and back to its
-  own processor when its neurons have synapses on the same core), taken from a
-  breadth-first shortest-path tree of the chip graph. Each chip of the tree gets an entry
-  (key, mask, route word: bits 0-5 links, bit 6 + p processor p) unless the packet only
+  paths from its chip to every chip holding a destination core (and back to its own
+  processor when its neurons have synapses on the same core), taken from a breadth-first
+  shortest-path tree of the chip graph: its own chip's, or (``shared_trees``, per
+  population where that needs fewer distinct routes) the tree of the chip holding most
+  of its population's slices, re-rooted at its own chip, so that all slices of the
+  population share one spanning tree and enter the chips off the paths between their
+  chips over the same link, as PACMAN routes one tree per application vertex
+  (:func:`~nmcompiler.passes.route.multicast.multicast_entries`). Each chip of the tree
+  gets an entry (key, mask, route word: bits 0-5 links, bit 6 + p processor p) unless the
+  packet only
   passes straight through (default routing), as sPyNNaker removes default-routable
   entries.
 * Every chip's table is minimised by default (``merge_all``), as sPyNNaker compresses
