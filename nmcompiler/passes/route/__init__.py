@@ -19,9 +19,8 @@ tables within their size limit.
   chips over the same link, as PACMAN routes one tree per application vertex
   (:func:`~nmcompiler.passes.route.multicast.multicast_entries`). Each chip of the tree
   gets an entry (key, mask, route word: bits 0-5 links, bit 6 + p processor p) unless the
-  packet only
-  passes straight through (default routing), as sPyNNaker removes default-routable
-  entries.
+  packet only passes straight through (default routing), as sPyNNaker removes
+  default-routable entries.
 * Every chip's table is minimised by default (``merge_all``), as sPyNNaker compresses
   every chip's table: ORTC (Draves et al., INFOCOM 1999: the fewest prefix entries,
   most specific first) on the trie of key ids, with the keys of packets that never reach
