@@ -247,6 +247,10 @@ class Routes:
             compression (default-routed entries already removed).
         routing_limit: entries allowed per chip (None: no tables).
         stats: small JSON-able facts.
+        tree_root: ``(n_cores,)`` int64, the chip whose shortest-path tree each core's
+            packets follow, re-rooted at the core's own chip (the slices of a population
+            routed on one tree, docs/spinnaker_backend.md); None: every core on its own
+            chip's tree.
     """
 
     target: str
@@ -270,6 +274,7 @@ class Routes:
     entries_uncompressed: np.ndarray
     routing_limit: int | None
     stats: dict[str, Any] = field(default_factory=dict)
+    tree_root: np.ndarray | None = None
 
     @property
     def entries_per_chip(self) -> np.ndarray:

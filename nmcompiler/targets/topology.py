@@ -258,31 +258,67 @@ class NoC:
 
     # ----------------------------------------------------------------- multicast trees
     def multicast_trees(self, root: np.ndarray, src: np.ndarray, dst_node: np.ndarray,
-                        n_sources: int) -> tuple[np.ndarray, np.ndarray, np.ndarray,
-                                                 np.ndarray, np.ndarray]:
-        """The multicast tree of every source: the union of the shortest-path-tree routes
-        from its router ``root[s]`` to every router ``dst_node[k]`` of its edges
-        ``src[k]`` (a tree: no router receives a packet twice).
+                        n_sources: int, tree_root: np.ndarray | None = None
+                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray,
+                                   np.ndarray]:
+        """The multicast tree of every source: the union of the routes from its router
+        ``root[s]`` to every router ``dst_node[k]`` of its edges ``src[k]`` (a tree: no
+        router receives a packet twice).
+
+        The routes follow the breadth-first shortest-path tree of router
+        ``tree_root[s]`` (default ``root[s]``: shortest paths from the source), re-rooted
+        at ``root[s]``: on the path between ``tree_root[s]`` and ``root[s]`` the links
+        point away from ``root[s]``, elsewhere away from ``tree_root[s]``. Sources that
+        share a ``tree_root`` (the slices of one population) so use one spanning tree,
+        and a router off the paths between their roots is entered over the same link by
+        all of them (docs/spinnaker_backend.md).
 
         Returns ``(s, v, child, parent, link)``: the tree nodes as (source, router) sorted
         by ``s * n_nodes + v``; ``child`` marks the non-root nodes, ``parent`` and
         ``link`` (index into :meth:`links`) are given for those."""
         n = self.n_nodes
         pred = self.predecessors()
+        root = np.asarray(root, dtype=np.int64)
+        tr = root if tree_root is None else np.asarray(tree_root, dtype=np.int64)
+        # re-rooting: the parent of each router on the path root[s] -> tr[s] is the next
+        # router towards root[s] (keys s * n + router, sorted)
+        okey_l, opar_l = [], []
+        live = np.unique(np.asarray(src, dtype=np.int64))
+        live = live[tr[live] != root[live]]
+        cur = root[live].copy()
+        while live.size:
+            p = pred[tr[live], cur].astype(np.int64)
+            okey_l.append(live * n + p)
+            opar_l.append(cur)
+            more = p != tr[live]
+            live, cur = live[more], p[more]
+        okey = np.concatenate(okey_l) if okey_l else np.zeros(0, dtype=np.int64)
+        opar = np.concatenate(opar_l) if opar_l else np.zeros(0, dtype=np.int64)
+        o = np.argsort(okey, kind="stable")
+        okey, opar = okey[o], opar[o]
+
+        def parent(s: np.ndarray, v: np.ndarray) -> np.ndarray:
+            par = pred[tr[s], v].astype(np.int64)
+            if okey.size:
+                k = s * n + v
+                i = np.minimum(np.searchsorted(okey, k), okey.size - 1)
+                hit = okey[i] == k
+                par[hit] = opar[i[hit]]
+            return par
+
         # tree nodes: destination routers and their ancestors; keys source * n + router,
         # marked in a bitmap over the key space (sources x routers), so each step only
         # looks at the keys it reaches (no set difference against every key found so far)
         seen = np.zeros(int(n_sources) * n, dtype=bool)
         seen[src * n + dst_node] = True
         frontier = np.flatnonzero(seen)
-        for _ in range(n):
+        for _ in range(2 * n):
             s, v = np.divmod(frontier, n)
             act = v != root[s]
             s, v = s[act], v[act]
             if s.size == 0:
                 break
-            par = pred[root[s], v].astype(np.int64)
-            pk = s * n + par
+            pk = s * n + parent(s, v)
             pk = np.unique(pk[~seen[pk]])
             seen[pk] = True
             frontier = pk
@@ -291,7 +327,7 @@ class NoC:
         s_all, v_all = np.divmod(nodes, n)
         child = v_all != root[s_all]
         cs, cv = s_all[child], v_all[child]
-        par = pred[root[cs], cv].astype(np.int64)
+        par = parent(cs, cv)
         _, lkey, _ = self.link_keys()
         link = np.searchsorted(lkey, par * n + cv)
         return s_all, v_all, child, par, link

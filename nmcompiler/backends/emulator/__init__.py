@@ -66,13 +66,16 @@ def engine_for(
     placement: Any = None,
     family: str | None = None,
     check: bool = True,
+    tree_root: np.ndarray | None = None,
 ) -> Engine:
     """An :class:`Engine` for ``net`` on ``target`` (a Target or None) and a mapping.
 
     Without a partition everything runs on one core (logical core 0, physical core 0).
     The arithmetic is the one the target's chip family names
     (``target.family.emulator_arithmetic``); ``family`` overrides it (default
-    ``"emulator"``, the generic fixed point).
+    ``"emulator"``, the generic fixed point). ``tree_root``: the compiled routes' tree
+    chip of every core (``Routes.tree_root``), so multicast link traffic follows the
+    compiled trees.
     """
     rules = getattr(target, "family", None) if target is not None else None
     fam = family or (rules.emulator_arithmetic if rules is not None else None) or \
@@ -84,7 +87,7 @@ def engine_for(
     costs = None
     if target is not None:
         physical = None if placement is None else np.asarray(placement.core)
-        costs = CostTables(target, physical, n_cores)
+        costs = CostTables(target, physical, n_cores, tree_root=tree_root)
     return Engine(
         net,
         family=fam,
@@ -175,7 +178,8 @@ class EmulatorBackend(Backend):
     def engine(self, compiled: CompiledNetwork) -> Engine:
         """The engine of a compiled network (reusable across runs)."""
         return engine_for(compiled.network, compiled.target, partition=compiled.partition,
-                          placement=compiled.placement)
+                          placement=compiled.placement,
+                          tree_root=getattr(compiled.routes, "tree_root", None))
 
     def run(
         self,

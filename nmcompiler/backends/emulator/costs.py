@@ -56,10 +56,14 @@ class CostTables:
         target: the :class:`nmcompiler.targets.Target`.
         physical: ``(n_cores,)`` physical core of every logical core (``Placement.core``;
             default: logical core k on physical core k).
+        tree_root: on multicast targets, the chip whose shortest-path tree each logical
+            core's packets follow (``Routes.tree_root``; default: its own chip's).
     """
 
-    def __init__(self, target: Target, physical: np.ndarray | None, n_cores: int) -> None:
+    def __init__(self, target: Target, physical: np.ndarray | None, n_cores: int,
+                 tree_root: np.ndarray | None = None) -> None:
         self.target = target
+        self.tree_root = None if tree_root is None else np.asarray(tree_root, dtype=np.int64)
         self.cost = target.cost
         if physical is None:
             physical = np.arange(n_cores, dtype=np.int64) % max(int(target.total_cores), 1)
@@ -114,7 +118,8 @@ class CostTables:
             n_cores = self.physical.shape[0]
             node = self.node
             s, _, child, _, link = noc.multicast_trees(
-                node, np.asarray(pair_src, dtype=np.int64), node[pair_dst], n_cores)
+                node, np.asarray(pair_src, dtype=np.int64), node[pair_dst], n_cores,
+                tree_root=self.tree_root)
             self.core_link = sp.csr_matrix(
                 (np.ones(link.shape[0]), (s[child], link)), shape=(n_cores, self.n_links))
 

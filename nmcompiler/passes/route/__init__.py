@@ -10,12 +10,17 @@ tables within their size limit.
   aligned block of key ids large enough for all its slices (logical cores), each slice an
   id in it, each neuron the low bits, as sPyNNaker allocates one key space per
   application vertex. Every source core's packets follow one tree: the union of the
-  shortest paths from its chip to every chip holding a destination core (and back to its
-  own processor when its neurons have synapses on the same core), taken from a
-  breadth-first shortest-path tree of the chip graph. Each chip of the tree gets an entry
-  (key, mask, route word: bits 0-5 links, bit 6 + p processor p) unless the packet only
-  passes straight through (default routing), as sPyNNaker removes default-routable
-  entries.
+  paths from its chip to every chip holding a destination core (and back to its own
+  processor when its neurons have synapses on the same core), taken from a breadth-first
+  shortest-path tree of the chip graph: its own chip's, or (``shared_trees``, per
+  population where that needs fewer distinct routes) the tree of the chip holding most
+  of its population's slices, re-rooted at its own chip, so that all slices of the
+  population share one spanning tree and enter the chips off the paths between their
+  chips over the same link, as PACMAN routes one tree per application vertex
+  (:func:`~nmcompiler.passes.route.multicast.multicast_entries`). Each chip of the tree
+  gets an entry (key, mask, route word: bits 0-5 links, bit 6 + p processor p) unless the
+  packet only passes straight through (default routing), as sPyNNaker removes
+  default-routable entries.
 * Every chip's table is minimised by default (``merge_all``), as sPyNNaker compresses
   every chip's table: ORTC (Draves et al., INFOCOM 1999: the fewest prefix entries,
   most specific first) on the trie of key ids, with the keys of packets that never reach
@@ -49,12 +54,12 @@ from .deliver import deliver, lookup
 from .multicast import (
     allocate_keys,
     compress_table,
-    multicast_entries,
     ordered_cover,
     ortc_table,
     peel_table,
     route_bits,
     route_words,
+    shared_tree_roots,
 )
 
 __all__ = ["route", "RoutePass", "unicast_link_load", "deliver", "lookup", "route_bits",
@@ -86,7 +91,7 @@ PEEL_MAX_PACKETS = 128
 
 # =========================================================================== the pass
 def route(part: Partition, placement: Placement, target: Target, *, seed: int = 0,
-          compress: bool = True, merge_all: bool = True,
+          compress: bool = True, merge_all: bool = True, shared_trees: bool = True,
           link_load: np.ndarray | None = None) -> Routes:
     """Route the placed partition on ``target`` (see the module docstring).
 
@@ -99,6 +104,9 @@ def route(part: Partition, placement: Placement, target: Target, *, seed: int = 
         merge_all: merge every chip's entries that share a route as far as they go
             (default, as sPyNNaker compresses every table); False merges only tables over
             ``routing_entries`` and only until they fit.
+        shared_trees: route every slice of a population on one chip's shortest-path
+            tree, re-rooted at the slice's chip (default, as PACMAN routes one tree per
+            population); False: every slice on its own chip's shortest-path tree.
         link_load: the unicast link load of this very placement, as
             :func:`nmcompiler.passes.place.place_with_link_load` returns it (saves
             routing the pairs again); ignored where routing tables are built.
@@ -125,9 +133,11 @@ def route(part: Partition, placement: Placement, target: Target, *, seed: int = 
     tk, tm = empty_u32, empty_u32
     tr = np.zeros((0, route_words(target) if tables else 1), dtype=np.uint32)
     raw = np.zeros(n_chips, dtype=np.int64)
+    tree_root = None
     if tables:
         links = target.links()
-        s, v, w, removable, load = multicast_entries(part, placement, target)
+        tree_root, (s, v, w, removable, load) = shared_tree_roots(
+            part, placement, target, shared=shared_trees)
         key_id, id_bits, nbits = allocate_keys(part, group=node)
         if id_bits + nbits > 32:
             per_core = np.bincount(part.neuron_core, minlength=part.n_cores)
@@ -227,7 +237,8 @@ def route(part: Partition, placement: Placement, target: Target, *, seed: int = 
         max_link_load=int(np.max(load, initial=0)), multicast=multicast, keys=keys,
         key_mask=key_mask, table_offsets=offsets, table_key=tk, table_mask=tm,
         table_route=tr, entries_uncompressed=raw,
-        routing_limit=int(limit) if (tables and limit is not None) else None, stats=stats)
+        routing_limit=int(limit) if (tables and limit is not None) else None, stats=stats,
+        tree_root=tree_root)
 
 
 # =========================================================================== the pass class
@@ -240,12 +251,14 @@ class RoutePass(Pass):
     ensures: ClassVar[frozenset[str]] = frozenset({"routed"})
     compress: bool = True
     merge_all: bool = True
+    shared_trees: bool = True
 
     def run(self, state: CompileState) -> PassResult:  # noqa: D102
         assert state.partition is not None and state.placement is not None
         rt, timings = clean_record(route(state.partition, state.placement, state.target,
                                          seed=state.seed, compress=self.compress,
                                          merge_all=self.merge_all,
+                                         shared_trees=self.shared_trees,
                                          link_load=state.link_load))
         return PassResult(state=state.replace(routes=rt, link_load=None), report=rt.report(),
                           changed=False, timings=timings)

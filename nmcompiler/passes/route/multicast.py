@@ -33,8 +33,41 @@ def route_bits(routes: Routes, entries: np.ndarray) -> np.ndarray:
                          bitorder="little").astype(bool)
 
 
-def multicast_entries(part: Partition, place: Placement, target: Target
-               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def core_population(part: Partition) -> np.ndarray:
+    """Population of every logical core: the population of its first neuron (int64)."""
+    n = int(part.n_cores)
+    nc = np.asarray(part.neuron_core, dtype=np.int64)
+    first = np.full(n, nc.shape[0], dtype=np.int64)
+    np.minimum.at(first, nc, np.arange(nc.shape[0], dtype=np.int64))
+    offsets = np.asarray(part.pop_offsets, dtype=np.int64)
+    return np.searchsorted(offsets, first, side="right") - 1
+
+
+def population_tree_roots(part: Partition, chip_of: np.ndarray, senders: np.ndarray
+                          ) -> np.ndarray:
+    """The chip whose shortest-path tree carries every slice of a population, per core:
+    the chip holding most of the population's sending cores (the lowest such chip on a
+    tie); a core that sends nothing keeps its own chip."""
+    pop = core_population(part)
+    out = np.asarray(chip_of, dtype=np.int64).copy()
+    s = np.unique(np.asarray(senders, dtype=np.int64))
+    if s.size == 0:
+        return out
+    pairs, counts = np.unique(np.stack([pop[s], chip_of[s]], axis=1), axis=0,
+                              return_counts=True)
+    # per population: most senders first, then the lowest chip
+    o = np.lexsort((pairs[:, 1], -counts, pairs[:, 0]))
+    pairs = pairs[o]
+    firsts = np.concatenate([[True], pairs[1:, 0] != pairs[:-1, 0]])
+    best = np.full(int(pop.max(initial=0)) + 1, -1, dtype=np.int64)
+    best[pairs[firsts, 0]] = pairs[firsts, 1]
+    out[s] = best[pop[s]]
+    return out
+
+
+def multicast_entries(part: Partition, place: Placement, target: Target, *,
+                      shared_trees: bool = True
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Trees of every source core. Returns entries (source, chip, route words, removable)
     sorted by (chip, source), and the link load of the trees; route words are
     ``(n, route_words(target))`` uint32.
@@ -42,7 +75,63 @@ def multicast_entries(part: Partition, place: Placement, target: Target
     A core whose neurons have synapses on the same core (``part.local_sources``) also
     routes to its own processor: on SpiNNaker a spike leaves the core as a multicast
     packet and comes back through the router, as sPyNNaker routes it; so every slice of a
-    population with recurrent synapses has the same route word on its chip."""
+    population with recurrent synapses has the same route word on its chip.
+
+    Each slice routes on a shortest-path tree of the chip graph. Without
+    ``shared_trees``, the tree of its own chip. With it (default), per population, the
+    choice that needs fewer distinct (chip, route) pairs for its table entries (its own
+    chips' trees on a tie): those, or one tree for every slice, the shortest-path tree
+    of the chip holding most of its slices (:func:`population_tree_roots`) re-rooted at
+    each slice's chip (:meth:`nmcompiler.targets.topology.NoC.multicast_trees`), so that
+    slices on different chips enter every chip off the paths between their chips over
+    the same link and one entry can cover the population there, as PACMAN routes one
+    tree per application vertex (docs/spinnaker_backend.md). A population spread over
+    several chips with other populations' slices in between can need more entries on
+    one tree (detours through chips it would pass straight through or not visit), hence
+    the choice per population.
+    """
+    return shared_tree_roots(part, place, target, shared=shared_trees)[1]
+
+
+def shared_tree_roots(part: Partition, place: Placement, target: Target, *,
+                      shared: bool = True
+                      ) -> tuple[np.ndarray | None, tuple[np.ndarray, ...]]:
+    """The tree chip of every core as :func:`multicast_entries` chooses it with
+    ``shared_trees=shared`` (None where every core keeps its own chip's tree), and
+    those entries."""
+    own = _tree_entries(part, place, target, None)
+    if not shared:
+        return None, own
+    cpc = int(target.topology.cores_per_chip)
+    chip_of = place.core // cpc
+    senders = np.union1d(part.edge_src, np.flatnonzero(np.asarray(part.local_sources) > 0))
+    root = population_tree_roots(part, chip_of, senders)
+    if np.array_equal(root, chip_of):
+        return None, own
+    one = _tree_entries(part, place, target, root)
+    pop = core_population(part)
+    n_pops = int(pop.max(initial=0)) + 1
+
+    def pairs(e: tuple[np.ndarray, ...]) -> np.ndarray:
+        s, v, w, rem = e[0], e[1], e[2], e[3]
+        keep = ~rem
+        rows = np.concatenate([pop[s[keep]][:, None], v[keep][:, None],
+                               w[keep].astype(np.int64)], axis=1)
+        u = np.unique(rows, axis=0)
+        return np.bincount(u[:, 0], minlength=n_pops)
+
+    better = pairs(one) < pairs(own)
+    if not better.any():
+        return None, own
+    chosen = np.where(better[pop], root, chip_of)
+    return chosen, _tree_entries(part, place, target, chosen)
+
+
+def _tree_entries(part: Partition, place: Placement, target: Target,
+                  tree_root: np.ndarray | None
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`multicast_entries` with the slices of core ``s`` on the shortest-path tree
+    of chip ``tree_root[s]`` re-rooted at their own chip (None: their own chip's)."""
     noc = target.noc
     cpc = int(target.topology.cores_per_chip)
     core = place.core
@@ -54,7 +143,8 @@ def multicast_entries(part: Partition, place: Placement, target: Target
         src = np.concatenate([src, local])
         dst = np.concatenate([dst, local])
     s_all, v_all, child, par, lidx = noc.multicast_trees(chip_of, src, chip_of[dst],
-                                                         int(part.n_cores))
+                                                         int(part.n_cores),
+                                                         tree_root=tree_root)
     n = noc.n_nodes
     nodes = s_all * n + v_all
     n_words = route_words(target)
