@@ -418,7 +418,10 @@ class SpeckArith(Arith):
                 obj="speck", rule="IAF neurons (lam = 1, alpha_u = 0)",
                 hint="use IF neurons for Speck targets",
             )
-        self.theta = np.rint(np.real(p.theta)).astype(np.int64)
+        # a readout's threshold is infinite: beyond the voltage range, it never fires
+        theta = np.real(p.theta)
+        self.theta = np.where(np.isfinite(theta), np.rint(np.nan_to_num(theta)),
+                              self.hi + 1).astype(np.int64)
         self.bias = np.rint(np.real(p.bias)).astype(np.int64)
 
     def init(self, batch: int) -> None:  # noqa: D102
