@@ -17,7 +17,7 @@ import scipy.sparse as sp
 if TYPE_CHECKING:
     from .engine import Engine
 
-__all__ = ["Counting", "concat_active"]
+__all__ = ["Counting", "concat_active", "core_pairs", "source_costs", "link_totals"]
 
 
 class Counting:
@@ -38,18 +38,24 @@ class Counting:
                  ) -> None:
         self.eng, self.steps, self.batch = eng, steps, batch
         c = eng.n_cores
-        n_pairs = eng.pairs.shape[0]
+        n_pairs = eng.pairs.shape[0] if want_pairs else 0
+        if want_pairs:
+            eng._attach_pairs()
         n_links = eng.costs.n_links if eng.costs is not None else 0
+        # multicast targets: a step's link hops are its spikes per core x the core's tree
+        self.core_link = eng.costs.core_link if eng.costs is not None else None
         budget = eng.COUNTER_BYTES
         self.keep_core = steps * batch * 6 * c * 8 <= budget
         self.want_pairs = want_pairs
-        self.keep_link = steps * ((batch * n_pairs if want_pairs else 0) + n_links) * 8 \
-            <= budget
-        self.src_link = eng._source_links() if (self.keep_link and n_links) else None
-        if self.keep_link and n_links and not want_pairs and self.src_link is None:
-            # per-step link hops would cost more than the counting itself (long routes
-            # on a large mesh): keep their totals; the per-step energy does not need them
-            self.keep_link = False
+        self.keep_link = steps * (batch * n_pairs + n_links) * 8 <= budget
+        self.src_link = None
+        if self.keep_link and n_links and self.core_link is None:
+            self.src_link = eng._source_links()
+            if self.src_link is None and not want_pairs:
+                # per-step link hops would cost more than the counting itself (long
+                # routes on a large mesh): keep their totals; the per-step energy does
+                # not need them
+                self.keep_link = False
         bins = eng.count_mat.shape[0]
         self.block = max(1, min(steps, self.BLOCK_BYTES // max(batch * bins * 8, 1)))
         self.buf = np.zeros((self.block, batch, bins), dtype=eng.count_mat_step.dtype)
@@ -99,7 +105,10 @@ class Counting:
             ip = np.zeros(nb + 1, dtype=np.int64)
             np.cumsum(np.bincount(j, minlength=nb), out=ip[1:])
             fs = sp.csr_matrix((np.ones(src.shape[0]), src, ip), shape=(nb, eng.n_src))
-            if self.src_link is not None:
+            if self.core_link is not None:  # as costs.evaluate: spikes per core x trees
+                spikes = part["spikes"].sum(axis=1)
+                lh = np.asarray((sp.csr_matrix(spikes) @ self.core_link).todense())
+            elif self.src_link is not None:
                 lh = (fs @ self.src_link).toarray()
             else:
                 lh = ((fs @ eng.src_pair) @ eng.costs.pair_link).toarray()
@@ -143,8 +152,8 @@ class Counting:
             cnt["pair_msgs"] = self.pair_msgs
         costs = None
         if self.stream is not None:
-            pair_tot = self.eng.src_pair.T @ self.fires
-            costs = self.stream.finish(pair_tot)
+            costs = self.stream.finish(None if self.stream.link_hops is not None
+                                       else link_totals(self.eng, self.fires))
         return cnt, costs
 
 
@@ -157,3 +166,82 @@ def concat_active(bs: list, ss: list, ps: list) -> tuple[np.ndarray, np.ndarray,
         return bs[0].astype(np.int64), ss[0].astype(np.int64), ps[0]
     return (np.concatenate(bs).astype(np.int64), np.concatenate(ss).astype(np.int64),
             np.concatenate(ps))
+
+
+def core_pairs(eng: Engine) -> np.ndarray:
+    """Sorted keys ``src_core * n_cores + dst_core`` of the core pairs that exchange
+    messages (from the engine's inter-core entries)."""
+    key = np.repeat(eng.src_core, np.diff(eng._noc_ptr)) * eng.n_cores
+    key += eng._noc_core
+    return np.unique(key)
+
+
+#: inter-core entries handled at once by the per-source cost and link-load loops
+CHUNK = 1 << 22
+
+
+def _chunks(eng: Engine):
+    """``(s0, s1, a, b)``: consecutive source ranges and their inter-core entries
+    (source core ``a``, destination core ``b``), about :data:`CHUNK` entries each."""
+    ip = eng._noc_ptr
+    n_src = eng.n_src
+    s0 = 0
+    while s0 < n_src:
+        s1 = int(np.searchsorted(ip, ip[s0] + CHUNK, side="right")) - 1
+        s1 = min(max(s1, s0 + 1), n_src)
+        e0, e1 = int(ip[s0]), int(ip[s1])
+        if e1 > e0:
+            a = np.repeat(eng.src_core[s0:s1], np.diff(ip[s0:s1 + 1]))
+            yield s0, s1, a, eng._noc_core[e0:e1].astype(np.int64)
+        s0 = s1
+
+
+def source_costs(eng: Engine) -> None:
+    """Per source: the longest latency of its messages' routes (a step's NoC latency is
+    the largest over its firing sources, the same as over its active core pairs) and the
+    hop energy of one of its spikes (its messages' routes, or on multicast targets its
+    core's tree: the compiled routes' trees where the engine has them), without
+    materialising any per-pair route (:meth:`CostTables.pair_costs`)."""
+    tab = eng.costs
+    ip = eng._noc_ptr
+    hops_total = 0.0
+    for s0, s1, a, b in _chunks(eng):
+        hops, lat, energy = tab.pair_costs(a, b)
+        hops_total += float(hops.sum())
+        cnt = np.diff(ip[s0:s1 + 1])
+        full = np.flatnonzero(cnt)
+        eng.src_latency[s0 + full] = np.maximum.reduceat(lat, ip[s0:s1][full] - ip[s0])
+        if tab.n_links and not tab.multicast:
+            # summed one message at a time in core order, as a CSR product sums
+            m = sp.csr_matrix((energy, np.zeros(energy.shape[0], dtype=np.int32),
+                               ip[s0:s1 + 1] - ip[s0]), shape=(s1 - s0, 1))
+            eng.src_hop_energy[s0:s1] = m @ np.ones(1)
+    eng.noc_hops_total = hops_total
+    if tab.multicast and tab.n_links:
+        rt = tab.routes
+        if rt is not None and bool(getattr(rt, "multicast", False)):
+            tab.attach_trees(rt.pair_src, rt.pair_dst)
+        else:
+            tab.attach_trees(eng.pair_src, eng.pair_dst)
+        tree_e = tab.core_link @ tab.link_energy
+        eng.src_hop_energy[:eng.N] = tree_e[eng.slot_core]
+
+
+def link_totals(eng: Engine, fires: np.ndarray) -> np.ndarray:
+    """``(1, n_links)`` messages on each link over a run whose sources fired ``fires``
+    times: multicast trees x spikes per core, or the unicast routes' loads of the
+    messages per core pair (the compiler's aggregated loads)."""
+    tab = eng.costs
+    if not tab.n_links:
+        return np.zeros((1, 0))
+    if tab.core_link is not None:
+        per_core = np.bincount(eng.slot_core, weights=fires[:eng.N], minlength=eng.n_cores)
+        return np.asarray(tab.core_link.T @ per_core).reshape(1, -1)
+    load = np.zeros(tab.n_links)
+    ip = eng._noc_ptr
+    for s0, s1, a, b in _chunks(eng):
+        w = np.repeat(fires[s0:s1], np.diff(ip[s0:s1 + 1]))
+        keep = w > 0
+        if keep.any():
+            load += tab.link_loads(a[keep], b[keep], w[keep])
+    return load.reshape(1, -1)

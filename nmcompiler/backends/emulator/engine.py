@@ -51,7 +51,7 @@ from nmcompiler.targets.families import loihi as la
 
 from .arith import RESET_HARD, RESET_NONE, RESET_SOFT, SlotParams, make_arith
 from .costs import CostTables, evaluate
-from .counting import Counting, concat_active
+from .counting import Counting, concat_active, core_pairs, source_costs
 
 __all__ = ["Engine", "EngineResult"]
 
@@ -437,51 +437,72 @@ class Engine:
         esc = src_core[src]
         local = esc == core
         noc = (esc >= 0) & ~local
-        # core pairs of the inter-core entries
-        pair_key = esc * c + core
-        self.pairs = np.unique(pair_key[noc])
-        self.pair_src, self.pair_dst = np.divmod(self.pairs, c)
         self.sops_per_src = np.bincount(src, weights=cnt, minlength=n_src)
         self._build_count_matrix(src, core, cnt, esc, local, noc)
-        # messages of every source per core pair (one per (source, destination core) on
-        # another core): what the per-step pair and link counts are made of
-        pair_of = np.searchsorted(self.pairs, pair_key[noc])
-        sm = sp.csr_matrix((np.ones(pair_of.shape[0]), (src[noc], pair_of)),
-                           shape=(n_src, self.pairs.shape[0]))
-        sm.sum_duplicates()
-        self.src_pair = sm
+        # the inter-core entries (source, destination core), CSR over the sources: the
+        # core pairs, the per-source costs and the messages per pair are made from them
+        sel = np.flatnonzero(noc)
+        self._noc_ptr = np.zeros(n_src + 1, dtype=np.int64)
+        np.cumsum(np.bincount(src[sel], minlength=n_src), out=self._noc_ptr[1:])
+        self._noc_core = core[sel].astype(core32.dtype)
+        del src, core, cnt, esc, local, noc, sel
+        self._pairs: np.ndarray | None = None
+        self._src_pair: sp.csr_matrix | None = None
+        self._pairs_attached = False
+        self._src_link: Any = None
         self.src_latency = np.zeros(n_src)
         self.src_hop_energy = np.zeros(n_src)
-        self._src_link: Any = None
+        self.noc_hops_total = 0.0
         if self.costs is not None:
-            self.costs.attach_pairs(self.pair_src, self.pair_dst)
-            self._attach_source_costs()
+            source_costs(self)
 
-    def _attach_source_costs(self) -> None:
-        """Per source: the longest route latency of its messages (a step's NoC latency is
-        the largest over its firing sources, the same as over its active core pairs) and
-        the hop energy of its messages (hops per link x the link's energy)."""
-        tab = self.costs
-        sm = self.src_pair
-        lat = np.asarray(tab.pair_latency, dtype=np.float64)
-        if sm.nnz and lat.shape[0]:
-            full = np.flatnonzero(np.diff(sm.indptr))  # sources with messages (CSR rows)
-            self.src_latency[full] = np.maximum.reduceat(lat[sm.indices], sm.indptr[full])
-        if tab.n_links and sm.nnz:
-            pair_e = tab.pair_link @ tab.link_energy
-            self.src_hop_energy = sm @ pair_e
+    @property
+    def pairs(self) -> np.ndarray:
+        """Sorted keys ``src_core * n_cores + dst_core`` of the communicating core pairs
+        (the compiled routes' pairs where the engine has them), built on first use."""
+        if self._pairs is None:
+            self._pairs = core_pairs(self)
+        return self._pairs
+
+    @property
+    def pair_src(self) -> np.ndarray:
+        """Source logical core of every pair of :attr:`pairs`."""
+        return self.pairs // self.n_cores
+
+    @property
+    def pair_dst(self) -> np.ndarray:
+        """Destination logical core of every pair of :attr:`pairs`."""
+        return self.pairs % self.n_cores
+
+    @property
+    def src_pair(self) -> sp.csr_matrix:
+        """``(n_src, n_pairs)``: per source, one message per core pair it reaches on
+        another core; built on first use (per-step pair messages, :meth:`costs_of`)."""
+        if self._src_pair is None:
+            key = np.repeat(self.src_core, np.diff(self._noc_ptr)) * self.n_cores
+            key += self._noc_core
+            pair_of = np.searchsorted(self.pairs, key).astype(self._noc_core.dtype)
+            self._src_pair = sp.csr_matrix(
+                (np.ones(pair_of.shape[0]), pair_of, self._noc_ptr),
+                shape=(self.n_src, self.pairs.shape[0]))
+        return self._src_pair
+
+    def _attach_pairs(self) -> None:
+        """Per-pair hops, latency and energy on the cost tables (once, on first use)."""
+        if self.costs is not None and not self._pairs_attached:
+            self.costs.attach_pairs(self.pair_src, self.pair_dst)
+            self._pairs_attached = True
 
     def _source_links(self) -> sp.csr_matrix | None:
         """Per source, its messages' hops per link (``src_pair @ pair_link``), cached;
-        None where that matrix would be much larger than ``src_pair`` (long routes:
-        then the per-step link hops go through the core pairs)."""
+        None where that matrix would be much larger than the counter matrix (long
+        routes: then the per-step link hops go through the core pairs)."""
         if self._src_link is None:
-            tab = self.costs
-            est = float((self.src_pair @ np.asarray(tab.pair_hops, dtype=np.float64)).sum())
-            if est > max(self.count_mat.nnz, 100_000):
+            if self.noc_hops_total > max(self.count_mat.nnz, 100_000):
                 self._src_link = False
             else:
-                self._src_link = (self.src_pair @ tab.pair_link).tocsr()
+                self._attach_pairs()
+                self._src_link = (self.src_pair @ self.costs.pair_link).tocsr()
         return self._src_link if self._src_link is not False else None
 
     #: counter rows ("bins") of the counter matrix, in this order, one per logical core
@@ -744,4 +765,5 @@ class Engine:
         tables); :meth:`run` computes them itself as it goes (``EngineResult.costs``)."""
         if self.costs is None or not counters or "pair_msgs" not in counters:
             return None
+        self._attach_pairs()
         return evaluate(self.costs, counters)
