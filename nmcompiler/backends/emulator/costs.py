@@ -36,7 +36,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from nmcompiler.targets import Target
-from nmcompiler.targets.topology import _signed
+from nmcompiler.targets.topology import _run, _signed
 
 __all__ = ["CostTables", "CostStream", "route_links", "evaluate"]
 
@@ -216,6 +216,39 @@ class CostTables:
             self._pair_link = sp.csr_matrix(
                 (np.ones(int(ok.sum())), (rows[ok], li[ok])), shape=(k, self.n_links))
         return self._pair_link
+
+    def mesh_legs(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """On a mesh without holes: ``(column, row)`` of every logical core's router, for
+        :meth:`mesh_loads`; None elsewhere."""
+        if self._tables is None or self._tables[0] != "mesh":
+            return None
+        xy = self.target.noc.node_coords()
+        return xy[self.node, 0], xy[self.node, 1]
+
+    def mesh_loads(self, x_legs: np.ndarray, y_legs: np.ndarray) -> np.ndarray:
+        """``(n_links,)`` loads of x-then-y unicast routes from their legs, aggregated as
+        :meth:`nmcompiler.targets.topology.MeshNoC.core_link_load` does: ``x_legs``
+        ``(n_cores, ex)``, messages from a core to a column (along the core's row);
+        ``y_legs`` ``(ey, n_cores)``, messages from a row to a core (along its column)."""
+        noc = self.target.noc
+        t = noc.topo
+        ex, ey = noc.extent
+        xc, yc = self.mesh_legs()  # type: ignore[misc]
+        s, x1 = np.nonzero(x_legs)
+        mx = x_legs[s, x1]
+        ya, k = np.nonzero(y_legs)
+        my = y_legs[ya, k]
+        x0, y0 = xc[s], yc[s]
+        xb, yb = xc[k], yc[k]
+        dx = _signed(x1 - x0, ex, bool(t.wrap[0]))
+        dy = _signed(yb - ya, ey, bool(t.wrap[1]))
+        p, q = dx > 0, dx < 0
+        right = _run(y0[p], x0[p], dx[p], mx[p], ex, ey)
+        left = _run(y0[q], ex - 1 - x0[q], -dx[q], mx[q], ex, ey)[:, ::-1]
+        p, q = dy > 0, dy < 0
+        up = _run(xb[p], ya[p], dy[p], my[p], ey, ex)
+        down = _run(xb[q], ey - 1 - ya[q], -dy[q], my[q], ey, ex)[:, ::-1]
+        return noc._gather(right, left, up, down).astype(np.float64)
 
     def link_loads(self, src: np.ndarray, dst: np.ndarray, m: np.ndarray) -> np.ndarray:
         """``(n_links,)`` messages on each link when logical core ``src[k]`` sends

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import scipy.sparse as sp
+from scipy.sparse import _sparsetools as _st
 
 if TYPE_CHECKING:
     from .engine import Engine
@@ -180,20 +181,45 @@ def core_pairs(eng: Engine) -> np.ndarray:
 CHUNK = 1 << 22
 
 
-def _chunks(eng: Engine):
-    """``(s0, s1, a, b)``: consecutive source ranges and their inter-core entries
-    (source core ``a``, destination core ``b``), about :data:`CHUNK` entries each."""
-    ip = eng._noc_ptr
-    n_src = eng.n_src
+def _ranges(ip: np.ndarray):
+    """Consecutive source ranges ``(s0, s1)`` of about :data:`CHUNK` entries each."""
+    n_src = ip.shape[0] - 1
     s0 = 0
     while s0 < n_src:
         s1 = int(np.searchsorted(ip, ip[s0] + CHUNK, side="right")) - 1
         s1 = min(max(s1, s0 + 1), n_src)
+        yield s0, s1
+        s0 = s1
+
+
+def _chunks(eng: Engine, it: type = np.int64):
+    """``(s0, s1, a, b)``: consecutive source ranges and their inter-core entries
+    (source core ``a``, destination core ``b``), about :data:`CHUNK` entries each."""
+    ip = eng._noc_ptr
+    for s0, s1 in _ranges(ip):
         e0, e1 = int(ip[s0]), int(ip[s1])
         if e1 > e0:
-            a = np.repeat(eng.src_core[s0:s1], np.diff(ip[s0:s1 + 1]))
-            yield s0, s1, a, eng._noc_core[e0:e1].astype(np.int64)
-        s0 = s1
+            a = np.repeat(eng.src_core[s0:s1].astype(it), np.diff(ip[s0:s1 + 1]))
+            yield s0, s1, a, eng._noc_core[e0:e1].astype(it)
+
+
+def _leg_keys(eng: Engine, legs: tuple, c: int, ex: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per inter-core entry (source core a, destination core b): the keys
+    ``a * ex + column(b)`` of its x leg and ``row(a) * n_cores + b`` of its y leg."""
+    if getattr(eng, "_leg_keys_cache", None) is None:
+        ey = int(legs[1].max(initial=0)) + 1
+        it = np.int64 if max(c * ex, c * ey) >= 2**31 else np.int32
+        xc, yc = (v.astype(it) for v in legs)
+        kx = np.empty(int(eng._noc_ptr[-1]), dtype=it)
+        ky = np.empty_like(kx)
+        for s0, s1, a, b in _chunks(eng, it):
+            e0, e1 = int(eng._noc_ptr[s0]), int(eng._noc_ptr[s1])
+            np.multiply(yc[a], c, out=ky[e0:e1])
+            ky[e0:e1] += b
+            np.multiply(a, ex, out=kx[e0:e1])
+            kx[e0:e1] += xc[b]
+        eng._leg_keys_cache = (kx, ky)
+    return eng._leg_keys_cache
 
 
 def source_costs(eng: Engine) -> None:
@@ -237,8 +263,28 @@ def link_totals(eng: Engine, fires: np.ndarray) -> np.ndarray:
     if tab.core_link is not None:
         per_core = np.bincount(eng.slot_core, weights=fires[:eng.N], minlength=eng.n_cores)
         return np.asarray(tab.core_link.T @ per_core).reshape(1, -1)
-    load = np.zeros(tab.n_links)
     ip = eng._noc_ptr
+    legs = tab.mesh_legs()
+    if legs is not None:
+        # x legs per (source core, column), y legs per (row, destination core): per chunk
+        # of sources one transposed sparse product over its entries keyed that way (the
+        # keys are made once per engine: two int32 per inter-core entry)
+        c, (ex, ey) = eng.n_cores, tab.target.noc.extent
+        keys = _leg_keys(eng, legs, c, ex)
+        it = keys[0].dtype
+        x_legs = np.zeros(c * ex)
+        y_legs = np.zeros(ey * c)
+        ones = np.ones(min(CHUNK, int(ip[-1])) + 1)
+        for s0, s1 in _ranges(ip):
+            e0, e1 = int(ip[s0]), int(ip[s1])
+            if e1 == e0:
+                continue
+            ap = (ip[s0:s1 + 1] - e0).astype(it)
+            f = np.ascontiguousarray(fires[s0:s1])
+            _st.csc_matvec(c * ex, s1 - s0, ap, keys[0][e0:e1], ones, f, x_legs)
+            _st.csc_matvec(ey * c, s1 - s0, ap, keys[1][e0:e1], ones, f, y_legs)
+        return tab.mesh_loads(x_legs.reshape(c, ex), y_legs.reshape(ey, c)).reshape(1, -1)
+    load = np.zeros(tab.n_links)
     for s0, s1, a, b in _chunks(eng):
         w = np.repeat(fires[s0:s1], np.diff(ip[s0:s1 + 1]))
         keep = w > 0
