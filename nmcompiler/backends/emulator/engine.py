@@ -52,6 +52,7 @@ from nmcompiler.targets.families import loihi as la
 from .arith import RESET_HARD, RESET_NONE, RESET_SOFT, SlotParams, make_arith
 from .costs import CostTables, evaluate
 from .counting import Counting, concat_active, core_pairs, source_costs
+from .sparse import abs_row_sums, cast_data, integer_valued, sort_uniform_columns
 
 __all__ = ["Engine", "EngineResult"]
 
@@ -279,7 +280,7 @@ class Engine:
                     n_rows += m
             elif fam in ("spinnaker", "speck"):
                 w = np.rint(w)
-            if integer and not np.all(w - np.trunc(w) == 0):  # as mod(w, 1) == 0, faster
+            if integer and not integer_valued(w):  # as mod(w, 1) == 0, blockwise
                 integer = False
             lvl = self.pop_level[proj.post]
             if fast:
@@ -324,7 +325,7 @@ class Engine:
         # exactness bound of float32 accumulation (per row: sum |w| x largest payload)
         absrow = np.zeros(n_rows)
         for _, _, _, m in self.groups:
-            absrow += np.bincount(m.indices, weights=np.abs(m.data), minlength=n_rows)
+            absrow += abs_row_sums(m.indices, m.data, n_rows)
         self.row_abs_max = float(absrow.max(initial=0.0))
         self.max_pop_payload = float(max(1, int(self.params.graded_max.max(initial=0))))
         self._mats32: list | None = None
@@ -351,13 +352,20 @@ class Engine:
         ip[:s0] = 0
         ip[s0:s0 + m + 1] = indptr
         ip[s0 + m + 1:] = nnz
-        ind = np.asarray(conn.indices).astype(idx_t)  # a copy: sorting must not touch the IR
+        srt = sort_uniform_columns(np.asarray(conn.indices), np.asarray(w, dtype=np.float64),
+                                   indptr, n_rows)
+        if srt is not None:  # new arrays: the IR's are not touched
+            ind, data = srt[0].astype(idx_t, copy=False), srt[1]
+        else:
+            ind = np.asarray(conn.indices).astype(idx_t)  # a copy: sorting must not touch it
+            data = np.asarray(w, dtype=np.float64)
+            if np.may_share_memory(data, conn.weight):
+                data = data.copy()
         if row_off:
             ind += row_off
-        data = np.asarray(w, dtype=np.float64)
-        if np.may_share_memory(data, conn.weight):
-            data = data.copy()
         mat = sp.csc_matrix((data, ind, ip), shape=(n_rows, self.n_src))
+        if srt is not None:
+            mat.has_sorted_indices = True
         mat.sum_duplicates()
         return mat
 
@@ -390,7 +398,7 @@ class Engine:
         if cache is None:
             cache = []
             for *_, m in self.groups:
-                mm = m.astype(np.float32) if f32 else m
+                mm = cast_data(m, np.float32) if f32 else m
                 blocks = []
                 if mm.shape[0] > self.BLOCK_ROWS and mm.nnz:
                     for r0 in range(0, mm.shape[0], self.BLOCK_ROWS):
@@ -417,9 +425,17 @@ class Engine:
         direct = not self.segments
         core32 = self.slot_core.astype(np.int32 if c < 2**31 else np.int64)
         tot = None
-        for _, _, _, m in self.groups:
+        if c == 1:  # one core: a source's synapses per core are its synapses
+            per = sum((np.diff(m.indptr).astype(np.int64) for *_, m in self.groups),
+                      np.zeros(n_src, dtype=np.int64))
+            has = np.flatnonzero(per)
+            ip = np.zeros(n_src + 1, dtype=np.int64)
+            ip[1:] = np.cumsum(per > 0)
+            tot = sp.csr_matrix((per[has], np.zeros(has.shape[0], dtype=np.int32), ip),
+                                shape=(n_src, c))
+        for _, _, _, m in self.groups if c > 1 else ():
             rows = m.indices if direct else self.row_slot[m.indices]
-            s_ = sp.csr_matrix((np.ones(m.indices.shape[0], dtype=np.int64), core32[rows],
+            s_ = sp.csr_matrix((np.ones(m.indices.shape[0], dtype=np.int32), core32[rows],
                                 m.indptr.copy()), shape=(n_src, c))  # summing rewrites it
             s_.sum_duplicates()
             tot = s_ if tot is None else tot + s_
@@ -537,7 +553,7 @@ class Engine:
         # the per-step kernel reads it in float32 where every bin's largest possible
         # step total (all sources firing) is exact there (< 2**24): less memory traffic
         rowmax = np.bincount(mat.indices, weights=mat.data, minlength=n_bins).max(initial=0)
-        self.count_mat_step = mat.astype(np.float32) if rowmax < _F32_EXACT else mat
+        self.count_mat_step = cast_data(mat, np.float32) if rowmax < _F32_EXACT else mat
         self.count_slices = {k: slice(i * c, (i + 1) * c)
                              for i, k in enumerate(self.COUNT_BINS)}
 
