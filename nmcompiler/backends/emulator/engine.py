@@ -594,6 +594,7 @@ class Engine:
         arith = make_arith(self.family, self.params, self._formats, integer=self.integer)
         arith.init(batch)
         arith.a_bound = self.row_abs_max * max(max_in, self.max_pop_payload)
+        self._i32_direct = arith.a_bound < 2**31
         rngs = [(sl, sd, np.random.Generator(np.random.PCG64(
             [int(canonical(net.populations[nm].model)["seed"]), zlib.crc32(nm.encode())])))
             for nm, sl, sd, _ in self.noisy]
@@ -772,8 +773,9 @@ class Engine:
                 a[:, lo - sl.start:hi - sl.start] += np.floor(seg / float(1 << shift))
         else:
             a = acc[:, sl]
-        if self.family == "loihi":
-            return a.astype(np.int64).astype(np.int32)  # int32 wrap of the port sum
+        if self.family == "loihi":  # int32 wrap of the port sum (none within 2**31)
+            return a.astype(np.int32) if self._i32_direct else a.astype(np.int64).astype(
+                np.int32)
         return a
 
     def costs_of(self, counters: Mapping[str, np.ndarray]) -> dict[str, Any] | None:
