@@ -594,6 +594,7 @@ class Engine:
         arith = make_arith(self.family, self.params, self._formats, integer=self.integer)
         arith.init(batch)
         arith.a_bound = self.row_abs_max * max(max_in, self.max_pop_payload)
+        self._order_cache: tuple | None = None
         self._i32_direct = arith.a_bound < 2**31
         rngs = [(sl, sd, np.random.Generator(np.random.PCG64(
             [int(canonical(net.populations[nm].model)["seed"]), zlib.crc32(nm.encode())])))
@@ -728,8 +729,14 @@ class Engine:
         b, src, pay = ent
         idx_t = m.indptr.dtype
         if batch == 1:
-            order = np.argsort(-src, kind="stable") if src.shape[0] > 1 else None
-            cols = src if order is None else src[order]
+            # a step's sources are delivered by several groups and counted: sort once
+            hit = self._order_cache
+            if hit is not None and hit[0] is src:
+                order, cols = hit[1], hit[2]
+            else:
+                order = np.argsort(-src, kind="stable") if src.shape[0] > 1 else None
+                cols = src if order is None else src[order]
+                self._order_cache = (src, order, cols)
             k = cols.shape[0]
             ap = np.empty(2 * k, dtype=idx_t)
             ap[0::2] = m.indptr[cols]
