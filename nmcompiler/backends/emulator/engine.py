@@ -730,13 +730,14 @@ class Engine:
         idx_t = m.indptr.dtype
         if batch == 1:
             # a step's sources are delivered by several groups and counted: sort once
-            hit = self._order_cache
+            hit = getattr(self, "_order_cache", None)
             if hit is not None and hit[0] is src:
                 order, cols = hit[1], hit[2]
             else:
                 order = np.argsort(-src, kind="stable") if src.shape[0] > 1 else None
                 cols = src if order is None else src[order]
-                self._order_cache = (src, order, cols)
+                if self is not None:
+                    self._order_cache = (src, order, cols)
             k = cols.shape[0]
             ap = np.empty(2 * k, dtype=idx_t)
             ap[0::2] = m.indptr[cols]
