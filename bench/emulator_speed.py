@@ -335,7 +335,8 @@ def compiled_section(args) -> None:
         counts = {}
         for tgt in args.targets:
             out = Path(tmp.name) / f"{tgt.replace(':', '_')}_{n}"
-            r = compiled_child(n, tgt, steps_c, args.repeats, out)
+            r = compiled_child(n, tgt, steps_c, min(args.repeats, 2) if big else args.repeats,
+                               out)
             r.update(n=n, k=k, steps=steps_c, load=_load())
             comp_rows.append(r)
             if "failed" in r:
@@ -371,7 +372,8 @@ def compiled_section(args) -> None:
         "compiled network (its partition, placement and routes), then runs with counters "
         "and the cost model on (time and energy per step, link hops, the backend's "
         "Counters) and off, interleaved (on, off, on, off, ...), "
-        f"{args.repeats} of each; best wall and best CPU seconds of each; each row in its "
+        f"{args.repeats} of each (at most 2 above 1e5 neurons); best wall and best CPU "
+        "seconds of each; each row in its "
         "own process. Overhead = on / off - 1 (wall; CPU: the process's own CPU time, "
         "which other work on the shared machine inflates less). Events/s = synaptic "
         "events / best wall time with counters and costs on. Build: the engine of the "
