@@ -465,6 +465,12 @@ def main() -> None:
     ap.add_argument("--child", nargs=5, default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
+        import resource
+
+        # a row that needs more than this much address space fails with MemoryError
+        # (reported) instead of pushing the shared machine into the OOM killer
+        cap = int(float(os.environ.get("NMC_BENCH_MEM_GB", "14")) * 2**30)
+        resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
         n, tgt, steps, reps, out = args.child
         out = Path(out)
         r = run_compiled(int(n), tgt, int(steps), int(reps), out.with_suffix(".npy"))
