@@ -397,8 +397,8 @@ def compiled_section(args) -> None:
             f"| {r['n']:,} | {r['target']} | {r['cores']:,} | {r['steps']} | "
             f"{r['spikes']:,} | {r['events']:,} | {r['compile']:.1f} | {r['build']:.2f} | "
             f"{r['build_faults'] * per_fault:.2f} | {r['on']:.3f} | {r['off']:.3f} | "
-            f"+{100 * (r['on'] / r['off'] - 1):.0f}% | {r['on_cpu']:.3f} | "
-            f"{r['off_cpu']:.3f} | +{100 * (r['on_cpu'] / r['off_cpu'] - 1):.0f}% | "
+            f"{100 * (r['on'] / r['off'] - 1):+.0f}% | {r['on_cpu']:.3f} | "
+            f"{r['off_cpu']:.3f} | {100 * (r['on_cpu'] / r['off_cpu'] - 1):+.0f}% | "
             f"{r['events'] / r['on']:.3g} | {yn[r['per_step']]} / "
             f"{yn[r['links_per_step']]} | {r['energy_j']:.3g} | {r['peak_gb']:.1f} | "
             f"{r['load']} |")
