@@ -345,8 +345,8 @@ def compiled_section(args) -> None:
             counts[r["target"]] = np.load(out.with_suffix(".npy"))
             print(f"N={n:>8} {r['target']}: {r['cores']} cores, compile {r['compile']:.1f}s "
                   f"build {r['build']:.2f}s ({r['build_faults']} page faults), counters on "
-                  f"{r['on']:.3f}s off {r['off']:.3f}s (+{100 * (r['on'] / r['off'] - 1):.0f}% "
-                  f"wall, +{100 * (r['on_cpu'] / r['off_cpu'] - 1):.0f}% CPU), "
+                  f"{r['on']:.3f}s off {r['off']:.3f}s ({100 * (r['on'] / r['off'] - 1):+.0f}% "
+                  f"wall, {100 * (r['on_cpu'] / r['off_cpu'] - 1):+.0f}% CPU), "
                   f"{r['events'] / r['on']:.3g} ev/s on, peak {r['peak_gb']:.1f} GB, "
                   f"load {r['load']}", flush=True)
         if n <= args.nest_up_to:
