@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import time
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
 import numpy as np
@@ -79,6 +79,8 @@ class EngineResult:
     #: whether ``link_hops`` / ``pair_msgs`` do (see :attr:`Engine.COUNTER_BYTES`)
     counters_per_step: bool = True
     link_hops_per_step: bool = True
+    #: per source (population or input): ``spikes``, ``synaptic_ops``, ``messages``
+    per_population: dict[str, dict[str, int]] = field(default_factory=dict)
 
 
 def _narrow_indices(mat: sp.spmatrix) -> None:
@@ -706,13 +708,36 @@ class Engine:
         counters: dict[str, np.ndarray] = {}
         costs = None
         per_step = {}
+        per_pop: dict[str, dict[str, int]] = {}
         if counting is not None:
             counters, costs = counting.finish()
             per_step = {"counters_per_step": counting.keep_core,
                         "link_hops_per_step": counting.keep_link}
+            per_pop = self.per_population(counting.fires)
         return EngineResult(outputs=rec_out, probes=rec_probe, counters=counters, steps=steps,
                             batched=batched, wall_s=wall, synaptic_events=n_events,
-                            spikes=n_spikes, costs=costs, **per_step)
+                            spikes=n_spikes, costs=costs, per_population=per_pop, **per_step)
+
+    def per_population(self, fires: np.ndarray) -> dict[str, dict[str, int]]:
+        """The run's counters by source, population or input: ``fires`` (firings per
+        source over the run) times what one firing adds (``count_mat``), summed per
+        counter. The totals over sources are the run's ``spikes``, ``sops`` and
+        ``messages`` (an input's spikes are not a core's: 0; docs/emulator.md)."""
+        c = self.n_cores
+        weighted = (self.count_mat @ sp.diags(np.asarray(fires, dtype=np.float64))).tocsc()
+        out: dict[str, dict[str, int]] = {}
+        sizes = {**{k: p.size for k, p in self.net.populations.items()},
+                 **{k: i.size for k, i in self.net.inputs.items()}}
+        for name, size in sizes.items():
+            a = self.src_off[name]
+            cols = weighted[:, a:a + size]
+            rows = np.asarray(cols.sum(axis=1)).reshape(-1)
+            out[name] = {
+                "spikes": int(round(rows[4 * c:5 * c].sum())),
+                "synaptic_ops": int(round(rows[0:c].sum())),
+                "messages": int(round(rows[c:2 * c].sum())),
+            }
+        return out
 
     def _deliver(self, acc: np.ndarray, m: sp.csc_matrix, ent: tuple, binary: bool,
                  batch: int) -> int:
