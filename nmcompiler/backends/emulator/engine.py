@@ -19,13 +19,10 @@ Design (docs/emulator.md):
   Integer sums are exact in float32 when a per-row bound allows (2**24) and in float64
   otherwise. Loihi projections with a negative ``weight_exp`` get their own rows so the
   shift floors the projection's sum, as Lava does.
-* **Counters** come from one more sparse matrix, precomputed: per source neuron (a
-  column), its synapses per destination core, its messages (one per (source neuron,
-  destination core) on another core) per source core and per core pair, its local and
-  input deliveries and its spike, each in its own row ("bin"). Per step the same
-  zero-copy kernel adds the columns of the firing sources into that step's counter row;
-  through the route of each core pair :mod:`nmcompiler.backends.emulator.costs` turns them into
-  hops per link, NoC latency, time and energy.
+* **Counters** come from one more sparse matrix (per source, its synapses per
+  destination core, messages, local and input deliveries and spike, one row per bin),
+  added per step by the same kernel; :mod:`.counting` and :mod:`.costs` turn them into
+  hops per link, NoC latency, time and energy from the routes' formulas.
 """
 
 from __future__ import annotations
@@ -49,9 +46,10 @@ from nmcompiler.ir.verify import effective_min_delay, verify, zero_delay_order
 from nmcompiler.quantization import PopulationQuant, ProjectionQuant, QuantizationInfo
 from nmcompiler.targets.families import loihi as la
 
+from . import counting as _cnt
 from .arith import RESET_HARD, RESET_NONE, RESET_SOFT, SlotParams, make_arith
 from .costs import CostTables, evaluate
-from .counting import Counting, concat_active, core_pairs, source_costs
+from .counting import Counting, concat_active
 from .sparse import abs_row_sums, cast_data, integer_valued, sort_uniform_columns
 
 __all__ = ["Engine", "EngineResult"]
@@ -472,14 +470,14 @@ class Engine:
         self.src_hop_energy = np.zeros(n_src)
         self.noc_hops_total = 0.0
         if self.costs is not None:
-            source_costs(self)
+            _cnt.source_costs(self)
 
     @property
     def pairs(self) -> np.ndarray:
         """Sorted keys ``src_core * n_cores + dst_core`` of the communicating core pairs
         (the compiled routes' pairs where the engine has them), built on first use."""
         if self._pairs is None:
-            self._pairs = core_pairs(self)
+            self._pairs = _cnt.core_pairs(self)
         return self._pairs
 
     @property
@@ -497,12 +495,7 @@ class Engine:
         """``(n_src, n_pairs)``: per source, one message per core pair it reaches on
         another core; built on first use (per-step pair messages, :meth:`costs_of`)."""
         if self._src_pair is None:
-            key = np.repeat(self.src_core, np.diff(self._noc_ptr)) * self.n_cores
-            key += self._noc_core
-            pair_of = np.searchsorted(self.pairs, key).astype(self._noc_core.dtype)
-            self._src_pair = sp.csr_matrix(
-                (np.ones(pair_of.shape[0]), pair_of, self._noc_ptr),
-                shape=(self.n_src, self.pairs.shape[0]))
+            self._src_pair = _cnt.source_pairs(self)
         return self._src_pair
 
     def _attach_pairs(self) -> None:
@@ -512,16 +505,8 @@ class Engine:
             self._pairs_attached = True
 
     def _source_links(self) -> sp.csr_matrix | None:
-        """Per source, its messages' hops per link (``src_pair @ pair_link``), cached;
-        None where that matrix would be much larger than the counter matrix (long
-        routes: then the per-step link hops go through the core pairs)."""
-        if self._src_link is None:
-            if self.noc_hops_total > max(self.count_mat.nnz, 100_000):
-                self._src_link = False
-            else:
-                self._attach_pairs()
-                self._src_link = (self.src_pair @ self.costs.pair_link).tocsr()
-        return self._src_link if self._src_link is not False else None
+        """Per source its messages' hops per link, or None (:func:`source_links`)."""
+        return _cnt.source_links(self)
 
     #: counter rows ("bins") of the counter matrix, in this order, one per logical core
     COUNT_BINS = ("sops", "messages", "local", "input", "spikes")
@@ -719,25 +704,9 @@ class Engine:
                             spikes=n_spikes, costs=costs, per_population=per_pop, **per_step)
 
     def per_population(self, fires: np.ndarray) -> dict[str, dict[str, int]]:
-        """The run's counters by source, population or input: ``fires`` (firings per
-        source over the run) times what one firing adds (``count_mat``), summed per
-        counter. The totals over sources are the run's ``spikes``, ``sops`` and
-        ``messages`` (an input's spikes are not a core's: 0; docs/emulator.md)."""
-        c = self.n_cores
-        weighted = (self.count_mat @ sp.diags(np.asarray(fires, dtype=np.float64))).tocsc()
-        out: dict[str, dict[str, int]] = {}
-        sizes = {**{k: p.size for k, p in self.net.populations.items()},
-                 **{k: i.size for k, i in self.net.inputs.items()}}
-        for name, size in sizes.items():
-            a = self.src_off[name]
-            cols = weighted[:, a:a + size]
-            rows = np.asarray(cols.sum(axis=1)).reshape(-1)
-            out[name] = {
-                "spikes": int(round(rows[4 * c:5 * c].sum())),
-                "synaptic_ops": int(round(rows[0:c].sum())),
-                "messages": int(round(rows[c:2 * c].sum())),
-            }
-        return out
+        """The run's ``spikes``, ``synaptic_ops`` and ``messages`` by source (population
+        or input) from ``fires``, firings per source (:func:`counting.per_population`)."""
+        return _cnt.per_population(self, fires)
 
     def _deliver(self, acc: np.ndarray, m: sp.csc_matrix, ent: tuple, binary: bool,
                  batch: int) -> int:
