@@ -20,10 +20,11 @@ _API = {
     "CompiledNetwork": "nmcompiler.compiled",
     "save_compiled": "nmcompiler.compiled",
     "load_compiled": "nmcompiler.compiled",
+    "run_aligned": "nmcompiler.run_outputs",
 }
 
 __all__ = ["compile", "load_model", "CompiledNetwork", "save_compiled", "load_compiled",
-           "__version__"]
+           "run_aligned", "__version__"]
 
 
 def __getattr__(name: str) -> Any:

@@ -29,7 +29,8 @@ from .passes.base import CompileState, Pass, strip_timings
 from .passes.pipeline import DEFAULT_PASS_NAMES, default_pipeline, run_pipeline
 from .targets import Target, load_target
 
-__all__ = ["compile", "resolve_target", "load_model", "strip_timings", "PHASES"]
+__all__ = ["compile", "resolve_target", "load_model", "strip_timings", "PHASES",
+           "check_inputs_of"]
 
 #: The phases of a compile, in order (progress callbacks receive these names).
 PHASES = DEFAULT_PASS_NAMES
@@ -58,6 +59,7 @@ def compile(  # noqa: A001 - the API's name, as in docs/architecture.md
     quantize_options: Mapping[str, Any] | None = None,
     progress: Progress | None = None,
     timings: bool = False,
+    check_input: Mapping[str, Any] | None = None,
 ) -> CompiledNetwork:
     """Compile ``network`` for ``target`` (a bundled name, a TOML path or a Target).
 
@@ -72,6 +74,9 @@ def compile(  # noqa: A001 - the API's name, as in docs/architecture.md
         lower_options, quantize_options: options of those passes (docs/passes.md).
         progress: called as ``progress(phase, index, total)`` before each phase.
         timings: add the wall time of each phase to the report (breaks byte-identity).
+        check_input: the user's own input for the behaviour check, ``(T, n)`` or
+            ``(T, B, n)`` per input name (a single array for a one-input network), in
+            place of ``check_steps`` steps of random spikes (docs/passes.md#fidelity).
 
     Raises:
         NetworkError, FitError, RetimingError, ConfigError: with the object, the limit
@@ -88,8 +93,11 @@ def compile(  # noqa: A001 - the API's name, as in docs/architecture.md
     from .limits import check_compile_bounds
 
     check_compile_bounds(network, tgt)  # bounded work before the passes (docs/cli.md)
+    q_options = dict(quantize_options or {})
+    if check_input is not None:
+        q_options["check_input"] = check_inputs_of(network, check_input)
     passes = default_pipeline(
-        lower=dict(lower_options or {}), quantize=dict(quantize_options or {}),
+        lower=dict(lower_options or {}), quantize=q_options,
         partition={"method": partition_method},
         place={"method": place_method, "time_limit_s": time_limit_s})
 
@@ -97,8 +105,8 @@ def compile(  # noqa: A001 - the API's name, as in docs/architecture.md
         if progress is not None:
             progress(p.name, index, total)
 
-    res = run_pipeline(passes, CompileState(network=network, target=tgt, seed=int(seed)),
-                       before=before)
+    res = run_pipeline(passes, CompileState(network=network, target=tgt, seed=int(seed),
+                                            source=network), before=before)
     st = res.state
     net, part, pl, rt = st.network, st.partition, st.placement, st.routes
     assert part is not None and pl is not None and rt is not None
@@ -117,9 +125,51 @@ def compile(  # noqa: A001 - the API's name, as in docs/architecture.md
         "lower": dict(lower_options or {}),
         "quantize": dict(quantize_options or {}),
     }
+    if check_input is not None:
+        t = min(int(a.shape[0]) for a in q_options["check_input"].values()) \
+            if q_options["check_input"] else 0
+        options["check_input"] = f"the user's input ({t} steps)"
     return CompiledNetwork(network=net, target=tgt, target_toml=toml_text, partition=part,
                            placement=pl, routes=rt, report=report, seed=int(seed),
                            options=options)
+
+
+def check_inputs_of(network: Network, inputs: Any) -> dict[str, Any]:
+    """The behaviour check's input checked against ``network``: a mapping of input name
+    to ``(T, n)`` or ``(T, B, n)`` array, or one array for a one-input network.
+
+    Raises:
+        InputError: an unknown input, a wrong shape, unequal lengths, no steps, values
+            that are not finite numbers (exit 1).
+    """
+    import numpy as np
+
+    from nmcompiler.ir.errors import InputError
+    from nmcompiler.ir.simulate import normalise_inputs
+
+    if not isinstance(inputs, Mapping):
+        if len(network.inputs) != 1:
+            raise InputError(f"the check input is one array but network '{network.name}' "
+                             f"has {len(network.inputs)} inputs", obj="check_input",
+                             rule="one array per input",
+                             hint="give a mapping {input name: array}")
+        inputs = {next(iter(network.inputs)): inputs}
+    arrays = {str(k): np.asarray(v) for k, v in inputs.items()}
+    for k, a in arrays.items():
+        if a.dtype.kind not in "biuf" or (a.size and not np.all(np.isfinite(a))):
+            raise InputError(f"check input '{k}' holds values that are not finite numbers",
+                             obj=k, rule="finite numeric input",
+                             hint="spikes as 0/1, payloads as integers")
+    missing = sorted(set(network.inputs) - set(arrays))
+    if missing:
+        raise InputError(f"the check input has no array for input '{missing[0]}'",
+                         obj=missing[0], rule="one array per input",
+                         hint="inputs: " + ", ".join(network.inputs))
+    _, steps, _, _ = normalise_inputs(network, arrays, None)
+    if steps < 1:
+        raise InputError("the check input has 0 steps", obj="check_input",
+                         rule="steps >= 1", hint="give at least one step")
+    return arrays
 
 
 def _report(network: Network, net: Network, tgt: Target, st: CompileState,

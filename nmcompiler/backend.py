@@ -32,6 +32,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = [
     "Backend",
+    "ScriptBackend",
     "Counters",
     "RunResult",
     "ENTRY_POINT_GROUP",
@@ -142,6 +143,120 @@ class Backend(abc.ABC):
             rule="toolchain",
             hint=reason or "this backend only lowers; run on the emulator instead",
         )
+
+
+
+class ScriptBackend(Backend):
+    """A backend that writes its vendor artifact as a graph of arrays plus a standalone
+    runner script (``out_dir/<dir_name>/{network.npz, <script_file>}``) and runs that
+    script in the vendor's interpreter (Lava, PyNN): the artifact handling, the step check
+    and the input checks they share. Subclasses set the names and :meth:`graph_io`, and
+    may refine :meth:`check_input_values`."""
+
+    #: the folder :meth:`lower` writes under ``out_dir``
+    dir_name: str = ""
+    #: the graph's file in that folder
+    network_file: str = "network.npz"
+    #: the runner script's file name in that folder
+    script_file: str = ""
+    #: combine (T, n) inputs with (T, B, n) ones by repeating them over the batch
+    broadcast_batch: bool = False
+
+    @abc.abstractmethod
+    def runner(self) -> Path:
+        """The runner script copied next to the graph."""
+
+    @abc.abstractmethod
+    def graph_io(self) -> tuple[Any, Any, Any]:
+        """``(lower_compiled, write_graph, read_graph)`` of this backend's graph format;
+        the graph has ``inputs``, ``record_all()``."""
+
+    def lower(self, compiled: CompiledNetwork, out_dir: Path, *,
+              probes: tuple[str, ...] = ()) -> Path:
+        """Write ``out_dir/<dir_name>/{network.npz, script}``; return that folder.
+
+        ``probes`` adds ``"pop.var"`` recordings to the network's own outputs and probes.
+        """
+        import shutil
+
+        lower_compiled, write_graph, _ = self.graph_io()
+        graph = lower_compiled(compiled, probes=probes)
+        dest = Path(out_dir) / self.dir_name
+        dest.mkdir(parents=True, exist_ok=True)
+        write_graph(graph, dest / self.network_file)
+        shutil.copyfile(self.runner(), dest / self.script_file)
+        return dest
+
+    def artifact_files(self, artifact: Any, tmp: Path, probes: tuple[str, ...],
+                       record_all: bool) -> tuple[Path, Path | None]:
+        """``(network.npz, script or None)`` for any accepted artifact: a lowered folder
+        or its graph file (used as is), a build directory / ``compiled.nmc`` or a
+        CompiledNetwork (lowered into ``tmp``). Paths are made absolute: the runner
+        starts in another directory."""
+        compiled = artifact
+        if isinstance(artifact, (str, Path)):
+            p = Path(artifact).resolve()
+            folder = None
+            if p.is_file() and p.suffix == ".npz":
+                folder, npz = p.parent, p
+            elif p.is_dir() and (p / self.network_file).exists():
+                folder, npz = p, p / self.network_file
+            if folder is not None:
+                script = folder / self.script_file
+                return npz, script if script.exists() else None
+            from nmcompiler.compiled import load_compiled
+
+            compiled = load_compiled(p)
+        lower_compiled, write_graph, _ = self.graph_io()
+        graph = lower_compiled(compiled, probes=probes)
+        if record_all:
+            graph.record_all()
+        return write_graph(graph, tmp / self.network_file), None
+
+    @staticmethod
+    def check_steps(steps: Any) -> int:
+        """``steps`` as an int >= 1, else an InputError."""
+        from nmcompiler.ir.errors import InputError
+
+        if steps is None or int(steps) < 1:
+            raise InputError("nothing to run: 0 steps", obj="steps", rule="steps >= 1",
+                             hint="pass steps >= 1")
+        return int(steps)
+
+    def check_input_values(self, name: str, a: np.ndarray) -> None:
+        """Refuse values this backend's runner cannot send (default: accept all)."""
+
+    def check_inputs(self, sizes: Mapping[str, int], inputs: Mapping[str, np.ndarray],
+                     steps: int) -> dict[str, np.ndarray]:
+        """The inputs cut to ``steps`` steps, checked against the graph's input sizes
+        (``{name: n}``): known names, ``(T >= steps, n)`` or ``(T, B, n)``, one batch
+        size, values accepted by :meth:`check_input_values`."""
+        from nmcompiler.ir.errors import InputError
+
+        out = {}
+        for name, x in (inputs or {}).items():
+            if name not in sizes:
+                raise InputError(f"input '{name}' is not an input of the network",
+                                 obj=name, rule="known input",
+                                 hint="inputs: " + (", ".join(sizes) or "none"))
+            a = np.asarray(x)
+            n = int(sizes[name])
+            if a.ndim not in (2, 3) or a.shape[-1] != n or a.shape[0] < steps:
+                raise InputError(
+                    f"input '{name}' has shape {a.shape}; need (T >= {steps}, {n}) or "
+                    f"(T, B, {n})", obj=name, rule="input shape",
+                    hint="one (T, n) or (T, B, n) array per input")
+            self.check_input_values(name, a)
+            out[name] = a[:steps]
+        batches = {a.shape[1] for a in out.values() if a.ndim == 3}
+        if len(batches) > 1:
+            raise InputError(f"inputs have different batch sizes {sorted(batches)}",
+                             obj="inputs", rule="one batch size", hint="use one B for all")
+        if batches and self.broadcast_batch:
+            b = batches.pop()
+            out = {k: (v if v.ndim == 3 else np.repeat(v[:, None, :], b, axis=1))
+                   for k, v in out.items()}
+        return out
 
 
 #: the keyword arguments every backend's ``run`` takes (checked when a backend is loaded)

@@ -143,6 +143,10 @@ def compile(  # noqa: A001
     nir: ImportOptions = ImportOptions(),
     force: bool = typer.Option(False, "--force", help=FORCE_HELP),
     max_memory: Optional[float] = typer.Option(None, "--max-memory", help=MEMORY_HELP),
+    check_input: Optional[Path] = typer.Option(
+        None, "--check-input", help="your own input for the behaviour check (.npz: one "
+        "(T, n) or (T, B, n) array per input; .npy: the array of a one-input network) in "
+        "place of 200 random steps (docs/cli.md)"),
 ) -> None:
     """Compile MODEL for a target: writes OUT/compiled.nmc, report.json, usage.png."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -158,8 +162,11 @@ def compile(  # noqa: A001
     chk.check_float("time-limit", time_limit, 0.0, 1e6, lo_open=True)
     limit = _memory_limit(max_memory)
     chk.check_path(model, "model")
-    check_output(out, inputs=[model], force=force)
+    check_output(out, inputs=[model] + ([check_input] if check_input else []), force=force)
+    given = chk.load_inputs(check_input) if check_input is not None else None
     net = _load(model, nir, limit)
+    if given is not None and check_input is not None:
+        given = chk.check_input_arrays(given, net, check_input)
     with Progress(TextColumn("[progress.description]{task.description}"), BarColumn(),
                   TimeElapsedColumn(), console=err_console, transient=True) as bar:
         task = bar.add_task("compiling", total=5)
@@ -169,7 +176,7 @@ def compile(  # noqa: A001
 
         compiled = compile_network(net, target, seed=seed, partition_method=partitioner.value,
                                    place_method=placer.value, time_limit_s=time_limit,
-                                   progress=progress)
+                                   progress=progress, check_input=given)
         bar.update(task, completed=5)
 
     def plots(tmp: Path) -> None:
@@ -246,6 +253,9 @@ def run(
                                              "input this many samples at a time"),
     force: bool = typer.Option(False, "--force", help=FORCE_HELP),
     max_memory: Optional[float] = typer.Option(None, "--max-memory", help=MEMORY_HELP),
+    align: bool = typer.Option(True, "--align/--no-align",
+                               help="pad the input by the output shift so that output row t "
+                               "is the response to input step t (docs/cli.md)"),
 ) -> None:
     """Run a compiled network on the emulator: SOPs, energy, latency, rasters, heatmap."""
     import json
@@ -290,12 +300,13 @@ def run(
     if not steps or steps < 1:
         raise UsageError("nothing to run: 0 steps", obj="steps", rule="steps >= 1",
                          hint="pass --steps N")
-    from .run_outputs import progress_allowed, run_with_outputs
+    from .run_outputs import alignment_of, progress_allowed, run_with_outputs
 
     backend = get_backend("emulator")
     ro = run_with_outputs(backend, compiled, inputs, steps, network=compiled.network,
                           probes=probe, record_all=record_all, batch_size=batch_size,
-                          show_progress=progress_allowed(json_out))
+                          show_progress=progress_allowed(json_out),
+                          align=alignment_of(compiled) if align else None)
     result = ro.result
     rep = ro.annotate(run_report(result, compiled), compiled.target)
     dest = out or default_out

@@ -26,6 +26,7 @@ __all__ = [
     "check_float",
     "check_path",
     "load_inputs",
+    "check_input_arrays",
     "plain",
 ]
 
@@ -138,6 +139,28 @@ def input_steps(arrays: dict[str, np.ndarray], steps: int | None) -> int:
     if steps is not None:
         return steps
     return min((int(v.shape[0]) for v in arrays.values() if v.ndim), default=0)
+
+
+def check_input_arrays(arrays: dict[str, np.ndarray], net: Any, path: Path
+                       ) -> dict[str, np.ndarray]:
+    """``--check-input``'s arrays (:func:`load_inputs`) checked against ``net``: one per
+    input, ``(T, n)`` or ``(T, B, n)``, equal lengths, ``1 <= T <=`` :data:`MAX_STEPS`.
+
+    Raises:
+        InputError: a fault of the arrays, the message starting with the option and file.
+        UsageError: more than :data:`MAX_STEPS` steps.
+    """
+    from .api import check_inputs_of
+
+    where = f"--check-input '{path}'"
+    try:
+        given = check_inputs_of(net, name_inputs(arrays, net, path))
+    except InputError as exc:
+        raise InputError(exc.message if exc.message.startswith(where) else
+                         f"{where}: {exc.message}", obj=exc.obj, rule=exc.rule,
+                         hint=exc.hint) from None
+    check_int("check-input steps", input_steps(given, None), 1, MAX_STEPS)
+    return given
 
 
 _CTRL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")

@@ -639,7 +639,9 @@ def render_table(records: Sequence[Mapping[str, Any]], console: Any, title: str 
     console.print(table)
     console.print("* on the Pareto front of energy per inference and latency per step. "
                   "Unpublished fit/E/t/q: labelled default numbers (docs/targets.md) behind "
-                  "the fit, the energy, the latency and the quantisation figures.")
+                  "the fit, the energy, the latency and the quantisation figures. Agreement: "
+                  "output spikes in both the compiled run and the float reference over spikes "
+                  "in either (docs/compare.md), not the compile report's float spikes kept.")
 
 
 # ============================================================================ command

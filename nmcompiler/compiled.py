@@ -39,7 +39,8 @@ from nmcompiler.ir.io import (
 from nmcompiler.ir.network import Network
 
 from .mapping import Partition, Placement, Routes
-from .quantization import QuantizationInfo
+from .quantization import METADATA_KEY as QUANT_KEY
+from .quantization import QuantizationInfo, check_record
 from .targets import Target, parse_target
 
 try:  # Python >= 3.11
@@ -225,6 +226,9 @@ def load_compiled(path: str | os.PathLike) -> CompiledNetwork:
     try:
         cn = _build_compiled(manifest, arrays, file, where)
         _check_mapping(cn, where)
+        qmeta = cn.network.metadata.get(QUANT_KEY)
+        if qmeta is not None:
+            check_record(qmeta, cn.network, where)
     except FormatError:
         raise
     except (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError,

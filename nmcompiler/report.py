@@ -92,9 +92,24 @@ def render_compile_report(report: dict[str, Any], console: Console) -> None:
                      f" of RMS weight, largest error {_pct(q.get('max_weight_rel_error'))} of "
                      f"largest weight, {q.get('clipped_synapses', 0)} clipped synapses")
     beh = report["passes"].get("quantize", {}).get("behaviour") or {}
-    if beh.get("spike_agreement") is not None:
-        head.add_row("spike agreement", f"{_pct(beh['spike_agreement'])} of float spikes "
-                     f"kept over {beh.get('steps')} test steps")
+    summ = beh.get("summary") or {}
+    if summ:
+        scope = _esc(beh.get("summary_scope", "outputs"))
+        head.add_row(f"float spikes kept ({scope})", _kept(summ))
+        what = "(step, sample, neuron)" if beh.get("batch") else "(step, neuron)"
+        head.add_row(f"entries that agree ({scope})",
+                     f"{_pct(summ.get('entries_agree'))} of {what} entries equal")
+        head.add_row(f"spurious spikes added ({scope})", _spurious(summ))
+        head.add_row("behaviour check", f"{beh.get('steps')} steps of {_esc(beh.get('input'))}"
+                     f" against {_esc(beh.get('reference'))}"
+                     + (", read at each population's lag" if beh.get("aligned_by_lag")
+                        else ""))
+    elif beh.get("spike_agreement") is not None:  # a report written before the figures
+        head.add_row("entries that agree (old report)", f"{_pct(beh['spike_agreement'])} of "
+                     f"(step, neuron) entries equal in the least exact population, over "
+                     f"{beh.get('steps')} steps; compile again for float spikes kept")
+    elif beh.get("skipped"):
+        head.add_row("behaviour check", f"skipped: {_esc(beh['skipped'])}")
     shifts = s.get("output_shift_steps") or {}
     if any(shifts.values()):
         head.add_row("output shift", ", ".join(f"{_esc(k)}: +{v} steps"
@@ -109,6 +124,8 @@ def render_compile_report(report: dict[str, Any], console: Console) -> None:
         head.add_row("target caveat", f"{len(unknown)} numbers of {_esc(tgt['name'])} are not "
                      "published; labelled defaults are used (docs/targets.md)")
     console.print(head)
+    if summ:
+        _behaviour_table(beh, console)
 
     usage = report["partition"].get("usage", {})
     table = Table(title="per-core usage (the fullest core) against the target's budgets")
@@ -122,6 +139,52 @@ def render_compile_report(report: dict[str, Any], console: Console) -> None:
         t = report["timings_s"]
         console.print("compile time: " + ", ".join(
             f"{k} {v:.2f} s" for k, v in t.items() if isinstance(v, (int, float))))
+
+
+def _kept(f: dict[str, Any]) -> str:
+    if f.get("float_spikes_kept") is None:
+        return f"- (the float network does not spike; the compiled one spikes " \
+               f"{f.get('compiled_spikes', 0):,} times)"
+    return (f"{_pct(f['float_spikes_kept'])} ({f.get('kept_spikes', 0):,} of "
+            f"{f['float_spikes']:,} float spikes at the same step and neuron)")
+
+
+def _spurious(f: dict[str, Any]) -> str:
+    per = f.get("spurious_per_float_spike")
+    return (f"{f.get('spurious_spikes', 0):,} compiled spikes the float network lacks"
+            + ("" if per is None else f" ({per:.3f} per float spike)"))
+
+
+def _behaviour_table(beh: dict[str, Any], console: Console) -> None:
+    """Per output population, and every inexact population: the check's figures."""
+    pops = beh.get("populations") or {}
+    outs = list(dict.fromkeys((beh.get("outputs") or {}).values()))
+    shown = outs + [n for n in beh.get("inexact_populations") or [] if n not in outs]
+    if not shown:
+        return
+    t = Table(title="behaviour against the float reference (docs/passes.md#fidelity)")
+    for col in ("population", "float spikes kept", "entries that agree", "spurious spikes",
+                "lag", "note"):
+        t.add_column(col, justify="left" if col in ("population", "note") else "right")
+    for n in shown:
+        e = pops.get(n) or {}
+        note = []
+        if n in outs:
+            note.append("output")
+        if e.get("lowering_inexact"):
+            note.append(f"lowering inexact: {e['lowering_inexact']}")
+        if "voltage_rel_error" in e:
+            t.add_row(_esc(n), "-", "-", "-", str(e.get("lag", 0)), ", ".join(
+                note + [f"voltage error {_pct(e['voltage_rel_error'])} of its range"]))
+            continue
+        if e.get("entries_agree", 1.0) < 1.0:
+            note.append(f"first difference at step {e.get('first_difference')}")
+        kept = e.get("float_spikes_kept")
+        t.add_row(_esc(n), "-" if kept is None else
+                  f"{_pct(kept)} of {e.get('float_spikes', 0):,}",
+                  _pct(e.get("entries_agree")), f"{e.get('spurious_spikes', 0):,}",
+                  str(e.get("lag", 0)), _esc(", ".join(note)))
+    console.print(t)
 
 
 def _chip_axes(ax: Any) -> None:
@@ -213,10 +276,14 @@ def run_report(result: Any, compiled: Any, *, top: int = 5) -> dict[str, Any]:
         "steps": steps,
         "output_spikes": {k: float(np.asarray(v).sum()) for k, v in result.outputs.items()},
     }
+    al = result.info.get("alignment")
+    if al:  # outputs aligned to the input (docs/cli.md#output-alignment)
+        out["alignment"] = dict(al)
+    helpers, per_pop = _helper_split(result, compiled)
     if c.sops is not None:
         sops = np.asarray(c.sops)
-        out["synaptic_ops"] = int(sops.sum())
-        out["synaptic_ops_per_step"] = float(sops.sum() / max(steps, 1))
+        out["synaptic_ops"] = int(sops.sum()) - helpers.get("synaptic_ops", 0)
+        out["synaptic_ops_per_step"] = float(out["synaptic_ops"] / max(steps, 1))
         per_core = sops.sum(axis=0)
         busiest = np.argsort(-per_core, kind="stable")[:top]
         phys = np.asarray(compiled.placement.core)
@@ -229,9 +296,13 @@ def run_report(result: Any, compiled: Any, *, top: int = 5) -> dict[str, Any]:
     if c.neuron_updates is not None:
         out["neuron_updates"] = int(np.asarray(c.neuron_updates).sum())
     if c.spikes_sent is not None:
-        out["spikes"] = int(np.asarray(c.spikes_sent).sum())
+        out["spikes"] = int(np.asarray(c.spikes_sent).sum()) - helpers.get("spikes", 0)
     if c.messages is not None:
-        out["messages"] = int(np.asarray(c.messages).sum())
+        out["messages"] = int(np.asarray(c.messages).sum()) - helpers.get("messages", 0)
+    if per_pop:
+        out["populations"] = per_pop
+    if helpers:
+        out["helpers"] = helpers
     if c.link_hops is not None and np.asarray(c.link_hops).size:
         lh = np.asarray(c.link_hops).sum(axis=0)
         links = compiled.target.links()
@@ -249,8 +320,9 @@ def run_report(result: Any, compiled: Any, *, top: int = 5) -> dict[str, Any]:
         out["energy_j"] = {k: float(v) for k, v in c.energy_j.items()}
         total = float(c.energy_j.get("total", sum(c.energy_j.values())))
         out["energy_per_step_j"] = total / max(steps, 1)
-        if c.sops is not None and out.get("synaptic_ops"):
-            out["energy_per_sop_j"] = total / out["synaptic_ops"]
+        all_sops = out.get("synaptic_ops", 0) + helpers.get("synaptic_ops", 0)
+        if c.sops is not None and all_sops:
+            out["energy_per_sop_j"] = total / all_sops
     unknown = compiled.target.unknown_fields()
     costs_unknown = [k for k in unknown if k.startswith("cost.")]
     if costs_unknown:
@@ -259,12 +331,52 @@ def run_report(result: Any, compiled: Any, *, top: int = 5) -> dict[str, Any]:
     return out
 
 
+def _helper_split(result: Any, compiled: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The helper populations' share of a run's counters, and the counters per
+    population (the backends that count per population: the emulator); helpers are
+    the importer's and the lowering's own neurons (:mod:`nmcompiler.helpers`)."""
+    from .helpers import helper_populations
+
+    lower = ((getattr(compiled, "report", None) or {}).get("passes") or {}).get("lower")
+    marks = helper_populations(compiled.network, lower)
+    per_pop = result.info.get("populations") if isinstance(result.info, dict) else None
+    if not marks:
+        return {}, dict(per_pop or {})
+    helpers: dict[str, Any] = {"populations": marks}
+    if not isinstance(per_pop, dict):
+        helpers["note"] = (f"backend '{result.backend}' does not count per population: the "
+                           "totals include these helpers")
+        return helpers, {}
+    for key in ("spikes", "synaptic_ops", "messages"):
+        helpers[key] = int(sum(int((per_pop.get(n) or {}).get(key, 0)) for n in marks))
+    helpers["note"] = ("neurons the importer or the lowering added (bias sources, relays); "
+                       "their spikes, synaptic operations and messages are kept out of the "
+                       "network's totals")
+    return helpers, dict(per_pop)
+
+
 def si(x: float, unit: str) -> str:
     """``x`` with an SI prefix (down to pico) and ``unit``, 3 significant digits."""
     for scale, prefix in ((1, ""), (1e-3, "m"), (1e-6, "µ"), (1e-9, "n"), (1e-12, "p")):
         if abs(x) >= scale or scale == 1e-12:
             return f"{x / scale:.3g} {prefix}{unit}"
     return f"{x:g} {unit}"
+
+
+def _helper_row(rep: dict[str, Any], t: Table) -> None:
+    """The helper populations' line of a run report."""
+    h = rep.get("helpers")
+    if not h:
+        return
+    what = ", ".join(f"{_esc(n)} ({_esc(k)})" for n, k in list(h["populations"].items())[:6])
+    more = len(h["populations"]) - 6
+    what += f" and {more} more" if more > 0 else ""
+    if "spikes" in h:
+        t.add_row("helper populations (not in the totals above)",
+                  f"{h['spikes']:,} spikes, {h['synaptic_ops']:,} synaptic ops, "
+                  f"{h['messages']:,} messages: {what}")
+    else:
+        t.add_row("helper populations (in the totals above)", f"{what}: {_esc(h['note'])}")
 
 
 def render_run_report(rep: dict[str, Any], console: Console) -> None:
@@ -281,6 +393,7 @@ def render_run_report(rep: dict[str, Any], console: Console) -> None:
                        ("messages", "messages into the NoC"), ("link_hops", "link hops")):
         if key in rep:
             t.add_row(label, f"{rep[key]:,}")
+    _helper_row(rep, t)
     if "latency_per_step_s" in rep:
         lat = rep["latency_per_step_s"]
         t.add_row("latency per step", f"{si(lat['mean'], 's')} mean, {si(lat['max'], 's')} max")
@@ -292,6 +405,11 @@ def render_run_report(rep: dict[str, Any], console: Console) -> None:
         t.add_row("energy per step", si(rep["energy_per_step_j"], "J"))
         if "energy_per_sop_j" in rep:
             t.add_row("energy per synaptic op (all in)", si(rep["energy_per_sop_j"], "J"))
+    if rep.get("alignment"):
+        al = rep["alignment"]
+        t.add_row("output alignment", _esc(
+            f"{al['statement']} ({al['input_steps']} rows in outputs.npz; "
+            f"{al['steps_run']} steps run)"))
     if rep.get("caveat"):
         t.add_row("caveat", _esc(rep["caveat"]))
     console.print(t)

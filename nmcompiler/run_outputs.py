@@ -26,7 +26,8 @@ import numpy as np
 
 from nmcompiler.ir.errors import InputError, UsageError
 
-__all__ = ["RunOutputs", "run_with_outputs", "probe_keys", "PER_NEURON_MAX"]
+__all__ = ["RunOutputs", "run_with_outputs", "probe_keys", "PER_NEURON_MAX", "Alignment",
+           "alignment_of", "pad_inputs", "align_result", "run_aligned"]
 
 #: per-neuron counts go into the JSON report up to this many neurons per output
 #: (outputs.npz always has every neuron)
@@ -56,6 +57,105 @@ def probe_keys(network: Any, probes: tuple[str, ...] | list[str], record_all: bo
     if record_all:
         keys += [f"{p}.spikes" for p in network.populations]
     return tuple(dict.fromkeys(keys))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Alignment:
+    """How far a compiled network's outputs lag its input (docs/cli.md#output-alignment).
+
+    Retiming shifts outputs (``+2`` steps on loihi2): output ``o`` emits at step
+    ``t + outputs[o]`` the response to input step ``t``; a population's probes lag by
+    ``populations[pop]``. A run aligned by this pads the input with zero steps and reads
+    each recording its lag later, so that row ``t`` is the response to input step ``t``.
+    """
+
+    outputs: dict[str, int] = field(default_factory=dict)
+    populations: dict[str, int] = field(default_factory=dict)
+
+    def lag_of(self, key: str) -> int:
+        """The lag of an output name or a probe key ``POP.var``."""
+        if key in self.outputs:
+            return int(self.outputs[key])
+        return int(self.populations.get(key.rpartition(".")[0], 0))
+
+    def pad(self, keys: tuple[str, ...] | list[str] = ()) -> int:
+        """Zero steps to add: the largest lag of the outputs and of ``keys``."""
+        return max([int(v) for v in self.outputs.values()]
+                   + [self.lag_of(k) for k in keys], default=0)
+
+
+def alignment_of(compiled: Any) -> Alignment:
+    """The :class:`Alignment` of a compiled network (from its compile report)."""
+    rep = getattr(compiled, "report", None) or {}
+    shifts = (rep.get("summary") or {}).get("output_shift_steps") or {}
+    lags = ((rep.get("passes") or {}).get("lower") or {}).get("retiming", {}).get("lags") or {}
+    return Alignment(outputs={str(k): int(v) for k, v in shifts.items()},
+                     populations={str(k): int(v) for k, v in lags.items()})
+
+
+def pad_inputs(inputs: Mapping[str, np.ndarray], steps: int, pad: int
+               ) -> dict[str, np.ndarray]:
+    """The first ``steps`` steps of every input followed by ``pad`` steps of zeros.
+
+    Raises:
+        InputError: an input has fewer than ``steps`` steps.
+    """
+    out: dict[str, np.ndarray] = {}
+    for k, v in inputs.items():
+        a = np.asarray(v)
+        if a.ndim < 2 or a.shape[0] < steps:
+            raise InputError(f"input '{k}' has {a.shape[0] if a.ndim else 0} steps, "
+                             f"{steps} asked for", obj=k, rule="input length", need=steps,
+                             limit=a.shape[0] if a.ndim else 0,
+                             hint="ask for fewer steps (--steps) or give a longer input")
+        a = a[:steps]
+        if pad > 0:
+            a = np.concatenate([a, np.zeros((pad,) + a.shape[1:], dtype=a.dtype)], axis=0)
+        out[k] = a
+    return out
+
+
+def align_result(result: Any, alignment: Alignment, steps: int) -> Any:
+    """``result`` of a padded run with every output and probe read its lag later:
+    ``steps`` rows, row ``t`` the response to input step ``t``. Counters stay those of
+    the whole run (``result.info["alignment"]`` says how many steps it ran)."""
+    pad = int(result.steps) - int(steps)
+    outputs = {k: np.asarray(v)[alignment.lag_of(k):alignment.lag_of(k) + steps]
+               for k, v in result.outputs.items()}
+    probes = {k: np.asarray(v)[alignment.lag_of(k):alignment.lag_of(k) + steps]
+              for k, v in result.probes.items()}
+    info = dict(result.info)
+    info["alignment"] = {
+        "input_steps": int(steps), "steps_run": int(result.steps), "padded_steps": pad,
+        "output_shift_steps": dict(alignment.outputs),
+        "statement": (f"the input was padded with {pad} zero step(s) and every output read "
+                      "its shift later: row t of each output is the response to input step t"
+                      if pad else "no output shift: row t is the response to input step t"),
+    }
+    return replace(result, outputs=outputs, probes=probes, info=info)
+
+
+def run_aligned(compiled: Any, inputs: Mapping[str, np.ndarray], steps: int | None = None,
+                *, backend: str | Any = "emulator", **kw: Any) -> Any:
+    """Run ``compiled`` with outputs aligned to the input (:class:`Alignment`): a
+    ``steps``-step input (default: its length) gives ``steps`` output rows, row ``t`` the
+    response to input step ``t``, although retiming shifted the outputs.
+
+    ``kw`` goes to the backend's ``run`` (``probes``, ``record_all``, ...). Returns the
+    backend's RunResult with aligned outputs and probes; ``info["alignment"]`` holds the
+    padding, and the counters cover every step run (``steps`` + padding).
+    """
+    if isinstance(backend, str):
+        from .backend import get_backend
+
+        backend = get_backend(backend)
+    if steps is None:
+        steps = min((int(np.shape(v)[0]) for v in inputs.values()), default=0)
+    al = alignment_of(compiled)
+    keys = tuple(kw.get("probes", ()))
+    pad = al.pad(keys)
+    res = backend.run(compiled, pad_inputs(inputs, steps, pad), steps + pad, **kw)
+    return align_result(res, al, steps)
 
 
 def _batch_of(inputs: Mapping[str, np.ndarray]) -> int | None:
@@ -145,6 +245,14 @@ def _join(parts: list[Any]) -> Any:
         vals = [p.info.get(k) for p in parts]
         if all(v is not None for v in vals):
             info[k] = np.sum([np.asarray(v) for v in vals], axis=0)
+    if all(isinstance(p.info.get("populations"), dict) for p in parts):
+        pops: dict[str, dict[str, int]] = {}
+        for p in parts:
+            for name, cnt in p.info["populations"].items():
+                acc = pops.setdefault(name, {})
+                for k, v in cnt.items():
+                    acc[k] = acc.get(k, 0) + int(v)
+        info["populations"] = pops
     info["batch_chunks"] = len(parts)
     return replace(first, outputs=outputs, probes=probes, counters=counters, info=info)
 
@@ -161,6 +269,7 @@ def run_with_outputs(
     batch_size: int | None = None,
     show_progress: bool = False,
     label: str = "running",
+    align: Alignment | None = None,
 ) -> RunOutputs:
     """Run ``artifact`` on ``backend`` with probes, batch chunks and a progress bar.
 
@@ -176,8 +285,16 @@ def run_with_outputs(
         show_progress: allow the progress bar (the caller passes False under ``--json``
             or when stdout is not a terminal); it appears after one second.
         label: the progress bar's text.
+        align: pad the input and align the outputs and probes by this
+            (:func:`alignment_of`): ``steps`` output rows, row ``t`` the response to input
+            step ``t``; None runs ``steps`` steps as they come.
     """
     keys = probe_keys(network, tuple(probes), record_all)
+    asked = steps
+    if align is not None:
+        pad = align.pad(keys)
+        inputs = pad_inputs(inputs, steps, pad)
+        steps = steps + pad
     if batch_size is not None and batch_size < 1:
         raise UsageError(f"--batch-size {batch_size} is not a positive number of samples",
                          obj="batch-size", rule="batch size >= 1", need=">= 1",
@@ -206,6 +323,8 @@ def run_with_outputs(
     finally:
         bar.close()
     result = _join(parts)
+    if align is not None:
+        result = align_result(result, align, asked)
     return RunOutputs(result=result, network=network, probe_keys=keys,
                       batched=batch is not None, chunks=len(chunks))
 

@@ -42,6 +42,8 @@ class CompileState:
             order), handed from place to route; None where not computed.
         reports: ``(pass name, report)`` in the order the passes ran.
         facts: what the passes so far ensured (:data:`FACTS`).
+        source: the network as the user gave it (before lowering), the float reference
+            of the behaviour check (docs/passes.md#fidelity); None where not given.
     """
 
     network: Network
@@ -53,6 +55,7 @@ class CompileState:
     link_load: np.ndarray | None = None
     reports: tuple[tuple[str, dict[str, Any]], ...] = ()
     facts: frozenset[str] = frozenset()
+    source: Network | None = None
 
     def replace(self, **changes: Any) -> CompileState:
         """A copy with some fields replaced."""

@@ -332,3 +332,37 @@ def test_fuzz_cli_options(clean, data):
     if cmd != "compile" and "--steps" not in args:
         args += ["--steps", "3"]
     check_command(args, work, OUT, "options")
+
+
+def _quant_section(manifest):
+    md = manifest.get("network", {}).get("metadata", {})
+    return md.get("quantization") if isinstance(md, dict) else None
+
+
+@given(data=st.data())
+def test_fuzz_compiled_resigned(clean, data):
+    """A forged ``compiled.nmc`` with a correct digest: entries of the quantisation record
+    (or, less often, anywhere in the manifest) replaced, then the digest recomputed, so the
+    load-time checks of the record's fields are what stands between the file and a crash."""
+    from nmcompiler.compiled import content_digest
+
+    work = fresh(clean)
+    src = work / "build" / "compiled.nmc"
+    manifest, arrays = read_archive(src, format_name="nmcompiler.compiled",
+                                    version=manifest_version(src))
+    quant = _quant_section(manifest)
+    assert isinstance(quant, dict)
+    for _ in range(data.draw(st.integers(1, 3), label="mutations")):
+        if data.draw(st.integers(0, 3), label="where") and _quant_section(manifest):
+            mutate_json(_quant_section(manifest), data, leaf_values=st.one_of(
+                json_value, weird_numbers.filter(lambda v: not isinstance(v, float)
+                                                 or math.isfinite(v))))
+        else:
+            manifest = mutate_json(manifest, data)
+    try:
+        manifest["digest"] = content_digest(manifest, arrays)
+    except (TypeError, ValueError):
+        pass
+    (work / "b2").mkdir()
+    write_archive(work / "b2" / "compiled.nmc", manifest, arrays)
+    check_command(["run", "b2", "--steps", "3", "-o", OUT], work, OUT, "compiled")

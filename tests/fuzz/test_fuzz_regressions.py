@@ -24,3 +24,61 @@ def test_a_nir_file_that_makes_hdf5_loop_is_a_named_error(monkeypatch):
     with pytest.raises(ImportFormatError, match="did not finish reading it"):
         load_model(DATA / "hdf5_loop.nir")
     assert time.perf_counter() - t0 < 30
+
+
+def _resigned(tmp_path: Path, edit) -> Path:
+    """A compiled artifact whose quantisation record ``edit`` changes, re-signed with a
+    correct content digest (a forgery the digest alone cannot catch)."""
+    import json
+    import zipfile
+
+    import numpy as np
+
+    from nmcompiler import compile as nmc_compile
+    from nmcompiler import ir
+    from nmcompiler.compiled import content_digest, save_compiled
+    from nmcompiler.ir.io import read_archive, write_archive
+
+    net = ir.Network("forged")
+    net.input("in", 4)
+    net.population("h", 3, ir.LIF(alpha_u=0.5, lam=0.9, theta=1.0))
+    net.connect("in", "h", ir.Dense(weight=np.full((3, 4), 0.4)), delay=1)
+    net.output("h")
+    save_compiled(nmc_compile(net, target="loihi2"), tmp_path / "b")
+    src = tmp_path / "b" / "compiled.nmc"
+    with zipfile.ZipFile(src) as z:
+        version = json.loads(z.read("manifest.json"))["version"]
+    manifest, arrays = read_archive(src, format_name="nmcompiler.compiled", version=version)
+    edit(manifest["network"]["metadata"]["quantization"])
+    manifest["digest"] = content_digest(manifest, arrays)
+    write_archive(src, manifest, arrays)
+    return tmp_path / "b"
+
+
+@pytest.mark.parametrize("edit, named", [
+    (lambda q: q["populations"]["h"].update(bias_exp=2**63), "populations.h.bias_exp"),
+    (lambda q: q["populations"]["h"].update(du=[1, 2]), "populations.h.du"),
+    (lambda q: q["populations"]["h"].update(scale=-2.0), "populations.h.scale"),
+    (lambda q: q["projections"]["in->h"].update(weight_exp="7"), "weight_exp"),
+    (lambda q: q["projections"]["in->h"].update(post="in"), "projections.in->h.post"),
+    (lambda q: q["populations"].update(ghost={"scale": 1.0}), "ghost"),
+    (lambda q: q.update(comparison="<"), "comparison"),
+])
+def test_a_resigned_compiled_artifact_with_a_bad_quantisation_entry_is_refused(
+        tmp_path, edit, named):
+    """Found by test_fuzz_compiled_resigned: ``bias_exp = 2**63`` in a re-signed
+    ``compiled.nmc`` ended as an internal error (OverflowError) in the emulator."""
+    from nmcompiler.compiled import load_compiled
+    from nmcompiler.ir.errors import FormatError
+
+    build = _resigned(tmp_path, edit)
+    with pytest.raises(FormatError, match="quantisation record") as exc:
+        load_compiled(build)
+    assert named in str(exc.value)
+
+
+def test_a_valid_quantisation_record_passes_its_check(tmp_path):
+    from nmcompiler.compiled import load_compiled
+
+    build = _resigned(tmp_path, lambda q: None)
+    assert load_compiled(build).quantization.populations["h"].scale > 0

@@ -146,3 +146,35 @@ def test_nmc_backends_lists_names_families_and_availability():
     assert "emulator" in lines and "lava" in lines
     assert "yes" in lines["emulator"] and "speck" in lines["emulator"]
     assert "loihi" in lines["lava"]
+
+
+def test_script_backends_share_the_artifact_and_input_rules(tmp_path):
+    """Lava and PyNN lower through the same ScriptBackend: a lowered folder, its graph
+    file and a build directory are all accepted; relative paths are made absolute; the
+    input rules differ only in the values each runner can send."""
+    import numpy as np
+
+    from nmcompiler.backend import ScriptBackend, get_backend
+    from nmcompiler.ir.errors import InputError
+
+    lava, pynn = get_backend("lava"), get_backend("pynn")
+    assert isinstance(lava, ScriptBackend) and isinstance(pynn, ScriptBackend)
+    folder = tmp_path / "pynn"
+    folder.mkdir()
+    (folder / "network.npz").write_bytes(b"")
+    assert pynn.artifact_files(folder, tmp_path, (), False) == (
+        folder / "network.npz", None)
+    (folder / "run_pynn.py").write_text("")
+    assert pynn.artifact_files(folder / "network.npz", tmp_path, (), False)[1] == (
+        folder / "run_pynn.py")
+    x = np.array([[0, 2, 0]])
+    assert lava.check_inputs({"x": 3}, {"x": x}, 1)["x"].shape == (1, 3)
+    with pytest.raises(InputError, match="other than 0 and 1"):
+        pynn.check_inputs({"x": 3}, {"x": x}, 1)
+    with pytest.raises(InputError, match="non-integer"):
+        lava.check_inputs({"x": 3}, {"x": x + 0.5}, 1)
+    both = {"x": np.zeros((2, 4, 3)), "y": np.zeros((2, 3))}
+    assert lava.check_inputs({"x": 3, "y": 3}, both, 2)["y"].shape == (2, 4, 3)
+    assert pynn.check_inputs({"x": 3, "y": 3}, both, 2)["y"].shape == (2, 3)
+    with pytest.raises(InputError, match="nothing to run"):
+        ScriptBackend.check_steps(0)

@@ -118,6 +118,8 @@ def _result(engine: Engine, res: EngineResult, name: str, extra: dict) -> RunRes
             step_energy_j=None if costs is None else costs["step_energy_j"],
             energy_j={} if costs is None else costs["energy_j"],
         )
+        if res.per_population:
+            info["populations"] = res.per_population
         info["local_deliveries"] = int(total["local"].sum())
         info["input_messages"] = int(total["input"].sum())
         if costs is not None:

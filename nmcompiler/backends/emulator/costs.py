@@ -36,7 +36,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from nmcompiler.targets import Target
-from nmcompiler.targets.topology import _run, _signed
+from nmcompiler.targets.topology import segment_loads as _run
+from nmcompiler.targets.topology import signed_delta as _signed
 
 __all__ = ["CostTables", "CostStream", "route_links", "evaluate"]
 
@@ -248,7 +249,7 @@ class CostTables:
         p, q = dy > 0, dy < 0
         up = _run(xb[p], ya[p], dy[p], my[p], ey, ex)
         down = _run(xb[q], ey - 1 - ya[q], -dy[q], my[q], ey, ex)[:, ::-1]
-        return noc._gather(right, left, up, down).astype(np.float64)
+        return noc.gather_loads(right, left, up, down).astype(np.float64)
 
     def link_loads(self, src: np.ndarray, dst: np.ndarray, m: np.ndarray) -> np.ndarray:
         """``(n_links,)`` messages on each link when logical core ``src[k]`` sends

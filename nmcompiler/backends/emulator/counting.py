@@ -18,7 +18,8 @@ from scipy.sparse import _sparsetools as _st
 if TYPE_CHECKING:
     from .engine import Engine
 
-__all__ = ["Counting", "concat_active", "core_pairs", "source_costs", "link_totals"]
+__all__ = ["Counting", "concat_active", "core_pairs", "source_costs", "link_totals",
+           "per_population", "source_pairs", "source_links"]
 
 
 class Counting:
@@ -291,3 +292,49 @@ def link_totals(eng: Engine, fires: np.ndarray) -> np.ndarray:
         if keep.any():
             load += tab.link_loads(a[keep], b[keep], w[keep])
     return load.reshape(1, -1)
+
+
+def per_population(eng: Engine, fires: np.ndarray) -> dict[str, dict[str, int]]:
+    """The run's counters by source, population or input: ``fires`` (firings per source
+    over the run) times what one firing adds, summed per population: its synapses
+    (``sops_per_src``), its messages (destination cores other than its own) and, for a
+    neuron, its spike. The totals over sources are the run's ``spikes``, ``sops`` and
+    ``messages`` (an input's spikes are not a core's: 0; docs/emulator.md). Integer sums
+    in float64: exact."""
+    f = np.asarray(fires, dtype=np.float64)
+    msgs = np.diff(eng._noc_ptr).astype(np.float64)
+    out: dict[str, dict[str, int]] = {}
+    net = eng.net
+    sizes = {**{k: p.size for k, p in net.populations.items()},
+             **{k: i.size for k, i in net.inputs.items()}}
+    for name, size in sizes.items():
+        sl = slice(eng.src_off[name], eng.src_off[name] + size)
+        out[name] = {
+            "spikes": int(round(float(f[sl].sum()))) if name in net.populations else 0,
+            "synaptic_ops": int(round(float(f[sl] @ eng.sops_per_src[sl]))),
+            "messages": int(round(float(f[sl] @ msgs[sl]))),
+        }
+    return out
+
+
+def source_pairs(eng: Engine) -> sp.csr_matrix:
+    """``(n_src, n_pairs)`` CSR: per source one message per core pair it reaches (its
+    inter-core entries, already grouped by source and sorted by core)."""
+    key = np.repeat(eng.src_core, np.diff(eng._noc_ptr)) * eng.n_cores
+    key += eng._noc_core
+    pair_of = np.searchsorted(eng.pairs, key).astype(eng._noc_core.dtype)
+    return sp.csr_matrix((np.ones(pair_of.shape[0]), pair_of, eng._noc_ptr),
+                         shape=(eng.n_src, eng.pairs.shape[0]))
+
+
+def source_links(eng: Engine) -> sp.csr_matrix | None:
+    """Per source, its messages' hops per link (``src_pair @ pair_link``), cached; None
+    where that matrix would be much larger than the counter matrix (long routes: the
+    per-step link hops then go through the core pairs or stay run totals)."""
+    if eng._src_link is None:
+        if eng.noc_hops_total > max(eng.count_mat.nnz, 100_000):
+            eng._src_link = False
+        else:
+            eng._attach_pairs()
+            eng._src_link = (eng.src_pair @ eng.costs.pair_link).tocsr()
+    return eng._src_link if eng._src_link is not False else None

@@ -19,20 +19,17 @@ Design (docs/emulator.md):
   Integer sums are exact in float32 when a per-row bound allows (2**24) and in float64
   otherwise. Loihi projections with a negative ``weight_exp`` get their own rows so the
   shift floors the projection's sum, as Lava does.
-* **Counters** come from one more sparse matrix, precomputed: per source neuron (a
-  column), its synapses per destination core, its messages (one per (source neuron,
-  destination core) on another core) per source core and per core pair, its local and
-  input deliveries and its spike, each in its own row ("bin"). Per step the same
-  zero-copy kernel adds the columns of the firing sources into that step's counter row;
-  through the route of each core pair :mod:`nmcompiler.backends.emulator.costs` turns them into
-  hops per link, NoC latency, time and energy.
+* **Counters** come from one more sparse matrix (per source, its synapses per
+  destination core, messages, local and input deliveries and spike, one row per bin),
+  added per step by the same kernel; :mod:`.counting` and :mod:`.costs` turn them into
+  hops per link, NoC latency, time and energy from the routes' formulas.
 """
 
 from __future__ import annotations
 
 import time
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
 import numpy as np
@@ -49,9 +46,10 @@ from nmcompiler.ir.verify import effective_min_delay, verify, zero_delay_order
 from nmcompiler.quantization import PopulationQuant, ProjectionQuant, QuantizationInfo
 from nmcompiler.targets.families import loihi as la
 
+from . import counting as _cnt
 from .arith import RESET_HARD, RESET_NONE, RESET_SOFT, SlotParams, make_arith
 from .costs import CostTables, evaluate
-from .counting import Counting, concat_active, core_pairs, source_costs
+from .counting import Counting, concat_active
 from .sparse import abs_row_sums, cast_data, integer_valued, sort_uniform_columns
 
 __all__ = ["Engine", "EngineResult"]
@@ -79,6 +77,8 @@ class EngineResult:
     #: whether ``link_hops`` / ``pair_msgs`` do (see :attr:`Engine.COUNTER_BYTES`)
     counters_per_step: bool = True
     link_hops_per_step: bool = True
+    #: per source (population or input): ``spikes``, ``synaptic_ops``, ``messages``
+    per_population: dict[str, dict[str, int]] = field(default_factory=dict)
 
 
 def _narrow_indices(mat: sp.spmatrix) -> None:
@@ -470,14 +470,14 @@ class Engine:
         self.src_hop_energy = np.zeros(n_src)
         self.noc_hops_total = 0.0
         if self.costs is not None:
-            source_costs(self)
+            _cnt.source_costs(self)
 
     @property
     def pairs(self) -> np.ndarray:
         """Sorted keys ``src_core * n_cores + dst_core`` of the communicating core pairs
         (the compiled routes' pairs where the engine has them), built on first use."""
         if self._pairs is None:
-            self._pairs = core_pairs(self)
+            self._pairs = _cnt.core_pairs(self)
         return self._pairs
 
     @property
@@ -495,12 +495,7 @@ class Engine:
         """``(n_src, n_pairs)``: per source, one message per core pair it reaches on
         another core; built on first use (per-step pair messages, :meth:`costs_of`)."""
         if self._src_pair is None:
-            key = np.repeat(self.src_core, np.diff(self._noc_ptr)) * self.n_cores
-            key += self._noc_core
-            pair_of = np.searchsorted(self.pairs, key).astype(self._noc_core.dtype)
-            self._src_pair = sp.csr_matrix(
-                (np.ones(pair_of.shape[0]), pair_of, self._noc_ptr),
-                shape=(self.n_src, self.pairs.shape[0]))
+            self._src_pair = _cnt.source_pairs(self)
         return self._src_pair
 
     def _attach_pairs(self) -> None:
@@ -510,16 +505,8 @@ class Engine:
             self._pairs_attached = True
 
     def _source_links(self) -> sp.csr_matrix | None:
-        """Per source, its messages' hops per link (``src_pair @ pair_link``), cached;
-        None where that matrix would be much larger than the counter matrix (long
-        routes: then the per-step link hops go through the core pairs)."""
-        if self._src_link is None:
-            if self.noc_hops_total > max(self.count_mat.nnz, 100_000):
-                self._src_link = False
-            else:
-                self._attach_pairs()
-                self._src_link = (self.src_pair @ self.costs.pair_link).tocsr()
-        return self._src_link if self._src_link is not False else None
+        """Per source its messages' hops per link, or None (:func:`source_links`)."""
+        return _cnt.source_links(self)
 
     #: counter rows ("bins") of the counter matrix, in this order, one per logical core
     COUNT_BINS = ("sops", "messages", "local", "input", "spikes")
@@ -706,13 +693,20 @@ class Engine:
         counters: dict[str, np.ndarray] = {}
         costs = None
         per_step = {}
+        per_pop: dict[str, dict[str, int]] = {}
         if counting is not None:
             counters, costs = counting.finish()
             per_step = {"counters_per_step": counting.keep_core,
                         "link_hops_per_step": counting.keep_link}
+            per_pop = self.per_population(counting.fires)
         return EngineResult(outputs=rec_out, probes=rec_probe, counters=counters, steps=steps,
                             batched=batched, wall_s=wall, synaptic_events=n_events,
-                            spikes=n_spikes, costs=costs, **per_step)
+                            spikes=n_spikes, costs=costs, per_population=per_pop, **per_step)
+
+    def per_population(self, fires: np.ndarray) -> dict[str, dict[str, int]]:
+        """The run's ``spikes``, ``synaptic_ops`` and ``messages`` by source (population
+        or input) from ``fires``, firings per source (:func:`counting.per_population`)."""
+        return _cnt.per_population(self, fires)
 
     def _deliver(self, acc: np.ndarray, m: sp.csc_matrix, ent: tuple, binary: bool,
                  batch: int) -> int:

@@ -18,7 +18,6 @@ Lava 0.10 needs Python 3.10; nothing here imports Lava (docs/loihi_backend.md).
 
 from __future__ import annotations
 
-import shutil
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -26,8 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from nmcompiler.backend import Backend, Counters, RunResult
-from nmcompiler.compiled import CompiledNetwork
+from nmcompiler.backend import Counters, RunResult, ScriptBackend
 from nmcompiler.ir.errors import BackendError, InputError, ToolchainMissing
 
 __all__ = ["LoihiBackend", "LAVA_DIR", "NETWORK_FILE", "SCRIPT_FILE"]
@@ -37,11 +35,15 @@ NETWORK_FILE = "network.npz"
 SCRIPT_FILE = "run_lava.py"
 
 
-class LoihiBackend(Backend):
+class LoihiBackend(ScriptBackend):
     """Lava (Loihi 1 / Loihi 2 bit-accurate CPU models) backend (docs/loihi_backend.md)."""
 
     name = "lava"
     families = ("loihi",)
+    dir_name = LAVA_DIR
+    network_file = NETWORK_FILE
+    script_file = SCRIPT_FILE
+    broadcast_batch = True
 
     def __init__(self, python: str | None = None) -> None:
         #: the Lava interpreter; None = ``$NMC_LAVA_PYTHON`` or ``.venv-lava``
@@ -65,21 +67,17 @@ class LoihiBackend(Backend):
             )
 
     # ---------------------------------------------------------------- lowering
-    def lower(self, compiled: CompiledNetwork, out_dir: Path, *,
-              probes: tuple[str, ...] = ()) -> Path:
-        """Write ``out_dir/lava/{network.npz, run_lava.py}``; return ``out_dir/lava``.
-
-        ``probes`` adds ``"pop.var"`` recordings to the network's own outputs and probes.
-        """
+    def runner(self) -> Path:
+        """``run_lava.py``, copied next to the graph (needs only lava-nc and numpy)."""
         from .harness import RUNNER
-        from .lower import lower_compiled, write_graph
 
-        graph = lower_compiled(compiled, probes=probes)
-        dest = Path(out_dir) / LAVA_DIR
-        dest.mkdir(parents=True, exist_ok=True)
-        write_graph(graph, dest / NETWORK_FILE)
-        shutil.copyfile(RUNNER, dest / SCRIPT_FILE)
-        return dest
+        return RUNNER
+
+    def graph_io(self) -> tuple[Any, Any, Any]:
+        """The Lava process graph's lowering, writer and reader (:mod:`.lower`)."""
+        from .lower import lower_compiled, read_graph, write_graph
+
+        return lower_compiled, write_graph, read_graph
 
     # ---------------------------------------------------------------- running
     def run(
@@ -120,14 +118,11 @@ class LoihiBackend(Backend):
         from .lower import read_graph
 
         self._require()
-        if steps is None or int(steps) < 1:
-            raise InputError("nothing to run: 0 steps", obj="steps", rule="steps >= 1",
-                             hint="pass steps >= 1")
-        steps = int(steps)
+        steps = self.check_steps(steps)
         with tempfile.TemporaryDirectory(prefix="nmc_lava_run_") as tmp:
-            npz, script = self._artifact(artifact, Path(tmp), probes, record_all)
+            npz, script = self.artifact_files(artifact, Path(tmp), probes, record_all)
             graph = read_graph(npz)
-            arrays = self._check_inputs(graph.inputs, inputs, steps)
+            arrays = self.check_inputs(graph.inputs, inputs, steps)
             try:
                 raw = run_graph_file(npz, arrays, steps, python=self.python,
                                      timeout=timeout, script=script, fuse=fuse)
@@ -159,59 +154,9 @@ class LoihiBackend(Backend):
         return RunResult(backend=self.name, steps=steps, outputs=outputs, probes=probe_out,
                          counters=Counters(), info=info)
 
-    def _artifact(self, artifact: Any, tmp: Path, probes: tuple[str, ...],
-                  record_all: bool) -> tuple[Path, Path | None]:
-        """(network.npz, script or None) for any accepted artifact."""
-        from .lower import lower_compiled, write_graph
-
-        compiled = artifact
-        if isinstance(artifact, (str, Path)):
-            p = Path(artifact).resolve()  # the runner starts elsewhere: absolute paths
-            lava_dir = p if p.is_dir() and (p / NETWORK_FILE).exists() else None
-            if p.is_file() and p.suffix == ".npz":
-                lava_dir = p.parent
-                npz = p
-            elif lava_dir is not None:
-                npz = lava_dir / NETWORK_FILE
-            else:
-                from nmcompiler.compiled import load_compiled
-
-                compiled = load_compiled(p)
-                lava_dir = None
-            if lava_dir is not None:
-                script = lava_dir / SCRIPT_FILE
-                return npz, script if script.exists() else None
-        graph = lower_compiled(compiled, probes=probes)
-        if record_all:
-            graph.record_all()
-        return write_graph(graph, tmp / NETWORK_FILE), None
-
-    @staticmethod
-    def _check_inputs(names: Mapping[str, int], inputs: Mapping[str, np.ndarray],
-                      steps: int) -> dict[str, np.ndarray]:
-        out = {}
-        for name, x in (inputs or {}).items():
-            if name not in names:
-                raise InputError(f"input '{name}' is not an input of the network",
-                                 obj=name, rule="known input",
-                                 hint="inputs: " + (", ".join(names) or "none"))
-            a = np.asarray(x)
-            if a.ndim not in (2, 3) or a.shape[-1] != names[name] or a.shape[0] < steps:
-                raise InputError(
-                    f"input '{name}' has shape {a.shape}; need (T >= {steps}, "
-                    f"{names[name]}) or (T, B, {names[name]})", obj=name, rule="input shape",
-                    hint="one (T, n) or (T, B, n) array per input")
-            if a.size and not np.all(np.equal(np.mod(a, 1), 0)):
-                raise InputError(
-                    f"input '{name}' holds non-integer values; Loihi takes integer spikes "
-                    "or payloads", obj=name, rule="integer input", hint="round the input")
-            out[name] = a[:steps]
-        batches = {np.asarray(a).shape[1] for a in out.values() if np.asarray(a).ndim == 3}
-        if len(batches) > 1:
-            raise InputError(f"inputs have different batch sizes {sorted(batches)}",
-                             obj="inputs", rule="one batch size", hint="use one B for all")
-        if batches:
-            b = batches.pop()
-            out = {k: (v if v.ndim == 3 else np.repeat(v[:, None, :], b, axis=1))
-                   for k, v in out.items()}
-        return out
+    def check_input_values(self, name: str, a: np.ndarray) -> None:
+        """Loihi takes integer spikes or payloads."""
+        if a.size and not np.all(np.equal(np.mod(a, 1), 0)):
+            raise InputError(
+                f"input '{name}' holds non-integer values; Loihi takes integer spikes "
+                "or payloads", obj=name, rule="integer input", hint="round the input")

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -32,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from nmcompiler.backend import Backend, Counters, RunResult
+from nmcompiler.backend import Counters, RunResult, ScriptBackend
 from nmcompiler.ir.errors import BackendError, InputError, ToolchainMissing
 
 __all__ = ["PyNNBackend", "PYNN_DIR", "NETWORK_FILE", "SCRIPT_FILE", "RUNNER",
@@ -108,11 +107,14 @@ def run_graph_file(network_npz: str | Path, inputs: Mapping[str, np.ndarray], st
     return out
 
 
-class PyNNBackend(Backend):
+class PyNNBackend(ScriptBackend):
     """PyNN (NEST runs, sPyNNaker mapping) backend for SpiNNaker targets."""
 
     name = "pynn"
     families = ("spinnaker",)
+    dir_name = PYNN_DIR
+    network_file = NETWORK_FILE
+    script_file = SCRIPT_FILE
 
     def __init__(self, python: str | None = None) -> None:
         #: the PyNN + NEST interpreter; None = ``$NMC_PYNN_PYTHON`` or this one
@@ -122,16 +124,15 @@ class PyNNBackend(Backend):
         """None when PyNN + NEST can run here, else what is missing (one sentence)."""
         return nest_available(self.python)
 
-    def lower(self, compiled: Any, out_dir: Path, *, probes: tuple[str, ...] = ()) -> Path:
-        """Write ``out_dir/pynn/{network.npz, run_pynn.py}``; return ``out_dir/pynn``."""
-        from .lower import lower_compiled, write_graph
+    def runner(self) -> Path:
+        """``run_pynn.py``, copied next to the graph (needs only PyNN and numpy)."""
+        return RUNNER
 
-        graph = lower_compiled(compiled, probes=probes)
-        dest = Path(out_dir) / PYNN_DIR
-        dest.mkdir(parents=True, exist_ok=True)
-        write_graph(graph, dest / NETWORK_FILE)
-        shutil.copyfile(RUNNER, dest / SCRIPT_FILE)
-        return dest
+    def graph_io(self) -> tuple[Any, Any, Any]:
+        """The PyNN graph's lowering, writer and reader (:mod:`.lower`)."""
+        from .lower import lower_compiled, read_graph, write_graph
+
+        return lower_compiled, write_graph, read_graph
 
     def run(
         self,
@@ -166,14 +167,12 @@ class PyNNBackend(Backend):
         if reason is not None:
             raise ToolchainMissing(f"backend '{self.name}' cannot run NEST here: {reason}",
                                    obj=self.name, rule="toolchain")
-        if steps is None or int(steps) < 1:
-            raise InputError("nothing to run: 0 steps", obj="steps", rule="steps >= 1",
-                             hint="pass steps >= 1")
-        steps = int(steps)
+        steps = self.check_steps(steps)
         with tempfile.TemporaryDirectory(prefix="nmc_pynn_run_") as tmp:
-            npz, script = self._artifact(artifact, Path(tmp), probes, record_all)
+            npz, script = self.artifact_files(artifact, Path(tmp), probes, record_all)
             graph = read_graph(npz)
-            arrays = self._check_inputs(graph.inputs, inputs, steps)
+            arrays = self.check_inputs({k: v["n"] for k, v in graph.inputs.items()},
+                                       inputs, steps)
             raw = run_graph_file(npz, arrays, steps, python=self.python, script=script,
                                  timeout=timeout)
         meta = json.loads(str(raw.pop("meta")))
@@ -197,52 +196,10 @@ class PyNNBackend(Backend):
         return RunResult(backend=self.name, steps=steps, outputs=outputs, probes=probe_out,
                          counters=Counters(), info=info)
 
-    def _artifact(self, artifact: Any, tmp: Path, probes: tuple[str, ...],
-                  record_all: bool) -> tuple[Path, Path | None]:
-        """(network.npz, script or None) for any accepted artifact."""
-        from .lower import lower_compiled, write_graph
-
-        compiled = artifact
-        if isinstance(artifact, (str, Path)):
-            p = Path(artifact).resolve()  # the runner starts elsewhere: absolute paths
-            if p.is_file() and p.suffix == ".npz":
-                script = p.parent / SCRIPT_FILE
-                return p, script if script.exists() else None
-            if p.is_dir() and (p / NETWORK_FILE).exists():
-                script = p / SCRIPT_FILE
-                return p / NETWORK_FILE, script if script.exists() else None
-            from nmcompiler.compiled import load_compiled
-
-            compiled = load_compiled(p)
-        graph = lower_compiled(compiled, probes=probes)
-        if record_all:
-            graph.record_all()
-        return write_graph(graph, tmp / NETWORK_FILE), None
-
-    @staticmethod
-    def _check_inputs(names: Mapping[str, Mapping[str, int]], inputs: Mapping[str, np.ndarray],
-                      steps: int) -> dict[str, np.ndarray]:
-        out = {}
-        for name, x in (inputs or {}).items():
-            if name not in names:
-                raise InputError(f"input '{name}' is not an input of the network",
-                                 obj=name, rule="known input",
-                                 hint="inputs: " + (", ".join(names) or "none"))
-            a = np.asarray(x)
-            n = int(names[name]["n"])
-            if a.ndim not in (2, 3) or a.shape[-1] != n or a.shape[0] < steps:
-                raise InputError(
-                    f"input '{name}' has shape {a.shape}; need (T >= {steps}, {n}) or "
-                    f"(T, B, {n})", obj=name, rule="input shape",
-                    hint="one (T, n) or (T, B, n) array per input")
-            if a.size and np.any((a != 0) & (a != 1)):
-                raise InputError(
-                    f"input '{name}' holds values other than 0 and 1; PyNN's "
-                    "SpikeSourceArray sends binary spikes", obj=name, rule="binary input",
-                    hint="send spikes (0/1); graded inputs run on the emulator")
-            out[name] = a[:steps]
-        batches = {a.shape[1] for a in out.values() if a.ndim == 3}
-        if len(batches) > 1:
-            raise InputError(f"inputs have different batch sizes {sorted(batches)}",
-                             obj="inputs", rule="one batch size", hint="use one B for all")
-        return out
+    def check_input_values(self, name: str, a: np.ndarray) -> None:
+        """PyNN's SpikeSourceArray sends binary spikes."""
+        if a.size and np.any((a != 0) & (a != 1)):
+            raise InputError(
+                f"input '{name}' holds values other than 0 and 1; PyNN's "
+                "SpikeSourceArray sends binary spikes", obj=name, rule="binary input",
+                hint="send spikes (0/1); graded inputs run on the emulator")

@@ -21,6 +21,7 @@ import numpy as np
 from nmcompiler import ir
 from nmcompiler.ir.errors import ImportFormatError, NmcError, UsageError
 
+from ...helpers import mark_helpers
 from .. import nir_linear as lin
 from .graph import FlatNode, ImportContext, back_edges, flatten
 from .neurons import Pop, build_model, make_population
@@ -417,6 +418,7 @@ class _Conversion:
             if not bias_src:
                 bias_src.append(src)
                 net.population(src, 1, ir.IF(theta=1.0, bias=1.0, fire_at_threshold=True))
+                net.metadata.update(mark_helpers(net.metadata, {src: "bias source"}))
             w = b if self.opts.scale_voltage else b * pop.gain
             pop.self_proj.append(("bias", bias_src[0], w, pop.lag))
         elif b is not None and np.any(b):
@@ -521,6 +523,7 @@ def _add_retest(net: ir.Network, n: str, pop: Pop) -> None:
     cls = ir.LIF if pop.cls is ir.IF else pop.cls
     model = build_model(Pop(helper, pop.shape, cls, params, pop.gain, pop.cuba))
     net.population(helper, shape=pop.shape, model=model)
+    net.metadata.update(mark_helpers(net.metadata, {helper: "reset helper"}))
     for proj in [p for p in net.projections.values() if p.post == n]:
         net.connect(proj.pre, helper, proj.conn, delay=int(proj.delay),
                     name=f"{proj.name}@{helper}")

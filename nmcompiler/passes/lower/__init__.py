@@ -49,6 +49,7 @@ from nmcompiler.ir.errors import RetimingError, UsageError
 from nmcompiler.ir.expand import conv_to_sparse, pool_to_sparse
 from nmcompiler.ir.network import Network
 
+from ...helpers import HELPERS_KEY, helper_populations, mark_helpers
 from ...targets import Target
 from ..base import CompileState, Pass, PassResult, strip_timings
 from .common import delay_range
@@ -146,6 +147,10 @@ def lower(
         report["delays"] = {"note": f"{target.name} is event-driven (no time steps): "
                                     "delays are not represented on chip"}
     report["output_shift"] = {k: v["shift"] for k, v in report["retiming"]["outputs"].items()}
+    marks = {k: v for k, v in helper_populations(net, report, shape_rule=False).items()
+             if k not in (net.metadata.get(HELPERS_KEY) or {})}
+    if marks:  # the helpers this pass added (docs/passes.md#helper-populations)
+        net = net.replace(metadata=mark_helpers(net.metadata, marks))
     return net, report
 
 

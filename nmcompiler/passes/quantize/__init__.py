@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Mapping
 
 import numpy as np
 
@@ -81,10 +81,13 @@ def quantize(
     seed: int = 0,
     negative_weight_exp: bool = False,
     check_capabilities: bool = True,
-    check_steps: int = 32,
+    check_steps: int = 200,
     check_rate: float = 0.2,
     check_max_neurons: int = 20_000,
     check_max_synapses: int = 2_000_000,
+    check_input: Mapping[str, np.ndarray] | None = None,
+    reference: Network | None = None,
+    lower_report: Mapping[str, Any] | None = None,
 ) -> tuple[Network, dict]:
     """Quantise ``net`` to ``target``'s number formats; returns ``(network, report)``.
 
@@ -99,11 +102,18 @@ def quantize(
         check_steps: steps of the behavioural check (0 disables it).
         check_rate: spike probability per input channel and step in the check.
         check_max_neurons, check_max_synapses: the check runs only below these sizes.
+        check_input: the user's input for the check (``(T, n)`` or ``(T, B, n)`` per
+            input name) in place of the random one; its T replaces ``check_steps``.
+        reference: the float network before lowering (the check's reference, so that its
+            figures include the lowering's error); default ``net``.
+        lower_report: the lower pass's report (the retiming lags that align the two).
 
     Report: ``populations`` (scale, what bounded it, threshold / bias / decay errors),
     ``projections`` (weight exponent, unit, sign mode, relative RMS / max errors,
     clipped synapses), ``summary`` (worst errors), ``overflow`` (worst-case input per
-    step against the state range) and ``behaviour`` (spike agreement float vs quantised).
+    step against the state range) and ``behaviour`` (entries that agree, float spikes
+    kept and spurious spikes per population, float reference vs quantised network;
+    docs/passes.md#fidelity).
     """
     fmt = make_format(target, negative_weight_exp)
     tname = target.name
@@ -280,8 +290,11 @@ def quantize(
         "pools_as_depthwise_conv": pools,
         "overflow": overflow_report(qnet, fmt),
     }
-    report["behaviour"] = behaviour_check(net, qnet, meta_pops, seed, check_steps, check_rate,
-                                     check_max_neurons, check_max_synapses)
+    report["behaviour"] = behaviour_check(
+        net, qnet, meta_pops, seed, check_steps, check_rate, check_max_neurons,
+        check_max_synapses, reference=reference,
+        lower_report=dict(lower_report) if lower_report is not None else None,
+        inputs=dict(check_input) if check_input is not None else None)
     return qnet, report
 
 
@@ -295,12 +308,15 @@ class QuantizePass(Pass):
     ensures: ClassVar[frozenset[str]] = frozenset({"quantized"})
     negative_weight_exp: bool = False
     check_capabilities: bool = True
-    check_steps: int = 32
+    check_steps: int = 200
     check_rate: float = 0.2
     check_max_neurons: int = 20_000
     check_max_synapses: int = 2_000_000
+    check_input: Mapping[str, np.ndarray] | None = None
 
     def run(self, state: CompileState) -> PassResult:  # noqa: D102
-        net, rep = quantize(state.network, state.target, seed=state.seed, **self.options())
+        lower = dict(state.reports).get("lower")
+        net, rep = quantize(state.network, state.target, seed=state.seed,
+                            reference=state.source, lower_report=lower, **self.options())
         report, timings = strip_timings(rep)
         return PassResult(state=state.replace(network=net), report=report, timings=timings)

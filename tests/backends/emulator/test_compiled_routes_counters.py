@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import target_file
+from emu_nets import target_file
 
 from nmcompiler import ir
 from nmcompiler.api import compile as compile_network

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import placement, random_network, target_file
+from emu_nets import placement, random_network, target_file
 
 from nmcompiler.backends.emulator import _result, engine_for
 from nmcompiler.backends.emulator.costs import evaluate

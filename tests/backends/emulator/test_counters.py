@@ -13,7 +13,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from conftest import placement
+from emu_nets import placement
 
 from nmcompiler import ir
 from nmcompiler.backends.emulator import EmulatorBackend, emulate

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import placement, random_network, target_file
+from emu_nets import placement, random_network, target_file
 
 from nmcompiler import ir
 from nmcompiler.backends.emulator import emulate, engine_for

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import placement, target_file
+from emu_nets import placement, target_file
 
 from nmcompiler import ir
 from nmcompiler.backends.emulator import emulate

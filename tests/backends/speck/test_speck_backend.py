@@ -10,6 +10,7 @@ import hashlib
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,7 +19,7 @@ pytest.importorskip("torch")
 pytest.importorskip("sinabs")
 pytest.importorskip("nir")
 
-from conftest import DATA  # noqa: E402
+DATA = Path(__file__).resolve().parents[2] / "data"
 from speck_nets import (  # noqa: E402
     MNIST_SPEC,
     ir_network,

@@ -59,7 +59,7 @@ def test_graph_round_trip(tmp_path, seed):
 @pytest.mark.parametrize("ndim", [2, 3])
 @pytest.mark.parametrize("bad", [0, 1, 2, 3])
 def test_inputs_checked(steps, ndim, bad):
-    names = {"x": {"n": 3, "shift": 0}}
+    names = {"x": 3}
     shape = (steps, 3) if ndim == 2 else (steps, 2, 3)
     a = np.zeros(shape)
     if bad == 1:
@@ -68,10 +68,10 @@ def test_inputs_checked(steps, ndim, bad):
         a = np.zeros(shape[:-1] + (4,))  # wrong width
     elif bad == 3:
         with pytest.raises(InputError):
-            PyNNBackend._check_inputs(names, {"y": a}, steps)
+            PyNNBackend().check_inputs(names, {"y": a}, steps)
         return
     if bad:
         with pytest.raises(InputError):
-            PyNNBackend._check_inputs(names, {"x": a}, steps)
+            PyNNBackend().check_inputs(names, {"x": a}, steps)
     else:
-        assert PyNNBackend._check_inputs(names, {"x": a}, steps)["x"].shape == shape
+        assert PyNNBackend().check_inputs(names, {"x": a}, steps)["x"].shape == shape

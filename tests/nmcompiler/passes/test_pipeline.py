@@ -114,5 +114,5 @@ def test_fan_in_relays_survive_quantization():
     net.connect("in", "h", ir.Dense(weight=rng.integers(-3, 4, (3, 20)) * 0.5), delay=1)
     net.output("h")
     res = run_pipeline((LowerPass(), QuantizePass()), _state(tgt, net))
-    assert res.report("quantize")["behaviour"]["spike_agreement"] == 1.0
+    assert res.report("quantize")["behaviour"]["summary"]["entries_agree"] == 1.0
     assert res.report("lower")["retiming"]["inexact_populations"] == []

@@ -66,7 +66,7 @@ def test_representable_values_round_trip_exactly(tname, request):
     _same_arrays(net, dequantize(q))
     assert rep["summary"]["max_weight_rel_rms_error"] == 0.0
     assert rep["summary"]["max_threshold_rel_error"] == 0.0
-    assert rep["behaviour"]["spike_agreement"] == 1.0
+    assert rep["behaviour"]["summary"]["entries_agree"] == 1.0
 
 
 def test_loihi_formats_and_metadata(loihi):
@@ -122,7 +122,7 @@ def test_error_bounds_are_stated(loihi, spinnaker):
             assert abs(rms - r["rel_rms_error"]) < 1e-12
         assert rep["summary"]["max_threshold_rel_error"] < 1e-3
         beh = rep["behaviour"]
-        assert beh["steps"] == 32 and beh["spike_agreement"] >= 0.8
+        assert beh["steps"] == 200 and beh["summary"]["entries_agree"] >= 0.8
         assert "voltage_rel_error" in beh["populations"]["r"]
 
 
@@ -179,7 +179,7 @@ def test_pools_become_depthwise_conv(spinnaker):
     q, rep = quantize(net, spinnaker)
     assert isinstance(q.projections["in->p"].conn, ir.Conv2d)
     assert rep["pools_as_depthwise_conv"] == ["in->p"]
-    assert rep["behaviour"]["spike_agreement"] == 1.0
+    assert rep["behaviour"]["summary"]["entries_agree"] == 1.0
 
 
 def test_quantize_is_pure_and_deterministic(loihi):
@@ -246,7 +246,7 @@ def test_quantized_network_fires_where_the_model_fires(tname, ge):
                 # Loihi: one vth step (64 LSB) down; SpiNNaker / Speck: one LSB up
                 assert c["shift_lsb"] == ([-64, -64] if chip == ">" else [1, 1])
     assert rep["summary"]["inexact_threshold_comparisons"] == []
-    assert rep["behaviour"]["spike_agreement"] == 1.0
+    assert rep["behaviour"]["summary"]["entries_agree"] == 1.0
     quant = ir.simulate(qnet, x)
     emu = emulate(qnet, x, target=tgt)
     for k in ("h", "o"):
