@@ -386,9 +386,13 @@ class CostStream:
         if self.link_hops is not None and link_hops is not None:
             self.link_hops[sl] = link_hops
 
-    def finish(self, link_totals: np.ndarray | None) -> dict[str, Any]:
-        """:func:`evaluate`'s dict; ``link_totals (1, n_links)``: the run's messages per
-        link, when the link hops are not kept per step."""
+    def finish(self, pair_totals: np.ndarray | None = None, *,
+               link_totals: np.ndarray | None = None) -> dict[str, Any]:
+        """:func:`evaluate`'s dict. When the link hops are not kept per step their run
+        totals are ``link_totals (1, n_links)`` or, from the run's messages per core pair
+        ``pair_totals (n_pairs,)``, their unicast routes' loads."""
+        if link_totals is None and pair_totals is not None and self.link_hops is None:
+            link_totals = self.tables.pair_link.T @ np.asarray(pair_totals)
         tables, c, z = self.tables, self.tables.cost, self.z
         t_steps = self.steps
         if self.link_hops is not None:

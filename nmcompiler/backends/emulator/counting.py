@@ -154,7 +154,7 @@ class Counting:
             cnt["pair_msgs"] = self.pair_msgs
         costs = None
         if self.stream is not None:
-            costs = self.stream.finish(None if self.stream.link_hops is not None
+            costs = self.stream.finish(link_totals=None if self.stream.link_hops is not None
                                        else link_totals(self.eng, self.fires))
         return cnt, costs
 
