@@ -66,8 +66,12 @@ def engine_for(
     placement: Any = None,
     family: str | None = None,
     check: bool = True,
+    routes: Any = None,
 ) -> Engine:
     """An :class:`Engine` for ``net`` on ``target`` (a Target or None) and a mapping.
+
+    ``routes``: the compiled routes (``CompiledNetwork.routes``), whose multicast trees
+    the cost model then charges (one routing model for the compile and the run report).
 
     Without a partition everything runs on one core (logical core 0, physical core 0).
     The arithmetic is the one the target's chip family names
@@ -84,7 +88,7 @@ def engine_for(
     costs = None
     if target is not None:
         physical = None if placement is None else np.asarray(placement.core)
-        costs = CostTables(target, physical, n_cores)
+        costs = CostTables(target, physical, n_cores, routes=routes)
     return Engine(
         net,
         family=fam,
@@ -175,7 +179,7 @@ class EmulatorBackend(Backend):
     def engine(self, compiled: CompiledNetwork) -> Engine:
         """The engine of a compiled network (reusable across runs)."""
         return engine_for(compiled.network, compiled.target, partition=compiled.partition,
-                          placement=compiled.placement)
+                          placement=compiled.placement, routes=compiled.routes)
 
     def run(
         self,
