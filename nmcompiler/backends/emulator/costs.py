@@ -182,15 +182,17 @@ class CostTables:
             lat, energy = tab[1][hops], tab[2][hops]
         return hops, np.where(hops == 0, local, lat), energy
 
-    def attach_pairs(self, pair_src: np.ndarray, pair_dst: np.ndarray) -> None:
+    def attach_pairs(self, pair_src: np.ndarray, pair_dst: np.ndarray, *,
+                     trees: bool = True) -> None:
         """Hops, latency and hop energy of every communicating logical core pair, and on
-        multicast targets every core's tree (the route pass's trees)."""
+        multicast targets (unless ``trees`` is False: a distributed part, whose pairs
+        are only some of the network's) every core's tree (the route pass's trees)."""
         self.pair_src = np.asarray(pair_src, dtype=np.int64)
         self.pair_dst = np.asarray(pair_dst, dtype=np.int64)
         self._pair_link = None
         self.pair_hops, self.pair_latency, self.pair_energy = self.pair_costs(
             self.pair_src, self.pair_dst)
-        if self.multicast and self.core_link is None:
+        if trees and self.multicast and self.core_link is None:
             self.attach_trees(self.pair_src, self.pair_dst)
 
     def attach_trees(self, pair_src: np.ndarray, pair_dst: np.ndarray) -> None:

@@ -9,7 +9,7 @@ run totals (docs/emulator.md).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 import scipy.sparse as sp
@@ -18,8 +18,8 @@ from scipy.sparse import _sparsetools as _st
 if TYPE_CHECKING:
     from .engine import Engine
 
-__all__ = ["Counting", "concat_active", "core_pairs", "source_costs", "link_totals",
-           "per_population", "source_pairs", "source_links"]
+__all__ = ["Counting", "concat_active", "core_pairs", "core_trees", "source_costs",
+           "link_totals", "per_population", "source_pairs", "source_links"]
 
 
 class Counting:
@@ -244,14 +244,25 @@ def source_costs(eng: Engine) -> None:
                                ip[s0:s1 + 1] - ip[s0]), shape=(s1 - s0, 1))
             eng.src_hop_energy[s0:s1] = m @ np.ones(1)
     eng.noc_hops_total = hops_total
-    if tab.multicast and tab.n_links:
-        rt = tab.routes
-        if rt is not None and bool(getattr(rt, "multicast", False)):
-            tab.attach_trees(rt.pair_src, rt.pair_dst)
-        else:
-            tab.attach_trees(eng.pair_src, eng.pair_dst)
-        tree_e = tab.core_link @ tab.link_energy
+    tree_e = core_trees(tab, lambda: (eng.pair_src, eng.pair_dst))
+    if tree_e is not None:
         eng.src_hop_energy[:eng.N] = tree_e[eng.slot_core]
+
+
+def core_trees(tab: Any, pairs: Callable[[], tuple[np.ndarray, np.ndarray]]
+               ) -> np.ndarray | None:
+    """On multicast targets with links: attach every core's multicast tree to the cost
+    tables (``core_link``: the compiled routes' trees where the tables have them, else the
+    trees over the core pairs ``pairs()`` returns) and return per logical core the hop
+    energy of one packet along its tree; None elsewhere (unicast routes)."""
+    if not (tab.multicast and tab.n_links):
+        return None
+    rt = tab.routes
+    if rt is not None and bool(getattr(rt, "multicast", False)):
+        tab.attach_trees(rt.pair_src, rt.pair_dst)
+    else:
+        tab.attach_trees(*pairs())
+    return tab.core_link @ tab.link_energy
 
 
 def link_totals(eng: Engine, fires: np.ndarray) -> np.ndarray:
