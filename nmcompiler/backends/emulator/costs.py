@@ -36,6 +36,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from nmcompiler.targets import Target
+from nmcompiler.targets.topology import MeshNoC
 from nmcompiler.targets.topology import segment_loads as _run
 from nmcompiler.targets.topology import signed_delta as _signed
 
@@ -234,6 +235,7 @@ class CostTables:
         ``(n_cores, ex)``, messages from a core to a column (along the core's row);
         ``y_legs`` ``(ey, n_cores)``, messages from a row to a core (along its column)."""
         noc = self.target.noc
+        assert isinstance(noc, MeshNoC)  # mesh_legs is None elsewhere
         t = noc.topo
         ex, ey = noc.extent
         xc, yc = self.mesh_legs()  # type: ignore[misc]
