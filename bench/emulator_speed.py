@@ -25,12 +25,17 @@ emulator's. The load average is printed at the start, after each size and at the
 
 Run: ``.venv/bin/python bench/emulator_speed.py [--write] [--quick] [--sizes N ...]
 [--compare-up-to N] [--brian2-targets numpy cython] [--targets loihi2 spinnaker]
-[--compiled-sizes N ...] [--compiled-steps T]``.
+[--compiled-sizes N ...] [--compiled-steps T] [--compiled-steps-large T] [--repeats R]
+[--nest-up-to N] [--generic-build N] [--only-compiled]``.
 
 The compiled rows take the user's path (``compile`` for ``loihi2`` / ``spinnaker``, their
 multi-chip variants ``loihi2:halapoint`` / ``spinnaker:spinn5x12`` where the network does
-not fit, then the emulator with counters and the cost model on and off). The 1e6 rows
-need about 10 GB (the compile's peak): run them alone on a shared machine.
+not fit, then the emulator engine of the compiled network with counters and the cost
+model on and off, interleaved), each row in a child process (a row that runs out of
+memory is reported, not fatal), then NEST on the same network and steps with the
+per-neuron spike counts compared; they go into their own section of docs/benchmarks.md
+(``--only-compiled`` runs only them). The 1e6 rows need about 10 GB (the compile's
+peak): run them alone on a shared machine.
 """
 
 from __future__ import annotations
@@ -102,11 +107,20 @@ def run_emulator(net, steps, repeats=3):
 FALLBACK = {"loihi2": "loihi2:halapoint", "spinnaker": "spinnaker:spinn5x12"}
 
 
-def run_compiled(net, target, steps, repeats=2):
+def _faults() -> int:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+
+
+def run_compiled(n, target, steps, repeats=2, counts_path=None):
     """The user's path: ``compile`` for ``target`` (its multi-chip variant where the
-    network does not fit), build the engine, run with counters and the cost model on and
-    off (``EmulatorBackend``'s conversion of counters into Counters, time and energy
-    included in the "on" time). Returns a dict of figures."""
+    network does not fit), build the engine from the compiled network (its routes
+    included), run with counters and the cost model on and off, interleaved (on, off, on,
+    off, ...: the machine's load hits both alike), each run timed in wall and CPU
+    seconds, ``EmulatorBackend``'s conversion of counters into Counters, time and energy
+    included in the "on" time. Build: wall time and the minor page faults it took
+    (first-touch memory). Writes the per-neuron spike counts to ``counts_path``."""
     import gc
     import resource
 
@@ -114,6 +128,10 @@ def run_compiled(net, target, steps, repeats=2):
     from nmcompiler.backends.emulator import _result
     from nmcompiler.ir.errors import FitError
 
+    k = min(100, n // 10)
+    pre, post, w, bias = connectivity(n, k)
+    net = ir_network(n, k, pre, post, w, bias, output=True)
+    del pre, post, w
     name = target
     t0 = time.perf_counter()
     try:
@@ -123,30 +141,71 @@ def run_compiled(net, target, steps, repeats=2):
         t0 = time.perf_counter()
         cn = nmc_compile(net, name, seed=0)
     t_compile = time.perf_counter() - t0
+    del net
     gc.collect()
+    f0 = _faults()
     t0 = time.perf_counter()
     eng = engine_for(cn.network, cn.target, partition=cn.partition, placement=cn.placement,
-                     check=False)
+                     routes=cn.routes, check=False)
     t_build = time.perf_counter() - t0
-    best = {}
+    faults = _faults() - f0
+    runs = {True: [], False: []}
     info = {}
-    for count in (True, False):
-        for _ in range(repeats):
-            t0 = time.perf_counter()
+    counts = None
+    for _ in range(repeats):
+        for count in (True, False):
+            t0, c0 = time.perf_counter(), time.process_time()
             res = eng.run({}, steps, count=count)
             rr = _result(eng, res, "emulator", {})
-            wall = time.perf_counter() - t0
-            if wall < best.get(count, (np.inf,))[0]:
-                best[count] = (wall, res.synaptic_events, res.spikes)
+            runs[count].append((time.perf_counter() - t0, time.process_time() - c0,
+                                res.synaptic_events, res.spikes))
+            if counts is None:
+                counts = np.asarray(res.outputs["p"]).reshape(steps, -1).sum(axis=0)
             if count:
                 info = {"energy_j": rr.counters.energy_j.get("total", 0.0),
                         "per_step": bool(res.counters_per_step),
                         "links_per_step": bool(res.link_hops_per_step)}
-    assert best[True][1:] == best[False][1:], "counters changed the run"
+            del res, rr
+    assert len({r[2:] for r in runs[True] + runs[False]}) == 1, "counters changed the run"
+    if counts_path is not None:
+        np.save(counts_path, counts.astype(np.int64))
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
+    on_w, off_w = min(r[0] for r in runs[True]), min(r[0] for r in runs[False])
+    on_c, off_c = min(r[1] for r in runs[True]), min(r[1] for r in runs[False])
     return {"target": name, "cores": int(cn.partition.n_cores), "compile": t_compile,
-            "build": t_build, "on": best[True][0], "off": best[False][0],
-            "events": best[True][1], "spikes": best[True][2], "peak_gb": peak, **info}
+            "build": t_build, "build_faults": faults, "on": on_w, "off": off_w,
+            "on_cpu": on_c, "off_cpu": off_c, "events": runs[True][0][2],
+            "spikes": runs[True][0][3], "peak_gb": peak, **info}
+
+
+def compiled_child(n, target, steps, repeats, out: Path) -> dict:
+    """:func:`run_compiled` in a child process (a row that runs out of memory is reported
+    as such instead of ending the benchmark): figures as JSON, counts as .npy."""
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--child", str(n), target,
+           str(steps), str(repeats), str(out)]
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    js = out.with_suffix(".json")
+    if r.returncode != 0 or not js.exists():
+        tail = (r.stderr or r.stdout).strip().splitlines()[-1:] or [f"exit {r.returncode}"]
+        return {"target": target, "failed": f"exit {r.returncode}: {tail[0]}"}
+    return json.loads(js.read_text())
+
+
+def generic_build(n: int) -> dict:
+    """Engine build of the generic one-core network (wall, page faults), once."""
+    import gc
+
+    k = min(100, n // 10)
+    pre, post, w, bias = connectivity(n, k)
+    net = ir_network(n, k, pre, post, w, bias)
+    del pre, post, w
+    gc.collect()
+    f0 = _faults()
+    t0 = time.perf_counter()
+    eng = engine_for(net, load_target("emulator"), check=False)
+    t = time.perf_counter() - t0
+    return {"n": n, "build": t, "faults": _faults() - f0,
+            "synapses": int(sum(m.nnz for *_, m in eng.groups))}
 
 
 def first_touch(n_bytes: int) -> tuple[float, float]:
@@ -257,6 +316,125 @@ def _load() -> str:
     return f"{one:.2f} / {five:.2f} / {fifteen:.2f}"
 
 
+def compiled_section(args) -> None:
+    """The compiled-target rows, NEST on the same network, the 1e6 engine build; printed
+    and (``--write``) written into their own section of docs/benchmarks.md."""
+    load0 = _load()
+    ft_bytes = 800_000_000
+    ft = first_touch(ft_bytes)
+    per_fault = max(ft[0] - ft[1], 0.0) / (ft_bytes / 4096)
+    print(f"load at start {load0}; first touch of {ft_bytes / 1e9:.1f} GB: {ft[0]:.2f} s, "
+          f"again {ft[1]:.2f} s ({per_fault * 1e6:.2f} us per page)", flush=True)
+    comp_rows, nest_rows, notes = [], [], []
+    csizes = args.compiled_sizes or ([10_000] if args.quick else [10_000, 100_000, 1_000_000])
+    tmp = tempfile.TemporaryDirectory(prefix="nmc-emuspeed-")
+    for n in csizes:
+        k = min(100, n // 10)
+        big = n > 100_000
+        steps_c = args.compiled_steps_large if big else args.compiled_steps
+        counts = {}
+        for tgt in args.targets:
+            out = Path(tmp.name) / f"{tgt.replace(':', '_')}_{n}"
+            r = compiled_child(n, tgt, steps_c, min(args.repeats, 2) if big else args.repeats,
+                               out)
+            r.update(n=n, k=k, steps=steps_c, load=_load())
+            comp_rows.append(r)
+            if "failed" in r:
+                print(f"N={n:>8} {tgt}: not run ({r['failed']})", flush=True)
+                continue
+            counts[r["target"]] = np.load(out.with_suffix(".npy"))
+            print(f"N={n:>8} {r['target']}: {r['cores']} cores, compile {r['compile']:.1f}s "
+                  f"build {r['build']:.2f}s ({r['build_faults']} page faults), counters on "
+                  f"{r['on']:.3f}s off {r['off']:.3f}s ({100 * (r['on'] / r['off'] - 1):+.0f}% "
+                  f"wall, {100 * (r['on_cpu'] / r['off_cpu'] - 1):+.0f}% CPU), "
+                  f"{r['events'] / r['on']:.3g} ev/s on, peak {r['peak_gb']:.1f} GB, "
+                  f"load {r['load']}", flush=True)
+        if n <= args.nest_up_to:
+            pre, post, w, bias = connectivity(n, k)
+            nest, why = run_nest(n, k, pre, post, w, bias, steps_c)
+            del pre, post, w
+            if nest is None:
+                notes.append(why)
+                continue
+            same = {t: bool(np.array_equal(nest[3], c)) for t, c in counts.items()}
+            nest_rows.append((n, steps_c, nest, same, _load()))
+            print(f"   NEST build {nest[0]:.1f}s run {nest[1]:.2f}s spikes {nest[2]}; "
+                  f"per-neuron counts equal: {same}", flush=True)
+    gb = generic_build(args.generic_build) if args.generic_build else None
+    if gb:
+        print(f"generic engine build N={gb['n']}: {gb['build']:.2f}s, {gb['faults']} page "
+              f"faults (~{gb['faults'] * per_fault:.1f}s first touch)", flush=True)
+    yn = {True: "yes", False: "totals"}
+    body = [
+        "The user's path on compiled multi-core targets: the benchmark network above (output "
+        "recorded) compiled with `compile(net, target, seed=0)` (the multi-chip variant "
+        "where it does not fit one chip / board), the emulator engine built from the "
+        "compiled network (its partition, placement and routes), then runs with counters "
+        "and the cost model on (time and energy per step, link hops, the backend's "
+        "Counters) and off, interleaved (on, off, on, off, ...), "
+        f"{args.repeats} of each (at most 2 above 1e5 neurons); best wall and best CPU "
+        "seconds of each; each row in its "
+        "own process. Overhead = on / off - 1 (wall; CPU: the process's own CPU time, "
+        "which other work on the shared machine inflates less). Events/s = synaptic "
+        "events / best wall time with counters and costs on. Build: the engine of the "
+        "compiled network; page faults: minor faults during the build (fresh memory), "
+        "first touch: those faults x this machine's cost per faulted page "
+        f"({per_fault * 1e6:.2f} us, from writing {ft_bytes / 1e9:.1f} GB of fresh memory "
+        f"in {ft[0]:.2f} s and again in {ft[1]:.2f} s). Per step: whether per-step, "
+        "per-core counters / link hops were kept or only run totals (docs/emulator.md).",
+        "",
+        "| neurons | target | cores | steps | spikes | synaptic events | compile (s) | engine "
+        "build (s) | of which first touch (s) | on (s) | off (s) | overhead | on CPU (s) | "
+        "off CPU (s) | overhead CPU | events/s (on) | per-step counters / link hops | "
+        "energy (J) | peak GB | load |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in comp_rows:
+        if "failed" in r:
+            body.append(f"| {r['n']:,} | {r['target']} | not run: {r['failed']} |"
+                        + " |" * 17 + f" {r['load']} |")
+            continue
+        body.append(
+            f"| {r['n']:,} | {r['target']} | {r['cores']:,} | {r['steps']} | "
+            f"{r['spikes']:,} | {r['events']:,} | {r['compile']:.1f} | {r['build']:.2f} | "
+            f"{r['build_faults'] * per_fault:.2f} | {r['on']:.3f} | {r['off']:.3f} | "
+            f"{100 * (r['on'] / r['off'] - 1):+.0f}% | {r['on_cpu']:.3f} | "
+            f"{r['off_cpu']:.3f} | {100 * (r['on_cpu'] / r['off_cpu'] - 1):+.0f}% | "
+            f"{r['events'] / r['on']:.3g} | {yn[r['per_step']]} / "
+            f"{yn[r['links_per_step']]} | {r['energy_j']:.3g} | {r['peak_gb']:.1f} | "
+            f"{r['load']} |")
+    if nest_rows:
+        tg = sorted({t for *_, same, _ in nest_rows for t in same})
+        body += ["", "NEST 3.10 (PyNN 0.13, native `iaf_psc_delta`, 1 thread) on the same "
+                 "network and steps, in the same run; \"same\": its per-neuron spike counts "
+                 "equal the compiled emulator run's on that target.", "",
+                 "| neurons | steps | NEST spikes | NEST build (s) | NEST run (s) | NEST "
+                 "events/s | " + " | ".join(f"same as {t}" for t in tg) + " | load |",
+                 "|---|---|---|---|---|---|" + "---|" * len(tg) + "---|"]
+        yes = {True: "yes", False: "**no**", None: "-"}
+        for n, steps_c, nest, same, ld in nest_rows:
+            k = min(100, n // 10)
+            body.append(f"| {n:,} | {steps_c} | {nest[2]:,} | {nest[0]:.1f} | {nest[1]:.2f} | "
+                        f"{nest[2] * k / nest[1]:.3g} | "
+                        + " | ".join(yes[same.get(t)] for t in tg) + f" | {ld} |")
+    if gb:
+        body += ["", f"Engine build of the generic one-core network of {gb['n']:,} neurons "
+                 f"({gb['synapses']:,} synapses): {gb['build']:.2f} s, {gb['faults']:,} page "
+                 f"faults, of which first touch ~{gb['faults'] * per_fault:.2f} s."]
+    if notes:
+        body += ["", "Not run: " + "; ".join(notes)]
+    body += ["", f"Load average (1 / 5 / 15 min) at start: {load0}; at end: {_load()} "
+             f"({os.cpu_count()} cores shared with other work; the \"load\" column is taken "
+             "after each row)."]
+    text = "\n".join(body)
+    print(text)
+    if args.write:
+        from _report import write_section
+
+        write_section("emulator_compiled", "Emulator speed on compiled targets",
+                      "nice -n 10 .venv/bin/python bench/emulator_speed.py "
+                      + " ".join(sys.argv[1:]), text)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--write", action="store_true", help="write docs/benchmarks.md")
@@ -275,8 +453,33 @@ def main() -> None:
     ap.add_argument("--compiled-steps", type=int, default=1000,
                     help="steps of the compiled rows up to 1e5 neurons")
     ap.add_argument("--compiled-steps-large", type=int, default=200,
-                    help="steps of the compiled rows above 1e5 neurons (one run each)")
+                    help="steps of the compiled rows above 1e5 neurons")
+    ap.add_argument("--repeats", type=int, default=3,
+                    help="interleaved on / off run pairs per compiled row")
+    ap.add_argument("--nest-up-to", type=int, default=100_000,
+                    help="run NEST on the compiled rows' network up to this size")
+    ap.add_argument("--only-compiled", action="store_true",
+                    help="only the compiled rows (their own section of docs/benchmarks.md)")
+    ap.add_argument("--generic-build", type=int, default=1_000_000,
+                    help="also time the generic one-core engine build at this size (0: no)")
+    ap.add_argument("--child", nargs=5, default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.child:
+        import resource
+
+        # a row that needs more than this much address space fails with MemoryError
+        # (reported) instead of pushing the shared machine into the OOM killer
+        cap = int(float(os.environ.get("NMC_BENCH_MEM_GB", "14")) * 2**30)
+        resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+        n, tgt, steps, reps, out = args.child
+        out = Path(out)
+        r = run_compiled(int(n), tgt, int(steps), int(reps), out.with_suffix(".npy"))
+        out.with_suffix(".json").write_text(json.dumps(r))
+        return
+    if args.targets:
+        compiled_section(args)
+    if args.only_compiled:
+        return
     sizes = args.sizes or ([1_000, 10_000] if args.quick else
                            [1_000, 10_000, 100_000, 1_000_000])
     compare_up_to = args.compare_up_to if args.compare_up_to is not None else (
@@ -321,24 +524,6 @@ def main() -> None:
                   f"build {br[0]:.2f}s codegen {br[3]:.2f}s run {br[1]:.3f}s "
                   f"spikes {br[2]} (import {br[4]:.2f}s)"), flush=True)
         print(f"   per-neuron spike counts equal to the emulator's: {same}", flush=True)
-    comp_rows = []
-    csizes = args.compiled_sizes or ([10_000] if args.quick else [10_000, 100_000, 1_000_000])
-    for n in csizes if args.targets else []:
-        k = min(100, n // 10)
-        pre, post, w, bias = connectivity(n, k)
-        net = ir_network(n, k, pre, post, w, bias, output=True)
-        del pre, post, w
-        big = n > 100_000
-        steps_c = args.compiled_steps_large if big else args.compiled_steps
-        for tgt in args.targets:
-            r = run_compiled(net, tgt, steps_c, repeats=1 if big else 2)
-            r.update(n=n, k=k, steps=steps_c, load=_load())
-            comp_rows.append(r)
-            print(f"N={n:>8} {r['target']}: {r['cores']} cores, compile {r['compile']:.1f}s "
-                  f"build {r['build']:.2f}s, counters on {r['on']:.3f}s off {r['off']:.3f}s "
-                  f"(+{100 * (r['on'] / r['off'] - 1):.0f}%), {r['events'] / r['on']:.3g} "
-                  f"ev/s on, peak {r['peak_gb']:.1f} GB, load {r['load']}", flush=True)
-        del net
     ft_bytes = 800_000_000
     ft = first_touch(ft_bytes)
     body = ["Synaptic events per second of the emulator (one core, generic target, counters "
@@ -378,31 +563,6 @@ def main() -> None:
                       [f"{br[2]:,}", yes[same[f"Brian2 {t}"]], f"{br[0] + br[3]:.2f}",
                        f"{br[1]:.3f}"])
         body.append("| " + " | ".join(cells + [ld]) + " |")
-    if comp_rows:
-        body += ["", "The user's path: the same network (output recorded) compiled with "
-                 "`compile(net, target, seed=0)` (the multi-chip variant where it does not "
-                 "fit one chip / board), then the emulator engine of the compiled network "
-                 "for the steps given, counters and the cost model on (time and "
-                 "energy per step, link hops, the backend's Counters) and off; best of 2 "
-                 "runs each (one above 1e5 neurons); events/s = synaptic events / wall "
-                 "time with counters and costs on. Per step: whether per-step, per-core "
-                 "counters were kept or only run "
-                 "totals (docs/emulator.md, *Counters and costs*). Build: the engine of the "
-                 "compiled network (synapse matrices, counter matrices, routes).", "",
-                 "| neurons | target | cores | steps | spikes | synaptic events | compile (s) "
-                 "| engine build (s) | run, counters + costs on (s) | run, off (s) | overhead "
-                 "| events/s (on) | per-step counters / link hops | energy (J) | peak GB | "
-                 "load |",
-                 "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
-        yn = {True: "yes", False: "totals"}
-        for r in comp_rows:
-            body.append(
-                f"| {r['n']:,} | {r['target']} | {r['cores']:,} | {r['steps']} | "
-                f"{r['spikes']:,} | {r['events']:,} | {r['compile']:.1f} | {r['build']:.2f} | "
-                f"{r['on']:.3f} | {r['off']:.3f} | +{100 * (r['on'] / r['off'] - 1):.0f}% | "
-                f"{r['events'] / r['on']:.3g} | {yn[r['per_step']]} / "
-                f"{yn[r['links_per_step']]} | {r['energy_j']:.3g} | {r['peak_gb']:.1f} | "
-                f"{r['load']} |")
     body += ["", f"First-touch memory on this machine: writing {ft_bytes / 1e9:.1f} GB of "
              f"fresh memory takes {ft[0]:.2f} s, writing it again {ft[1]:.2f} s (the "
              "difference is the kernel's page faults, which every build of large arrays "

@@ -445,6 +445,11 @@ class MeshNoC(NoC):
         out = np.where((ddy == -1) & (ddx == 0), down[xa, ya], out)
         return out
 
+    def gather_loads(self, right: np.ndarray, left: np.ndarray, up: np.ndarray,
+                     down: np.ndarray) -> np.ndarray:
+        """:meth:`_gather` (per-link loads from the four direction grids), public."""
+        return self._gather(right, left, up, down)
+
     def core_link_load(self, node: np.ndarray, src: np.ndarray, dst: np.ndarray,
                        m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Mesh link loads of edges between placed logical cores, aggregated before any
@@ -542,6 +547,12 @@ def _run(line: np.ndarray, start: np.ndarray, length: np.ndarray, weights: np.nd
     flat -= np.bincount(at + length, weights=weights, minlength=size)
     acc = np.cumsum(np.rint(flat).astype(np.int64).reshape(n_lines, w), axis=1)
     return acc[:, :e] + acc[:, e:2 * e]
+
+
+#: the mesh helpers under public names: the emulator's cost model aggregates link loads
+#: with them (one routing model for the compile and the run report)
+signed_delta = _signed
+segment_loads = _run
 
 
 class TriangularTorusNoC(NoC):

@@ -66,16 +66,17 @@ def engine_for(
     placement: Any = None,
     family: str | None = None,
     check: bool = True,
-    tree_root: np.ndarray | None = None,
+    routes: Any = None,
 ) -> Engine:
     """An :class:`Engine` for ``net`` on ``target`` (a Target or None) and a mapping.
+
+    ``routes``: the compiled routes (``CompiledNetwork.routes``), whose multicast trees
+    the cost model then charges (one routing model for the compile and the run report).
 
     Without a partition everything runs on one core (logical core 0, physical core 0).
     The arithmetic is the one the target's chip family names
     (``target.family.emulator_arithmetic``); ``family`` overrides it (default
-    ``"emulator"``, the generic fixed point). ``tree_root``: the compiled routes' tree
-    chip of every core (``Routes.tree_root``), so multicast link traffic follows the
-    compiled trees.
+    ``"emulator"``, the generic fixed point).
     """
     rules = getattr(target, "family", None) if target is not None else None
     fam = family or (rules.emulator_arithmetic if rules is not None else None) or \
@@ -87,7 +88,7 @@ def engine_for(
     costs = None
     if target is not None:
         physical = None if placement is None else np.asarray(placement.core)
-        costs = CostTables(target, physical, n_cores, tree_root=tree_root)
+        costs = CostTables(target, physical, n_cores, routes=routes)
     return Engine(
         net,
         family=fam,
@@ -178,8 +179,7 @@ class EmulatorBackend(Backend):
     def engine(self, compiled: CompiledNetwork) -> Engine:
         """The engine of a compiled network (reusable across runs)."""
         return engine_for(compiled.network, compiled.target, partition=compiled.partition,
-                          placement=compiled.placement,
-                          tree_root=getattr(compiled.routes, "tree_root", None))
+                          placement=compiled.placement, routes=compiled.routes)
 
     def run(
         self,

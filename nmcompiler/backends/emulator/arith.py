@@ -296,23 +296,52 @@ class LoihiArith(Arith):
         self.all_plain = bool(
             np.all(p.reset == RESET_HARD) and not np.any(self.vres64) and not np.any(
                 p.graded_max > 0))
+        self._short: dict[tuple, tuple[bool, bool, bool]] = {}
 
     def init(self, batch: int) -> None:  # noqa: D102
         self.u = np.zeros((batch, self.n), dtype=np.int32)
         self.v = np.zeros((batch, self.n), dtype=np.int32)
         self.refr = np.zeros((batch, self.n), dtype=np.int64) if self.has_refr else None
 
+    def _shortcuts(self, sl: slice) -> tuple[bool, bool, bool]:
+        """Per slot range, whether every current decays fully (``du`` factor 0), every
+        voltage keeps its value (factor 4096) and every neuron spikes: then
+        :func:`~nmcompiler.targets.families.loihi.current_update`'s decay is 0 and
+        :func:`~nmcompiler.targets.families.loihi.voltage_update`'s is the identity,
+        exactly, and the steps that compute them are skipped."""
+        key = (sl.start, sl.stop)
+        got = self._short.get(key)
+        if got is None:
+            fu = la.DECAY_UNITY - (self.du[sl] + la.DS_OFFSET)
+            fv = la.DECAY_UNITY - (self.dv[sl] + la.DM_OFFSET)
+            got = (bool(np.all(fu == 0)), bool(np.all(fv == la.DECAY_UNITY)),
+                   bool(np.all(self.p.spiking[sl])))
+            self._short[key] = got
+        return got
+
     def step(self, a: np.ndarray, sl: slice, noise: np.ndarray | None) -> np.ndarray:  # noqa: D102
         p = self.p
         a32 = a.astype(np.int64).astype(np.int32) if a.dtype != np.int32 else a
-        u_new = la.current_update(self.u[:, sl], a32, self.du[sl])
+        u_zero, v_keep, all_spike = self._shortcuts(sl)
+        if u_zero:  # wrap_u(0 + a << 6); no value can wrap while |a << 6| < 2**23
+            act = np.left_shift(a32, np.int32(la.ACT_SHIFT))
+            u_new = act if self.a_bound * 2**la.ACT_SHIFT < la.MAX_UV else la.wrap_u(act)
+        else:
+            u_new = la.current_update(self.u[:, sl], a32, self.du[sl])
         v_old = self.v[:, sl]
-        v_star = la.voltage_update(v_old, u_new, self.bias_eff[sl], self.dv[sl])
+        if v_keep:
+            v_star = v_old + u_new
+            v_star += self.bias_eff[sl]
+            np.clip(v_star, la.V_MIN, la.V_MAX, out=v_star)
+        else:
+            v_star = la.voltage_update(v_old, u_new, self.bias_eff[sl], self.dv[sl])
         in_ref = None
         if self.refr is not None:
             in_ref = self.refr[:, sl] > 0
             v_star = np.where(in_ref, v_old, v_star).astype(np.int32)
-        fire = la.spike_test(v_star, self.vth[sl]) & p.spiking[sl]
+        fire = v_star > self.th64[sl]  # la.spike_test
+        if not all_spike:
+            fire &= p.spiking[sl]
         if in_ref is not None:
             fire &= ~in_ref
         self.u[:, sl] = u_new

@@ -36,6 +36,9 @@ import numpy as np
 import scipy.sparse as sp
 
 from nmcompiler.targets import Target
+from nmcompiler.targets.topology import MeshNoC
+from nmcompiler.targets.topology import segment_loads as _run
+from nmcompiler.targets.topology import signed_delta as _signed
 
 __all__ = ["CostTables", "CostStream", "route_links", "evaluate"]
 
@@ -49,22 +52,38 @@ def route_links(target: Target, node_a: np.ndarray, node_b: np.ndarray
                                   np.asarray(node_b, dtype=np.int64))
 
 
+def _seq(step: float, n: int) -> np.ndarray:
+    """``0, s, s + s, ...`` (``n + 1`` values): the sum of ``k`` equal hop figures formed
+    one hop at a time, as a per-link sum along a route forms it (bit for bit)."""
+    out = np.full(n + 1, float(step))
+    out[0] = 0.0
+    return np.cumsum(out)
+
+
 class CostTables:
     """The cost model of a target bound to a placement (logical -> physical cores).
+
+    Per core pair it gives the hops, the NoC latency and the hop energy of a message
+    from formulas on the routers' coordinates (dimension-order routes on a mesh, the
+    shortest-path trees elsewhere: the compiler's routes, :mod:`nmcompiler.targets.topology`),
+    so no route is walked pair by pair; the explicit per-pair links (:attr:`pair_link`)
+    are built only where a caller asks for per-step link hops of unicast routes.
 
     Args:
         target: the :class:`nmcompiler.targets.Target`.
         physical: ``(n_cores,)`` physical core of every logical core (``Placement.core``;
             default: logical core k on physical core k).
-        tree_root: on multicast targets, the chip whose shortest-path tree each logical
-            core's packets follow (``Routes.tree_root``; default: its own chip's).
+        n_cores: number of logical cores.
+        routes: the compiled :class:`nmcompiler.mapping.Routes` (``CompiledNetwork.routes``)
+            or None: its core pairs are the multicast trees' edges and its hop counts
+            the pairs' hops (one routing model for the compile and the run report).
     """
 
     def __init__(self, target: Target, physical: np.ndarray | None, n_cores: int,
-                 tree_root: np.ndarray | None = None) -> None:
+                 routes: Any = None) -> None:
         self.target = target
-        self.tree_root = None if tree_root is None else np.asarray(tree_root, dtype=np.int64)
         self.cost = target.cost
+        self.routes = routes
         if physical is None:
             physical = np.arange(n_cores, dtype=np.int64) % max(int(target.total_cores), 1)
         self.physical = np.asarray(physical, dtype=np.int64)
@@ -88,40 +107,165 @@ class CostTables:
                 t_hop[~along_x] = c.time_per_hop_y_s
         self.link_energy = e_hop
         self.link_time = t_hop
-        self.pair_link = sp.csr_matrix((0, self.n_links))
+        self._along_x = along_x
+        self.pair_src = np.zeros(0, dtype=np.int64)
+        self.pair_dst = np.zeros(0, dtype=np.int64)
         self.pair_latency = np.zeros(0)
+        self.pair_energy = np.zeros(0)
         self.pair_hops = np.zeros(0, dtype=np.int64)
+        self._pair_link: sp.csr_matrix | None = None
         #: ``(n_cores, n_links)`` links of every core's multicast tree (multicast targets)
         self.core_link: sp.csr_matrix | None = None
+        self.multicast = bool(target.noc.multicast_tables)
+        self._tables = self._hop_tables()
 
-    def attach_pairs(self, pair_src: np.ndarray, pair_dst: np.ndarray) -> None:
-        """Route every communicating logical core pair (engine calls this once)."""
-        na, nb = self.node[pair_src], self.node[pair_dst]
-        indptr, li = route_links(self.target, na, nb)
-        k = pair_src.shape[0]
-        hops = np.diff(indptr)
-        ok = li >= 0
-        rows = np.repeat(np.arange(k), hops)
-        self.pair_link = sp.csr_matrix(
-            (np.ones(int(ok.sum())), (rows[ok], li[ok])), shape=(k, self.n_links))
-        self.pair_hops = hops
-        # bincount adds in the order of the entries, as np.add.at did (same sums), faster
-        lat = np.bincount(rows[ok], weights=self.link_time[li[ok]], minlength=k)
-        # hops on links not in the list (holes): charge the nominal hop time
-        if not ok.all():
-            for r in rows[~ok]:
-                lat[r] += float(self.cost.time_per_hop_s)
-        local = self.cost.time_per_spike_local_s or 0.0
-        self.pair_latency = np.where(hops == 0, local, lat)
+    # ------------------------------------------------------------------ per pair
+    def _hop_tables(self) -> tuple | None:
+        """Latency and energy of a route by its hop counts, or None where routes must be
+        walked (a mesh with holes, links of unequal cost off a mesh)."""
         noc = self.target.noc
-        if noc.multicast_tables:
-            n_cores = self.physical.shape[0]
-            node = self.node
-            s, _, child, _, link = noc.multicast_trees(
-                node, np.asarray(pair_src, dtype=np.int64), node[pair_dst], n_cores,
-                tree_root=self.tree_root)
-            self.core_link = sp.csr_matrix(
-                (np.ones(link.shape[0]), (s[child], link)), shape=(n_cores, self.n_links))
+        if self.n_links == 0:
+            return None
+        if self._along_x is not None:  # mesh: x hops first, then y hops
+            ex, ey = noc.extent
+            if noc.n_nodes != ex * ey:
+                return None
+            ax = self._along_x
+            tx = self.link_time[ax][0] if ax.any() else 0.0
+            ty = self.link_time[~ax][0] if (~ax).any() else 0.0
+            exx = self.link_energy[ax][0] if ax.any() else 0.0
+            eyy = self.link_energy[~ax][0] if (~ax).any() else 0.0
+
+            def table(fx: float, fy: float) -> np.ndarray:
+                t = np.full((ex + 1, ey + 1), float(fy))
+                t[:, 0] = _seq(fx, ex)
+                return np.cumsum(t, axis=1)
+
+            return ("mesh", table(tx, ty), table(exx, eyy))
+        if np.all(self.link_time == self.link_time[0]) and \
+                np.all(self.link_energy == self.link_energy[0]):
+            m = int(noc.n_nodes)
+            return ("uniform", _seq(self.link_time[0], m), _seq(self.link_energy[0], m))
+        return None
+
+    def pair_costs(self, a: np.ndarray, b: np.ndarray
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(hops, latency_s, hop_energy_j)`` of a message from logical core ``a[k]`` to
+        ``b[k]``: per link of the route its time and energy, summed hop by hop in route
+        order (the local spike time where both sit on one router)."""
+        na, nb = self.node[a], self.node[b]
+        tab = self._tables
+        noc = self.target.noc
+        local = self.cost.time_per_spike_local_s or 0.0
+        if tab is None:
+            indptr, li = route_links(self.target, na, nb)
+            k = na.shape[0]
+            hops = np.diff(indptr)
+            ok = li >= 0
+            rows = np.repeat(np.arange(k), hops)
+            lat = np.bincount(rows[ok], weights=self.link_time[li[ok]], minlength=k)
+            if not ok.all():  # hops on links not in the list (holes): nominal hop time
+                for r in rows[~ok]:
+                    lat[r] += float(self.cost.time_per_hop_s)
+            mat = sp.csr_matrix((np.ones(int(ok.sum())), (rows[ok], li[ok])),
+                                shape=(k, self.n_links))
+            energy = mat @ self.link_energy
+        elif tab[0] == "mesh":
+            t = noc.topo
+            xy = noc.node_coords()
+            ex, ey = noc.extent
+            ax = np.abs(_signed(xy[nb, 0] - xy[na, 0], ex, bool(t.wrap[0])))
+            ay = np.abs(_signed(xy[nb, 1] - xy[na, 1], ey, bool(t.wrap[1])))
+            hops = ax + ay
+            lat, energy = tab[1][ax, ay], tab[2][ax, ay]
+        else:
+            hops = noc.pair_hops(na, nb)
+            lat, energy = tab[1][hops], tab[2][hops]
+        return hops, np.where(hops == 0, local, lat), energy
+
+    def attach_pairs(self, pair_src: np.ndarray, pair_dst: np.ndarray, *,
+                     trees: bool = True) -> None:
+        """Hops, latency and hop energy of every communicating logical core pair, and on
+        multicast targets (unless ``trees`` is False: a distributed part, whose pairs
+        are only some of the network's) every core's tree (the route pass's trees)."""
+        self.pair_src = np.asarray(pair_src, dtype=np.int64)
+        self.pair_dst = np.asarray(pair_dst, dtype=np.int64)
+        self._pair_link = None
+        self.pair_hops, self.pair_latency, self.pair_energy = self.pair_costs(
+            self.pair_src, self.pair_dst)
+        if trees and self.multicast and self.core_link is None:
+            self.attach_trees(self.pair_src, self.pair_dst)
+
+    def attach_trees(self, pair_src: np.ndarray, pair_dst: np.ndarray) -> None:
+        """``core_link``: the multicast tree of every source core over the pairs' routers
+        (:meth:`nmcompiler.targets.topology.NoC.multicast_trees`, as the route pass; a
+        population's shared tree where the routes give ``tree_root``)."""
+        n_cores = self.physical.shape[0]
+        node = self.node
+        src = np.asarray(pair_src, dtype=np.int64)
+        root = getattr(self.routes, "tree_root", None)  # the route pass's tree per core
+        s, _, child, _, link = self.target.noc.multicast_trees(
+            node, src, node[np.asarray(pair_dst, dtype=np.int64)], n_cores,
+            tree_root=None if root is None else np.asarray(root, dtype=np.int64))
+        self.core_link = sp.csr_matrix(
+            (np.ones(link.shape[0]), (s[child], link)), shape=(n_cores, self.n_links))
+
+    @property
+    def pair_link(self) -> sp.csr_matrix:
+        """``(n_pairs, n_links)`` links of every pair's unicast route, built on first use
+        (per-step link hops of unicast routes and :func:`evaluate` read it)."""
+        if self._pair_link is None:
+            na, nb = self.node[self.pair_src], self.node[self.pair_dst]
+            indptr, li = route_links(self.target, na, nb)
+            k = na.shape[0]
+            ok = li >= 0
+            rows = np.repeat(np.arange(k), np.diff(indptr))
+            self._pair_link = sp.csr_matrix(
+                (np.ones(int(ok.sum())), (rows[ok], li[ok])), shape=(k, self.n_links))
+        return self._pair_link
+
+    def mesh_legs(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """On a mesh without holes: ``(column, row)`` of every logical core's router, for
+        :meth:`mesh_loads`; None elsewhere."""
+        if self._tables is None or self._tables[0] != "mesh":
+            return None
+        xy = self.target.noc.node_coords()
+        return xy[self.node, 0], xy[self.node, 1]
+
+    def mesh_loads(self, x_legs: np.ndarray, y_legs: np.ndarray) -> np.ndarray:
+        """``(n_links,)`` loads of x-then-y unicast routes from their legs, aggregated as
+        :meth:`nmcompiler.targets.topology.MeshNoC.core_link_load` does: ``x_legs``
+        ``(n_cores, ex)``, messages from a core to a column (along the core's row);
+        ``y_legs`` ``(ey, n_cores)``, messages from a row to a core (along its column)."""
+        noc = self.target.noc
+        assert isinstance(noc, MeshNoC)  # mesh_legs is None elsewhere
+        t = noc.topo
+        ex, ey = noc.extent
+        xc, yc = self.mesh_legs()  # type: ignore[misc]
+        s, x1 = np.nonzero(x_legs)
+        mx = x_legs[s, x1]
+        ya, k = np.nonzero(y_legs)
+        my = y_legs[ya, k]
+        x0, y0 = xc[s], yc[s]
+        xb, yb = xc[k], yc[k]
+        dx = _signed(x1 - x0, ex, bool(t.wrap[0]))
+        dy = _signed(yb - ya, ey, bool(t.wrap[1]))
+        p, q = dx > 0, dx < 0
+        right = _run(y0[p], x0[p], dx[p], mx[p], ex, ey)
+        left = _run(y0[q], ex - 1 - x0[q], -dx[q], mx[q], ex, ey)[:, ::-1]
+        p, q = dy > 0, dy < 0
+        up = _run(xb[p], ya[p], dy[p], my[p], ey, ex)
+        down = _run(xb[q], ey - 1 - ya[q], -dy[q], my[q], ey, ex)[:, ::-1]
+        return noc.gather_loads(right, left, up, down).astype(np.float64)
+
+    def link_loads(self, src: np.ndarray, dst: np.ndarray, m: np.ndarray) -> np.ndarray:
+        """``(n_links,)`` messages on each link when logical core ``src[k]`` sends
+        ``m[k]`` unicast messages to ``dst[k]`` (the compiler's aggregated loads,
+        :meth:`nmcompiler.targets.topology.NoC.core_link_load`)."""
+        _, load = self.target.noc.core_link_load(
+            self.node, np.asarray(src, dtype=np.int64), np.asarray(dst, dtype=np.int64),
+            np.asarray(m))
+        return np.asarray(load, dtype=np.float64)
 
     def link_hops(self, counters: Mapping[str, np.ndarray]) -> np.ndarray:
         """``(T, n_links)`` messages crossing each link per step: every pair's messages
@@ -249,16 +393,20 @@ class CostStream:
         if self.link_hops is not None and link_hops is not None:
             self.link_hops[sl] = link_hops
 
-    def finish(self, pair_totals: np.ndarray) -> dict[str, Any]:
-        """:func:`evaluate`'s dict; ``pair_totals (n_pairs,)``: the run's messages per core
-        pair (the link hops' totals when they are not kept per step)."""
+    def finish(self, pair_totals: np.ndarray | None = None, *,
+               link_totals: np.ndarray | None = None) -> dict[str, Any]:
+        """:func:`evaluate`'s dict. When the link hops are not kept per step their run
+        totals are ``link_totals (1, n_links)`` or, from the run's messages per core pair
+        ``pair_totals (n_pairs,)``, their unicast routes' loads."""
+        if link_totals is None and pair_totals is not None and self.link_hops is None:
+            link_totals = self.tables.pair_link.T @ np.asarray(pair_totals)
         tables, c, z = self.tables, self.tables.cost, self.z
         t_steps = self.steps
         if self.link_hops is not None:
             link_hops = self.link_hops
             e_route = link_hops @ tables.link_energy if tables.n_links else np.zeros(t_steps)
         else:
-            link_hops = np.asarray(tables.pair_link.T @ pair_totals).reshape(1, -1)
+            link_hops = np.asarray(link_totals, dtype=np.float64).reshape(1, -1)
             e_route = z["hop_e"].copy()
         if c.energy_per_spike_sent_j:
             e_route = e_route + z["msgs"] * c.energy_per_spike_sent_j

@@ -9,15 +9,17 @@ run totals (docs/emulator.md).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 import scipy.sparse as sp
+from scipy.sparse import _sparsetools as _st
 
 if TYPE_CHECKING:
     from .engine import Engine
 
-__all__ = ["Counting", "concat_active"]
+__all__ = ["Counting", "concat_active", "core_pairs", "core_trees", "source_costs",
+           "link_totals", "per_population", "source_pairs", "source_links"]
 
 
 class Counting:
@@ -38,18 +40,24 @@ class Counting:
                  ) -> None:
         self.eng, self.steps, self.batch = eng, steps, batch
         c = eng.n_cores
-        n_pairs = eng.pairs.shape[0]
+        n_pairs = eng.pairs.shape[0] if want_pairs else 0
+        if want_pairs:
+            eng._attach_pairs()
         n_links = eng.costs.n_links if eng.costs is not None else 0
+        # multicast targets: a step's link hops are its spikes per core x the core's tree
+        self.core_link = eng.costs.core_link if eng.costs is not None else None
         budget = eng.COUNTER_BYTES
         self.keep_core = steps * batch * 6 * c * 8 <= budget
         self.want_pairs = want_pairs
-        self.keep_link = steps * ((batch * n_pairs if want_pairs else 0) + n_links) * 8 \
-            <= budget
-        self.src_link = eng._source_links() if (self.keep_link and n_links) else None
-        if self.keep_link and n_links and not want_pairs and self.src_link is None:
-            # per-step link hops would cost more than the counting itself (long routes
-            # on a large mesh): keep their totals; the per-step energy does not need them
-            self.keep_link = False
+        self.keep_link = steps * (batch * n_pairs + n_links) * 8 <= budget
+        self.src_link = None
+        if self.keep_link and n_links and self.core_link is None:
+            self.src_link = eng._source_links()
+            if self.src_link is None and not want_pairs:
+                # per-step link hops would cost more than the counting itself (long
+                # routes on a large mesh): keep their totals; the per-step energy does
+                # not need them
+                self.keep_link = False
         bins = eng.count_mat.shape[0]
         self.block = max(1, min(steps, self.BLOCK_BYTES // max(batch * bins * 8, 1)))
         self.buf = np.zeros((self.block, batch, bins), dtype=eng.count_mat_step.dtype)
@@ -99,7 +107,10 @@ class Counting:
             ip = np.zeros(nb + 1, dtype=np.int64)
             np.cumsum(np.bincount(j, minlength=nb), out=ip[1:])
             fs = sp.csr_matrix((np.ones(src.shape[0]), src, ip), shape=(nb, eng.n_src))
-            if self.src_link is not None:
+            if self.core_link is not None:  # as costs.evaluate: spikes per core x trees
+                spikes = part["spikes"].sum(axis=1)
+                lh = np.asarray((sp.csr_matrix(spikes) @ self.core_link).todense())
+            elif self.src_link is not None:
                 lh = (fs @ self.src_link).toarray()
             else:
                 lh = ((fs @ eng.src_pair) @ eng.costs.pair_link).toarray()
@@ -143,8 +154,8 @@ class Counting:
             cnt["pair_msgs"] = self.pair_msgs
         costs = None
         if self.stream is not None:
-            pair_tot = self.eng.src_pair.T @ self.fires
-            costs = self.stream.finish(pair_tot)
+            costs = self.stream.finish(link_totals=None if self.stream.link_hops is not None
+                                       else link_totals(self.eng, self.fires))
         return cnt, costs
 
 
@@ -157,3 +168,184 @@ def concat_active(bs: list, ss: list, ps: list) -> tuple[np.ndarray, np.ndarray,
         return bs[0].astype(np.int64), ss[0].astype(np.int64), ps[0]
     return (np.concatenate(bs).astype(np.int64), np.concatenate(ss).astype(np.int64),
             np.concatenate(ps))
+
+
+def core_pairs(eng: Engine) -> np.ndarray:
+    """Sorted keys ``src_core * n_cores + dst_core`` of the core pairs that exchange
+    messages (from the engine's inter-core entries)."""
+    key = np.repeat(eng.src_core, np.diff(eng._noc_ptr)) * eng.n_cores
+    key += eng._noc_core
+    return np.unique(key)
+
+
+#: inter-core entries handled at once by the per-source cost and link-load loops
+CHUNK = 1 << 22
+
+
+def _ranges(ip: np.ndarray):
+    """Consecutive source ranges ``(s0, s1)`` of about :data:`CHUNK` entries each."""
+    n_src = ip.shape[0] - 1
+    s0 = 0
+    while s0 < n_src:
+        s1 = int(np.searchsorted(ip, ip[s0] + CHUNK, side="right")) - 1
+        s1 = min(max(s1, s0 + 1), n_src)
+        yield s0, s1
+        s0 = s1
+
+
+def _chunks(eng: Engine, it: type = np.int64):
+    """``(s0, s1, a, b)``: consecutive source ranges and their inter-core entries
+    (source core ``a``, destination core ``b``), about :data:`CHUNK` entries each."""
+    ip = eng._noc_ptr
+    for s0, s1 in _ranges(ip):
+        e0, e1 = int(ip[s0]), int(ip[s1])
+        if e1 > e0:
+            a = np.repeat(eng.src_core[s0:s1].astype(it), np.diff(ip[s0:s1 + 1]))
+            yield s0, s1, a, eng._noc_core[e0:e1].astype(it)
+
+
+def _leg_keys(eng: Engine, legs: tuple, c: int, ex: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per inter-core entry (source core a, destination core b): the keys
+    ``a * ex + column(b)`` of its x leg and ``row(a) * n_cores + b`` of its y leg."""
+    if getattr(eng, "_leg_keys_cache", None) is None:
+        ey = int(legs[1].max(initial=0)) + 1
+        it = np.int64 if max(c * ex, c * ey) >= 2**31 else np.int32
+        xc, yc = (v.astype(it) for v in legs)
+        kx = np.empty(int(eng._noc_ptr[-1]), dtype=it)
+        ky = np.empty_like(kx)
+        for s0, s1, a, b in _chunks(eng, it):
+            e0, e1 = int(eng._noc_ptr[s0]), int(eng._noc_ptr[s1])
+            np.multiply(yc[a], c, out=ky[e0:e1])
+            ky[e0:e1] += b
+            np.multiply(a, ex, out=kx[e0:e1])
+            kx[e0:e1] += xc[b]
+        eng._leg_keys_cache = (kx, ky)
+    return eng._leg_keys_cache
+
+
+def source_costs(eng: Engine) -> None:
+    """Per source: the longest latency of its messages' routes (a step's NoC latency is
+    the largest over its firing sources, the same as over its active core pairs) and the
+    hop energy of one of its spikes (its messages' routes, or on multicast targets its
+    core's tree: the compiled routes' trees where the engine has them), without
+    materialising any per-pair route (:meth:`CostTables.pair_costs`)."""
+    tab = eng.costs
+    ip = eng._noc_ptr
+    hops_total = 0.0
+    for s0, s1, a, b in _chunks(eng):
+        hops, lat, energy = tab.pair_costs(a, b)
+        hops_total += float(hops.sum())
+        cnt = np.diff(ip[s0:s1 + 1])
+        full = np.flatnonzero(cnt)
+        eng.src_latency[s0 + full] = np.maximum.reduceat(lat, ip[s0:s1][full] - ip[s0])
+        if tab.n_links and not tab.multicast:
+            # summed one message at a time in core order, as a CSR product sums
+            m = sp.csr_matrix((energy, np.zeros(energy.shape[0], dtype=np.int32),
+                               ip[s0:s1 + 1] - ip[s0]), shape=(s1 - s0, 1))
+            eng.src_hop_energy[s0:s1] = m @ np.ones(1)
+    eng.noc_hops_total = hops_total
+    tree_e = core_trees(tab, lambda: (eng.pair_src, eng.pair_dst))
+    if tree_e is not None:
+        eng.src_hop_energy[:eng.N] = tree_e[eng.slot_core]
+
+
+def core_trees(tab: Any, pairs: Callable[[], tuple[np.ndarray, np.ndarray]]
+               ) -> np.ndarray | None:
+    """On multicast targets with links: attach every core's multicast tree to the cost
+    tables (``core_link``: the compiled routes' trees where the tables have them, else the
+    trees over the core pairs ``pairs()`` returns) and return per logical core the hop
+    energy of one packet along its tree; None elsewhere (unicast routes)."""
+    if not (tab.multicast and tab.n_links):
+        return None
+    rt = tab.routes
+    if rt is not None and bool(getattr(rt, "multicast", False)):
+        tab.attach_trees(rt.pair_src, rt.pair_dst)
+    else:
+        tab.attach_trees(*pairs())
+    return tab.core_link @ tab.link_energy
+
+
+def link_totals(eng: Engine, fires: np.ndarray) -> np.ndarray:
+    """``(1, n_links)`` messages on each link over a run whose sources fired ``fires``
+    times: multicast trees x spikes per core, or the unicast routes' loads of the
+    messages per core pair (the compiler's aggregated loads)."""
+    tab = eng.costs
+    if not tab.n_links:
+        return np.zeros((1, 0))
+    if tab.core_link is not None:
+        per_core = np.bincount(eng.slot_core, weights=fires[:eng.N], minlength=eng.n_cores)
+        return np.asarray(tab.core_link.T @ per_core).reshape(1, -1)
+    ip = eng._noc_ptr
+    legs = tab.mesh_legs()
+    if legs is not None:
+        # x legs per (source core, column), y legs per (row, destination core): per chunk
+        # of sources one transposed sparse product over its entries keyed that way (the
+        # keys are made once per engine: two int32 per inter-core entry)
+        c, (ex, ey) = eng.n_cores, tab.target.noc.extent
+        keys = _leg_keys(eng, legs, c, ex)
+        it = keys[0].dtype
+        x_legs = np.zeros(c * ex)
+        y_legs = np.zeros(ey * c)
+        ones = np.ones(min(CHUNK, int(ip[-1])) + 1)
+        for s0, s1 in _ranges(ip):
+            e0, e1 = int(ip[s0]), int(ip[s1])
+            if e1 == e0:
+                continue
+            ap = (ip[s0:s1 + 1] - e0).astype(it)
+            f = np.ascontiguousarray(fires[s0:s1])
+            _st.csc_matvec(c * ex, s1 - s0, ap, keys[0][e0:e1], ones, f, x_legs)
+            _st.csc_matvec(ey * c, s1 - s0, ap, keys[1][e0:e1], ones, f, y_legs)
+        return tab.mesh_loads(x_legs.reshape(c, ex), y_legs.reshape(ey, c)).reshape(1, -1)
+    load = np.zeros(tab.n_links)
+    for s0, s1, a, b in _chunks(eng):
+        w = np.repeat(fires[s0:s1], np.diff(ip[s0:s1 + 1]))
+        keep = w > 0
+        if keep.any():
+            load += tab.link_loads(a[keep], b[keep], w[keep])
+    return load.reshape(1, -1)
+
+
+def per_population(eng: Engine, fires: np.ndarray) -> dict[str, dict[str, int]]:
+    """The run's counters by source, population or input: ``fires`` (firings per source
+    over the run) times what one firing adds, summed per population: its synapses
+    (``sops_per_src``), its messages (destination cores other than its own) and, for a
+    neuron, its spike. The totals over sources are the run's ``spikes``, ``sops`` and
+    ``messages`` (an input's spikes are not a core's: 0; docs/emulator.md). Integer sums
+    in float64: exact."""
+    f = np.asarray(fires, dtype=np.float64)
+    msgs = np.diff(eng._noc_ptr).astype(np.float64)
+    out: dict[str, dict[str, int]] = {}
+    net = eng.net
+    sizes = {**{k: p.size for k, p in net.populations.items()},
+             **{k: i.size for k, i in net.inputs.items()}}
+    for name, size in sizes.items():
+        sl = slice(eng.src_off[name], eng.src_off[name] + size)
+        out[name] = {
+            "spikes": int(round(float(f[sl].sum()))) if name in net.populations else 0,
+            "synaptic_ops": int(round(float(f[sl] @ eng.sops_per_src[sl]))),
+            "messages": int(round(float(f[sl] @ msgs[sl]))),
+        }
+    return out
+
+
+def source_pairs(eng: Engine) -> sp.csr_matrix:
+    """``(n_src, n_pairs)`` CSR: per source one message per core pair it reaches (its
+    inter-core entries, already grouped by source and sorted by core)."""
+    key = np.repeat(eng.src_core, np.diff(eng._noc_ptr)) * eng.n_cores
+    key += eng._noc_core
+    pair_of = np.searchsorted(eng.pairs, key).astype(eng._noc_core.dtype)
+    return sp.csr_matrix((np.ones(pair_of.shape[0]), pair_of, eng._noc_ptr),
+                         shape=(eng.n_src, eng.pairs.shape[0]))
+
+
+def source_links(eng: Engine) -> sp.csr_matrix | None:
+    """Per source, its messages' hops per link (``src_pair @ pair_link``), cached; None
+    where that matrix would be much larger than the counter matrix (long routes: the
+    per-step link hops then go through the core pairs or stay run totals)."""
+    if eng._src_link is None:
+        if eng.noc_hops_total > max(eng.count_mat.nnz, 100_000):
+            eng._src_link = False
+        else:
+            eng._attach_pairs()
+            eng._src_link = (eng.src_pair @ eng.costs.pair_link).tocsr()
+    return eng._src_link if eng._src_link is not False else None

@@ -38,12 +38,14 @@ from types import SimpleNamespace
 from typing import Any, Callable, Iterator, Mapping
 
 import numpy as np
+import scipy.sparse as sp
 
 from nmcompiler.backend import RunResult
 from nmcompiler.ir.errors import BackendError, ConfigError, InputError, ToolchainMissing
 from nmcompiler.ir.simulate import normalise_inputs
 
 from .costs import CostStream, CostTables
+from .counting import core_trees
 from .engine import Engine, EngineResult
 from .part import slot_layout
 from .worker import PartRunner
@@ -239,13 +241,15 @@ def _routes(net: Any, n_cores: int, nc: np.ndarray, masks: list[np.ndarray],
     return exports, imports
 
 
-def _keep_link(steps: int, n_links: int, sums: list[dict], n_neurons: int) -> bool:
+def _keep_link(steps: int, n_links: int, sums: list[dict], n_neurons: int, *,
+               multicast: bool = False) -> bool:
     """:class:`~nmcompiler.backends.emulator.counting.Counting`'s choice of keeping the
     per-step link hops, from the parts' figures: within ``Engine.COUNTER_BYTES``, and
-    not where the source-link matrix would be much larger than the counter matrix
-    (``Engine._source_links``: its size is rebuilt here from the parts)."""
+    on unicast routes not where the source-link matrix would be much larger than the
+    counter matrix (``Engine._source_links``: its size is rebuilt here from the parts;
+    multicast link hops are spikes per core x the cores' trees, never that matrix)."""
     keep = steps * n_links * 8 <= Engine.COUNTER_BYTES
-    if not (keep and n_links):
+    if not (keep and n_links) or multicast:
         return keep
     est = sum(s["hops_estimate"] for s in sums)
     nz = [s["nnz_parts"] for s in sums]
@@ -285,19 +289,28 @@ def _drive(compiled: Any, runners: list, masks: list, slices: list, split: str,
             "workers; a distributed run exchanges spikes between steps",
             obj=name, rule="delay >= 1 across workers", need=1, limit=0,
             hint="run it on fewer workers, or give the projection a delay")
-    _gather([call(r, "configure", integer=integer, row_abs_max=row_abs_max,
-                  exports=exports[w], imports=imports[w]) for w, r in enumerate(runners)])
-    n_links = 0
-    tables = CostTables(target, physical, n_cores) if target is not None else None
-    if tables is not None:
-        n_links = tables.n_links
     # in a batch split every part has every chip: one part's figures stand for all
     fig = sums if split == "chips" else sums[:1]
+    n_links = 0
+    tree_e = None
+    tables = None
+    if target is not None:
+        # the single-process engine's cost tables: with the compiled routes, whose
+        # multicast trees it charges (else the trees over all the parts' core pairs)
+        tables = CostTables(target, physical, n_cores,
+                            routes=getattr(compiled, "routes", None))
+        n_links = tables.n_links
+        tree_e = core_trees(tables, lambda: np.divmod(
+            np.unique(np.concatenate([np.asarray(s["pairs"]) for s in fig])), n_cores))
+    _gather([call(r, "configure", integer=integer, row_abs_max=row_abs_max,
+                  exports=exports[w], imports=imports[w], tree_energy=tree_e)
+             for w, r in enumerate(runners)])
     n_neur = sum(s["n_neurons"] for s in fig)
-    keep_link = _keep_link(steps, n_links, fig, n_neur)
+    keep_link = _keep_link(steps, n_links, fig, n_neur, multicast=tree_e is not None)
     hop_events = bool(count and tables is not None and n_links and not keep_link)
     if hop_events:
-        _exact_hop_energy(runners, call, n_cores, masks, split)
+        _exact_hop_energy(runners, call, n_cores, masks,
+                          "batch" if tree_e is not None else split)
     _gather([call(r, "start", arrays, steps, b0, b1, probes=tuple(probes), count=count,
                   max_in=max_in, int_in=int_in, batch_full=batch)
              for r, (b0, b1) in zip(runners, slices, strict=True)])
@@ -335,7 +348,8 @@ def _drive(compiled: Any, runners: list, masks: list, slices: list, split: str,
     res = EngineResult(outputs=outputs, probes=probes_out, counters=counters, steps=steps,
                        batched=batched, wall_s=wall,
                        synaptic_events=int(sum(p["events"] for p in parts)),
-                       spikes=int(sum(p["spikes"] for p in parts)), costs=costs, **per_step)
+                       spikes=int(sum(p["spikes"] for p in parts)), costs=costs,
+                       per_population=_join_populations(parts) if count else {}, **per_step)
     shim = SimpleNamespace(family=family, n_cores=n_cores, costs=tables,
                            _mats32=True if parts[0]["float32"] else None,
                            costs_of=lambda cnt: None)
@@ -351,11 +365,25 @@ def _drive(compiled: Any, runners: list, masks: list, slices: list, split: str,
     return run_result(shim, res, backend_name, info)  # type: ignore[arg-type]
 
 
+def _join_populations(parts: list) -> dict[str, dict[str, int]]:
+    """The run's spikes, synaptic operations and messages per population and input: the
+    sums of the parts' (integers, exact), in the single-process order."""
+    out: dict[str, dict[str, int]] = {}
+    for p in parts:
+        for name, figs in p["per_population"].items():
+            acc = out.setdefault(name, dict.fromkeys(figs, 0))
+            for k, v in figs.items():
+                acc[k] += int(v)
+    return out
+
+
 def _exact_hop_energy(runners: list, call: Callable, n_cores: int,
                       masks: list, split: str) -> None:
     """Send every part the terms of its own neurons' hop energy that other parts counted
     (only where the run keeps no per-step link hops: then the per-step routing energy is
-    the single-process engine's float sum over the firing sources)."""
+    the single-process engine's float sum over the firing sources). With ``split`` =
+    "batch" (and on multicast targets, where a spike's energy is its own core's tree)
+    every part has all its terms."""
     if split == "batch":
         _gather([call(r, "set_hop_energy", []) for r in runners])
         return
@@ -434,14 +462,23 @@ def _join_counters(parts: list, slices: list, split: str, steps: int, batch: int
         pair_tot = np.zeros(pairs.shape[0])
         for p in parts:
             np.add.at(pair_tot, np.searchsorted(pairs, p["pairs"]), p["pair_totals"])
-        if not keep_link:
-            tables.attach_pairs(*np.divmod(pairs, c))
-        lh = None
-        if keep_link and tables.n_links:
-            lh = sum(p["link_hops"] for p in parts)
+        lh = totals = None
+        if tables.core_link is not None:
+            # multicast: spikes per core x the cores' trees (counting.Counting and
+            # counting.link_totals), from the summed (exact) spike counters
+            spikes = part["spikes"].sum(axis=1)
+            if keep_link:
+                lh = np.asarray((sp.csr_matrix(spikes) @ tables.core_link).todense())
+            else:
+                totals = np.asarray(tables.core_link.T @ spikes.sum(axis=0)).reshape(1, -1)
+        else:
+            if not keep_link:
+                tables.attach_pairs(*np.divmod(pairs, c))
+            if keep_link and tables.n_links:
+                lh = sum(p["link_hops"] for p in parts)
         stream = CostStream(tables, steps, batch, c, keep_links=keep_link)
         stream.add(0, part, noc, hop_e, lh)
-        costs = stream.finish(pair_tot)
+        costs = stream.finish(pair_tot, link_totals=totals)
     order = ("sops", "updates") + tuple(k for k in Engine.COUNT_BINS if k != "sops")
     if keep_core:
         cnt = {k: np.ascontiguousarray(part[k]) for k in order}

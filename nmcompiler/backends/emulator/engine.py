@@ -19,13 +19,10 @@ Design (docs/emulator.md):
   Integer sums are exact in float32 when a per-row bound allows (2**24) and in float64
   otherwise. Loihi projections with a negative ``weight_exp`` get their own rows so the
   shift floors the projection's sum, as Lava does.
-* **Counters** come from one more sparse matrix, precomputed: per source neuron (a
-  column), its synapses per destination core, its messages (one per (source neuron,
-  destination core) on another core) per source core and per core pair, its local and
-  input deliveries and its spike, each in its own row ("bin"). Per step the same
-  zero-copy kernel adds the columns of the firing sources into that step's counter row;
-  through the route of each core pair :mod:`nmcompiler.backends.emulator.costs` turns them into
-  hops per link, NoC latency, time and energy.
+* **Counters** come from one more sparse matrix (per source, its synapses per
+  destination core, messages, local and input deliveries and spike, one row per bin),
+  added per step by the same kernel; :mod:`.counting` and :mod:`.costs` turn them into
+  hops per link, NoC latency, time and energy from the routes' formulas.
 """
 
 from __future__ import annotations
@@ -49,9 +46,11 @@ from nmcompiler.ir.verify import effective_min_delay, verify, zero_delay_order
 from nmcompiler.quantization import PopulationQuant, ProjectionQuant, QuantizationInfo
 from nmcompiler.targets.families import loihi as la
 
+from . import counting as _cnt
 from .arith import RESET_HARD, RESET_NONE, RESET_SOFT, SlotParams, make_arith
 from .costs import CostTables, evaluate
 from .counting import Counting, concat_active
+from .sparse import abs_row_sums, cast_data, integer_valued, sort_uniform_columns
 
 __all__ = ["Engine", "EngineResult"]
 
@@ -281,7 +280,7 @@ class Engine:
                     n_rows += m
             elif fam in ("spinnaker", "speck"):
                 w = np.rint(w)
-            if integer and not np.all(w - np.trunc(w) == 0):  # as mod(w, 1) == 0, faster
+            if integer and not integer_valued(w):  # as mod(w, 1) == 0, blockwise
                 integer = False
             lvl = self.pop_level[proj.post]
             if fast:
@@ -326,7 +325,7 @@ class Engine:
         # exactness bound of float32 accumulation (per row: sum |w| x largest payload)
         absrow = np.zeros(n_rows)
         for _, _, _, m in self.groups:
-            absrow += np.bincount(m.indices, weights=np.abs(m.data), minlength=n_rows)
+            absrow += abs_row_sums(m.indices, m.data, n_rows)
         self.row_abs_max = float(absrow.max(initial=0.0))
         self.max_pop_payload = float(max(1, int(self.params.graded_max.max(initial=0))))
         self._mats32: list | None = None
@@ -353,13 +352,20 @@ class Engine:
         ip[:s0] = 0
         ip[s0:s0 + m + 1] = indptr
         ip[s0 + m + 1:] = nnz
-        ind = np.asarray(conn.indices).astype(idx_t)  # a copy: sorting must not touch the IR
+        srt = sort_uniform_columns(np.asarray(conn.indices), np.asarray(w, dtype=np.float64),
+                                   indptr, n_rows)
+        if srt is not None:  # new arrays: the IR's are not touched
+            ind, data = srt[0].astype(idx_t, copy=False), srt[1]
+        else:
+            ind = np.asarray(conn.indices).astype(idx_t)  # a copy: sorting must not touch it
+            data = np.asarray(w, dtype=np.float64)
+            if np.may_share_memory(data, conn.weight):
+                data = data.copy()
         if row_off:
             ind += row_off
-        data = np.asarray(w, dtype=np.float64)
-        if np.may_share_memory(data, conn.weight):
-            data = data.copy()
         mat = sp.csc_matrix((data, ind, ip), shape=(n_rows, self.n_src))
+        if srt is not None:
+            mat.has_sorted_indices = True
         mat.sum_duplicates()
         return mat
 
@@ -392,7 +398,7 @@ class Engine:
         if cache is None:
             cache = []
             for *_, m in self.groups:
-                mm = m.astype(np.float32) if f32 else m
+                mm = cast_data(m, np.float32) if f32 else m
                 blocks = []
                 if mm.shape[0] > self.BLOCK_ROWS and mm.nnz:
                     for r0 in range(0, mm.shape[0], self.BLOCK_ROWS):
@@ -419,9 +425,17 @@ class Engine:
         direct = not self.segments
         core32 = self.slot_core.astype(np.int32 if c < 2**31 else np.int64)
         tot = None
-        for _, _, _, m in self.groups:
+        if c == 1:  # one core: a source's synapses per core are its synapses
+            per = sum((np.diff(m.indptr).astype(np.int64) for *_, m in self.groups),
+                      np.zeros(n_src, dtype=np.int64))
+            has = np.flatnonzero(per)
+            ip = np.zeros(n_src + 1, dtype=np.int64)
+            ip[1:] = np.cumsum(per > 0)
+            tot = sp.csr_matrix((per[has], np.zeros(has.shape[0], dtype=np.int32), ip),
+                                shape=(n_src, c))
+        for _, _, _, m in self.groups if c > 1 else ():
             rows = m.indices if direct else self.row_slot[m.indices]
-            s_ = sp.csr_matrix((np.ones(m.indices.shape[0], dtype=np.int64), core32[rows],
+            s_ = sp.csr_matrix((np.ones(m.indices.shape[0], dtype=np.int32), core32[rows],
                                 m.indptr.copy()), shape=(n_src, c))  # summing rewrites it
             s_.sum_duplicates()
             tot = s_ if tot is None else tot + s_
@@ -439,52 +453,60 @@ class Engine:
         esc = src_core[src]
         local = esc == core
         noc = (esc >= 0) & ~local
-        # core pairs of the inter-core entries
-        pair_key = esc * c + core
-        self.pairs = np.unique(pair_key[noc])
-        self.pair_src, self.pair_dst = np.divmod(self.pairs, c)
         self.sops_per_src = np.bincount(src, weights=cnt, minlength=n_src)
         self._build_count_matrix(src, core, cnt, esc, local, noc)
-        # messages of every source per core pair (one per (source, destination core) on
-        # another core): what the per-step pair and link counts are made of
-        pair_of = np.searchsorted(self.pairs, pair_key[noc])
-        sm = sp.csr_matrix((np.ones(pair_of.shape[0]), (src[noc], pair_of)),
-                           shape=(n_src, self.pairs.shape[0]))
-        sm.sum_duplicates()
-        self.src_pair = sm
+        # the inter-core entries (source, destination core), CSR over the sources: the
+        # core pairs, the per-source costs and the messages per pair are made from them
+        sel = np.flatnonzero(noc)
+        self._noc_ptr = np.zeros(n_src + 1, dtype=np.int64)
+        np.cumsum(np.bincount(src[sel], minlength=n_src), out=self._noc_ptr[1:])
+        self._noc_core = core[sel].astype(core32.dtype)
+        del src, core, cnt, esc, local, noc, sel
+        self._pairs: np.ndarray | None = None
+        self._src_pair: sp.csr_matrix | None = None
+        self._pairs_attached = False
+        self._src_link: Any = None
         self.src_latency = np.zeros(n_src)
         self.src_hop_energy = np.zeros(n_src)
-        self._src_link: Any = None
+        self.noc_hops_total = 0.0
         if self.costs is not None:
-            self.costs.attach_pairs(self.pair_src, self.pair_dst)
-            self._attach_source_costs()
+            _cnt.source_costs(self)
 
-    def _attach_source_costs(self) -> None:
-        """Per source: the longest route latency of its messages (a step's NoC latency is
-        the largest over its firing sources, the same as over its active core pairs) and
-        the hop energy of its messages (hops per link x the link's energy)."""
-        tab = self.costs
-        sm = self.src_pair
-        lat = np.asarray(tab.pair_latency, dtype=np.float64)
-        if sm.nnz and lat.shape[0]:
-            full = np.flatnonzero(np.diff(sm.indptr))  # sources with messages (CSR rows)
-            self.src_latency[full] = np.maximum.reduceat(lat[sm.indices], sm.indptr[full])
-        if tab.n_links and sm.nnz:
-            pair_e = tab.pair_link @ tab.link_energy
-            self.src_hop_energy = sm @ pair_e
+    @property
+    def pairs(self) -> np.ndarray:
+        """Sorted keys ``src_core * n_cores + dst_core`` of the communicating core pairs
+        (the compiled routes' pairs where the engine has them), built on first use."""
+        if self._pairs is None:
+            self._pairs = _cnt.core_pairs(self)
+        return self._pairs
+
+    @property
+    def pair_src(self) -> np.ndarray:
+        """Source logical core of every pair of :attr:`pairs`."""
+        return self.pairs // self.n_cores
+
+    @property
+    def pair_dst(self) -> np.ndarray:
+        """Destination logical core of every pair of :attr:`pairs`."""
+        return self.pairs % self.n_cores
+
+    @property
+    def src_pair(self) -> sp.csr_matrix:
+        """``(n_src, n_pairs)``: per source, one message per core pair it reaches on
+        another core; built on first use (per-step pair messages, :meth:`costs_of`)."""
+        if self._src_pair is None:
+            self._src_pair = _cnt.source_pairs(self)
+        return self._src_pair
+
+    def _attach_pairs(self) -> None:
+        """Per-pair hops, latency and energy on the cost tables (once, on first use)."""
+        if self.costs is not None and not self._pairs_attached:
+            self.costs.attach_pairs(self.pair_src, self.pair_dst)
+            self._pairs_attached = True
 
     def _source_links(self) -> sp.csr_matrix | None:
-        """Per source, its messages' hops per link (``src_pair @ pair_link``), cached;
-        None where that matrix would be much larger than ``src_pair`` (long routes:
-        then the per-step link hops go through the core pairs)."""
-        if self._src_link is None:
-            tab = self.costs
-            est = float((self.src_pair @ np.asarray(tab.pair_hops, dtype=np.float64)).sum())
-            if est > max(self.count_mat.nnz, 100_000):
-                self._src_link = False
-            else:
-                self._src_link = (self.src_pair @ tab.pair_link).tocsr()
-        return self._src_link if self._src_link is not False else None
+        """Per source its messages' hops per link, or None (:func:`source_links`)."""
+        return _cnt.source_links(self)
 
     #: counter rows ("bins") of the counter matrix, in this order, one per logical core
     COUNT_BINS = ("sops", "messages", "local", "input", "spikes")
@@ -518,7 +540,7 @@ class Engine:
         # the per-step kernel reads it in float32 where every bin's largest possible
         # step total (all sources firing) is exact there (< 2**24): less memory traffic
         rowmax = np.bincount(mat.indices, weights=mat.data, minlength=n_bins).max(initial=0)
-        self.count_mat_step = mat.astype(np.float32) if rowmax < _F32_EXACT else mat
+        self.count_mat_step = cast_data(mat, np.float32) if rowmax < _F32_EXACT else mat
         self.count_slices = {k: slice(i * c, (i + 1) * c)
                              for i, k in enumerate(self.COUNT_BINS)}
 
@@ -559,6 +581,8 @@ class Engine:
         arith = make_arith(self.family, self.params, self._formats, integer=self.integer)
         arith.init(batch)
         arith.a_bound = self.row_abs_max * max(max_in, self.max_pop_payload)
+        self._order_cache: tuple | None = None
+        self._i32_direct = arith.a_bound < 2**31
         rngs = [(sl, sd, np.random.Generator(np.random.PCG64(
             [int(canonical(net.populations[nm].model)["seed"]), zlib.crc32(nm.encode())])))
             for nm, sl, sd, _ in self.noisy]
@@ -680,25 +704,9 @@ class Engine:
                             spikes=n_spikes, costs=costs, per_population=per_pop, **per_step)
 
     def per_population(self, fires: np.ndarray) -> dict[str, dict[str, int]]:
-        """The run's counters by source, population or input: ``fires`` (firings per
-        source over the run) times what one firing adds (``count_mat``), summed per
-        counter. The totals over sources are the run's ``spikes``, ``sops`` and
-        ``messages`` (an input's spikes are not a core's: 0; docs/emulator.md)."""
-        c = self.n_cores
-        weighted = (self.count_mat @ sp.diags(np.asarray(fires, dtype=np.float64))).tocsc()
-        out: dict[str, dict[str, int]] = {}
-        sizes = {**{k: p.size for k, p in self.net.populations.items()},
-                 **{k: i.size for k, i in self.net.inputs.items()}}
-        for name, size in sizes.items():
-            a = self.src_off[name]
-            cols = weighted[:, a:a + size]
-            rows = np.asarray(cols.sum(axis=1)).reshape(-1)
-            out[name] = {
-                "spikes": int(round(rows[4 * c:5 * c].sum())),
-                "synaptic_ops": int(round(rows[0:c].sum())),
-                "messages": int(round(rows[c:2 * c].sum())),
-            }
-        return out
+        """The run's ``spikes``, ``synaptic_ops`` and ``messages`` by source (population
+        or input) from ``fires``, firings per source (:func:`counting.per_population`)."""
+        return _cnt.per_population(self, fires)
 
     def _deliver(self, acc: np.ndarray, m: sp.csc_matrix, ent: tuple, binary: bool,
                  batch: int) -> int:
@@ -715,8 +723,15 @@ class Engine:
         b, src, pay = ent
         idx_t = m.indptr.dtype
         if batch == 1:
-            order = np.argsort(-src, kind="stable") if src.shape[0] > 1 else None
-            cols = src if order is None else src[order]
+            # a step's sources are delivered by several groups and counted: sort once
+            hit = getattr(self, "_order_cache", None)
+            if hit is not None and hit[0] is src:
+                order, cols = hit[1], hit[2]
+            else:
+                order = np.argsort(-src, kind="stable") if src.shape[0] > 1 else None
+                cols = src if order is None else src[order]
+                if self is not None:
+                    self._order_cache = (src, order, cols)
             k = cols.shape[0]
             ap = np.empty(2 * k, dtype=idx_t)
             ap[0::2] = m.indptr[cols]
@@ -760,8 +775,9 @@ class Engine:
                 a[:, lo - sl.start:hi - sl.start] += np.floor(seg / float(1 << shift))
         else:
             a = acc[:, sl]
-        if self.family == "loihi":
-            return a.astype(np.int64).astype(np.int32)  # int32 wrap of the port sum
+        if self.family == "loihi":  # int32 wrap of the port sum (none within 2**31)
+            return a.astype(np.int32) if self._i32_direct else a.astype(np.int64).astype(
+                np.int32)
         return a
 
     def costs_of(self, counters: Mapping[str, np.ndarray]) -> dict[str, Any] | None:
@@ -769,4 +785,5 @@ class Engine:
         tables); :meth:`run` computes them itself as it goes (``EngineResult.costs``)."""
         if self.costs is None or not counters or "pair_msgs" not in counters:
             return None
+        self._attach_pairs()
         return evaluate(self.costs, counters)

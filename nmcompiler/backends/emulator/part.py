@@ -104,6 +104,13 @@ class PartEngine(Engine):
         target: the Target (for the cost tables) or None; ``physical`` its placement.
     """
 
+    # the engine's core pairs are built on first use from its own inter-core entries; a
+    # part holds only its share of them and sets them itself (plain attributes here)
+    pairs = None  # type: ignore[assignment]
+    pair_src = None  # type: ignore[assignment]
+    pair_dst = None  # type: ignore[assignment]
+    src_pair = None  # type: ignore[assignment]
+
     def __init__(self, net: Network, *, family: str, formats: Any, neuron_core: np.ndarray,
                  n_cores: int, own_cores: np.ndarray, target: Any = None,
                  physical: np.ndarray | None = None, time_stepped: bool = True) -> None:
@@ -145,6 +152,10 @@ class PartEngine(Engine):
         self.meta = SimpleNamespace(
             name=net.name, outputs=[(o.name, o.source) for o in net.outputs.values()],
             probes=[p.key for p in net.probes],
+            # (name, first source, size, is a population) in the single-process engine's
+            # per-population order: populations, then inputs
+            sources=[(nm, lay.src_off[nm], p.size, True) for nm, p in net.populations.items()]
+            + [(nm, lay.src_off[nm], i.size, False) for nm, i in net.inputs.items()],
             noise={nm: (int(canonical(net.populations[nm].model)["seed"]),
                         net.populations[nm].size) for nm, *_ in self.noisy_parts})
         self.net = None  # type: ignore[assignment]
@@ -353,16 +364,40 @@ class PartEngine(Engine):
                            shape=(n_src, self.pairs.shape[0]))
         sm.sum_duplicates()
         self.src_pair = sm
+        # per column: its synapses and its messages counted here (per_population)
+        self.sops_per_col = np.bincount(src, weights=cnt, minlength=n_src)
+        self.msgs_per_col = np.bincount(src[noc], minlength=n_src).astype(np.float64)
         self.src_latency = np.zeros(n_src)
         self.src_hop_energy = np.zeros(n_src)
-        self._src_link = None
+        self.src_link = None
         self.hops_estimate = 0.0
         if self.costs is not None:
-            self.costs.attach_pairs(self.pair_src, self.pair_dst)
-            self._attach_source_costs()
+            tab = self.costs
+            # this part's pairs only: the multicast trees are the whole network's (the
+            # driver sends their energies, worker.PartRunner.configure)
+            tab.attach_pairs(self.pair_src, self.pair_dst, trees=False)
+            self._source_costs()
             self.hops_estimate = float(
-                (sm @ np.asarray(self.costs.pair_hops, dtype=np.float64)).sum())
-            self.src_link = (sm @ self.costs.pair_link).tocsr()
+                (sm @ np.asarray(tab.pair_hops, dtype=np.float64)).sum())
+            if not tab.multicast:
+                self.src_link = (sm @ tab.pair_link).tocsr()
+
+    def _source_costs(self) -> None:
+        """Per column, over its messages counted here: the longest route latency and the
+        hop energy (unicast routes), as ``counting.source_costs`` makes them for the whole
+        engine: the latency a maximum (exact in any order), the energy ``src_pair @
+        pair_energy``, summed one message at a time in destination-core order as the
+        single-process CSR product sums it. The per-source sums of a source whose messages
+        are counted on several parts are made exactly by ``PartRunner.set_hop_energy``
+        where the run needs them."""
+        tab, sm = self.costs, self.src_pair
+        ip = sm.indptr
+        full = np.flatnonzero(np.diff(ip))
+        if full.size:
+            self.src_latency[full] = np.maximum.reduceat(tab.pair_latency[sm.indices],
+                                                         ip[full])
+        if tab.n_links and not tab.multicast:
+            self.src_hop_energy = np.asarray(sm @ tab.pair_energy, dtype=np.float64)
 
     # ------------------------------------------------------------------ inputs
     def inputs_at(self, arrays: Mapping[str, np.ndarray], t: int, b0: int, b1: int

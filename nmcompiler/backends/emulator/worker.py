@@ -29,6 +29,7 @@ class PartRunner:
 
     def __init__(self, net: Any, **kw: Any) -> None:
         self.eng = PartEngine(net, **kw)
+        self.tree_e: np.ndarray | None = None
 
     # ------------------------------------------------------------------ set-up
     def summary(self) -> dict[str, Any]:
@@ -62,12 +63,20 @@ class PartRunner:
         return int(tot + e.cols.nbytes + e.own.nbytes)
 
     def configure(self, *, integer: bool, row_abs_max: float,
-                  exports: Mapping[int, np.ndarray], imports: Mapping[int, np.ndarray]
-                  ) -> None:
+                  exports: Mapping[int, np.ndarray], imports: Mapping[int, np.ndarray],
+                  tree_energy: np.ndarray | None = None) -> None:
         """The whole network's exactness figures, and per other part the global sources
-        to send there (``exports``) and receive from there (``imports``), ascending."""
+        to send there (``exports``) and receive from there (``imports``), ascending. On
+        multicast targets ``tree_energy`` is, per logical core, the hop energy of one
+        packet along the core's multicast tree (the whole network's trees, which one part
+        cannot build from its own pairs): an own neuron's spike costs its core's."""
         e = self.eng
         e.set_global(integer=integer, row_abs_max=row_abs_max)
+        self.tree_e = None if tree_energy is None else np.asarray(tree_energy,
+                                                                  dtype=np.float64)
+        if self.tree_e is not None:
+            e.src_hop_energy = np.zeros(e.n_src)
+            e.src_hop_energy[e.own_col] = self.tree_e[e.slot_core]
         self.exports = {int(r): np.searchsorted(e.own, ids) for r, ids in exports.items()}
         self.exp_graded = {r: bool(e.params.graded_max[i].any()) if i.size else False
                            for r, i in self.exports.items()}
@@ -81,7 +90,7 @@ class PartRunner:
         here: the terms of the single-process engine's per-source hop energy."""
         e = self.eng
         sm = e.src_pair.tocoo()
-        pe = e.costs.pair_link @ e.costs.link_energy if e.costs is not None and \
+        pe = np.asarray(e.costs.pair_energy, dtype=np.float64) if e.costs is not None and \
             e.costs.n_links else np.zeros(e.pairs.shape[0])
         return e.cols[sm.row], e.pairs[sm.col], pe[sm.col]
 
@@ -98,6 +107,9 @@ class PartRunner:
         import scipy.sparse as sp
 
         e = self.eng
+        if self.tree_e is not None:  # multicast: one tree per spike, on its own core
+            self.own_hop = self.tree_e[e.slot_core]
+            return
         src, key, pe = self._hop_entries()
         mine = e.loc_of[src] >= 0
         parts = [(src[mine], key[mine], pe[mine])] + list(received)
@@ -135,11 +147,13 @@ class PartRunner:
         self.batch = batch = b1 - b0
         self.batch_full = batch_full
         self.mats = e._matrices(max(max_in, e.max_pop_payload), int_in)
+        e._order_cache = None
         self.mdtype = self.mats[0][0][1].dtype if self.mats else np.float64
         keys = list(dict.fromkeys(self.probe_keys + [k for k in probes if "." in k]))
         self.rec_out = {nm: np.zeros((steps, batch, e.pop_index[src].shape[0]))
                         for nm, src in self.out_meta}
         a_bound = e.row_abs_max * max(max_in, e.max_pop_payload)
+        e._i32_direct = a_bound < 2**31  # the port sum's int32 cast (Engine._activation)
         self.arith = e.new_arith(batch, a_bound, any(k.endswith(".u") for k in keys))
         cplx = getattr(self.arith, "complex_v", False)
         self.rec_probe = {k: np.zeros((steps, batch, e.pop_index[k.rsplit(".", 1)[0]].shape[0]),
@@ -342,7 +356,9 @@ class PartRunner:
         hop_e = np.bincount(j, weights=e.src_hop_energy[src], minlength=steps)
         fires = np.bincount(src, minlength=e.n_src).astype(np.float64)
         lh = None
-        if keep_link and e.costs is not None and e.costs.n_links:
+        # multicast link hops are spikes per core x the cores' trees: the driver makes
+        # them from the summed counters (as the single-process counting does)
+        if keep_link and e.costs is not None and e.costs.n_links and e.src_link is not None:
             import scipy.sparse as sp
 
             ip = np.zeros(steps + 1, dtype=np.int64)
@@ -352,5 +368,24 @@ class PartRunner:
         if hop_events:
             res["hop_events"] = self._hop_events(j, b, src)
         res.update(counts=self.cbuf.astype(np.float64), noc=noc, hop_e=hop_e,
-                   link_hops=lh, pairs=e.pairs, pair_totals=e.src_pair.T @ fires)
+                   link_hops=lh, pairs=e.pairs, pair_totals=e.src_pair.T @ fires,
+                   per_population=self.per_population(fires))
         return res
+
+    def per_population(self, fires: np.ndarray) -> dict[str, dict[str, int]]:
+        """This part's share of the run's counters by source (``counting.per_population``):
+        spikes of its own neurons, synaptic operations and messages counted here. Each
+        is an integer; their sums over the parts are the single-process figures."""
+        e = self.eng
+        own = np.zeros(e.n_src, dtype=bool)
+        own[e.own_col] = True
+        out: dict[str, dict[str, int]] = {}
+        for name, s0, size, is_pop in e.meta.sources:
+            lo, hi = np.searchsorted(e.cols, [s0, s0 + size])
+            f = fires[lo:hi]
+            out[name] = {
+                "spikes": int(round(float(f[own[lo:hi]].sum()))) if is_pop else 0,
+                "synaptic_ops": int(round(float(f @ e.sops_per_col[lo:hi]))),
+                "messages": int(round(float(f @ e.msgs_per_col[lo:hi]))),
+            }
+        return out

@@ -121,7 +121,8 @@ def assert_same(ref, got) -> None:
             np.testing.assert_array_equal(b, a, err_msg=f)
     assert got.counters.energy_j == ref.counters.energy_j
     for k in ("synaptic_events", "spikes", "local_deliveries", "input_messages",
-              "counters_per_step", "link_hops_per_step", "float32_accumulation"):
+              "counters_per_step", "link_hops_per_step", "float32_accumulation",
+              "populations"):
         assert got.info.get(k) == ref.info.get(k), k
     for k in ("noc_latency_s", "compute_time_s"):
         np.testing.assert_array_equal(got.info[k], ref.info[k], err_msg=k)
@@ -165,6 +166,34 @@ def test_spinnaker_multicast_board_over_parts():
     assert_same(ref, run_distributed(cn, inputs, STEPS, workers=3, in_process=True))
 
 
+@pytest.mark.parametrize("board", ["spinnaker:spinn5x12", "halapoint"])
+def test_run_totals_beyond_the_counter_budget_over_parts(board, halapoint, monkeypatch):
+    """Beyond ``Engine.COUNTER_BYTES`` both runs keep run totals: link hops from the
+    multicast trees (SpiNNaker) or the unicast routes (Loihi 2), and the per-step hop
+    energy summed over the firing sources in the single-process order. SpiNNaker's
+    whole-board synop energy is switched off so that its routing energy (each spike
+    along its core's tree) is charged and compared."""
+    import dataclasses
+
+    from nmcompiler.backends.emulator.engine import Engine
+
+    if board == "halapoint":
+        cn, inputs = halapoint
+    else:
+        cn, inputs = compiled(board, 4)
+        cost = dataclasses.replace(cn.target.cost, synop_energy_all_in=False)
+        cn = dataclasses.replace(cn, target=dataclasses.replace(cn.target, cost=cost))
+    monkeypatch.setattr(Engine, "COUNTER_BYTES", 8)
+    ref = EmulatorBackend().run(cn, inputs, STEPS)
+    assert ref.info["link_hops_per_step"] is False
+    assert ref.counters.energy_j["routing"] > 0
+    assert ref.counters.link_hops.shape[0] == 1 and ref.counters.link_hops.sum() > 0
+    assert ref.info["populations"]
+    for workers in (2, 3):
+        assert_same(ref, run_distributed(cn, inputs, STEPS, workers=workers,
+                                         in_process=True))
+
+
 def test_batched_input_with_chips_over_parts(generic):
     """A (T, B, n) input with the chips spread (the batch split runs over TCP below)."""
     cn, inputs = generic
@@ -180,7 +209,7 @@ def test_the_link_hop_choice_is_the_single_process_one(halapoint, generic):
     for cn, _ in (halapoint, generic):
         eng = engine_for(cn.network, cn.target, partition=cn.partition,
                          placement=cn.placement)
-        est = float((eng.src_pair @ eng.costs.pair_hops.astype(float)).sum())
+        est = eng.noc_hops_total  # hops of every inter-core message, from the build
         n_links = eng.costs.n_links
         want = not est > max(eng.count_mat.nnz, 100_000)
         from nmcompiler.backends.emulator import neuron_cores

@@ -1,0 +1,60 @@
+"""The engine build's array helpers (nmcompiler.backends.emulator.sparse) against the
+straightforward scipy / numpy computations they replace (docs/emulator.md, "Build")."""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from nmcompiler.backends.emulator.sparse import (
+    abs_row_sums,
+    cast_data,
+    integer_valued,
+    sort_uniform_columns,
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(n_cols=st.integers(1, 40), k=st.integers(2, 130), n_rows=st.integers(1, 300),
+       seed=st.integers(0, 2**31 - 1))
+def test_uniform_column_sort_equals_scipys_canonical_form(n_cols, k, n_rows, seed):
+    rng = np.random.default_rng(seed)
+    ind = rng.integers(0, n_rows, n_cols * k).astype(np.int32)  # duplicates likely
+    data = rng.integers(-5, 6, n_cols * k).astype(np.float64)
+    ip = np.arange(0, (n_cols + 1) * k, k, dtype=np.int32)
+    want = sp.csc_matrix((data.copy(), ind.copy(), ip.copy()), shape=(n_rows, n_cols))
+    want.sum_duplicates()
+    srt = sort_uniform_columns(ind, data, ip, n_rows)
+    assert srt is not None
+    assert srt[0].dtype == ind.dtype
+    got = sp.csc_matrix((srt[1], srt[0], ip.copy()), shape=(n_rows, n_cols))
+    got.has_sorted_indices = True
+    got.sum_duplicates()
+    np.testing.assert_array_equal(got.indptr, want.indptr)
+    np.testing.assert_array_equal(got.indices, want.indices)
+    np.testing.assert_array_equal(got.data, want.data)
+
+
+def test_uneven_columns_are_left_to_scipy():
+    ip = np.array([0, 2, 5])
+    assert sort_uniform_columns(np.array([1, 0, 2, 1, 0]), np.ones(5), ip, 3) is None
+
+
+def test_blockwise_checks_and_cast_equal_the_direct_ones(monkeypatch):
+    import nmcompiler.backends.emulator.sparse as mod
+
+    monkeypatch.setattr(mod, "BLOCK", 7)
+    rng = np.random.default_rng(3)
+    w = rng.integers(-9, 9, 100).astype(float)
+    assert integer_valued(w)
+    w[57] += 0.5
+    assert not integer_valued(w)
+    ind = rng.integers(0, 5, 100)
+    np.testing.assert_array_equal(abs_row_sums(ind, w, 5),
+                                  np.bincount(ind, weights=np.abs(w), minlength=5))
+    m = sp.random(20, 30, density=0.2, format="csc", random_state=1)
+    c = cast_data(m, np.float32)
+    assert np.shares_memory(c.indices, m.indices) and c.dtype == np.float32
+    np.testing.assert_array_equal(c.toarray(), m.astype(np.float32).toarray())
