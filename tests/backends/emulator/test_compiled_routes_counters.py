@@ -7,7 +7,7 @@ core), then run by the emulator backend with its counters on. The reference reco
 from the recorded spikes alone, every firing neuron's messages: on the mesh one message per
 (neuron, destination core on another core), walked hop by hop along x, then along y, from
 the placed routers' coordinates; on SpiNNaker one packet per spike over every link of its
-core's tree, the union of the shortest-path-tree routes to the core's destination chips.
+core's tree, found by following the compiled routing tables chip by chip.
 A wrong source -> link incidence (the engine reads link loads from aggregated legs and
 trees, not from walked routes) changes the per-link numbers. For one "spike round" (every
 neuron fires once) the run's link loads must equal the compile report's.
@@ -62,16 +62,27 @@ def _mesh_route(noc, a: int, b: int) -> list[tuple[int, int]]:
     return out
 
 
-def _tree(noc, root: int, dests: set[int]) -> set[tuple[int, int]]:
-    """Links of the union of the shortest-path-tree routes from root to dests."""
-    pred = noc.predecessors()
-    links = set()
-    for d in dests:
-        cur = d
-        while cur != root:
-            par = int(pred[root, cur])
-            links.add((par, cur))
-            cur = par
+def _walked_links(cn, home: int) -> set[tuple[int, int]]:
+    """Links one packet of core ``home`` crosses, following the compiled routing tables
+    chip by chip (first matching entry; default routing straight on where no entry
+    matches): the trees the route pass chose, shared per population or per core."""
+    from nmcompiler.passes.route import lookup
+    from nmcompiler.passes.route.multicast import route_bits
+
+    r, tgt = cn.routes, cn.target
+    cpc = int(tgt.topology.cores_per_chip)
+    neigh = tgt.noc.neighbours()
+    key = np.uint32(r.keys[home])
+    links: set[tuple[int, int]] = set()
+    frontier = [(int(cn.placement.core[home]) // cpc, -1)]
+    while frontier:
+        chip, arrive = frontier.pop()
+        e = int(lookup(r, np.array([chip]), np.array([key], dtype=np.uint32))[0])
+        out = [arrive] if e < 0 else np.flatnonzero(route_bits(r, np.array([e]))[0][:6])
+        for d in out:
+            nxt = int(neigh[chip, int(d)])
+            links.add((chip, nxt))
+            frontier.append((nxt, int(d)))
     return links
 
 
@@ -112,6 +123,7 @@ def _reference(cn, res, inputs):
         for j in posts:
             if core[j] != core[i]:
                 core_dests.setdefault(int(core[i]), set()).add(int(node[core[j]]))
+    walked: dict[int, set[tuple[int, int]]] = {}
     for t in range(steps):
         for name in net.populations:
             fired = np.flatnonzero(res.probes[f"{name}.spikes"][t, 0])
@@ -123,7 +135,10 @@ def _reference(cn, res, inputs):
                 remote = sorted(d for d in dest if d != home)
                 messages[t, home] += len(remote)
                 if noc.multicast_tables:
-                    for ln in _tree(noc, int(node[home]), core_dests.get(home, set())):
+                    if home not in walked:
+                        walked[home] = (_walked_links(cn, home) if home in core_dests
+                                        else set())
+                    for ln in walked[home]:
                         hops[t, link_index[ln]] += 1
                 else:
                     for d in remote:
