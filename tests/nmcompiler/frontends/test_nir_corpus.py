@@ -304,13 +304,13 @@ def _rockpool_case(tmp_path, case, seed=0):
                        LIFTorch(no, tau_mem=0.01, tau_syn=0.004, threshold=0.75))
     g = torch.Generator().manual_seed(seed)  # Rockpool's parameters() is a dict of names
     with torch.no_grad():
-        for lin in (model[0], model[2]):
-            w = torch.randn(lin.weight.shape, generator=g) * (2.0 if case == "multispike"
-                                                              else 0.6)
+        for lin, scale in ((model[0], 1.5 if case == "multispike" else 0.6),
+                           (model[2], 0.3 if case == "multispike" else 0.6)):
+            w = torch.randn(lin.weight.shape, generator=g) * scale
             lin.weight.copy_(torch.round(w * 16) / 16)
     if case == "affine":
         with torch.no_grad():
-            model[0].bias.copy_(torch.round(torch.linspace(-0.25, 0.25, nh) * 16) / 16)
+            model[0].bias.copy_(torch.round(torch.linspace(-0.0625, 0.03125, nh) * 32) / 32)
     x = _spikes((T, nin), 0.35, seed + 3)
     with torch.no_grad():
         out, _, _ = model(torch.from_numpy(x)[None])
