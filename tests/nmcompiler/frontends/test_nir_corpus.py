@@ -1,7 +1,7 @@
-"""The framework corpus: networks built, run and exported by snnTorch and Norse themselves
-(with every option that changes spikes), imported with the framework's preset only (and,
-for snnTorch, the reset flags the user set), compared spike for spike with the framework
-and with the compiled ``emulator`` target (docs/nir.md#presets).
+"""The framework corpus: networks built, run and exported by snnTorch, Norse, sinabs and
+Rockpool themselves (with every option that changes spikes), imported with the framework's
+preset only (and, for snnTorch, the reset flags the user set), compared spike for spike
+with the framework and with the compiled ``emulator`` target (docs/nir.md#presets).
 
 Each case is seeded and small; the exported graph goes through a temporary NIR file, as a
 user's would. The frameworks compute in float32, we in float64: weights are whole
