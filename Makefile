@@ -55,7 +55,7 @@ $(VENV)/.installed: pyproject.toml constraints.txt Makefile
 	$(PIP) -e ".[nir,speck,spinnaker,scale,frameworks,bench,dev]"
 	# sinabs pins nir<=1.0.4 and declares samna (a registry stub that downloads a binary when
 	# imported: never installed); norse pulls torchvision (a CUDA torch): no deps for them
-	$(PIP) --no-deps sinabs==3.1.3 norse==1.1.0 pbr
+	$(PIP) --no-deps sinabs==3.1.3 norse==1.1.0 pbr rockpool==3.1.0
 	touch $@
 
 $(LAVA)/.installed: pyproject.toml constraints-lava.txt Makefile

@@ -1,7 +1,7 @@
 """Fidelity of compiled networks: output agreement of the compiled network (run on the
 emulator, in the target's integer arithmetic) with the float reference (``ir.simulate``
 of the imported network), over 200 steps of seeded random input, on the framework corpus
-(snnTorch, Norse, sinabs networks exported by the frameworks themselves:
+(snnTorch, Norse, sinabs, Rockpool networks exported by the frameworks themselves:
 nmcompiler/testing/corpus.py), for loihi, loihi2, spinnaker and speck2f (IF networks only).
 
 Figures per network and target (docs/fidelity.md defines them):

@@ -89,11 +89,19 @@ def _written(tau: np.ndarray, opts: NirOptions) -> np.ndarray:
     return tau * opts.dt if opts.tau_times_dt else tau
 
 
+#: input scales under which an IF / I node's gain is ``r`` (or 1), not ``dt * r``
+_UNIT_IF = (InputScale.UNIT, InputScale.DECAYED, InputScale.ONE)
+
+
 def _unit_gain(scale: InputScale, tau: np.ndarray, lam: np.ndarray, dt: float) -> np.ndarray:
     if scale is InputScale.EULER:
         return tau / dt
     if scale is InputScale.EXACT:
         return 1.0 / (1.0 - lam)
+    if scale is InputScale.DECAYED:
+        return 1.0 / lam
+    if scale is InputScale.ONE:  # not read back; written as Rockpool's to_nir writes it
+        return tau * lam / dt
     return np.ones_like(tau)
 
 
@@ -136,7 +144,7 @@ def _neuron_node(net: ir.Network, pop: ir.Population, opts: NirOptions,
                 return nir.Threshold(threshold=rs(theta)), bias
             return nir.Threshold(threshold=rs(theta)), None
         if np.all(lam == 1) and not np.any(alpha):
-            r = np.ones(n) if opts.input_scale is InputScale.UNIT else np.full(n, 1 / opts.dt)
+            r = np.ones(n) if opts.input_scale in _UNIT_IF else np.full(n, 1 / opts.dt)
             node = nir.IF(r=rs(r), v_threshold=rs(theta), v_reset=rs(v_reset))
             return node, (bias if np.any(bias) else None)
         tau = _inv_decay(lam, opts, name, "a decay of")
@@ -151,7 +159,7 @@ def _neuron_node(net: ir.Network, pop: ir.Population, opts: NirOptions,
         return nir.LIF(tau=rs(_written(tau, opts)), r=rs(r), v_leak=rs(v_leak),
                        v_threshold=rs(theta), v_reset=rs(v_reset)), None
     if np.all(lam == 1) and not np.any(alpha):
-        r = np.ones(n) if opts.input_scale is InputScale.UNIT else np.full(n, 1 / opts.dt)
+        r = np.ones(n) if opts.input_scale in _UNIT_IF else np.full(n, 1 / opts.dt)
         return nir.I(r=rs(r)), (bias if np.any(bias) else None)
     tau = _inv_decay(lam, opts, name, "a decay of")
     r = _unit_gain(opts.input_scale, tau, lam, opts.dt)

@@ -1,12 +1,12 @@
-"""The framework corpus: small seeded networks built in snnTorch, Norse and sinabs with the
-options that change spikes, exported with each framework's own NIR exporter and imported
-with the framework's preset (docs/nir.md#presets, docs/fidelity.md).
+"""The framework corpus: small seeded networks built in snnTorch, Norse, sinabs and Rockpool
+with the options that change spikes, exported with each framework's own NIR exporter and
+imported with the framework's preset (docs/nir.md#presets, docs/fidelity.md).
 
-The frameworks (``torch``, ``snntorch``, ``norse``, ``sinabs``, ``nir``) are imported only
-when a case is built; :func:`corpus_cases` lists the cases whose framework is installed.
-Weights are whole multiples of 1/16 (exact in float32 and float64), as in the test
-suite's corpus (tests/nmcompiler/frontends/test_nir_corpus.py), which builds the same
-networks and checks them spike for spike against the frameworks.
+The frameworks (``torch``, ``snntorch``, ``norse``, ``sinabs``, ``rockpool``, ``nir``) are
+imported only when a case is built; :func:`corpus_cases` lists the cases whose framework
+is installed. Weights are whole multiples of 1/16 (exact in float32 and float64), as in
+the test suite's corpus (tests/nmcompiler/frontends/test_nir_corpus.py), which builds the
+same networks and checks them spike for spike against the frameworks.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ class CorpusCase:
 
     Attributes:
         name: ``framework/kind/options``.
-        framework: ``snntorch``, ``norse`` or ``sinabs``.
+        framework: ``snntorch``, ``norse``, ``sinabs`` or ``rockpool``.
         integrate_and_fire: every population is IF (no leak, no synaptic current), so
             leak-free targets (Speck) can run it.
         build: returns the imported :class:`nmcompiler.ir.Network`.
@@ -175,6 +175,31 @@ def _sinabs_net(case: str, seed: int = 0, grid: bool = True) -> Any:
     return _import(graph, preset="sinabs")
 
 
+# ----------------------------------------------------------------------------- Rockpool
+def _rockpool_net(case: str, seed: int = 0, grid: bool = True) -> Any:
+    import torch
+    from rockpool.nn.combinators import Sequential
+    from rockpool.nn.modules import LIFTorch, LinearTorch
+    from rockpool.nn.modules.torch.nir import to_nir as rockpool_to_nir
+
+    torch.manual_seed(seed)
+    if case == "taus":  # per-neuron time constants and thresholds
+        hidden = LIFTorch(N_HIDDEN, tau_mem=torch.tensor([0.02, 0.008] * (N_HIDDEN // 2)),
+                          tau_syn=torch.tensor([0.004, 0.01] * (N_HIDDEN // 2)),
+                          threshold=torch.linspace(0.75, 1.25, N_HIDDEN))
+    else:
+        hidden = LIFTorch(N_HIDDEN, tau_mem=0.02, tau_syn=0.005, threshold=1.0)
+    model = Sequential(LinearTorch((N_IN, N_HIDDEN)), hidden, LinearTorch((N_HIDDEN, N_OUT)),
+                       LIFTorch(N_OUT, tau_mem=0.01, tau_syn=0.004, threshold=0.75))
+    g = torch.Generator().manual_seed(seed)  # Rockpool's parameters() is a dict of names
+    with torch.no_grad():
+        for lin in (model[0], model[2]):
+            w = torch.randn(lin.weight.shape, generator=g) * 0.6
+            lin.weight.copy_(torch.round(w * 16) / 16 if grid else w)
+    graph = rockpool_to_nir(model)  # LIFTorch's default dt = 1e-3 s
+    return _import(graph, preset="rockpool")
+
+
 # ----------------------------------------------------------------------------- the list
 def corpus_cases(*, grid: bool = True, seeds: tuple[int, ...] = (0,)) -> list[CorpusCase]:
     """The corpus cases whose framework is installed, in a fixed order.
@@ -212,6 +237,11 @@ def corpus_cases(*, grid: bool = True, seeds: tuple[int, ...] = (0,)) -> list[Co
             out.append(CorpusCase(name=f"sinabs/{case}{tag}", framework="sinabs",
                                   integrate_and_fire=case != "lif",
                                   build=lambda c=case, s=seed: _sinabs_net(c, s, grid)))
+    if _have("torch", "nir", "nirtorch", "rockpool"):
+        for (seed, tag), case in itertools.product(sfx, ("lif", "taus")):
+            out.append(CorpusCase(name=f"rockpool/{case}{tag}", framework="rockpool",
+                                  integrate_and_fire=False,
+                                  build=lambda c=case, s=seed: _rockpool_net(c, s, grid)))
     return out
 
 

@@ -15,9 +15,12 @@ option                 decay ``lam``               input gain (per step)
 ``Integration.EULER``  ``1 - x``                   ``InputScale.EULER``: ``x * r``
 ``Integration.EXACT``  ``exp(-x)``                 ``InputScale.EXACT``: ``(1-lam) r``
                                                    ``InputScale.UNIT``: ``r``
+                                                   ``InputScale.DECAYED``: ``lam r``
+                                                   ``InputScale.ONE``: ``1``
 =====================  ==========================  ==================================
 
-``IF`` and ``I`` nodes have ``lam = 1`` and gain ``dt * r`` (``r`` under ``UNIT``). The
+``IF`` and ``I`` nodes have ``lam = 1`` and gain ``dt * r`` (``r`` under ``UNIT`` and
+``DECAYED``, 1 under ``ONE``). The
 leak voltage becomes the per-step bias ``(1 - lam) * v_leak`` in both schemes. An
 ``Affine`` bias ``b`` reaching a neuron adds ``gain * b`` per step. The gain is folded
 into the incoming weights, so voltages stay in NIR units, or, with

@@ -101,6 +101,10 @@ def _gain(scale: InputScale, x: np.ndarray, lam: np.ndarray, r: np.ndarray) -> n
         return x * r
     if scale is InputScale.EXACT:
         return (1.0 - lam) * r
+    if scale is InputScale.DECAYED:
+        return lam * r
+    if scale is InputScale.ONE:
+        return np.ones_like(r)
     return r.copy()
 
 
@@ -111,8 +115,14 @@ Dynamics = tuple[np.ndarray, np.ndarray, np.ndarray, "np.ndarray | None"]
 
 def _integrator(fn: FlatNode, n: int, shape: tuple, opts: NirOptions, r: np.ndarray
                 ) -> Dynamics:
-    """IF and I: no decay, gain ``dt * r`` (``r`` under ``InputScale.UNIT``)."""
-    gain = r.copy() if opts.input_scale is InputScale.UNIT else opts.dt * r
+    """IF and I: no decay, gain ``dt * r`` (``r`` under ``InputScale.UNIT`` and ``DECAYED``,
+    1 under ``ONE``)."""
+    if opts.input_scale is InputScale.ONE:
+        gain = np.ones_like(r)
+    elif opts.input_scale in (InputScale.UNIT, InputScale.DECAYED):
+        gain = r.copy()
+    else:
+        gain = opts.dt * r
     return np.ones(n), gain, np.zeros(n), None
 
 

@@ -56,6 +56,12 @@ class InputScale(enum.Enum):
     EULER = "euler"  #: ``dt/tau * r * x`` (the forward-Euler term)
     EXACT = "exact"  #: ``(1 - lam) * r * x`` (input held constant over the step)
     UNIT = "unit"  #: ``r * x`` (one step adds the input: sinabs units, Norse's current)
+    #: ``lam * r * x``: the input joins the state before that step's decay (Rockpool's
+    #: current, ``I = beta * (I + x)``)
+    DECAYED = "decayed"
+    #: ``x``: one step adds the input and ``r`` is not read (Rockpool's voltage: its
+    #: ``to_nir`` writes ``r = tau * exp(-dt/tau) / dt``, which its ``LIFTorch`` ignores)
+    ONE = "one"
 
 
 class ResetMode(enum.Enum):
@@ -100,7 +106,8 @@ class NirOptions:
             ``dt``); files in plain seconds (the NIR paper's scripts) need it off.
         batch_io: an ``Input`` / ``Output`` type may carry a leading batch axis of 1 that
             the next (previous) node does not have: drop it without a warning (Norse's
-            ``to_nir`` writes its sample's shape, batch included).
+            ``to_nir`` writes its sample's shape, batch included; Rockpool's writes an
+            Input ``(1, N)`` and an Output ``(1, 1, N)``: leading axes of 1 are dropped).
         reset_retest: with ``reset=SUBTRACT`` and ``reset_delay=False``, snnTorch's rule:
             after a step that leaves the voltage above threshold (input above twice the
             threshold), the next spike test subtracts the threshold once more. A helper
@@ -205,10 +212,15 @@ _PRESET_OPTIONS: dict[Preset, NirOptions] = {
     Preset.SINABS: NirOptions(dt=1.0, integration=Integration.EXACT, input_scale=_X,
                               syn_input_scale=_U, reset=ResetMode.SUBTRACT,
                               fire_at_threshold=True, graded=True),
-    # Rockpool (not installed here; from the NIR paper's description): exact decay,
-    # subtractive reset.
-    Preset.ROCKPOOL: NirOptions(dt=1e-3, integration=Integration.EXACT, input_scale=_X,
-                                syn_input_scale=_X, reset=ResetMode.SUBTRACT),
+    # rockpool/nn/modules/torch/lif_torch.py (Rockpool 3.1.0), LIFTorch.forward per step:
+    # I = I + x; I *= beta; v = alpha*v + I + bias; n = floor(v/theta) if v >= theta;
+    # v -= n*theta, with alpha, beta = exp(-dt/tau); nn/modules/torch/nir.py writes
+    # CubaLIF(r = tau_mem*alpha/dt, w_in = 1, v_leak = 0) and an Input of its sample's
+    # shape (1, N) by default; LIFTorch's default dt = 1e-3 s.
+    Preset.ROCKPOOL: NirOptions(dt=1e-3, integration=Integration.EXACT,
+                                input_scale=InputScale.ONE, syn_input_scale=InputScale.DECAYED,
+                                reset=ResetMode.SUBTRACT, fire_at_threshold=True, graded=True,
+                                batch_io=True, float32_params=True),
     # NIR paper's lava importer (paper/01_lif/_lava_nir.py): dv = dt/tau, weights * dt/tau,
     # du = 1, reset to 0; Lava's Dense delivers a spike in the next step.
     Preset.LAVA: NirOptions(dt=1e-4, integration=Integration.EULER, input_scale=_E,

@@ -370,9 +370,12 @@ class _Inference:
             raise self.ctx.fail(n, "output edges", "Output node receives no edge",
                                 "connect it or remove it")
         decl = _declared_port(self.nodes[n])
-        if (decl is not None and getattr(self.ctx, "batch_io", False) and len(decl) >= 2
-                and decl[0] == 1 and tuple(decl[1:]) == tuple(inc)):
-            decl = tuple(inc)  # the exporter wrote its sample's batch axis (Norse)
+        k = len(decl) - len(inc) if decl is not None else 0
+        if (getattr(self.ctx, "batch_io", False) and k >= 1 and len(inc) >= 1
+                and all(d == 1 for d in decl[:k]) and tuple(decl[k:]) == tuple(inc)):
+            # the exporter wrote its sample's batch axis (Norse) or batch and time axes
+            # (Rockpool: an output of shape (1, 1, N))
+            decl = tuple(inc)
         if decl is not None and tuple(decl) != tuple(inc):
             self.ctx.defect(n, "output shape", f"Output declares shape {decl} but receives "
                             f"{inc}; the received shape is used", "fix the Output's shape")

@@ -1,7 +1,7 @@
-"""The framework corpus: networks built, run and exported by snnTorch and Norse themselves
-(with every option that changes spikes), imported with the framework's preset only (and,
-for snnTorch, the reset flags the user set), compared spike for spike with the framework
-and with the compiled ``emulator`` target (docs/nir.md#presets).
+"""The framework corpus: networks built, run and exported by snnTorch, Norse, sinabs and
+Rockpool themselves (with every option that changes spikes), imported with the framework's
+preset only (and, for snnTorch, the reset flags the user set), compared spike for spike
+with the framework and with the compiled ``emulator`` target (docs/nir.md#presets).
 
 Each case is seeded and small; the exported graph goes through a temporary NIR file, as a
 user's would. The frameworks compute in float32, we in float64: weights are whole
@@ -278,4 +278,52 @@ def test_sinabs_corpus(tmp_path, case):
     extra = {"input_scale": "unit"} if case == "lif_unnormalised" else {}
     bad_ref, bad_emu, warns = _compare(path, x, ref, preset="sinabs", **extra)
     assert [w.rule for w in warns] == (["assumed input scale"] if case == "lif" else [])
+    assert (bad_ref, bad_emu) == (0, 0)
+
+
+# ----------------------------------------------------------------------------- Rockpool
+ROCKPOOL_CASES = ["lif", "taus", "affine", "multispike"]
+
+
+def _rockpool_case(tmp_path, case, seed=0):
+    pytest.importorskip("rockpool")
+    from rockpool.nn.combinators import Sequential
+    from rockpool.nn.modules import LIFTorch, LinearTorch
+    from rockpool.nn.modules.torch.nir import to_nir as rockpool_to_nir
+
+    torch.manual_seed(seed)
+    nin, nh, no = 10, 16, 5
+    if case == "taus":  # per-neuron time constants and thresholds
+        hidden = LIFTorch(nh, tau_mem=torch.tensor([0.02, 0.008] * (nh // 2)),
+                          tau_syn=torch.tensor([0.004, 0.01] * (nh // 2)),
+                          threshold=torch.linspace(0.75, 1.25, nh))
+    else:
+        hidden = LIFTorch(nh, tau_mem=0.02, tau_syn=0.005, threshold=1.0)
+    model = Sequential(LinearTorch((nin, nh), has_bias=case == "affine"), hidden,
+                       LinearTorch((nh, no)),
+                       LIFTorch(no, tau_mem=0.01, tau_syn=0.004, threshold=0.75))
+    g = torch.Generator().manual_seed(seed)  # Rockpool's parameters() is a dict of names
+    with torch.no_grad():
+        for lin, scale in ((model[0], 1.5 if case == "multispike" else 0.6),
+                           (model[2], 0.3 if case == "multispike" else 0.6)):
+            w = torch.randn(lin.weight.shape, generator=g) * scale
+            lin.weight.copy_(torch.round(w * 16) / 16)
+    if case == "affine":
+        with torch.no_grad():
+            model[0].bias.copy_(torch.round(torch.linspace(-0.0625, 0.03125, nh) * 32) / 32)
+    x = _spikes((T, nin), 0.35, seed + 3)
+    with torch.no_grad():
+        out, _, _ = model(torch.from_numpy(x)[None])
+    graph = rockpool_to_nir(model)  # LIFTorch's default dt = 1e-3 s
+    return _roundtrip(graph, tmp_path), x, out[0].numpy()
+
+
+@pytest.mark.parametrize("case", ROCKPOOL_CASES)
+def test_rockpool_corpus(tmp_path, case):
+    path, x, ref = _rockpool_case(tmp_path, case)
+    assert ref.sum() >= 5
+    if case == "multispike":  # LIFTorch sends floor(v / theta) events in one step
+        assert ref.max() >= 2
+    bad_ref, bad_emu, warns = _compare(path, x, ref, preset="rockpool")
+    assert warns == []
     assert (bad_ref, bad_emu) == (0, 0)
