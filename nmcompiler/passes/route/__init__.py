@@ -87,6 +87,11 @@ def unicast_link_load(target: Target, src_core: np.ndarray, dst_core: np.ndarray
 #: pass also tries :func:`~nmcompiler.passes.route.multicast.peel_table` (its work grows
 #: with packets x routes per entry; on 300-packet chips it took seconds per chip).
 PEEL_MAX_PACKETS = 128
+#: element operations the ordered covering may spend on one chip (each candidate merge
+#: looks up the chip's packets against its table): 20,000 merges of a 100-packet chip's
+#: 20-entry table, fewer on chips that a million-neuron network fills with thousands of
+#: packets (docs/benchmarks.md: a 1e6-neuron compile stays within its minute)
+ORDER_COVER_WORK = 40_000_000
 
 
 # =========================================================================== the pass
@@ -172,8 +177,12 @@ def route(part: Partition, placement: Placement, target: Target, *, seed: int = 
                 allowed = np.zeros((b - a, local.shape[0] + 1), dtype=bool)
                 allowed[np.arange(b - a), inv] = True
                 allowed[:, -1] = ~ck  # a straight-through visitor may match nothing
-                trip = ordered_cover(ortc_table(cid, allowed, id_bits), cid, allowed,
-                                     id_bits)
+                ortc = ortc_table(cid, allowed, id_bits)
+                # a candidate merge looks up every packet against the table: bound the
+                # chip's work (ORDER_COVER_WORK element operations), not only its count
+                checks = int(min(20_000, max(16, ORDER_COVER_WORK
+                                             // max(1, (b - a) * ortc.shape[0]))))
+                trip = ordered_cover(ortc, cid, allowed, id_bits, max_checks=checks)
                 # above one entry per route and small enough for the greedy's quadratic
                 # work (it is tried on chips of at most PEEL_MAX_PACKETS packets)
                 if trip.shape[0] > np.unique(inv[ck]).shape[0] and n_keep <= PEEL_MAX_PACKETS:

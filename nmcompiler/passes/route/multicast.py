@@ -65,6 +65,10 @@ def population_tree_roots(part: Partition, chip_of: np.ndarray, senders: np.ndar
     return out
 
 
+#: the most chips a population's slices may span and still share one tree
+SHARED_TREE_MAX_CHIPS = 4
+
+
 def multicast_entries(part: Partition, place: Placement, target: Target, *,
                       shared_trees: bool = True
                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -106,11 +110,17 @@ def shared_tree_roots(part: Partition, place: Placement, target: Target, *,
     chip_of = place.core // cpc
     senders = np.union1d(part.edge_src, np.flatnonzero(np.asarray(part.local_sources) > 0))
     root = population_tree_roots(part, chip_of, senders)
+    pop = core_population(part)
+    n_pops = int(pop.max(initial=0)) + 1
+    # only a population on a few chips can share one tree (one spread over many chips
+    # would detour through all of them): the others keep their own chips' trees, and a
+    # network with none such (a million neurons over hundreds of chips) builds one set
+    pc = np.unique(np.stack([pop, chip_of]), axis=1)[0]
+    spread = np.bincount(pc, minlength=n_pops)
+    root = np.where(spread[pop] <= SHARED_TREE_MAX_CHIPS, root, chip_of)
     if np.array_equal(root, chip_of):
         return None, own
     one = _tree_entries(part, place, target, root)
-    pop = core_population(part)
-    n_pops = int(pop.max(initial=0)) + 1
 
     def pairs(e: tuple[np.ndarray, ...]) -> np.ndarray:
         s, v, w, rem = e[0], e[1], e[2], e[3]
