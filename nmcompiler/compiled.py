@@ -23,7 +23,7 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 import numpy as np
 
@@ -229,6 +229,7 @@ def load_compiled(path: str | os.PathLike) -> CompiledNetwork:
         qmeta = cn.network.metadata.get(QUANT_KEY)
         if qmeta is not None:
             check_record(qmeta, cn.network, where)
+        _check_report(cn.report, where)
     except FormatError:
         raise
     except (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError,
@@ -240,6 +241,73 @@ def load_compiled(path: str | os.PathLike) -> CompiledNetwork:
         raise FormatError(f"{where}: {exc}"[:600], obj=str(file), rule="manifest contents",
                           hint="the file is damaged: compile again") from None
     return cn
+
+
+#: the largest step shift or retiming lag a report may name (a chip's longest delay chain)
+_MAX_SHIFT = 2**16
+
+
+class _ReportCheck:
+    """Type and range checks of report entries (:func:`_check_report`)."""
+
+    def __init__(self, where: str) -> None:
+        self.where = where
+
+    def bad(self, path: str, why: str) -> FormatError:
+        return FormatError(f"{self.where}: report entry '{path}' {why}"[:500], obj=path,
+                           rule="compile report", hint="the file is damaged: compile again")
+
+    def table(self, v: Any, path: str) -> Mapping:
+        if v is None:
+            return {}
+        if not isinstance(v, Mapping):
+            raise self.bad(path, f"is {type(v).__name__}, not a table")
+        return v
+
+    def items(self, v: Any, path: str) -> list:
+        if v is None:
+            return []
+        if not isinstance(v, list):
+            raise self.bad(path, f"is {type(v).__name__}, not a list")
+        for i, e in enumerate(v):
+            self.table(e, f"{path}[{i}]")
+        return v
+
+    def shifts(self, v: Any, path: str, nested: bool = False) -> None:
+        for k, x in self.table(v, path).items():
+            if nested:
+                x = self.table(x, f"{path}.{k}").get("shift", 0)
+            if isinstance(x, bool) or not isinstance(x, int) or not 0 <= x <= _MAX_SHIFT:
+                raise self.bad(f"{path}.{k}",
+                               f"is {x!r}, not a step count in [0, {_MAX_SHIFT}]")
+
+
+def _check_report(report: Any, where: str) -> None:
+    """The entries of the compile report that running and deploying read (output
+    shifts, retiming lags, the helper populations the lower pass added) have their types
+    and ranges, so that an artifact re-signed after an edit is refused on load
+    (docs/reliability.md)."""
+    c = _ReportCheck(where)
+    rep = c.table(report, "report")
+    c.shifts(c.table(rep.get("summary"), "summary").get("output_shift_steps"),
+             "summary.output_shift_steps")
+    passes = c.table(rep.get("passes"), "passes")
+    for name, sect in passes.items():
+        c.table(sect, f"passes.{name}")
+    c.table(c.table(passes.get("quantize"), "passes.quantize").get("summary"),
+            "passes.quantize.summary")
+    low = c.table(passes.get("lower"), "passes.lower")
+    c.shifts(low.get("output_shift"), "passes.lower.output_shift")
+    ret = c.table(low.get("retiming"), "passes.lower.retiming")
+    c.shifts(ret.get("lags"), "passes.lower.retiming.lags")
+    c.shifts(ret.get("outputs"), "passes.lower.retiming.outputs", nested=True)
+    c.table(ret.get("bias_sources"), "passes.lower.retiming.bias_sources")
+    fan = c.table(low.get("fan_in"), "passes.lower.fan_in")
+    for i, split in enumerate(c.items(fan.get("split"), "passes.lower.fan_in.split")):
+        c.items(split.get("relays"), f"passes.lower.fan_in.split[{i}].relays")
+    delays = low.get("delays")
+    if isinstance(delays, Mapping):
+        c.items(delays.get("relays"), "passes.lower.delays.relays")
 
 
 def _int_array(a: Any, n: int | None, lo: int, hi: int, what: str, where: str) -> None:

@@ -26,7 +26,7 @@ def test_a_nir_file_that_makes_hdf5_loop_is_a_named_error(monkeypatch):
     assert time.perf_counter() - t0 < 30
 
 
-def _resigned(tmp_path: Path, edit) -> Path:
+def _resigned(tmp_path: Path, edit, *, whole: bool = False) -> Path:
     """A compiled artifact whose quantisation record ``edit`` changes, re-signed with a
     correct content digest (a forgery the digest alone cannot catch)."""
     import json
@@ -49,7 +49,7 @@ def _resigned(tmp_path: Path, edit) -> Path:
     with zipfile.ZipFile(src) as z:
         version = json.loads(z.read("manifest.json"))["version"]
     manifest, arrays = read_archive(src, format_name="nmcompiler.compiled", version=version)
-    edit(manifest["network"]["metadata"]["quantization"])
+    edit(manifest if whole else manifest["network"]["metadata"]["quantization"])
     manifest["digest"] = content_digest(manifest, arrays)
     write_archive(src, manifest, arrays)
     return tmp_path / "b"
@@ -105,3 +105,26 @@ def test_a_nir_weight_scale_of_1e300_is_a_named_error(tmp_path):
     with pytest.raises(NmcError, match="beyond the float32 range"):
         net, _ = load_model(tmp_path / "f.nir")
         nmc_compile(net, target="loihi2")
+
+
+@pytest.mark.parametrize("edit, named", [
+    (lambda m: m["report"]["summary"].update(output_shift_steps=True),
+     "summary.output_shift_steps"),
+    (lambda m: m["report"]["summary"].update(output_shift_steps={"h": -3}),
+     "summary.output_shift_steps.h"),
+    (lambda m: m["report"]["passes"].update(lower=[1]), "passes.lower"),
+    (lambda m: m["report"]["passes"]["lower"].update(retiming={"lags": {"h": 2**40}}),
+     "passes.lower.retiming.lags.h"),
+])
+def test_a_resigned_compiled_artifact_with_a_bad_report_entry_is_refused(
+        tmp_path, edit, named):
+    """Found by the long fuzz run: ``report.summary.output_shift_steps = true`` in a
+    re-signed ``compiled.nmc`` ended as an internal error (AttributeError) when ``nmc run``
+    aligned the outputs; the report entries a run reads are checked on load."""
+    from nmcompiler.compiled import load_compiled
+    from nmcompiler.ir.errors import FormatError
+
+    build = _resigned(tmp_path, edit, whole=True)
+    with pytest.raises(FormatError, match="report entry") as exc:
+        load_compiled(build)
+    assert named in str(exc.value)

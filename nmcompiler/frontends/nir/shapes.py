@@ -371,7 +371,7 @@ class _Inference:
                                 "connect it or remove it")
         decl = _declared_port(self.nodes[n])
         k = len(decl) - len(inc) if decl is not None else 0
-        if (getattr(self.ctx, "batch_io", False) and k >= 1 and len(inc) >= 1
+        if (decl is not None and getattr(self.ctx, "batch_io", False) and k >= 1 and len(inc) >= 1
                 and all(d == 1 for d in decl[:k]) and tuple(decl[k:]) == tuple(inc)):
             # the exporter wrote its sample's batch axis (Norse) or batch and time axes
             # (Rockpool: an output of shape (1, 1, N))
