@@ -17,15 +17,18 @@ that only lowers keeps the base class's ``run``, which raises
 from __future__ import annotations
 
 import abc
+import contextlib
 import inspect
+import logging
+import os
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any, Iterator, Mapping
 
 import numpy as np
 
-from nmcompiler.ir.errors import ToolchainMissing, UsageError
+from nmcompiler.ir.errors import ConfigError, ToolchainMissing, UsageError
 
 if TYPE_CHECKING:  # pragma: no cover
     from .compiled import CompiledNetwork
@@ -33,6 +36,7 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = [
     "Backend",
     "ScriptBackend",
+    "dask_client",
     "Counters",
     "RunResult",
     "ENTRY_POINT_GROUP",
@@ -258,6 +262,42 @@ class ScriptBackend(Backend):
                    for k, v in out.items()}
         return out
 
+
+@contextlib.contextmanager
+def dask_client(scheduler: str | None, workers: int | None, client: Any = None,
+                timeout_s: float = 20.0, what: str = "nmc sweep") -> Iterator[Any]:
+    """A ``distributed.Client``: ``client`` itself, one connected to ``scheduler``, or a
+    ``LocalCluster`` of ``workers`` processes (closed at the end). ``nmc sweep`` and
+    the distributed emulation (docs/scale.md) share it; ``what`` names the caller."""
+    if client is not None:
+        yield client
+        return
+    try:
+        import distributed
+    except ImportError:
+        raise ToolchainMissing(f"{what} needs dask.distributed",
+                               obj="distributed", rule="installed",
+                               hint='pip install "nmcompiler[scale]"') from None
+    own: list[Any] = []
+    try:
+        if scheduler is not None:
+            try:
+                own.append(distributed.Client(scheduler, timeout=f"{timeout_s}s"))
+            except (OSError, TimeoutError) as exc:
+                raise ConfigError(f"cannot reach the Dask scheduler at '{scheduler}' ({exc})",
+                                  obj=scheduler, rule="scheduler address",
+                                  hint="start one with: dask scheduler (docs/scale.md)"
+                                  ) from None
+        else:
+            cluster = distributed.LocalCluster(
+                n_workers=workers or os.cpu_count() or 1, threads_per_worker=1,
+                processes=True, dashboard_address=None, silence_logs=logging.ERROR)
+            own.append(cluster)
+            own.insert(0, distributed.Client(cluster))
+        yield own[0]
+    finally:
+        for obj in own:
+            obj.close()
 
 #: the keyword arguments every backend's ``run`` takes (checked when a backend is loaded)
 RUN_KEYWORDS = ("probes", "record_all")

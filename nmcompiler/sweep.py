@@ -30,8 +30,9 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from nmcompiler import ir
-from nmcompiler.ir.errors import ConfigError, NmcError, ToolchainMissing, UsageError
+from nmcompiler.ir.errors import NmcError, ToolchainMissing, UsageError
 
+from .backend import dask_client
 from .compare import (
     COLUMNS,
     ComparePoint,
@@ -432,26 +433,7 @@ def _run_dask(net: ir.Network, points: list[SweepPoint], files: Mapping[str, Any
               finish: Callable[[int, dict[str, Any]], None], *, scheduler: str | None,
               workers: int | None, client: Any, timeout_s: float = 20.0) -> None:
     distributed = _dask()
-    own: list[Any] = []
-    try:
-        if client is None:
-            if scheduler is not None:
-                try:
-                    client = distributed.Client(scheduler, timeout=f"{timeout_s}s")
-                except (OSError, TimeoutError) as exc:
-                    raise ConfigError(f"cannot reach the Dask scheduler at '{scheduler}' "
-                                      f"({exc})", obj=scheduler, rule="scheduler address",
-                                      hint="start one with: dask scheduler (docs/scale.md)"
-                                      ) from None
-            else:
-                import logging
-
-                cluster = distributed.LocalCluster(
-                    n_workers=workers or os.cpu_count() or 1, threads_per_worker=1,
-                    processes=True, dashboard_address=None, silence_logs=logging.ERROR)
-                own.append(cluster)
-                client = distributed.Client(cluster)
-            own.insert(0, client)
+    with dask_client(scheduler, workers, client, timeout_s) as client:
         [net_f] = client.scatter([net], broadcast=True)
         [files_f] = client.scatter([dict(files)], broadcast=True)
         futures = {}
@@ -473,9 +455,6 @@ def _run_dask(net: ir.Network, points: list[SweepPoint], files: Mapping[str, Any
                            reason=f"{type(exc).__name__}: {exc}")
                 rec.update(points[i].options())
             finish(i, rec)
-    finally:
-        for obj in own:
-            obj.close()
 
 
 # ============================================================================ outputs

@@ -31,17 +31,15 @@ hop energy is a float sum over the firing sources, which here is added per worke
 from __future__ import annotations
 
 import contextlib
-import logging
-import os
 import time
 from types import SimpleNamespace
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any, Callable, Mapping
 
 import numpy as np
 import scipy.sparse as sp
 
-from nmcompiler.backend import RunResult
-from nmcompiler.ir.errors import BackendError, ConfigError, InputError, ToolchainMissing
+from nmcompiler.backend import RunResult, dask_client
+from nmcompiler.ir.errors import BackendError, ConfigError, InputError
 from nmcompiler.ir.simulate import normalise_inputs
 
 from .costs import CostStream, CostTables
@@ -93,42 +91,6 @@ def _check_inputs(net: Any, inputs: Mapping[str, np.ndarray] | None, steps: int 
         if x.size:
             max_in = max(max_in, float(np.abs(x).max()))
     return dict(arrays), steps, batch, batched, max_in, int_in
-
-
-@contextlib.contextmanager
-def dask_client(scheduler: str | None, workers: int | None, client: Any = None,
-                timeout_s: float = 20.0) -> Iterator[Any]:
-    """A ``distributed.Client``: ``client`` itself, one connected to ``scheduler``, or a
-    ``LocalCluster`` of ``workers`` processes (closed at the end), as ``nmc sweep``."""
-    if client is not None:
-        yield client
-        return
-    try:
-        import distributed
-    except ImportError:
-        raise ToolchainMissing("a distributed emulation needs dask.distributed",
-                               obj="distributed", rule="installed",
-                               hint='pip install "nmcompiler[scale]"') from None
-    own: list[Any] = []
-    try:
-        if scheduler is not None:
-            try:
-                own.append(distributed.Client(scheduler, timeout=f"{timeout_s}s"))
-            except (OSError, TimeoutError) as exc:
-                raise ConfigError(f"cannot reach the Dask scheduler at '{scheduler}' ({exc})",
-                                  obj=scheduler, rule="scheduler address",
-                                  hint="start one with: dask scheduler (docs/scale.md)"
-                                  ) from None
-        else:
-            cluster = distributed.LocalCluster(
-                n_workers=workers or os.cpu_count() or 1, threads_per_worker=1,
-                processes=True, dashboard_address=None, silence_logs=logging.ERROR)
-            own.append(cluster)
-            own.insert(0, distributed.Client(cluster))
-        yield own[0]
-    finally:
-        for obj in own:
-            obj.close()
 
 
 def _gather(calls: list) -> list:
@@ -196,7 +158,8 @@ def run_distributed(
                                         "time_stepped", True)))
     with contextlib.ExitStack() as stack:
         cl = None if in_process else stack.enter_context(
-            dask_client(scheduler, workers, client, connect_timeout_s))
+            dask_client(scheduler, workers, client, connect_timeout_s,
+                        what="a distributed emulation"))
         addrs = [] if cl is None else sorted(cl.scheduler_info()["workers"])
         n_par = workers or max(len(addrs), 1)
         if split == "chips":
