@@ -8,32 +8,15 @@ from typing import Any
 
 import numpy as np
 
-from nmcompiler.ir.connectivity import (
-    Dense,
-    OneToOne,
-    Sparse,
-)
-from nmcompiler.ir.network import Network, Projection
+from nmcompiler.ir.network import Network
 from nmcompiler.ir.simulate import simulate
 
 from ...helpers import helper_populations
 from .formats import Fmt
+from .weights import row_abs_max
 
 
 # =========================================================================== checks
-def _row_abs_max(net: Network, p: Projection) -> float:
-    conn = p.conn
-    if isinstance(conn, Dense):
-        return float(np.max(np.abs(conn.weight).sum(axis=1))) if conn.weight.size else 0.0
-    if isinstance(conn, Sparse):
-        s = np.bincount(conn.indices, weights=np.abs(conn.weight), minlength=conn.n_post)
-        return float(s.max()) if s.size else 0.0
-    if isinstance(conn, OneToOne):
-        return float(np.max(np.abs(conn.weight)))
-    w = np.abs(conn.weight)
-    return float(w.reshape(w.shape[0], -1).sum(axis=1).max())
-
-
 def overflow_report(qnet: Network, fmt: Fmt) -> dict[str, Any]:
     """Worst-case input per step (every presynaptic neuron at its largest payload) and
     the resulting bound on |u| against the current range (a conservative bound)."""
@@ -45,7 +28,7 @@ def overflow_report(qnet: Network, fmt: Fmt) -> dict[str, Any]:
                 continue
             src = qnet.populations.get(p.pre)
             pay = int(src.model.graded_max) if src is not None and src.model.graded else 1
-            worst += _row_abs_max(qnet, p) * pay
+            worst += row_abs_max(p.conn) * pay
         a = float(np.max(np.abs(np.asarray(pop.model.alpha_u))))
         bound = worst / (1 - a) if a < 1 else math.inf
         out[pname] = {"max_input_per_step": worst, "u_bound": bound,

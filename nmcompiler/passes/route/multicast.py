@@ -432,6 +432,19 @@ def _covers(ids: np.ndarray, members: np.ndarray, id_bits: int
     return key, mask
 
 
+def _best_group(lid: np.ndarray, lal: np.ndarray, lneed: np.ndarray, mem: np.ndarray,
+                sub: np.ndarray, r: int, id_bits: int) -> tuple[int, int, int, int]:
+    """Of the groups of route ``r``'s members ``mem`` (columns of ``sub``), the one whose
+    ternary cover captures no foreign packet and the most packets still needing a route:
+    ``(packets covered, r, key, mask)``, ``(0, r, ...)`` when none qualifies."""
+    gk, gm = _covers(lid[mem], sub, id_bits)
+    gcap = (lid[:, None] & gm[None, :]) == gk[None, :]
+    gok = ~(gcap & ~lal[:, r:r + 1]).any(axis=0)
+    g = np.where(gok, (gcap & lneed[:, None]).sum(axis=0), 0)
+    j = int(np.argmax(g))
+    return int(g[j]), r, int(gk[j]), int(gm[j])
+
+
 #: :func:`peel_table` settles the foreign packets under a route's cover one by one when
 #: there are at most this many (else it splits a route's packets)
 SETTLE_MAX = 1
@@ -488,25 +501,15 @@ def peel_table(ids: np.ndarray, allowed: np.ndarray, id_bits: int,
                 mem = np.flatnonzero(lal[:, r] & lneed)
                 if mem.size > 2:  # every member but one
                     sub = ~np.eye(mem.size, dtype=bool)
-                    gk, gm = _covers(lid[mem], sub, id_bits)
-                    gcap = (lid[:, None] & gm[None, :]) == gk[None, :]
-                    gok = ~(gcap & ~lal[:, r:r + 1]).any(axis=0)
-                    g = np.where(gok, (gcap & lneed[:, None]).sum(axis=0), 0)
-                    j = int(np.argmax(g))
-                    if g[j] > best[0]:
-                        best = (int(g[j]), int(r), int(gk[j]), int(gm[j]))
+                    cand = _best_group(lid, lal, lneed, mem, sub, int(r), id_bits)
+                    best = cand if cand[0] > best[0] else best
                 for lvl in range(id_bits - 1, -1, -1):
                     pre = lid[mem] >> lvl
                     groups = np.unique(pre)
                     sub = pre[:, None] == groups[None, :]
-                    gk, gm = _covers(lid[mem], sub, id_bits)
-                    gcap = (lid[:, None] & gm[None, :]) == gk[None, :]
-                    gok = ~(gcap & ~lal[:, r:r + 1]).any(axis=0)
-                    g = np.where(gok, (gcap & lneed[:, None]).sum(axis=0), 0)
-                    j = int(np.argmax(g))
-                    if g[j] > best[0]:
-                        best = (int(g[j]), int(r), int(gk[j]), int(gm[j]))
-                    if g[j] > 0:
+                    cand = _best_group(lid, lal, lneed, mem, sub, int(r), id_bits)
+                    best = cand if cand[0] > best[0] else best
+                    if cand[0] > 0:
                         break  # the largest groups of this route that qualify
             _, r, k, m = best
         out.append((k, m, r))
