@@ -118,12 +118,15 @@ def _result(engine: Engine, res: EngineResult, name: str, extra: dict) -> RunRes
         costs = res.costs if res.costs is not None else engine.costs_of(cnt)
         info["counters_per_step"] = res.counters_per_step
         info["link_hops_per_step"] = res.link_hops_per_step
-        total = {k: v.sum(axis=1) for k, v in cnt.items()}
+        # (T, n_cores) per counter: the samples' sum (one sample: a view, no copy)
+        total = {k: (v[:, 0] if v.shape[1] == 1 else v.sum(axis=1, dtype=np.int64))
+                 if v.dtype.kind in "iu" else v.sum(axis=1).astype(np.int64)
+                 for k, v in cnt.items()}
         counters = Counters(
-            sops=total["sops"].astype(np.int64),
-            neuron_updates=total["updates"].astype(np.int64),
-            spikes_sent=total["spikes"].astype(np.int64),
-            messages=total["messages"].astype(np.int64),
+            sops=total["sops"],
+            neuron_updates=total["updates"],
+            spikes_sent=total["spikes"],
+            messages=total["messages"],
             link_hops=None if costs is None else costs["link_hops"].astype(np.int64),
             step_time_s=None if costs is None else costs["step_time_s"],
             step_energy_j=None if costs is None else costs["step_energy_j"],

@@ -319,7 +319,7 @@ class LoihiArith(Arith):
             self._short[key] = got
         return got
 
-    def step(self, a: np.ndarray, sl: slice, noise: np.ndarray | None) -> np.ndarray:  # noqa: D102
+    def step(self, a: np.ndarray, sl: slice, noise: np.ndarray | None) -> np.ndarray | None:  # noqa: D102
         p = self.p
         a32 = a.astype(np.int64).astype(np.int32) if a.dtype != np.int32 else a
         u_zero, v_keep, all_spike = self._shortcuts(sl)
@@ -329,7 +329,13 @@ class LoihiArith(Arith):
         else:
             u_new = la.current_update(self.u[:, sl], a32, self.du[sl])
         v_old = self.v[:, sl]
-        if v_keep:
+        if v_keep and self.refr is None and self.all_plain and u_new.dtype == v_old.dtype:
+            # v is updated in place (its old value is not needed again): same int32 ops
+            v_star = v_old
+            v_star += u_new
+            v_star += self.bias_eff[sl]
+            np.clip(v_star, la.V_MIN, la.V_MAX, out=v_star)
+        elif v_keep:
             v_star = v_old + u_new
             v_star += self.bias_eff[sl]
             np.clip(v_star, la.V_MIN, la.V_MAX, out=v_star)
@@ -344,10 +350,19 @@ class LoihiArith(Arith):
             fire &= p.spiking[sl]
         if in_ref is not None:
             fire &= ~in_ref
-        self.u[:, sl] = u_new
-        if self.all_plain:
-            self.v[:, sl] = np.where(fire, np.int32(0), v_star)
-            s = fire.astype(np.float64)
+        if not (u_zero and not self.keep_u):  # u of a zero decay is not read again
+            self.u[:, sl] = u_new
+        if self.all_plain:  # binary spikes: the engine reads ``fired`` / ``fired_idx``
+            if fire.shape[0] == 1:
+                idx = np.flatnonzero(fire[0])
+                v_star[0, idx] = 0
+                self.fired_idx = idx
+            else:
+                v_star[fire] = 0
+            if v_star is not v_old:
+                self.v[:, sl] = v_star
+            self.fired = fire
+            s = None
         else:
             th = self.th64[sl]
             gmax = p.graded_max[sl]
@@ -399,6 +414,7 @@ class SpinnakerArith(Arith):
         self.bias = np.rint(np.real(p.bias)).astype(np.int64)
         self.vres = np.rint(np.real(p.v_reset)).astype(np.int64)
         self.mode = getattr(formats, "voltage_overflow", "wrap")
+        self._short: dict[tuple, tuple[bool, bool, bool]] = {}
 
     def init(self, batch: int) -> None:  # noqa: D102
         self.u = np.zeros((batch, self.n), dtype=np.int64)
@@ -406,29 +422,65 @@ class SpinnakerArith(Arith):
         self.refr = np.zeros((batch, self.n), dtype=np.int64) if self.has_refr else None
 
     def _wrap(self, x: np.ndarray) -> np.ndarray:
-        if self.mode == "wrap":
-            return ((x + 2**31) % 2**32) - 2**31
-        return np.clip(x, -(2**31), 2**31 - 1)
+        """32-bit overflow (``wrap`` or ``saturate``); values already in range, the
+        common case, are returned as they are (both rules leave them unchanged)."""
+        if x.size and (int(x.min()) < -(2**31) or int(x.max()) > 2**31 - 1):
+            if self.mode == "wrap":
+                return ((x + 2**31) % 2**32) - 2**31
+            return np.clip(x, -(2**31), 2**31 - 1)
+        return x
 
-    def step(self, a: np.ndarray, sl: slice, noise: np.ndarray | None) -> np.ndarray:  # noqa: D102
+    def _shortcuts(self, sl: slice) -> tuple[bool, bool, bool]:
+        """Per slot range, whether every current decays fully (``D_u = 0``: the decayed
+        current is 0), every ``lam`` is 1 (``2**15`` in s16.15: the rounded product is
+        ``v`` itself, exactly) and every neuron spikes."""
+        key = (sl.start, sl.stop)
+        got = self._short.get(key)
+        if got is None:
+            lam_one = bool(np.all(self.lam[sl] == 1 << Q)) and bool(
+                np.all(np.abs(self.vres[sl]) < 2**31))  # stored v stays within int32
+            got = (bool(np.all(self.du[sl] == 0)), lam_one, bool(np.all(self.p.spiking[sl])))
+            self._short[key] = got
+        return got
+
+    def step(self, a: np.ndarray, sl: slice, noise: np.ndarray | None) -> None:  # noqa: D102
         p = self.p
         aq = np.rint(a).astype(np.int64)
-        u = self._wrap(((self.u[:, sl] * self.du[sl]) >> 32) + aq)
+        du_zero, lam_one, all_spike = self._shortcuts(sl)
+        if du_zero:
+            u = self._wrap(aq)
+        else:
+            u = self._wrap(((self.u[:, sl] * self.du[sl]) >> 32) + aq)
         self.u[:, sl] = u
         v_old = self.v[:, sl]
-        v_star = self._wrap(_smul_round_nearest(self.lam[sl], v_old) + u + self.bias[sl])
+        if lam_one:
+            x = v_old + u
+        else:
+            x = _smul_round_nearest(self.lam[sl], v_old)
+            x += u
+        x += self.bias[sl]
+        v_star = self._wrap(x)
         in_ref = None
         if self.refr is not None:
             in_ref = self.refr[:, sl] > 0
             v_star = np.where(in_ref, v_old, v_star)
-        fire = (v_star >= self.theta[sl]) & p.spiking[sl]
+        fire = v_star >= self.theta[sl]
+        if not all_spike:
+            fire &= p.spiking[sl]
         if in_ref is not None:
             fire &= ~in_ref
-        self.v[:, sl] = np.where(fire, self.vres[sl], v_star)
+        if fire.shape[0] == 1:
+            idx = np.flatnonzero(fire[0])
+            v_star[0, idx] = self.vres[sl][idx]
+            self.fired_idx = idx
+        else:
+            v_star[fire] = np.broadcast_to(self.vres[sl], fire.shape)[fire]
+        self.v[:, sl] = v_star
         if self.refr is not None:
             r = self.refr[:, sl]
             self.refr[:, sl] = np.where(fire, p.refractory[sl], np.maximum(r - 1, 0))
-        return fire.astype(np.float64)
+        self.fired = fire
+        return None  # binary spikes: the engine reads ``fired`` (and ``fired_idx``)
 
 
 # -------------------------------------------------------------------------- speck

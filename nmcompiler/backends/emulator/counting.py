@@ -15,11 +15,14 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse import _sparsetools as _st
 
+from .sparse import F32_EXACT, abs_row_sums, cast_data, narrow_indices
+
 if TYPE_CHECKING:
     from .engine import Engine
+    from .folding import StackedCounts
 
-__all__ = ["Counting", "concat_active", "core_pairs", "core_trees", "source_costs",
-           "link_totals", "per_population", "source_pairs", "source_links"]
+__all__ = ["Counting", "build_count_matrix", "concat_active", "core_pairs", "core_trees",
+           "source_costs", "link_totals", "per_population", "source_pairs", "source_links"]
 
 
 class Counting:
@@ -36,8 +39,8 @@ class Counting:
 
     BLOCK_BYTES = 1 << 22
 
-    def __init__(self, eng: Engine, steps: int, batch: int, want_pairs: bool = False
-                 ) -> None:
+    def __init__(self, eng: Engine, steps: int, batch: int, want_pairs: bool = False,
+                 stacked: StackedCounts | None = None) -> None:
         self.eng, self.steps, self.batch = eng, steps, batch
         c = eng.n_cores
         n_pairs = eng.pairs.shape[0] if want_pairs else 0
@@ -60,11 +63,23 @@ class Counting:
                 self.keep_link = False
         bins = eng.count_mat.shape[0]
         self.block = max(1, min(steps, self.BLOCK_BYTES // max(batch * bins * 8, 1)))
-        self.buf = np.zeros((self.block, batch, bins), dtype=eng.count_mat_step.dtype)
+        self.stacked = stacked
+        #: rows of the buffer past the block: counts that arrive with a delayed delivery
+        self.lag = stacked.lag if stacked is not None else 0
+        self.buf = np.zeros((self.block + self.lag, batch, bins),
+                            dtype=eng.count_mat_step.dtype)
         self.t0 = 0
         self.log: list[tuple[int, np.ndarray, np.ndarray]] = []
         rows = steps if self.keep_core else 1
-        self.core = {k: np.zeros((rows, batch, c)) for k in ("updates",) + eng.COUNT_BINS}
+        # integer counters (exact): int32 per step where a step's count on a core stays
+        # below 2**24 (the float32 test of ``count_mat_step``), else int64; run totals in
+        # int64. Time-stepped updates are the same every step: a read-only broadcast view
+        exact32 = self.keep_core and eng.count_mat_step.dtype == np.float32
+        it = np.int32 if exact32 else np.int64
+        self.core = {k: np.zeros((rows, batch, c), dtype=it) for k in eng.COUNT_BINS}
+        self.updates_view = bool(self.keep_core and eng.time_stepped)
+        self.core["updates"] = (np.broadcast_to(eng.core_neurons.astype(it), (rows, batch, c))
+                                if self.updates_view else np.zeros((rows, batch, c), dtype=it))
         self.fires = np.zeros(eng.n_src)
         self.pair_msgs = np.zeros((steps, batch, n_pairs)) if (
             self.keep_link and want_pairs) else None
@@ -74,32 +89,104 @@ class Counting:
 
             self.stream = CostStream(eng.costs, steps, batch, c, keep_links=self.keep_link)
 
-    def step(self, t: int, ent: tuple) -> None:
-        """Counters of step ``t``: the columns of the firing sources ``ent``."""
-        if t - self.t0 == self.block:
-            self._flush(t)
+    def step(self, t: int, ent: tuple, acc: np.ndarray | None = None) -> None:
+        """Counters of step ``t``: the columns of the firing sources ``ent`` (those
+        without a carrier, with :attr:`stacked`) and, with :attr:`stacked`, the counter
+        regions of the step's accumulator ``acc`` (the carried sources of step ``t - d``
+        for a carrier of delay ``d``)."""
+        r = t - self.t0
+        st = self.stacked
         if ent[1].size:
-            self.eng._deliver(self.buf[t - self.t0], self.eng.count_mat_step, ent, True,
-                              self.batch)
-            self.log.append((t - self.t0, ent[0], ent[1]))
+            if st is None:
+                self.eng._deliver(self.buf[r], self.eng.count_mat_step, ent, True,
+                                  self.batch)
+            elif st.residual is not None:
+                free = st.carrier_delay[ent[1]] < 0
+                if free.any():
+                    sub = ent if free.all() else (ent[0][free], ent[1][free], ent[2][free])
+                    self.eng._deliver(self.buf[r], st.residual, sub, True, self.batch)
+            self.log.append((r, ent[0], ent[1]))
+        if st is not None and acc is not None and st.mode == "stack":
+            for row0, rows, d in st.regions:
+                if t - d >= 0:
+                    self.buf[r - d] += acc[:, row0:row0 + rows]
+        if r - self.lag == self.block - 1:  # the block's rows are complete
+            self._flush(self.block)
 
-    def _flush(self, t_end: int) -> None:
-        eng, nb, batch = self.eng, t_end - self.t0, self.batch
+    def unpack(self, t: int, acc: np.ndarray) -> None:
+        """``"pack"``: split step ``t``'s accumulator (after the deliveries of spikes of
+        step ``t - lag``) into the weighted sums, in place, and the synaptic events per
+        row, added per core to the counters of step ``t - lag``."""
+        st = self.stacked
+        rows = acc[:, :self.eng.n_rows]
+        q = rows.dtype.type(st.q)
+        # a row holds S + q x events with |S| < q / 2: events = rint(row / q), exactly
+        # (a power-of-two scaling, no rounding), and S = row - q x events
+        ev = rows * (1 / q)
+        np.rint(ev, out=ev)
+        rows -= ev * q
+        sl = self.eng.count_slices["sops"]
+        dst = self.buf[t - self.lag - self.t0][:, sl]
+        if st.row_starts is not None:
+            dst[:, st.row_cores] += np.add.reduceat(ev, st.row_starts, axis=1)
+        else:
+            dst += (st.row_sum @ ev.T.astype(np.float64)).T
+
+    def _tail_sops(self, row: np.ndarray, ent: tuple) -> None:
+        """``"pack"``: the synaptic operations of the sources ``ent`` (the first
+        ``_sops_len`` entries of their counter columns), added to ``row (B, bins)``."""
+        eng = self.eng
+        cms = eng.count_mat_step
+        b, src = ent[0], ent[1]
+        lens = eng._sops_len[src]
+        n = int(lens.sum())
+        if not n:
+            return
+        first = np.repeat(cms.indptr[src].astype(np.int64) - np.cumsum(lens) + lens, lens)
+        idx = first + np.arange(n)
+        bins = row.shape[1]
+        row += np.bincount(np.repeat(b, lens) * bins + cms.indices[idx],
+                           weights=cms.data[idx], minlength=row.size).reshape(row.shape)
+
+    def _add_own_core(self, blk: np.ndarray, j: np.ndarray, b: np.ndarray,
+                      src: np.ndarray) -> None:
+        """``"pack"``: the folded sources' counts on their own core (messages, local
+        deliveries, spikes), from the block's log of firing sources."""
+        st, eng = self.stacked, self.eng
+        if st is None or not st.own_core or not src.shape[0]:
+            return
+        nb, batch, c = blk.shape[0], self.batch, eng.n_cores
+        fold = st.carrier_delay[src] >= 0
+        key = (j[fold] * batch + b[fold]) * c + eng.src_core[src[fold]]
+        for name, val in st.own_core.items():
+            blk[:, :, eng.count_slices[name]] += np.bincount(
+                key, weights=val[src[fold]], minlength=nb * batch * c).reshape(nb, batch, c)
+
+    def _flush(self, nb: int) -> None:
+        """Turn the buffer's first ``nb`` rows (steps ``t0 ..``) into counters and costs,
+        and move the rest (counts of later steps already arrived) to the front."""
+        eng, batch = self.eng, self.batch
+        t_end = self.t0 + nb
+        log, later = self.log, []
+        if self.lag:
+            later = [e for e in log if e[0] >= nb]
+            log = [e for e in log if e[0] < nb]
         blk = self.buf[:nb].astype(np.float64)  # exact integers either way
         c = eng.n_cores
+        if log:
+            j = np.concatenate([np.full(s.shape[0], jj, dtype=np.int64)
+                                for jj, _, s in log])
+            b = np.concatenate([bb for _, bb, _ in log])
+            src = np.concatenate([s for _, _, s in log])
+        else:
+            j = b = src = np.zeros(0, dtype=np.int64)
+        self._add_own_core(blk, j, b, src)
         part = {k: blk[:, :, sl] for k, sl in eng.count_slices.items()}
         if eng.time_stepped:
             upd = np.broadcast_to(eng.core_neurons.astype(np.float64), (nb, batch, c))
         else:
             upd = part["sops"]
         part["updates"] = upd
-        if self.log:
-            j = np.concatenate([np.full(s.shape[0], jj, dtype=np.int64)
-                                for jj, _, s in self.log])
-            b = np.concatenate([bb for _, bb, _ in self.log])
-            src = np.concatenate([s for _, _, s in self.log])
-        else:
-            j = b = src = np.zeros(0, dtype=np.int64)
         self.fires += np.bincount(src, minlength=eng.n_src)
         lh = None
         if self.keep_link and self.stream is not None and eng.costs.n_links:
@@ -137,17 +224,40 @@ class Counting:
             self.stream.add(self.t0, part, noc, hop_e, lh)
         if self.keep_core:
             for k, v in part.items():
-                self.core[k][self.t0:t_end] = v
+                if k != "updates" or not self.updates_view:
+                    self.core[k][self.t0:t_end] = v
         else:
             for k, v in part.items():
-                self.core[k][0] += v.sum(axis=0)
-        self.buf[:nb] = 0.0
-        self.log = []
+                self.core[k][0] += v.sum(axis=0).astype(np.int64)
+        rest = self.buf.shape[0] - nb
+        if rest > 0:
+            self.buf[:rest] = self.buf[nb:]
+        self.buf[max(rest, 0):] = 0.0
+        self.log = [(jj - nb, bb, ss) for jj, bb, ss in later]
         self.t0 = t_end
 
-    def finish(self) -> tuple[dict[str, np.ndarray], dict[str, Any] | None]:
-        """The counters (per step or totals) and the costs of the run."""
-        self._flush(self.steps)
+    def finish(self, pending: Callable[[int], tuple | None] | None = None
+               ) -> tuple[dict[str, np.ndarray], dict[str, Any] | None]:
+        """The counters (per step or totals) and the costs of the run. With
+        :attr:`stacked`, ``pending(t)`` is the firing of step ``t`` (the delay ring's
+        entry), for the carried sources of the last steps whose delivery, and so their
+        counts, would come after the run."""
+        st = self.stacked
+        if st is not None and self.lag and pending is not None:
+            for t in range(max(0, self.steps - self.lag), self.steps):
+                ent = pending(t)
+                if ent is None or not ent[1].size:
+                    continue
+                late = st.carrier_delay[ent[1]] > self.steps - 1 - t
+                if not late.any():
+                    continue
+                sub = (ent[0][late], ent[1][late], ent[2][late])
+                if st.tail is not None:
+                    self.eng._deliver(self.buf[t - self.t0], st.tail, sub, True, self.batch)
+                else:
+                    self._tail_sops(self.buf[t - self.t0], sub)
+        if self.steps > self.t0:
+            self._flush(self.steps - self.t0)
         cnt = {"sops": self.core["sops"], "updates": self.core["updates"],
                **{k: self.core[k] for k in self.eng.COUNT_BINS if k != "sops"}}
         if self.pair_msgs is not None:
@@ -157,6 +267,56 @@ class Counting:
             costs = self.stream.finish(link_totals=None if self.stream.link_hops is not None
                                        else link_totals(self.eng, self.fires))
         return cnt, costs
+
+
+def build_count_matrix(eng: Engine, tot: sp.csr_matrix, ip: np.ndarray,
+                       neuron: np.ndarray) -> None:
+    """The engine's ``count_mat`` (bins x sources, CSC): what one spike of a source adds to each
+    per-core counter of its step, delivered like the synapses (``counting.Counting``).
+
+    Per source: its synapses on each destination core (``tot``, the synaptic
+    operations there); for a neuron, its messages (destination cores other than its
+    own) and local delivery (0 / 1) on its own core, and its spike; for an input
+    channel, one input message on every destination core. Bins: :attr:`COUNT_BINS`,
+    each a slice of ``count_slices``. Counts are integers in float64, so the sums are
+    exact. The column's rows are in bin order, so the matrix is the synapse-per-core
+    matrix and a small one of the other bins side by side (stacked with scipy's
+    compiled ``csr_hstack``: no sort of the ~1e8 entries). Messages per core pair
+    are not bins here (there can be millions of pairs): ``counting.Counting`` makes
+    them from the firing sources and ``src_pair``.
+    """
+    c, n_src, n = eng.n_cores, eng.n_src, eng.N
+    ar = np.arange(n_src, dtype=np.int64)
+    inp_src = np.repeat(ar[n:], np.diff(ip[n:]))
+    kinds = [  # (sources, column in the extra bins, value), in bin order per source
+        (ar[eng._src_msgs > 0], eng.src_core[eng._src_msgs > 0],
+         eng._src_msgs[eng._src_msgs > 0]),
+        (ar[eng._src_local > 0], c + eng.src_core[eng._src_local > 0],
+         np.ones(int((eng._src_local > 0).sum()))),
+        (inp_src, 2 * c + tot.indices[int(ip[n]):].astype(np.int64),
+         np.ones(inp_src.shape[0])),
+        (ar[neuron], 3 * c + eng.src_core[neuron], np.ones(int(neuron.sum()))),
+    ]
+    rows = np.concatenate([k[0] for k in kinds])
+    extra = sp.csr_matrix((np.concatenate([k[2] for k in kinds]).astype(np.float64),
+                           (rows, np.concatenate([k[1] for k in kinds]))),
+                          shape=(n_src, 4 * c))
+    extra.sum_duplicates()
+    syn = sp.csr_matrix((tot.data.astype(np.float64), tot.indices, tot.indptr),
+                        shape=(n_src, c), copy=False)
+    mat = sp.hstack([syn, extra], format="csr").T
+    del syn, extra
+    mat = sp.csc_matrix((mat.data, mat.indices, mat.indptr), shape=mat.shape, copy=False)
+    mat.has_sorted_indices = True
+    narrow_indices(mat)
+    eng.count_mat = mat
+    n_bins = 5 * c
+    # the per-step kernel reads it in float32 where every bin's largest possible
+    # step total (all sources firing) is exact there (< 2**24): less memory traffic
+    rowmax = abs_row_sums(mat.indices, mat.data, n_bins).max(initial=0)
+    eng.count_mat_step = cast_data(mat, np.float32) if rowmax < F32_EXACT else mat
+    eng.count_slices = {k: slice(i * c, (i + 1) * c)
+                         for i, k in enumerate(eng.COUNT_BINS)}
 
 
 def concat_active(bs: list, ss: list, ps: list) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -265,6 +425,19 @@ def core_trees(tab: Any, pairs: Callable[[], tuple[np.ndarray, np.ndarray]]
     return tab.core_link @ tab.link_energy
 
 
+_ONES: list[np.ndarray] = [np.ones(0)]
+
+
+def _ones(n: int) -> np.ndarray:
+    """A read-only array of ``n`` ones, kept between calls (fresh memory is slow to
+    touch: docs/benchmarks.md, first touch)."""
+    if _ONES[0].shape[0] < n:
+        arr = np.ones(n)
+        arr.flags.writeable = False
+        _ONES[0] = arr
+    return _ONES[0][:n]
+
+
 def link_totals(eng: Engine, fires: np.ndarray) -> np.ndarray:
     """``(1, n_links)`` messages on each link over a run whose sources fired ``fires``
     times: multicast trees x spikes per core, or the unicast routes' loads of the
@@ -286,7 +459,7 @@ def link_totals(eng: Engine, fires: np.ndarray) -> np.ndarray:
         it = keys[0].dtype
         x_legs = np.zeros(c * ex)
         y_legs = np.zeros(ey * c)
-        ones = np.ones(min(CHUNK, int(ip[-1])) + 1)
+        ones = _ones(min(CHUNK, int(ip[-1])) + 1)
         for s0, s1 in _ranges(ip):
             e0, e1 = int(ip[s0]), int(ip[s1])
             if e1 == e0:

@@ -50,12 +50,21 @@ from . import counting as _cnt
 from .arith import RESET_HARD, RESET_NONE, RESET_SOFT, SlotParams, make_arith
 from .costs import CostTables, evaluate
 from .counting import Counting, concat_active
-from .sparse import abs_row_sums, cast_data, integer_valued, sort_uniform_columns
+from .folding import StackedCounts, stack_counts
+from .sparse import (
+    F32_EXACT,
+    abs_row_sums,
+    cast_data,
+    integer_valued,
+    narrow_indices,
+    part_coo,
+    part_csc,
+    row_sums,
+)
 
 __all__ = ["Engine", "EngineResult"]
 
 _RESET_CODE = {Reset.HARD: RESET_HARD, Reset.SOFT: RESET_SOFT, Reset.NONE: RESET_NONE}
-_F32_EXACT = 2.0**24
 
 
 @dataclass
@@ -79,13 +88,6 @@ class EngineResult:
     link_hops_per_step: bool = True
     #: per source (population or input): ``spikes``, ``synaptic_ops``, ``messages``
     per_population: dict[str, dict[str, int]] = field(default_factory=dict)
-
-
-def _narrow_indices(mat: sp.spmatrix) -> None:
-    """int32 index arrays where they fit (half the memory traffic of the kernel)."""
-    idx_t = np.int32 if mat.nnz < 2**31 and max(mat.shape) < 2**31 else np.int64
-    mat.indptr = mat.indptr.astype(idx_t, copy=False)
-    mat.indices = mat.indices.astype(idx_t, copy=False)
 
 
 class Engine:
@@ -308,18 +310,18 @@ class Engine:
         for key in sorted(parts):
             ps = parts[key]
             if all(isinstance(p[0], str) for p in ps):
-                mat = self._csc_part(ps[0], n_rows)
+                mat = part_csc(ps[0], n_rows, self.n_src)
                 for p in ps[1:]:
-                    mat = (mat + self._csc_part(p, n_rows)).tocsc()
+                    mat = (mat + part_csc(p, n_rows, self.n_src)).tocsc()
                     mat.sum_duplicates()
             else:
-                ps = [self._coo_part(p) if isinstance(p[0], str) else p for p in ps]
+                ps = [part_coo(p) if isinstance(p[0], str) else p for p in ps]
                 rows = np.concatenate([p[0] for p in ps])
                 cols = np.concatenate([p[1] for p in ps])
                 vals = np.concatenate([p[2] for p in ps]).astype(np.float64)
                 mat = sp.csc_matrix((vals, (rows, cols)), shape=(n_rows, self.n_src))
                 mat.sum_duplicates()
-            _narrow_indices(mat)
+            narrow_indices(mat)
             self.groups.append((key[0], key[1], key[2], mat))
         self.max_delay = max((g[0] for g in self.groups), default=0)
         # exactness bound of float32 accumulation (per row: sum |w| x largest payload)
@@ -330,6 +332,7 @@ class Engine:
         self.max_pop_payload = float(max(1, int(self.params.graded_max.max(initial=0))))
         self._mats32: list | None = None
         self._mats_cache: dict[str, list] = {}
+        self._stack_cache: dict[str, StackedCounts | None] = {}
 
     #: largest per-step counter arrays (bytes) a run keeps: per-step, per-core counters
     #: (``(T, B, n_cores)`` x 6) and per-step link hops and pair messages (``(T, n_links)``
@@ -337,43 +340,6 @@ class Engine:
     #: (one row) and only the per-step time and energy, so memory does not grow with
     #: steps x cores (docs/emulator.md, "Counters").
     COUNTER_BYTES = 1 << 30
-
-    def _csc_part(self, part: tuple, n_rows: int) -> sp.csc_matrix:
-        """The group matrix of one Sparse projection, from its own CSR-by-source arrays:
-        its ``indptr`` padded to every source, its ``indices`` shifted to its rows
-        (duplicates summed and rows sorted as ``sum_duplicates`` does)."""
-        _, conn, row_off, s0, w = part
-        indptr = np.asarray(conn.indptr)
-        m = indptr.shape[0] - 1
-        nnz = int(indptr[-1])
-        big = max(n_rows, self.n_src, nnz) >= 2**31
-        idx_t = np.int64 if big else np.int32
-        ip = np.empty(self.n_src + 1, dtype=idx_t)
-        ip[:s0] = 0
-        ip[s0:s0 + m + 1] = indptr
-        ip[s0 + m + 1:] = nnz
-        srt = sort_uniform_columns(np.asarray(conn.indices), np.asarray(w, dtype=np.float64),
-                                   indptr, n_rows)
-        if srt is not None:  # new arrays: the IR's are not touched
-            ind, data = srt[0].astype(idx_t, copy=False), srt[1]
-        else:
-            ind = np.asarray(conn.indices).astype(idx_t)  # a copy: sorting must not touch it
-            data = np.asarray(w, dtype=np.float64)
-            if np.may_share_memory(data, conn.weight):
-                data = data.copy()
-        if row_off:
-            ind += row_off
-        mat = sp.csc_matrix((data, ind, ip), shape=(n_rows, self.n_src))
-        if srt is not None:
-            mat.has_sorted_indices = True
-        mat.sum_duplicates()
-        return mat
-
-    def _coo_part(self, part: tuple) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(rows, sources, weights) of a :meth:`_csc_part` part, for a mixed group."""
-        _, conn, row_off, s0, w = part
-        return (np.asarray(conn.indices).astype(np.int64) + row_off,
-                conn.pre_index() + s0, np.asarray(w))
 
     #: rows per cache block of the accumulator. Blocking cuts every firing column into
     #: one piece per block, and each piece costs a cache miss of its own: on the 1e6-neuron
@@ -392,7 +358,7 @@ class Engine:
         block stay in cache (cache blocking); the sums are the same.
         """
         f32 = (self.integer and integer_inputs
-               and self.row_abs_max * max_payload < _F32_EXACT)
+               and self.row_abs_max * max_payload < F32_EXACT)
         key = "f32" if f32 else "f64"
         cache = self._mats_cache.get(key)
         if cache is None:
@@ -441,27 +407,36 @@ class Engine:
             tot = s_ if tot is None else tot + s_
         if tot is None:
             tot = sp.csr_matrix((n_src, c), dtype=np.int64)
-        tot.sum_duplicates()
-        src = np.repeat(np.arange(n_src, dtype=np.int64), np.diff(tot.indptr))
-        core = tot.indices.astype(np.int64)
-        cnt = tot.data
-        del tot
-        # one entry per (source, destination core): ``cnt`` synapses there
+        tot.sum_duplicates()  # per source, its destination cores in order
+        ip = tot.indptr.astype(np.int64)
+        nnz = np.diff(ip)
+        core = tot.indices
         src_core = np.full(n_src, -1, dtype=np.int64)
         src_core[:self.N] = self.slot_core
         self.src_core = src_core
-        esc = src_core[src]
-        local = esc == core
-        noc = (esc >= 0) & ~local
-        self.sops_per_src = np.bincount(src, weights=cnt, minlength=n_src)
-        self._build_count_matrix(src, core, cnt, esc, local, noc)
+        neuron = src_core >= 0
+        # the entry on the source's own core, if any (at most one per source)
+        local_mask = np.repeat(src_core.astype(core.dtype), nnz)
+        local_mask = local_mask == core
+        loc = np.flatnonzero(local_mask)
+        has_local = np.zeros(n_src, dtype=np.int64)
+        has_local[np.searchsorted(ip, loc, side="right") - 1] = 1
+        #: per source: synapses (all cores), destination cores, messages (other cores),
+        #: a local delivery (0 / 1); the counter matrix's column is made of them
+        self.sops_per_src = row_sums(tot.data, ip)
+        self._sops_len = nnz
+        self._src_msgs = np.where(neuron, nnz - has_local, 0)
+        self._src_local = has_local
+        _cnt.build_count_matrix(self, tot, ip, neuron)
         # the inter-core entries (source, destination core), CSR over the sources: the
         # core pairs, the per-source costs and the messages per pair are made from them
-        sel = np.flatnonzero(noc)
+        keep = ~local_mask
+        del local_mask
+        keep[int(ip[self.N]):] = False  # an input's entries are not messages
         self._noc_ptr = np.zeros(n_src + 1, dtype=np.int64)
-        np.cumsum(np.bincount(src[sel], minlength=n_src), out=self._noc_ptr[1:])
-        self._noc_core = core[sel].astype(core32.dtype)
-        del src, core, cnt, esc, local, noc, sel
+        np.cumsum(self._src_msgs, out=self._noc_ptr[1:])
+        self._noc_core = core[keep].astype(core32.dtype, copy=False)
+        del keep, tot, core, loc
         self._pairs: np.ndarray | None = None
         self._src_pair: sp.csr_matrix | None = None
         self._pairs_attached = False
@@ -508,41 +483,19 @@ class Engine:
         """Per source its messages' hops per link, or None (:func:`source_links`)."""
         return _cnt.source_links(self)
 
+    #: ways the counters may be folded into the synapse walk, in order of preference
+    #: (:class:`~nmcompiler.backends.emulator.counting.StackedCounts`: ``"pack"``,
+    #: ``"stack"``); empty: the counter matrix is walked on its own every step. The
+    #: counts are the same integers either way (tests/backends/emulator).
+    COUNT_FOLDING: tuple[str, ...] = ("pack", "stack")
+
     #: counter rows ("bins") of the counter matrix, in this order, one per logical core
     COUNT_BINS = ("sops", "messages", "local", "input", "spikes")
-
-    def _build_count_matrix(self, src: np.ndarray, core: np.ndarray, cnt: np.ndarray,
-                            esc: np.ndarray, local: np.ndarray, noc: np.ndarray) -> None:
-        """``count_mat`` (bins x sources, CSC): what one spike of a source adds to each
-        per-core counter of its step, delivered like the synapses (``counting.Counting``).
-
-        Per entry (source, destination core, synapses there): ``cnt`` synaptic operations
-        on the destination core; on another core one message from the source's core; on
-        the same core one local delivery; from an input channel one input message on the
-        destination core. Every neuron source adds its spike on its own core. Bins:
-        :attr:`COUNT_BINS`, each a slice of ``count_slices``. Counts are integers in
-        float64, so the sums are exact. Messages per core pair are not bins here (there
-        can be millions of pairs): ``counting.Counting`` makes them from the firing
-        sources and ``src_pair``.
-        """
-        c = self.n_cores
-        inp = esc < 0
-        neurons = np.arange(self.N, dtype=np.int64)
-        rows = np.concatenate([core, c + esc[noc], 2 * c + core[local], 3 * c + core[inp],
-                               4 * c + self.slot_core])
-        cols = np.concatenate([src, src[noc], src[local], src[inp], neurons])
-        vals = np.concatenate([cnt.astype(np.float64), np.ones(cols.shape[0] - cnt.shape[0])])
-        n_bins = 5 * c
-        mat = sp.csc_matrix((vals, (rows, cols)), shape=(n_bins, self.n_src))
-        mat.sum_duplicates()
-        _narrow_indices(mat)
-        self.count_mat = mat
-        # the per-step kernel reads it in float32 where every bin's largest possible
-        # step total (all sources firing) is exact there (< 2**24): less memory traffic
-        rowmax = np.bincount(mat.indices, weights=mat.data, minlength=n_bins).max(initial=0)
-        self.count_mat_step = cast_data(mat, np.float32) if rowmax < _F32_EXACT else mat
-        self.count_slices = {k: slice(i * c, (i + 1) * c)
-                             for i, k in enumerate(self.COUNT_BINS)}
+    #: the counter matrix (bins x sources; ``counting.build_count_matrix``), in float64
+    #: and as the per-step kernel reads it (float32 where exact), and each bin's rows
+    count_mat: sp.csc_matrix
+    count_mat_step: sp.csc_matrix
+    count_slices: dict[str, slice]
 
     # ------------------------------------------------------------------ running
     def run(
@@ -601,17 +554,35 @@ class Engine:
                                       dtype=np.complex128 if cplx else np.float64)
         ring_len = self.max_delay + 1
         ring: list[tuple[np.ndarray, np.ndarray, np.ndarray] | None] = [None] * ring_len
-        s_full = np.zeros((batch, self.N))
-        need_s = bool(rec_probe) or any(
-            self.params.spiking[self.slot_off[o.source]] for o in net.outputs.values())
-        counting = Counting(self, steps, batch, pair_msgs) if count else None
-        acc_buf = np.zeros((batch, self.n_rows), dtype=mdtype)
+        # spikes are recorded from the step's firing list (zeros elsewhere): per spike
+        # record, its array and its population's slot range
+        spike_rec = [(rec_out[o.name], self.slot_off[o.source], net.size_of(o.source))
+                     for o in net.outputs.values()
+                     if self.params.spiking[self.slot_off[o.source]]]
+        spike_rec += [(arr, self.slot_off[k.rsplit(".", 1)[0]],
+                       net.size_of(k.rsplit(".", 1)[0]))
+                      for k, arr in rec_probe.items() if k.endswith(".spikes")]
+        state_rec = [(rec_out[o.name], "v", self.slot_off[o.source], net.size_of(o.source),
+                      True) for o in net.outputs.values()
+                     if not self.params.spiking[self.slot_off[o.source]]]
+        state_rec += [(arr, k.rsplit(".", 1)[1], self.slot_off[k.rsplit(".", 1)[0]],
+                       net.size_of(k.rsplit(".", 1)[0]), False)
+                      for k, arr in rec_probe.items() if not k.endswith(".spikes")]
+        stacked = self.prepare_counting(max_in, int_in) if count else None
+        extra: list = [None] * len(mats)
+        if stacked is not None:
+            mats, extra = stacked.mats, stacked.extra
+        counting = Counting(self, steps, batch, pair_msgs, stacked) if count else None
+        unpack = counting.unpack if (stacked is not None and stacked.mode == "pack") else None
+        acc_buf = np.zeros((batch, self.n_rows + (stacked.rows if stacked else 0)),
+                           dtype=mdtype)
         self._a_buf = np.zeros((batch, self.N)) if self.segments else None
         arith.keep_u = any(k.endswith(".u") for k in rec_probe)
         in_items = [(self.src_off[nm], arrays[nm]) for nm in net.inputs if nm in arrays]
         n_events = 0
         n_spikes = 0
-        groups = [(g[0], g[1], g[2], m) for g, m in zip(self.groups, mats, strict=True)]
+        groups = [(g[0], g[1], g[2], m, xc)
+                  for g, m, xc in zip(self.groups, mats, extra, strict=True)]
         t0 = time.perf_counter()
         for t in range(steps):
             # inputs of this step
@@ -626,24 +597,24 @@ class Engine:
             # deliveries of earlier steps (d >= 1)
             acc = acc_buf
             acc.fill(0)
-            for d, binary, _, m in groups:
+            for d, binary, _, m, xc in groups:
                 if d == 0 or t - d < 0:
                     continue
                 ent = ring[(t - d) % ring_len]
                 if ent is not None:
                     for r0, blk in m:
                         n_events += self._deliver(acc[:, r0:r0 + blk.shape[0]], blk, ent,
-                                                  binary, batch)
-            if need_s:
-                s_full[:] = 0.0
+                                                  binary, batch, xc)
+            if unpack is not None and t >= counting.lag:
+                unpack(t, acc)
             for lv, sl in enumerate(self.level_slices):
                 if lv > 0 or any(g[0] == 0 for g in groups):
                     cur = concat_active(act_b, act_s, act_p)
-                    for d, binary, glv, m in groups:
+                    for d, binary, glv, m, xc in groups:
                         if d == 0 and glv == lv and cur[0].size:
                             for r0, blk in m:
                                 n_events += self._deliver(acc[:, r0:r0 + blk.shape[0]], blk,
-                                                          cur, binary, batch)
+                                                          cur, binary, batch, xc)
                 a = self._activation(acc, sl)
                 noise = None
                 if rngs:
@@ -654,8 +625,6 @@ class Engine:
                                 sd * rng.standard_normal((batch, nsl.stop - nsl.start))
                 arith.fired = arith.fired_idx = None
                 s = arith.step(a, sl, noise if rngs else None)
-                if need_s:
-                    s_full[:, sl] = arith.fired if s is None else s
                 src = arith.fired if s is None else s
                 if batch == 1:
                     i = np.flatnonzero(src[0]) if s is not None or arith.fired_idx is None \
@@ -671,31 +640,27 @@ class Engine:
             n_spikes += int(np.count_nonzero(step_act[1] < self.N))
             ring[t % ring_len] = step_act if step_act[0].size else None
             if counting is not None:
-                counting.step(t, step_act)
+                counting.step(t, step_act, acc)
             if progress is not None:
                 progress(t)
-            for o in net.outputs.values():
-                s0 = self.slot_off[o.source]
-                m_ = net.size_of(o.source)
-                if self.params.spiking[s0]:
-                    rec_out[o.name][t] = s_full[:, s0:s0 + m_]
-                else:
-                    rec_out[o.name][t] = np.real(arith.state("v")[:, s0:s0 + m_])
-            for key, arr in rec_probe.items():
-                target, var = key.rsplit(".", 1)
-                s0 = self.slot_off[target]
-                m_ = net.size_of(target)
-                if var == "spikes":
-                    arr[t] = s_full[:, s0:s0 + m_]
-                else:
-                    arr[t] = arith.state(var)[:, s0:s0 + m_]
+            if spike_rec and step_act[1].size:
+                sb, ss, sp_ = step_act
+                for arr, s0, m_ in spike_rec:
+                    if s0 == 0 and m_ == self.N:
+                        sel = ss < m_
+                    else:
+                        sel = (ss >= s0) & (ss < s0 + m_)
+                    arr[t, sb[sel], ss[sel] - s0] = sp_[sel]
+            for arr, var, s0, m_, real in state_rec:
+                val = arith.state(var)[:, s0:s0 + m_]
+                arr[t] = np.real(val) if real else val
         wall = time.perf_counter() - t0
         counters: dict[str, np.ndarray] = {}
         costs = None
         per_step = {}
         per_pop: dict[str, dict[str, int]] = {}
         if counting is not None:
-            counters, costs = counting.finish()
+            counters, costs = counting.finish(lambda t_: ring[t_ % ring_len])
             per_step = {"counters_per_step": counting.keep_core,
                         "link_hops_per_step": counting.keep_link}
             per_pop = self.per_population(counting.fires)
@@ -703,14 +668,36 @@ class Engine:
                             batched=batched, wall_s=wall, synaptic_events=n_events,
                             spikes=n_spikes, costs=costs, per_population=per_pop, **per_step)
 
+    def prepare_counting(self, max_input: float = 1.0, integer_inputs: bool = True
+                         ) -> StackedCounts | None:
+        """The counters' folding into the synapse walk for runs whose inputs reach
+        ``max_input`` (:func:`~nmcompiler.backends.emulator.counting.stack_counts`), built
+        on first use and kept (one at a time: its matrices are about the size of the
+        synapses'); a counted run calls it, or call it after building the engine to
+        count its cost there."""
+        if not self.COUNT_FOLDING:
+            return None
+        pay = max(float(max_input), self.max_pop_payload)
+        mats = self._matrices(pay, integer_inputs)
+        mdtype = mats[0][0][1].dtype if mats else np.float64
+        key = f"{np.dtype(mdtype).name}:{pay!r}:{integer_inputs}:{','.join(self.COUNT_FOLDING)}"
+        if key not in self._stack_cache:
+            self._stack_cache.clear()
+            self._stack_cache[key] = stack_counts(self, mats, mdtype, self.COUNT_FOLDING,
+                                                  max_payload=pay,
+                                                  integer_inputs=integer_inputs)
+        return self._stack_cache[key]
+
     def per_population(self, fires: np.ndarray) -> dict[str, dict[str, int]]:
         """The run's ``spikes``, ``synaptic_ops`` and ``messages`` by source (population
         or input) from ``fires``, firings per source (:func:`counting.per_population`)."""
         return _cnt.per_population(self, fires)
 
     def _deliver(self, acc: np.ndarray, m: sp.csc_matrix, ent: tuple, binary: bool,
-                 batch: int) -> int:
-        """Add the columns of ``m`` of the firing sources, times their payloads, to ``acc``.
+                 batch: int, extra: np.ndarray | None = None) -> int:
+        """Add the columns of ``m`` of the firing sources, times their payloads, to
+        ``acc``; return the synaptic events (the entries added, less ``extra[source]``
+        counter entries per source where ``m`` carries counters, :func:`stack_counts`).
 
         Zero-copy gather: scipy's compiled ``csc_matvec(n_row, n_col, Ap, Ai, Ax, x, y)``
         adds ``Ax[Ap[j]:Ap[j+1]] * x[j]`` into ``y`` for consecutive ``j``. Giving it
@@ -742,7 +729,8 @@ class Engine:
             else:
                 x[0::2] = pay if order is None else pay[order]
             _st.csc_matvec(m.shape[0], 2 * k - 1, ap, m.indices, m.data, x, acc[0])
-            return int((ap[1::2] - ap[0::2]).sum())
+            n = int((ap[1::2] - ap[0::2]).sum())
+            return n if extra is None else n - int(extra[cols].sum())
         ucols, inv = np.unique(src, return_inverse=True)
         cols = ucols[::-1]
         k = cols.shape[0]
@@ -755,7 +743,8 @@ class Engine:
         _st.csc_matvecs(m.shape[0], 2 * k - 1, batch, ap, m.indices, m.data, x.ravel(),
                         y.ravel())
         acc += y.T
-        return int((m.indptr[src + 1] - m.indptr[src]).sum())
+        n = int((m.indptr[src + 1] - m.indptr[src]).sum())
+        return n if extra is None else n - int(extra[src].sum())
 
     def _activation(self, acc: np.ndarray, sl: slice) -> np.ndarray:
         """Synaptic input of slots ``sl`` (B, len) from the accumulator rows.

@@ -10,10 +10,13 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-__all__ = ["cast_data", "integer_valued", "abs_row_sums", "sort_uniform_columns"]
+__all__ = ["cast_data", "integer_valued", "abs_row_sums", "sort_uniform_columns",
+           "row_sums", "narrow_indices", "part_csc", "part_coo", "F32_EXACT"]
 
 #: elements per block of the blockwise checks
 BLOCK = 1 << 20
+#: float32 holds every integer below this exactly
+F32_EXACT = 2.0**24
 
 
 def cast_data(mat: sp.csc_matrix, dtype: type) -> sp.csc_matrix:
@@ -73,3 +76,60 @@ def sort_uniform_columns(indices: np.ndarray, data: np.ndarray, indptr: np.ndarr
     del pos
     keys >>= bits
     return keys.astype(indices.dtype, copy=False), out_data
+
+
+def row_sums(data: np.ndarray, ip: np.ndarray) -> np.ndarray:
+    """Per row of a CSR layout (``ip``), the sum of its ``data`` (float64; exact for
+    integer counts below 2**53)."""
+    out = np.zeros(ip.shape[0] - 1)
+    if data.shape[0]:
+        nz = np.flatnonzero(np.diff(ip))
+        out[nz] = np.add.reduceat(data, ip[nz], dtype=np.int64 if data.dtype.kind in "iu"
+                                  else np.float64)
+    return out
+
+
+def narrow_indices(mat: sp.spmatrix) -> None:
+    """int32 index arrays where they fit (half the memory traffic of the kernel)."""
+    idx_t = np.int32 if mat.nnz < 2**31 and max(mat.shape) < 2**31 else np.int64
+    mat.indptr = mat.indptr.astype(idx_t, copy=False)
+    mat.indices = mat.indices.astype(idx_t, copy=False)
+
+
+def part_csc(part: tuple, n_rows: int, n_src: int) -> sp.csc_matrix:
+    """The engine's group matrix (``n_rows x n_src``) of one Sparse projection ``part``
+    (``("csc", conn, row offset, first source, weights)``), from its own CSR-by-source arrays:
+    its ``indptr`` padded to every source, its ``indices`` shifted to its rows
+    (duplicates summed and rows sorted as ``sum_duplicates`` does)."""
+    _, conn, row_off, s0, w = part
+    indptr = np.asarray(conn.indptr)
+    m = indptr.shape[0] - 1
+    nnz = int(indptr[-1])
+    big = max(n_rows, n_src, nnz) >= 2**31
+    idx_t = np.int64 if big else np.int32
+    ip = np.empty(n_src + 1, dtype=idx_t)
+    ip[:s0] = 0
+    ip[s0:s0 + m + 1] = indptr
+    ip[s0 + m + 1:] = nnz
+    srt = sort_uniform_columns(np.asarray(conn.indices), np.asarray(w, dtype=np.float64),
+                               indptr, n_rows)
+    if srt is not None:  # new arrays: the IR's are not touched
+        ind, data = srt[0].astype(idx_t, copy=False), srt[1]
+    else:
+        ind = np.asarray(conn.indices).astype(idx_t)  # a copy: sorting must not touch it
+        data = np.asarray(w, dtype=np.float64)
+        if np.may_share_memory(data, conn.weight):
+            data = data.copy()
+    if row_off:
+        ind += row_off
+    mat = sp.csc_matrix((data, ind, ip), shape=(n_rows, n_src))
+    if srt is not None:
+        mat.has_sorted_indices = True
+    mat.sum_duplicates()
+    return mat
+
+def part_coo(part: tuple) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(rows, sources, weights) of a :func:`part_csc` part, for a mixed group."""
+    _, conn, row_off, s0, w = part
+    return (np.asarray(conn.indices).astype(np.int64) + row_off,
+            conn.pre_index() + s0, np.asarray(w))

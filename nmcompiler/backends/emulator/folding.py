@@ -1,0 +1,281 @@
+"""Counters folded into the synapse walk (docs/emulator.md, "Counters").
+
+:func:`stack_counts` builds, for an engine's synapse matrices, the
+:class:`StackedCounts` a counted run uses so that a firing source's synapses and its
+counters are fetched in one walk; :class:`~nmcompiler.backends.emulator.counting.Counting`
+reads it. The counts are the same integers as walking the counter matrix on its own.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import scipy.sparse as sp
+
+if TYPE_CHECKING:
+    from .engine import Engine
+
+__all__ = ["StackedCounts", "stack_counts", "pack_counts"]
+
+
+@dataclass
+class StackedCounts:
+    """The counter matrix folded into the synapse walk (docs/emulator.md, "Counters").
+
+    A firing source's synapses and its counters are both columns of a sparse matrix; on
+    a large mesh a spike reaches about as many cores as synapses, so walking the two
+    apart fetches every firing column twice. Two ways fold them into one walk, for the
+    neuron sources whose payload is always 1 (binary axons, or no graded spikes):
+
+    * ``"pack"``: every such source's synapse weights carry ``+ q`` (a power of two above
+      twice the largest possible row sum), so the accumulator of a row holds its weighted
+      sum plus ``q`` times its synaptic events; :meth:`Counting.unpack` splits the two
+      exactly (``floor((acc + q/2) / q)``) before the neurons read the sums, and adds the
+      events per core. Used where every such source's synapses share one delay ``d >= 1``
+      and the packed sums stay exact integers in the accumulator's dtype (the weights'
+      common power-of-two factor counts: the sums are its multiples).
+    * ``"stack"``: each such source's counter column is appended to its column in one
+      *carrier* group (the first, in group order, with synapses of the source), in rows
+      past the synapse rows (``5 x n_cores`` rows per carrier group).
+
+    Either way the counts arrive with the delivery, ``d`` steps after the spike, and go
+    back to the spike's step; the spikes of the run's last ``d`` steps, never delivered,
+    are counted from ``tail`` at the end (:meth:`Counting.finish`). What is not folded
+    (inputs, graded spikes, sources without synapses, and with ``"pack"`` every bin but
+    the synaptic operations) is counted from ``residual`` at the spike's step. The counts
+    are the same integers either way.
+    """
+
+    mode: str
+    #: per group, its row blocks (as ``Engine._matrices``), with the folded counts
+    mats: list
+    #: per group: None, or per source the counter entries stacked into its column
+    extra: list
+    #: accumulator rows past ``n_rows`` (``"stack"``: all regions)
+    rows: int
+    #: ``"stack"``, per carrier group: (first accumulator row, rows, delay)
+    regions: list
+    #: the largest folded delay (counts complete that many steps after a spike)
+    lag: int
+    #: per source: the delay of its folded counts, or -1 (counted from ``residual``)
+    carrier_delay: np.ndarray
+    #: what is counted at the spike's step (None: nothing)
+    residual: sp.csc_matrix | None
+    #: ``"stack"``: the counter matrix, for the run's last ``lag`` steps (``"pack"``:
+    #: the first ``Engine._sops_len`` entries of each column, its synaptic operations)
+    tail: sp.csc_matrix | None = None
+    #: ``"pack"``: the weight offset, and per accumulator row run the first row and its
+    #: core (rows ordered by core) or a (cores x rows) matrix summing rows per core
+    q: float = 0.0
+    row_starts: np.ndarray | None = None
+    row_cores: np.ndarray | None = None
+    row_sum: sp.csr_matrix | None = None
+    #: ``"pack"``: per bin (``Engine.COUNT_BINS``) other than the synaptic operations,
+    #: what one spike of each folded source adds on its own core (added per block from
+    #: the log of firing sources, :meth:`Counting._flush`)
+    own_core: dict | None = None
+
+
+def _keep_columns(mat: sp.csc_matrix, keep: np.ndarray, dtype: Any,
+                  rows: np.ndarray | None = None) -> sp.csc_matrix:
+    """``mat`` (CSC) with the columns where ``keep`` is False emptied, data in ``dtype``;
+    with ``rows`` (a boolean per row), only those rows' entries of the kept columns
+    (the other columns are kept whole)."""
+    lens = np.diff(mat.indptr)
+    if not bool(keep.any()):  # every column emptied (rows: kept whole)
+        if rows is None:
+            return sp.csc_matrix(mat.shape, dtype=dtype)
+        keep = np.zeros(keep.shape[0], dtype=bool)
+        rows = None
+        out = sp.csc_matrix((mat.data.astype(dtype, copy=False), mat.indices, mat.indptr),
+                            shape=mat.shape, copy=False)
+    elif rows is None and bool(keep.all()):
+        out = sp.csc_matrix((mat.data.astype(dtype, copy=False), mat.indices, mat.indptr),
+                            shape=mat.shape, copy=False)
+    else:
+        ent = np.repeat(keep, lens)
+        if rows is not None:
+            ent = np.where(ent, rows[mat.indices], True)
+        ip = np.zeros(mat.indptr.shape[0], dtype=mat.indptr.dtype)
+        col = np.repeat(np.arange(lens.shape[0]), lens)
+        np.cumsum(np.bincount(col[ent], minlength=lens.shape[0]), out=ip[1:])
+        out = sp.csc_matrix((mat.data[ent].astype(dtype, copy=False), mat.indices[ent], ip),
+                            shape=mat.shape, copy=False)
+    out.has_sorted_indices = mat.has_sorted_indices
+    return out
+
+
+def _unit_sources(eng: Engine) -> np.ndarray:
+    """Per source: a neuron whose spikes always carry payload 1 (no graded spikes)."""
+    unit = np.zeros(eng.n_src, dtype=bool)
+    unit[:eng.N] = ~eng.graded_sources[:eng.N]
+    return unit
+
+
+def _pow2_factor(data: np.ndarray) -> float:
+    """The largest power of two dividing every (integer) value of ``data`` (1 if none):
+    the lowest set bit of the bitwise OR of the values, block by block."""
+    acc = 0
+    for i in range(0, data.shape[0], 1 << 22):
+        blk = np.abs(data[i:i + (1 << 22)]).astype(np.int64)
+        acc |= int(np.bitwise_or.reduce(blk)) if blk.size else 0
+    return float(acc & -acc) if acc else 1.0
+
+
+def _pack_offset(eng: Engine, mats: list, dtype: Any, unit: np.ndarray, folded: list,
+                 max_payload: float) -> float | None:
+    """``q`` of ``"pack"``: a power of two above twice the largest row sum, or None where
+    some partial sum ``S + q x events`` would not be an exact integer in ``dtype``
+    (every partial sum is a multiple of the weights' common power-of-two factor ``g``
+    and at most ``|S|max + q x events`` in magnitude)."""
+    mant = 24 if np.dtype(dtype) == np.float32 else 53
+    g = min((_pow2_factor(m.data) for blocks in mats for _, m in blocks if m.nnz),
+            default=1.0)
+    bound = eng.row_abs_max * max_payload
+    q = 2.0 ** int(np.floor(np.log2(max(2.0 * bound, 1.0))) + 1)  # > 2 x bound
+    q = max(q, 2.0 * g)
+    events = np.zeros(eng.n_rows, dtype=np.int64)
+    every = bool(unit.all())
+    for gi in folded:
+        for r0, m in mats[gi]:
+            idx = m.indices if every else m.indices[np.repeat(unit, np.diff(m.indptr))]
+            events[r0:r0 + m.shape[0]] += np.bincount(idx, minlength=m.shape[0])
+    if (bound + q * float(events.max(initial=0))) / g >= 2.0 ** mant:
+        return None
+    return q
+
+
+def _own_core_counts(eng: Engine) -> dict:
+    """Per counter bin other than ``sops``: what one spike of each neuron source adds on
+    its own core (all of its counts but the synaptic operations sit there: its
+    messages, its local delivery and its spike; ``Engine._build_count_matrix``)."""
+    neuron = eng.src_core >= 0
+    own = {"messages": eng._src_msgs.astype(np.float64),
+           "local": eng._src_local.astype(np.float64), "spikes": neuron.astype(np.float64)}
+    return {k: v for k, v in own.items() if bool(v.any())}
+
+
+def pack_counts(eng: Engine, mats: list, dtype: Any, max_payload: float = 1.0
+                ) -> StackedCounts | None:
+    """The ``"pack"`` :class:`StackedCounts` of ``mats`` in ``dtype`` for a run whose
+    payloads reach ``max_payload`` (integer sums only), or None where it does not apply
+    (see the class)."""
+    if not eng.integer or not eng.groups or eng.count_mat.nnz == 0:
+        return None
+    unit = _unit_sources(eng)
+    folded: list[int] = []
+    delays = set()
+    for gi, ((d, _, _, _), blocks) in enumerate(zip(eng.groups, mats, strict=True)):
+        has = np.zeros(eng.n_src, dtype=bool)
+        for _, m in blocks:
+            has |= np.diff(m.indptr) > 0
+        if bool((has & unit).any()):
+            folded.append(gi)
+            delays.add(int(d))
+    if len(delays) != 1 or min(delays) < 1:
+        return None
+    d = delays.pop()
+    q = _pack_offset(eng, mats, dtype, unit, folded, max_payload)
+    if q is None:
+        return None
+    own = _own_core_counts(eng)
+    out_mats = list(mats)
+    every = bool(unit.all())
+    for gi in folded:
+        blocks = []
+        for r0, m in mats[gi]:
+            data = m.data.copy()
+            if every:
+                data += np.dtype(dtype).type(q)
+            else:
+                data[np.repeat(unit, np.diff(m.indptr))] += np.dtype(dtype).type(q)
+            pm = sp.csc_matrix((data, m.indices, m.indptr), shape=m.shape, copy=False)
+            pm.has_sorted_indices = m.has_sorted_indices
+            blocks.append((r0, pm))
+        out_mats[gi] = blocks
+    cms = eng.count_mat_step
+    residual = _keep_columns(cms, ~unit, cms.dtype)
+    st = StackedCounts(mode="pack", mats=out_mats, extra=[None] * len(mats), rows=0,
+                       regions=[], lag=d, carrier_delay=np.where(unit, d, -1),
+                       residual=residual if residual.nnz else None, tail=None, q=q,
+                       own_core=own)
+    row_core = eng.slot_core[eng.row_slot]
+    if bool(np.all(np.diff(row_core) >= 0)):
+        starts = np.flatnonzero(np.r_[True, row_core[1:] != row_core[:-1]])
+        st.row_starts, st.row_cores = starts, row_core[starts]
+    else:
+        st.row_sum = sp.csr_matrix((np.ones(row_core.shape[0]), (row_core,
+                                    np.arange(row_core.shape[0]))),
+                                   shape=(eng.n_cores, eng.n_rows))
+    return st
+
+
+def stack_counts(eng: Engine, mats: list, dtype: Any,
+                 modes: tuple[str, ...] = ("pack", "stack"), *, max_payload: float = 1.0,
+                 integer_inputs: bool = True) -> StackedCounts | None:
+    """The :class:`StackedCounts` of ``mats`` (``Engine._matrices``' blocks, in
+    ``dtype``): the first of ``modes`` that applies (``"pack"``, ``"stack"``); None where
+    none does or the counts would not be exact in ``dtype`` (then :class:`Counting`
+    walks ``count_mat_step`` per step)."""
+    cm = eng.count_mat
+    if cm.nnz == 0 or not eng.groups:
+        return None
+    if np.dtype(dtype) == np.float32 and eng.count_mat_step.dtype != np.float32:
+        return None  # some per-step counter could exceed float32's exact integers
+    for mode in modes:
+        if mode == "pack" and integer_inputs:
+            packed = pack_counts(eng, mats, dtype, max_payload)
+            if packed is not None:
+                return packed
+        elif mode == "stack":
+            break
+    else:
+        return None
+    n_src, bins = eng.n_src, cm.shape[0]
+    unit = _unit_sources(eng)
+    carrier = np.full(n_src, -1, dtype=np.int64)
+    for gi, ((_, binary, _, _), blocks) in enumerate(zip(eng.groups, mats, strict=True)):
+        if len(blocks) != 1:
+            continue
+        m = blocks[0][1]
+        ok = (np.diff(m.indptr) > 0) & (carrier < 0)
+        ok[eng.N:] = False  # inputs: counted apart (their messages are not a core's)
+        if not binary:
+            ok &= unit
+        carrier[ok] = gi
+    if not bool((carrier >= 0).any()):
+        return None
+    used = [gi for gi in range(len(eng.groups)) if bool((carrier == gi).any())]
+    n_rows = eng.n_rows
+    rows = bins * len(used)
+    out_mats, extra, regions = list(mats), [None] * len(mats), []
+    for k, gi in enumerate(used):
+        d = int(eng.groups[gi][0])
+        keep = carrier == gi
+        m = mats[gi][0][1]
+        cnt = _keep_columns(cm, keep, m.dtype)
+        # stacking rows of CSC matrices = stacking columns of their CSR transposes
+        # (scipy's compiled csr_hstack: no COO round trip)
+        parts = [m.T, sp.csr_matrix((n_src, bins * k), dtype=m.dtype), cnt.T,
+                 sp.csr_matrix((n_src, bins * (len(used) - k - 1)), dtype=m.dtype)]
+        st = sp.hstack([p for p in parts if p.shape[1]], format="csr").T.tocsc(copy=False)
+        st.has_sorted_indices = True
+        idx_t = m.indptr.dtype if st.nnz < 2**31 else np.int64
+        st.indptr = st.indptr.astype(idx_t, copy=False)
+        st.indices = st.indices.astype(idx_t, copy=False)
+        out_mats[gi] = [(0, st)]
+        extra[gi] = np.diff(cnt.indptr).astype(np.int64)
+        regions.append((n_rows + bins * k, bins, d))
+    cdelay = np.full(n_src, -1, dtype=np.int64)
+    for gi in used:
+        cdelay[carrier == gi] = int(eng.groups[gi][0])
+    free = carrier < 0
+    residual = None
+    if bool((free & (np.diff(cm.indptr) > 0)).any()):
+        residual = _keep_columns(eng.count_mat_step, free, eng.count_mat_step.dtype)
+    return StackedCounts(mode="stack", mats=out_mats, extra=extra, rows=rows,
+                         regions=regions, lag=max(r[2] for r in regions),
+                         carrier_delay=cdelay, residual=residual,
+                         tail=eng.count_mat_step)
