@@ -69,6 +69,8 @@ class Counting:
         self.buf = np.zeros((self.block + self.lag, batch, bins),
                             dtype=eng.count_mat_step.dtype)
         self.t0 = 0
+        self._ev: np.ndarray | None = None
+        self._qev: np.ndarray | None = None
         self.log: list[tuple[int, np.ndarray, np.ndarray]] = []
         rows = steps if self.keep_core else 1
         # integer counters (exact): int32 per step where a step's count on a core stays
@@ -122,9 +124,13 @@ class Counting:
         q = rows.dtype.type(st.q)
         # a row holds S + q x events with |S| < q / 2: events = rint(row / q), exactly
         # (a power-of-two scaling, no rounding), and S = row - q x events
-        ev = rows * (1 / q)
+        if self._ev is None or self._ev.shape != rows.shape:
+            self._ev, self._qev = np.empty_like(rows), np.empty_like(rows)
+        ev, qev = self._ev, self._qev
+        np.multiply(rows, 1 / q, out=ev)
         np.rint(ev, out=ev)
-        rows -= ev * q
+        np.multiply(ev, q, out=qev)
+        rows -= qev
         sl = self.eng.count_slices["sops"]
         dst = self.buf[t - self.lag - self.t0][:, sl]
         if st.row_starts is not None:
@@ -157,10 +163,14 @@ class Counting:
             return
         nb, batch, c = blk.shape[0], self.batch, eng.n_cores
         fold = st.carrier_delay[src] >= 0
-        key = (j[fold] * batch + b[fold]) * c + eng.src_core[src[fold]]
+        if not fold.all():
+            j, b, src = j[fold], b[fold], src[fold]
+        key = (j * batch + b) * c + eng.src_core[src]
         for name, val in st.own_core.items():
+            # a spike is one on its core: no weights needed
+            w = None if name == "spikes" else val[src]
             blk[:, :, eng.count_slices[name]] += np.bincount(
-                key, weights=val[src[fold]], minlength=nb * batch * c).reshape(nb, batch, c)
+                key, weights=w, minlength=nb * batch * c).reshape(nb, batch, c)
 
     def _flush(self, nb: int) -> None:
         """Turn the buffer's first ``nb`` rows (steps ``t0 ..``) into counters and costs,
