@@ -484,7 +484,7 @@ class Engine:
         return _cnt.source_links(self)
 
     #: ways the counters may be folded into the synapse walk, in order of preference
-    #: (:class:`~nmcompiler.backends.emulator.counting.StackedCounts`: ``"pack"``,
+    #: (:class:`~nmcompiler.backends.emulator.folding.StackedCounts`: ``"pack"``,
     #: ``"stack"``); empty: the counter matrix is walked on its own every step. The
     #: counts are the same integers either way (tests/backends/emulator).
     COUNT_FOLDING: tuple[str, ...] = ("pack", "stack")
@@ -671,7 +671,7 @@ class Engine:
     def prepare_counting(self, max_input: float = 1.0, integer_inputs: bool = True
                          ) -> StackedCounts | None:
         """The counters' folding into the synapse walk for runs whose inputs reach
-        ``max_input`` (:func:`~nmcompiler.backends.emulator.counting.stack_counts`), built
+        ``max_input`` (:func:`~nmcompiler.backends.emulator.folding.stack_counts`), built
         on first use and kept (one at a time: its matrices are about the size of the
         synapses'); a counted run calls it, or call it after building the engine to
         count its cost there."""
