@@ -20,7 +20,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-__all__ = ["CorpusCase", "corpus_cases", "build_case"]
+__all__ = ["CorpusCase", "corpus_cases", "build_case", "snntorch_layer"]
 
 #: sizes of every corpus network: input, hidden, output
 N_IN, N_HIDDEN, N_OUT = 10, 16, 5
@@ -75,18 +75,26 @@ def _import(graph: Any, **kw: Any) -> Any:
 
 
 # ----------------------------------------------------------------------------- snnTorch
-def _snntorch_layer(kind: str, n: int, reset: str, delay: bool, learn: bool) -> Any:
+def snntorch_layer(kind: str, n: int, reset: str, delay: bool, learn: bool,
+                   all_to_all: bool = True) -> Any:
+    """One snnTorch layer of ``n`` neurons (``"leaky"``, ``"synaptic"``, ``"rleaky"``,
+    ``"rsynaptic"``; recurrent ones all-to-all or one-to-one) with the corpus's
+    threshold 1, beta 0.875 and alpha 0.75."""
     import snntorch as snn
     import torch
 
     kw = dict(threshold=torch.full((n,), 1.0), reset_mechanism=reset, reset_delay=delay,
               init_hidden=True, learn_threshold=learn)
-    b = torch.full((n,), 0.875)
+    beta = torch.full((n,), 0.875)
     if kind == "leaky":
-        return snn.Leaky(beta=b, **kw)
+        return snn.Leaky(beta=beta, **kw)
     if kind == "synaptic":
-        return snn.Synaptic(alpha=torch.full((n,), 0.75), beta=b, **kw)
-    return snn.RLeaky(beta=b, linear_features=n, **kw)
+        return snn.Synaptic(alpha=torch.full((n,), 0.75), beta=beta, **kw)
+    rec = (dict(linear_features=n) if all_to_all
+           else dict(all_to_all=False, V=torch.linspace(-0.5, 0.25, n)))
+    if kind == "rleaky":
+        return snn.RLeaky(beta=beta, **rec, **kw)
+    return snn.RSynaptic(alpha=torch.full((n,), 0.75), beta=beta, **rec, **kw)
 
 
 def _snntorch_net(kind: str, reset: str, delay: bool, learn: bool, seed: int = 0,
@@ -100,9 +108,9 @@ def _snntorch_net(kind: str, reset: str, delay: bool, learn: bool, seed: int = 0
         def __init__(self) -> None:
             super().__init__()
             self.fc1 = torch.nn.Linear(N_IN, N_HIDDEN, bias=False)
-            self.lif1 = _snntorch_layer(kind, N_HIDDEN, reset, delay, learn)
+            self.lif1 = snntorch_layer(kind, N_HIDDEN, reset, delay, learn)
             self.fc2 = torch.nn.Linear(N_HIDDEN, N_OUT, bias=False)
-            self.lif2 = _snntorch_layer("leaky", N_OUT, reset, delay, learn)
+            self.lif2 = snntorch_layer("leaky", N_OUT, reset, delay, learn)
 
         def forward(self, x: Any) -> Any:
             return self.lif2(self.fc2(self.lif1(self.fc1(x))))

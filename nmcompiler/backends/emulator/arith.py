@@ -133,6 +133,16 @@ class Arith:
         for binary spikes given by the bool array ``fired``."""
         raise NotImplementedError
 
+    def fired_entries(self, s: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        """``(sample, slot in the step's range)`` of the neurons that fired in the last
+        step, which returned ``s`` (payloads, or None: ``fired`` / ``fired_idx``)."""
+        src = self.fired if s is None else s
+        if src.shape[0] == 1:
+            i = np.flatnonzero(src[0]) if s is not None or self.fired_idx is None \
+                else self.fired_idx
+            return np.zeros(i.shape[0], dtype=np.int64), i
+        return np.nonzero(src)
+
 
 # -------------------------------------------------------------------------- generic
 class GenericArith(Arith):

@@ -40,11 +40,10 @@ import scipy.sparse as sp
 
 from nmcompiler.backend import RunResult, dask_client
 from nmcompiler.ir.errors import BackendError, ConfigError, InputError
-from nmcompiler.ir.simulate import normalise_inputs
 
 from .costs import CostStream, CostTables
 from .counting import core_trees
-from .engine import Engine, EngineResult
+from .engine import Engine, EngineResult, check_inputs
 from .part import slot_layout
 from .worker import PartRunner
 
@@ -72,25 +71,6 @@ def chip_groups(compiled: Any, parts: int) -> list[np.ndarray]:
     bounds = np.unique(np.clip(np.r_[0, cut, chips.shape[0]], 0, chips.shape[0]))
     return [(core_chip >= lo) & (core_chip < hi)
             for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)]
-
-
-def _check_inputs(net: Any, inputs: Mapping[str, np.ndarray] | None, steps: int | None,
-                  family: str) -> tuple[dict, int, int, bool, float, bool]:
-    """:meth:`Engine.run`'s input checks: the arrays, steps, batch, whether batched, the
-    largest payload and whether all are integers."""
-    arrays, steps, batch, batched = normalise_inputs(net, inputs or {}, steps)
-    max_in, int_in = 1.0, True
-    for name, x in arrays.items():
-        whole = not x.size or bool(np.all(np.equal(np.mod(x, 1), 0)))
-        int_in = int_in and whole
-        if family != "emulator" and not whole:
-            raise InputError(
-                f"input '{name}' holds non-integer values; the {family} arithmetic "
-                "takes integer spikes or payloads", obj=name, rule="integer input",
-                hint="round the input or run on the 'emulator' target")
-        if x.size:
-            max_in = max(max_in, float(np.abs(x).max()))
-    return dict(arrays), steps, batch, batched, max_in, int_in
 
 
 def _gather(calls: list) -> list:
@@ -144,7 +124,7 @@ def run_distributed(
     rules = getattr(target, "family", None)
     family = (rules.emulator_arithmetic if rules is not None else None) or \
         getattr(target, "backend", None) or "emulator"
-    arrays, steps, batch, batched, max_in, int_in = _check_inputs(net, inputs, steps, family)
+    arrays, steps, batch, batched, max_in, int_in = check_inputs(net, inputs, steps, family)
     for key in probes:
         tgt_, _, var = key.rpartition(".")
         if tgt_ not in net.populations or var not in ("spikes", "v", "u"):

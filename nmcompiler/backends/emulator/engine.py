@@ -30,6 +30,7 @@ from __future__ import annotations
 import time
 import zlib
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Any, Callable, Mapping
 
 import numpy as np
@@ -90,6 +91,69 @@ class EngineResult:
     per_population: dict[str, dict[str, int]] = field(default_factory=dict)
 
 
+def slot_layout(net: Network) -> SimpleNamespace:
+    """The engine's slot order (zero-delay level, then network order).
+
+    Returns ``pops`` (slot order), ``slot_off``, ``level``, ``level_bounds``, ``src_off``,
+    ``n`` (neurons), ``n_src`` (neurons + input channels) and ``slot_global`` (slot ->
+    neuron index in network order); :class:`Engine` and the distributed parts use it.
+    """
+    order = zero_delay_order(net)
+    level = {name: 0 for name in order}
+    for name in order:
+        for proj in net.projections.values():
+            if proj.post == name and proj.pre in net.populations and \
+                    effective_min_delay(proj) == 0:
+                level[name] = max(level[name], level[proj.pre] + 1)
+    n_levels = 1 + max(level.values(), default=0)
+    names = list(net.populations)
+    pops = sorted(names, key=lambda n: (level[n], names.index(n)))
+    slot_off, off = {}, 0
+    for name in pops:
+        slot_off[name] = off
+        off += net.populations[name].size
+    n = off
+    bounds = [0] * (n_levels + 1)
+    for name in pops:
+        bounds[level[name] + 1] = slot_off[name] + net.populations[name].size
+    for k in range(1, n_levels + 1):
+        bounds[k] = max(bounds[k], bounds[k - 1])
+    src_off = dict(slot_off)
+    for name, inp in net.inputs.items():
+        src_off[name] = off
+        off += inp.size
+    net_off, k = {}, 0
+    for name in names:
+        net_off[name] = k
+        k += net.populations[name].size
+    slot_global = np.empty(n, dtype=np.int64)
+    for name in names:
+        s0, m = slot_off[name], net.populations[name].size
+        slot_global[s0:s0 + m] = np.arange(net_off[name], net_off[name] + m)
+    return SimpleNamespace(pops=pops, slot_off=slot_off, level=level, level_bounds=bounds,
+                           src_off=src_off, n=n, n_src=off, slot_global=slot_global)
+
+
+def check_inputs(net: Any, inputs: Mapping[str, np.ndarray] | None, steps: int | None,
+                  family: str) -> tuple[dict, int, int, bool, float, bool]:
+    """The input checks of a run (:meth:`Engine.run`, the distributed run): the arrays,
+    steps, batch, whether batched, the largest payload (at least 1) and whether all are
+    integers; non-integer values are refused outside the generic ``emulator`` family."""
+    arrays, steps, batch, batched = normalise_inputs(net, inputs or {}, steps)
+    max_in, int_in = 1.0, True
+    for name, x in arrays.items():
+        whole = not x.size or bool(np.all(np.equal(np.mod(x, 1), 0)))
+        int_in = int_in and whole
+        if family != "emulator" and not whole:
+            raise InputError(
+                f"input '{name}' holds non-integer values; the {family} arithmetic "
+                "takes integer spikes or payloads", obj=name, rule="integer input",
+                hint="round the input or run on the 'emulator' target")
+        if x.size:
+            max_in = max(max_in, float(np.abs(x).max()))
+    return dict(arrays), steps, batch, batched, max_in, int_in
+
+
 class Engine:
     """Precomputed, vectorised stepping of one network on one mapping.
 
@@ -125,45 +189,17 @@ class Engine:
         self.time_stepped = time_stepped
         self._formats = formats
         q = QuantizationInfo.of(net) or QuantizationInfo()
-        order = zero_delay_order(net)
-        # ---- zero-delay levels
-        level = {name: 0 for name in order}
-        for name in order:
-            for proj in net.projections.values():
-                if proj.post == name and proj.pre in net.populations and \
-                        effective_min_delay(proj) == 0:
-                    level[name] = max(level[name], level[proj.pre] + 1)
-        self.n_levels = 1 + max(level.values(), default=0)
-        names = list(net.populations)
-        slot_order = sorted(names, key=lambda n: (level[n], names.index(n)))
-        self.pops = slot_order
-        self.slot_off: dict[str, int] = {}
-        off = 0
-        for name in slot_order:
-            self.slot_off[name] = off
-            off += net.populations[name].size
-        self.N = n = off
-        lv_bounds = [0] * (self.n_levels + 1)
-        for name in slot_order:
-            lv_bounds[level[name] + 1] = self.slot_off[name] + net.populations[name].size
-        for k in range(1, self.n_levels + 1):
-            lv_bounds[k] = max(lv_bounds[k], lv_bounds[k - 1])
-        self.level_slices = [slice(lv_bounds[k], lv_bounds[k + 1]) for k in range(self.n_levels)]
-        self.pop_level = level
-        self.src_off = dict(self.slot_off)
-        for name, inp in net.inputs.items():
-            self.src_off[name] = off
-            off += inp.size
-        self.n_src = off
-        # slot -> global neuron index in network (partition) order
-        net_off, k = {}, 0
-        for name in names:
-            net_off[name] = k
-            k += net.populations[name].size
-        slot_global = np.empty(n, dtype=np.int64)
-        for name in names:
-            s0, m = self.slot_off[name], net.populations[name].size
-            slot_global[s0:s0 + m] = np.arange(net_off[name], net_off[name] + m)
+        lay = slot_layout(net)
+        self.pops = lay.pops
+        self.slot_off: dict[str, int] = lay.slot_off
+        self.N = n = lay.n
+        self.n_levels = len(lay.level_bounds) - 1
+        b = lay.level_bounds
+        self.level_slices = [slice(b[k], b[k + 1]) for k in range(self.n_levels)]
+        self.pop_level = lay.level
+        self.src_off = lay.src_off
+        self.n_src = lay.n_src
+        slot_global = lay.slot_global
         if neuron_core is None:
             slot_core = np.zeros(n, dtype=np.int64)
         else:
@@ -514,20 +550,8 @@ class Engine:
         also keep the per-step messages per core pair (``counters["pair_msgs"]``, ``(T,
         B, n_pairs)``, within :attr:`COUNTER_BYTES`)."""
         net = self.net
-        arrays, steps, batch, batched = normalise_inputs(net, inputs or {}, steps)
-        fam_ints = self.family != "emulator"
-        max_in = 1.0
-        int_in = True
-        for name, x in arrays.items():
-            whole = not x.size or bool(np.all(np.equal(np.mod(x, 1), 0)))
-            int_in = int_in and whole
-            if fam_ints and not whole:
-                raise InputError(
-                    f"input '{name}' holds non-integer values; the {self.family} arithmetic "
-                    "takes integer spikes or payloads", obj=name, rule="integer input",
-                    hint="round the input or run on the 'emulator' target")
-            if x.size:
-                max_in = max(max_in, float(np.abs(x).max()))
+        arrays, steps, batch, batched, max_in, int_in = check_inputs(net, inputs, steps,
+                                                                      self.family)
         # fractional input payloads (generic target) are summed in float64
         mats = self._matrices(max(max_in, self.max_pop_payload), int_in)
         mdtype = mats[0][0][1].dtype if mats else np.float64
@@ -625,13 +649,7 @@ class Engine:
                                 sd * rng.standard_normal((batch, nsl.stop - nsl.start))
                 arith.fired = arith.fired_idx = None
                 s = arith.step(a, sl, noise if rngs else None)
-                src = arith.fired if s is None else s
-                if batch == 1:
-                    i = np.flatnonzero(src[0]) if s is not None or arith.fired_idx is None \
-                        else arith.fired_idx
-                    b = np.zeros(i.shape[0], dtype=np.int64)
-                else:
-                    b, i = np.nonzero(src)
+                b, i = arith.fired_entries(s)
                 if i.size:
                     act_b.append(b)
                     act_s.append(i + sl.start)

@@ -78,29 +78,18 @@ class StackedCounts:
     own_core: dict | None = None
 
 
-def _keep_columns(mat: sp.csc_matrix, keep: np.ndarray, dtype: Any,
-                  rows: np.ndarray | None = None) -> sp.csc_matrix:
-    """``mat`` (CSC) with the columns where ``keep`` is False emptied, data in ``dtype``;
-    with ``rows`` (a boolean per row), only those rows' entries of the kept columns
-    (the other columns are kept whole)."""
-    lens = np.diff(mat.indptr)
-    if not bool(keep.any()):  # every column emptied (rows: kept whole)
-        if rows is None:
-            return sp.csc_matrix(mat.shape, dtype=dtype)
-        keep = np.zeros(keep.shape[0], dtype=bool)
-        rows = None
-        out = sp.csc_matrix((mat.data.astype(dtype, copy=False), mat.indices, mat.indptr),
-                            shape=mat.shape, copy=False)
-    elif rows is None and bool(keep.all()):
+def _keep_columns(mat: sp.csc_matrix, keep: np.ndarray, dtype: Any) -> sp.csc_matrix:
+    """``mat`` (CSC) with the columns where ``keep`` is False emptied, data in ``dtype``."""
+    if not bool(keep.any()):
+        return sp.csc_matrix(mat.shape, dtype=dtype)
+    if bool(keep.all()):
         out = sp.csc_matrix((mat.data.astype(dtype, copy=False), mat.indices, mat.indptr),
                             shape=mat.shape, copy=False)
     else:
+        lens = np.diff(mat.indptr)
         ent = np.repeat(keep, lens)
-        if rows is not None:
-            ent = np.where(ent, rows[mat.indices], True)
         ip = np.zeros(mat.indptr.shape[0], dtype=mat.indptr.dtype)
-        col = np.repeat(np.arange(lens.shape[0]), lens)
-        np.cumsum(np.bincount(col[ent], minlength=lens.shape[0]), out=ip[1:])
+        np.cumsum(lens * keep, out=ip[1:])
         out = sp.csc_matrix((mat.data[ent].astype(dtype, copy=False), mat.indices[ent], ip),
                             shape=mat.shape, copy=False)
     out.has_sorted_indices = mat.has_sorted_indices

@@ -29,67 +29,15 @@ from nmcompiler.ir.connectivity import Sparse
 from nmcompiler.ir.expand import projection_coo
 from nmcompiler.ir.models import canonical
 from nmcompiler.ir.network import Network
-from nmcompiler.ir.verify import effective_min_delay, zero_delay_order
 from nmcompiler.quantization import ProjectionQuant, QuantizationInfo
 from nmcompiler.targets.families import loihi as la
 
 from .arith import SlotParams, make_arith
 from .costs import CostTables
-from .engine import Engine
+from .engine import Engine, slot_layout
+from .sparse import F32_EXACT, narrow_indices
 
 __all__ = ["PartEngine", "slot_layout"]
-
-_F32_EXACT = 2.0**24  # float32 sums of integers are exact below this (as the engine's)
-
-
-def _narrow_indices(mat: sp.spmatrix) -> None:
-    """int32 index arrays where they fit (as the engine narrows its matrices)."""
-    idx_t = np.int32 if mat.nnz < 2**31 and max(mat.shape) < 2**31 else np.int64
-    mat.indptr = mat.indptr.astype(idx_t, copy=False)
-    mat.indices = mat.indices.astype(idx_t, copy=False)
-
-
-def slot_layout(net: Network) -> SimpleNamespace:
-    """The single-process engine's slot order (zero-delay level, then network order).
-
-    Returns ``pops`` (slot order), ``slot_off``, ``level``, ``level_bounds``, ``src_off``,
-    ``n`` (neurons), ``n_src`` (neurons + input channels) and ``slot_global`` (slot ->
-    neuron index in network order), as :class:`Engine` lays them out.
-    """
-    order = zero_delay_order(net)
-    level = {name: 0 for name in order}
-    for name in order:
-        for proj in net.projections.values():
-            if proj.post == name and proj.pre in net.populations and \
-                    effective_min_delay(proj) == 0:
-                level[name] = max(level[name], level[proj.pre] + 1)
-    n_levels = 1 + max(level.values(), default=0)
-    names = list(net.populations)
-    pops = sorted(names, key=lambda n: (level[n], names.index(n)))
-    slot_off, off = {}, 0
-    for name in pops:
-        slot_off[name] = off
-        off += net.populations[name].size
-    n = off
-    bounds = [0] * (n_levels + 1)
-    for name in pops:
-        bounds[level[name] + 1] = slot_off[name] + net.populations[name].size
-    for k in range(1, n_levels + 1):
-        bounds[k] = max(bounds[k], bounds[k - 1])
-    src_off = dict(slot_off)
-    for name, inp in net.inputs.items():
-        src_off[name] = off
-        off += inp.size
-    net_off, k = {}, 0
-    for name in names:
-        net_off[name] = k
-        k += net.populations[name].size
-    slot_global = np.empty(n, dtype=np.int64)
-    for name in names:
-        s0, m = slot_off[name], net.populations[name].size
-        slot_global[s0:s0 + m] = np.arange(net_off[name], net_off[name] + m)
-    return SimpleNamespace(pops=pops, slot_off=slot_off, level=level, level_bounds=bounds,
-                           src_off=src_off, n=n, n_src=off, slot_global=slot_global)
 
 
 class PartEngine(Engine):
@@ -258,7 +206,7 @@ class PartEngine(Engine):
             mat.sum_duplicates()
             if len(ps) > 1 and all(p[3] for p in ps):
                 mat.eliminate_zeros()  # the engine adds these with sparse '+', which drops 0
-            _narrow_indices(mat)
+            narrow_indices(mat)
             self.groups.append((key[0], key[1], key[2], mat))
         self.max_delay = max((g[0] for g in self.groups), default=0)
         absrow = np.zeros(n_rows)
@@ -353,10 +301,10 @@ class PartEngine(Engine):
         n_bins = 5 * c
         mat = sp.csc_matrix((vals, (rows, cc)), shape=(n_bins, n_src))
         mat.sum_duplicates()
-        _narrow_indices(mat)
+        narrow_indices(mat)
         self.count_mat = mat
         rowmax = np.bincount(mat.indices, weights=mat.data, minlength=n_bins).max(initial=0)
-        self.count_mat_step = mat.astype(np.float32) if rowmax < _F32_EXACT else mat
+        self.count_mat_step = mat.astype(np.float32) if rowmax < F32_EXACT else mat
         self.count_slices = {k: slice(i * c, (i + 1) * c)
                              for i, k in enumerate(self.COUNT_BINS)}
         pair_of = np.searchsorted(self.pairs, pair_key[noc])

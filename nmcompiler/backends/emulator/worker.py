@@ -267,19 +267,14 @@ class PartRunner:
     def _level(self, acc: np.ndarray, sl: slice, k: int, act_b: list, act_s: list,
                act_p: list) -> None:
         """Update the slots of one zero-delay level; their spikes join the step's."""
-        e, arith, batch = self.eng, self.arith, self.batch
+        e, arith = self.eng, self.arith
         a = e._activation(acc, sl)
         arith.fired = arith.fired_idx = None
         s = arith.step(a, sl, self._noise(sl) if self.rngs else None)
         src = arith.fired if s is None else s
         if self.need_s:
             self.s_full[:, sl] = src
-        if batch == 1:
-            i = np.flatnonzero(src[0]) if s is not None or arith.fired_idx is None \
-                else arith.fired_idx
-            b = np.zeros(i.shape[0], dtype=np.int64)
-        else:
-            b, i = np.nonzero(src)
+        b, i = arith.fired_entries(s)
         self.n_spikes += int(i.size)
         if i.size:
             li = i + sl.start

@@ -22,6 +22,7 @@ torch = pytest.importorskip("torch")
 nir = pytest.importorskip("nir")
 
 from nmcompiler.frontends.nir import from_nir  # noqa: E402
+from nmcompiler.testing.corpus import snntorch_layer  # noqa: E402
 
 T = 80
 
@@ -72,21 +73,6 @@ SNN_CASES = list(itertools.product(
     ["leaky", "synaptic"], ["subtract", "zero", "none"], [True, False], [False, True]))
 
 
-def _snntorch_layer(kind, n, reset, delay, learn, all_to_all=True):
-    kw = dict(threshold=torch.full((n,), 1.0), reset_mechanism=reset, reset_delay=delay,
-              init_hidden=True, learn_threshold=learn)
-    beta = torch.full((n,), 0.875)
-    if kind == "leaky":
-        return snn.Leaky(beta=beta, **kw)
-    if kind == "synaptic":
-        return snn.Synaptic(alpha=torch.full((n,), 0.75), beta=beta, **kw)
-    rec = (dict(linear_features=n) if all_to_all
-           else dict(all_to_all=False, V=torch.linspace(-0.5, 0.25, n)))
-    if kind == "rleaky":
-        return snn.RLeaky(beta=beta, **rec, **kw)
-    return snn.RSynaptic(alpha=torch.full((n,), 0.75), beta=beta, **rec, **kw)
-
-
 def _snntorch_case(tmp_path, kind, reset, delay, learn, all_to_all=True, seed=0):
     import snntorch.utils as sutils
     from snntorch.export_nir import export_to_nir
@@ -98,9 +84,9 @@ def _snntorch_case(tmp_path, kind, reset, delay, learn, all_to_all=True, seed=0)
         def __init__(self):
             super().__init__()
             self.fc1 = torch.nn.Linear(nin, nh, bias=False)
-            self.lif1 = _snntorch_layer(kind, nh, reset, delay, learn, all_to_all)
+            self.lif1 = snntorch_layer(kind, nh, reset, delay, learn, all_to_all)
             self.fc2 = torch.nn.Linear(nh, no, bias=False)
-            self.lif2 = _snntorch_layer("leaky", no, reset, delay, learn)
+            self.lif2 = snntorch_layer("leaky", no, reset, delay, learn)
 
         def forward(self, x):
             return self.lif2(self.fc2(self.lif1(self.fc1(x))))
