@@ -535,24 +535,40 @@ class MeshNoC(NoC):
         return _csr_ptr(p, k), li[o]
 
 
+def _run_ends(line: np.ndarray, start: np.ndarray, length: np.ndarray, e: int
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """Where segments of ``length`` links starting at ``start`` on ``line`` (lines of
+    length ``e``) open and close in :func:`_run_sum`'s difference array: ``(at, end)``."""
+    at = line.astype(np.int64) * (2 * e + 1) + start
+    return at, at + length
+
+
+def _run_sum(at: np.ndarray, end: np.ndarray, weights: np.ndarray, e: int,
+             n_lines: int) -> np.ndarray:
+    """Load on the links ``k -> k+1`` of ``n_lines`` lines of length ``e`` from segments
+    that open at ``at`` and close at ``end`` (:func:`_run_ends`) with ``weights``."""
+    w = 2 * e + 1
+    size = n_lines * w
+    flat = np.bincount(at, weights=weights, minlength=size)
+    flat -= np.bincount(end, weights=weights, minlength=size)
+    acc = np.cumsum(np.rint(flat).astype(np.int64).reshape(n_lines, w), axis=1)
+    return acc[:, :e] + acc[:, e:2 * e]
+
+
 def _run(line: np.ndarray, start: np.ndarray, length: np.ndarray, weights: np.ndarray,
          e: int, n_lines: int) -> np.ndarray:
     """Load on the links ``k -> k+1`` of ``n_lines`` lines of length ``e`` when segments of
     ``length`` links start at ``start`` on ``line`` (a difference array per line; a
     segment running past the end wraps round)."""
-    w = 2 * e + 1
-    size = n_lines * w
-    at = line.astype(np.int64) * w + start
-    flat = np.bincount(at, weights=weights, minlength=size)
-    flat -= np.bincount(at + length, weights=weights, minlength=size)
-    acc = np.cumsum(np.rint(flat).astype(np.int64).reshape(n_lines, w), axis=1)
-    return acc[:, :e] + acc[:, e:2 * e]
+    return _run_sum(*_run_ends(line, start, length, e), weights, e, n_lines)
 
 
 #: the mesh helpers under public names: the emulator's cost model aggregates link loads
 #: with them (one routing model for the compile and the run report)
 signed_delta = _signed
 segment_loads = _run
+segment_ends = _run_ends
+segment_sums = _run_sum
 
 
 class TriangularTorusNoC(NoC):

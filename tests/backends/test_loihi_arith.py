@@ -33,6 +33,22 @@ def test_prepare_weights_sign_modes():
     assert six.tolist() == [[4, 252]]
 
 
+@pytest.mark.parametrize("lo,hi,exp,nwb", [(-900, 900, 0, 8), (0, 700, 2, 6),
+                                             (-700, 0, -1, 8), (-3, 3, 1, 7)])
+def test_synapse_weights_block_by_block_equal_the_whole_array(lo, hi, exp, nwb):
+    """The engine's weights (mantissa, Lava's clip and truncation, 2**exp), made a few
+    entries at a time, equal the whole-array formula, sign mode inferred as Lava does."""
+    w = np.random.default_rng(hi - lo).uniform(lo, hi, 1001)
+    shift = 6 + exp
+    got, mode = la.synapse_weights(w, weight_shift=shift, weight_exp=exp,
+                                   num_weight_bits=nwb, block=64)
+    mant = np.rint(w / 2.0**shift)
+    assert mode == la.sign_mode_of(mant)
+    want = la.prepare_weights(mant, num_weight_bits=nwb, sign_mode=mode).astype(float)
+    np.testing.assert_array_equal(got, want * 2.0 ** max(exp, 0))
+    assert la.synapse_weights(np.zeros(0), weight_shift=6, weight_exp=0)[1] == "excitatory"
+
+
 def test_activation_shift_applies_to_the_sum():
     syn = la.SynapseSpec.from_raw(np.array([[1, 1, 1]]), weight_exp=-1)
     a = la.synapse_accumulate(syn, np.array([1, 1, 1]))

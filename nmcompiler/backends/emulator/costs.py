@@ -30,6 +30,7 @@ shortest-path-tree routes to its destination chips); a pair's latency is its rou
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Mapping
 
 import numpy as np
@@ -37,10 +38,22 @@ import scipy.sparse as sp
 
 from nmcompiler.targets import Target
 from nmcompiler.targets.topology import MeshNoC
-from nmcompiler.targets.topology import segment_loads as _run
+from nmcompiler.targets.topology import segment_ends as _run_ends
+from nmcompiler.targets.topology import segment_sums as _run_sum
 from nmcompiler.targets.topology import signed_delta as _signed
 
-__all__ = ["CostTables", "CostStream", "route_links", "evaluate"]
+__all__ = ["CostTables", "CostStream", "MeshPlan", "route_links", "evaluate"]
+
+
+@dataclass(frozen=True)
+class MeshPlan:
+    """:meth:`CostTables.mesh_plan`: the unique x-leg and y-leg keys in the plan's order,
+    and per direction (right, left, up, down) ``(leg, slice of that leg's keys, segment
+    opens, segment closes, line length, lines, reversed)``."""
+
+    x_keys: np.ndarray
+    y_keys: np.ndarray
+    parts: tuple[tuple[int, slice, np.ndarray, np.ndarray, int, int, bool], ...]
 
 
 def route_links(target: Target, node_a: np.ndarray, node_b: np.ndarray
@@ -114,6 +127,7 @@ class CostTables:
         self.pair_energy = np.zeros(0)
         self.pair_hops = np.zeros(0, dtype=np.int64)
         self._pair_link: sp.csr_matrix | None = None
+        self._core_xy: tuple[np.ndarray, ...] | None = None
         #: ``(n_cores, n_links)`` links of every core's multicast tree (multicast targets)
         self.core_link: sp.csr_matrix | None = None
         self.multicast = bool(target.noc.multicast_tables)
@@ -153,10 +167,11 @@ class CostTables:
         """``(hops, latency_s, hop_energy_j)`` of a message from logical core ``a[k]`` to
         ``b[k]``: per link of the route its time and energy, summed hop by hop in route
         order (the local spike time where both sit on one router)."""
-        na, nb = self.node[a], self.node[b]
         tab = self._tables
         noc = self.target.noc
         local = self.cost.time_per_spike_local_s or 0.0
+        if tab is None or tab[0] != "mesh":
+            na, nb = self.node[a], self.node[b]
         if tab is None:
             indptr, li = route_links(self.target, na, nb)
             k = na.shape[0]
@@ -172,12 +187,18 @@ class CostTables:
             energy = mat @ self.link_energy
         elif tab[0] == "mesh":
             t = noc.topo
-            xy = noc.node_coords()
             ex, ey = noc.extent
-            ax = np.abs(_signed(xy[nb, 0] - xy[na, 0], ex, bool(t.wrap[0])))
-            ay = np.abs(_signed(xy[nb, 1] - xy[na, 1], ey, bool(t.wrap[1])))
+            if self._core_xy is None:  # per logical core, its router's (column, row)
+                legs = self.mesh_legs()
+                assert legs is not None  # mesh tables: a mesh without holes
+                self._core_xy = tuple(v.astype(np.int32) for v in legs)
+            xc, yc = self._core_xy
+            ax = np.abs(_signed(xc[b] - xc[a], ex, bool(t.wrap[0])))
+            ay = np.abs(_signed(yc[b] - yc[a], ey, bool(t.wrap[1])))
             hops = ax + ay
-            lat, energy = tab[1][ax, ay], tab[2][ax, ay]
+            cell = ax * (ey + 1) + ay  # the tables' (ex + 1, ey + 1) cells, flat
+            lat, energy = tab[1].ravel()[cell], tab[2].ravel()[cell]
+            hops = hops.astype(np.int64)
         else:
             hops = noc.pair_hops(na, nb)
             lat, energy = tab[1][hops], tab[2][hops]
@@ -232,31 +253,56 @@ class CostTables:
         xy = self.target.noc.node_coords()
         return xy[self.node, 0], xy[self.node, 1]
 
-    def mesh_loads(self, x_legs: np.ndarray, y_legs: np.ndarray) -> np.ndarray:
-        """``(n_links,)`` loads of x-then-y unicast routes from their legs, aggregated as
-        :meth:`nmcompiler.targets.topology.MeshNoC.core_link_load` does: ``x_legs``
-        ``(n_cores, ex)``, messages from a core to a column (along the core's row);
-        ``y_legs`` ``(ey, n_cores)``, messages from a row to a core (along its column)."""
+    def mesh_plan(self, x_keys: np.ndarray, y_keys: np.ndarray) -> MeshPlan:
+        """The fixed part of the loads of x-then-y unicast routes given by their legs
+        (aggregated as :meth:`nmcompiler.targets.topology.MeshNoC.core_link_load` does):
+        x legs keyed ``core * ex + column`` (messages from a core to a column, along the
+        core's row), y legs keyed ``row * n_cores + core`` (messages from a row to a core,
+        along its column), each key once. The plan orders the keys by direction and keeps
+        where each leg's segment opens and closes; :meth:`plan_loads` then turns messages
+        per key into link loads in time linear in the keys."""
         noc = self.target.noc
         assert isinstance(noc, MeshNoC)  # mesh_legs is None elsewhere
         t = noc.topo
         ex, ey = noc.extent
         xc, yc = self.mesh_legs()  # type: ignore[misc]
-        s, x1 = np.nonzero(x_legs)
-        mx = x_legs[s, x1]
-        ya, k = np.nonzero(y_legs)
-        my = y_legs[ya, k]
-        x0, y0 = xc[s], yc[s]
-        xb, yb = xc[k], yc[k]
-        dx = _signed(x1 - x0, ex, bool(t.wrap[0]))
-        dy = _signed(yb - ya, ey, bool(t.wrap[1]))
-        p, q = dx > 0, dx < 0
-        right = _run(y0[p], x0[p], dx[p], mx[p], ex, ey)
-        left = _run(y0[q], ex - 1 - x0[q], -dx[q], mx[q], ex, ey)[:, ::-1]
-        p, q = dy > 0, dy < 0
-        up = _run(xb[p], ya[p], dy[p], my[p], ey, ex)
-        down = _run(xb[q], ey - 1 - ya[q], -dy[q], my[q], ey, ex)[:, ::-1]
-        return noc.gather_loads(right, left, up, down).astype(np.float64)
+        c = xc.shape[0]
+        it = np.int32 if 2 * max(ex, ey) * max(ex, ey) + max(ex, ey) < 2**31 else np.int64
+        s, x1 = np.divmod(np.asarray(x_keys, dtype=np.int64), ex)
+        dx = _signed(x1 - xc[s], ex, bool(t.wrap[0]))
+        ya, k = np.divmod(np.asarray(y_keys, dtype=np.int64), c)
+        dy = _signed(yc[k] - ya, ey, bool(t.wrap[1]))
+        ox = np.concatenate([np.flatnonzero(dx > 0), np.flatnonzero(dx < 0),
+                             np.flatnonzero(dx == 0)])
+        oy = np.concatenate([np.flatnonzero(dy > 0), np.flatnonzero(dy < 0),
+                             np.flatnonzero(dy == 0)])
+        s, dx, ya, k, dy = s[ox], dx[ox], ya[oy], k[oy], dy[oy]
+        nr, nl = int((dx > 0).sum()), int((dx < 0).sum())
+        nu, nd = int((dy > 0).sum()), int((dy < 0).sum())
+        x0, y0, xb = xc[s], yc[s], xc[k]
+        r, le = slice(0, nr), slice(nr, nr + nl)
+        u, dn = slice(0, nu), slice(nu, nu + nd)
+        parts = []
+        for leg, sl, line, start, length, e, n, rev in (
+                (0, r, y0[r], x0[r], dx[r], ex, ey, False),
+                (0, le, y0[le], ex - 1 - x0[le], -dx[le], ex, ey, True),
+                (1, u, xb[u], ya[u], dy[u], ey, ex, False),
+                (1, dn, xb[dn], ey - 1 - ya[dn], -dy[dn], ey, ex, True)):
+            at, end = _run_ends(line, start, length, e)
+            parts.append((leg, sl, at.astype(it), end.astype(it), e, n, rev))
+        return MeshPlan(x_keys=np.asarray(x_keys)[ox], y_keys=np.asarray(y_keys)[oy],
+                        parts=tuple(parts))
+
+    def plan_loads(self, plan: MeshPlan, mx: np.ndarray, my: np.ndarray) -> np.ndarray:
+        """``(n_links,)`` loads of :meth:`mesh_plan`'s legs carrying ``mx`` / ``my``
+        messages (per key, in the plan's order)."""
+        noc = self.target.noc
+        assert isinstance(noc, MeshNoC)
+        grids = []
+        for leg, sl, at, end, e, n, rev in plan.parts:
+            g = _run_sum(at, end, (mx if leg == 0 else my)[sl], e, n)
+            grids.append(g[:, ::-1] if rev else g)
+        return noc.gather_loads(*grids).astype(np.float64)
 
     def link_loads(self, src: np.ndarray, dst: np.ndarray, m: np.ndarray) -> np.ndarray:
         """``(n_links,)`` messages on each link when logical core ``src[k]`` sends

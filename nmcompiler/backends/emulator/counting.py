@@ -15,14 +15,17 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse import _sparsetools as _st
 
-from .sparse import F32_EXACT, abs_row_sums, cast_data, narrow_indices
+from .sparse import F32_EXACT, abs_row_sums, narrow_indices, row_counts
 
 if TYPE_CHECKING:
+    from .costs import MeshPlan
     from .engine import Engine
     from .folding import StackedCounts
 
-__all__ = ["Counting", "build_count_matrix", "concat_active", "core_pairs", "core_trees",
-           "source_costs", "link_totals", "per_population", "source_pairs", "source_links"]
+__all__ = ["Counting", "build_count_matrix", "count_layout", "synapses_per_core",
+           "concat_active", "core_pairs",
+           "core_trees", "source_costs", "link_totals", "per_population", "source_pairs",
+           "source_links"]
 
 
 class Counting:
@@ -61,13 +64,13 @@ class Counting:
                 # routes on a large mesh): keep their totals; the per-step energy does
                 # not need them
                 self.keep_link = False
-        bins = eng.count_mat.shape[0]
+        bins = 5 * c
         self.block = max(1, min(steps, self.BLOCK_BYTES // max(batch * bins * 8, 1)))
         self.stacked = stacked
         #: rows of the buffer past the block: counts that arrive with a delayed delivery
         self.lag = stacked.lag if stacked is not None else 0
         self.buf = np.zeros((self.block + self.lag, batch, bins),
-                            dtype=eng.count_mat_step.dtype)
+                            dtype=eng.count_dtype)
         self.t0 = 0
         self._ev: np.ndarray | None = None
         self._qev: np.ndarray | None = None
@@ -76,13 +79,13 @@ class Counting:
         # integer counters (exact): int32 per step where a step's count on a core stays
         # below 2**24 (the float32 test of ``count_mat_step``), else int64; run totals in
         # int64. Time-stepped updates are the same every step: a read-only broadcast view
-        exact32 = self.keep_core and eng.count_mat_step.dtype == np.float32
+        exact32 = self.keep_core and eng.count_dtype == np.float32
         it = np.int32 if exact32 else np.int64
         self.core = {k: np.zeros((rows, batch, c), dtype=it) for k in eng.COUNT_BINS}
         self.updates_view = bool(self.keep_core and eng.time_stepped)
         self.core["updates"] = (np.broadcast_to(eng.core_neurons.astype(it), (rows, batch, c))
                                 if self.updates_view else np.zeros((rows, batch, c), dtype=it))
-        self.fires = np.zeros(eng.n_src)
+        self.fires = np.zeros(eng.n_src, dtype=np.int64)
         self.pair_msgs = np.zeros((steps, batch, n_pairs)) if (
             self.keep_link and want_pairs) else None
         self.stream = None
@@ -133,26 +136,27 @@ class Counting:
         rows -= qev
         sl = self.eng.count_slices["sops"]
         dst = self.buf[t - self.lag - self.t0][:, sl]
-        if st.row_starts is not None:
-            dst[:, st.row_cores] += np.add.reduceat(ev, st.row_starts, axis=1)
+        runs = np.add.reduceat(ev, st.row_starts, axis=1)
+        if st.row_cores is None:
+            dst += runs
         else:
-            dst += (st.row_sum @ ev.T.astype(np.float64)).T
+            for b in range(runs.shape[0]):
+                dst[b] += np.bincount(st.row_cores, weights=runs[b], minlength=dst.shape[1])
 
-    def _tail_sops(self, row: np.ndarray, ent: tuple) -> None:
-        """``"pack"``: the synaptic operations of the sources ``ent`` (the first
-        ``_sops_len`` entries of their counter columns), added to ``row (B, bins)``."""
-        eng = self.eng
-        cms = eng.count_mat_step
-        b, src = ent[0], ent[1]
-        lens = eng._sops_len[src]
-        n = int(lens.sum())
-        if not n:
+    def _tail_pack(self, t: int, ent: tuple) -> None:
+        """``"pack"``: the synaptic events of the folded sources ``ent`` of step ``t``
+        (whose delivery would come after the run): delivered once more through the
+        folded groups into a scratch accumulator and split as :meth:`unpack` splits a
+        step's, booked to step ``t``."""
+        st, eng = self.stacked, self.eng
+        blocks = [b for (d, binary, _, _), mats in zip(eng.groups, st.mats, strict=True)
+                  if d == self.lag for b in mats]
+        if not blocks:
             return
-        first = np.repeat(cms.indptr[src].astype(np.int64) - np.cumsum(lens) + lens, lens)
-        idx = first + np.arange(n)
-        bins = row.shape[1]
-        row += np.bincount(np.repeat(b, lens) * bins + cms.indices[idx],
-                           weights=cms.data[idx], minlength=row.size).reshape(row.shape)
+        acc = np.zeros((self.batch, eng.n_rows), dtype=blocks[0][1].dtype)
+        for r0, blk in blocks:
+            eng._deliver(acc[:, r0:r0 + blk.shape[0]], blk, ent, True, self.batch)
+        self.unpack(t + self.lag, acc)
 
     def _add_own_core(self, blk: np.ndarray, j: np.ndarray, b: np.ndarray,
                       src: np.ndarray) -> None:
@@ -197,7 +201,7 @@ class Counting:
         else:
             upd = part["sops"]
         part["updates"] = upd
-        self.fires += np.bincount(src, minlength=eng.n_src)
+        np.add.at(self.fires, src, 1)
         lh = None
         if self.keep_link and self.stream is not None and eng.costs.n_links:
             # the log is in step order: a CSR matrix (step, source) directly
@@ -265,7 +269,7 @@ class Counting:
                 if st.tail is not None:
                     self.eng._deliver(self.buf[t - self.t0], st.tail, sub, True, self.batch)
                 else:
-                    self._tail_sops(self.buf[t - self.t0], sub)
+                    self._tail_pack(t, sub)
         if self.steps > self.t0:
             self._flush(self.steps - self.t0)
         cnt = {"sops": self.core["sops"], "updates": self.core["updates"],
@@ -279,10 +283,61 @@ class Counting:
         return cnt, costs
 
 
-def build_count_matrix(eng: Engine, tot: sp.csr_matrix, ip: np.ndarray,
-                       neuron: np.ndarray) -> None:
-    """The engine's ``count_mat`` (bins x sources, CSC): what one spike of a source adds to each
-    per-core counter of its step, delivered like the synapses (``counting.Counting``).
+def synapses_per_core(eng: Engine) -> sp.csr_matrix:
+    """Per source (a row) and destination core (a column): its synapses there, as a CSR
+    matrix made from each group's CSC arrays (the sources' entries are already together;
+    summing duplicates sorts each source's cores, which are mostly sorted)."""
+    c, n_src = eng.n_cores, eng.n_src
+    direct = not eng.segments
+    core32 = eng.slot_core.astype(np.int32 if c < 2**31 else np.int64)
+    tot = None
+    if c == 1:  # one core: a source's synapses per core are its synapses
+        per = sum((np.diff(m.indptr).astype(np.int64) for *_, m in eng.groups),
+                  np.zeros(n_src, dtype=np.int64))
+        has = np.flatnonzero(per)
+        ip = np.zeros(n_src + 1, dtype=np.int64)
+        ip[1:] = np.cumsum(per > 0)
+        tot = sp.csr_matrix((per[has], np.zeros(has.shape[0], dtype=np.int32), ip),
+                            shape=(n_src, c))
+    for _, _, _, m in eng.groups if c > 1 else ():
+        rows = m.indices if direct else eng.row_slot[m.indices]
+        s_ = sp.csr_matrix((np.ones(m.indices.shape[0], dtype=np.int32), core32[rows],
+                            m.indptr.copy()), shape=(n_src, c))  # summing rewrites it
+        s_.sum_duplicates()
+        tot = s_ if tot is None else tot + s_
+    if tot is None:
+        tot = sp.csr_matrix((n_src, c), dtype=np.int64)
+    return tot
+
+
+def count_layout(eng: Engine, tot: sp.csr_matrix, ip: np.ndarray, neuron: np.ndarray
+                 ) -> None:
+    """What the engine knows of its counter matrix without making it (it is made on first
+    use, :func:`build_count_matrix`; a ``"pack"``ed run never needs it): ``count_slices``,
+    ``count_nnz`` and ``count_dtype``, the dtype the per-step kernel reads it in
+    (float32 where every bin's largest possible step total, all sources firing, is
+    exact there: below 2**24). Keeps ``tot`` for the matrix."""
+    c, n = eng.n_cores, eng.N
+    eng.count_slices = {k: slice(i * c, (i + 1) * c) for i, k in enumerate(eng.COUNT_BINS)}
+    n_inp = int(ip[-1] - ip[n])
+    eng.count_nnz = int(tot.nnz + (eng._src_msgs > 0).sum() + (eng._src_local > 0).sum()
+                        + n_inp + neuron.sum())
+    per_bin = [abs_row_sums(tot.indices, tot.data, c),
+               np.bincount(eng.src_core[neuron], weights=eng._src_msgs[neuron], minlength=c),
+               np.bincount(eng.src_core[neuron], weights=eng._src_local[neuron],
+                           minlength=c),
+               row_counts(tot.indices[int(ip[n]):], c),
+               np.bincount(eng.src_core[neuron], minlength=c)]
+    rowmax = max(float(v.max(initial=0)) for v in per_bin)
+    eng.count_dtype = np.dtype(np.float32 if rowmax < F32_EXACT else np.float64)
+    eng._count_src = (tot, ip, neuron)
+
+
+def build_count_matrix(eng: Engine, keep: np.ndarray | None = None) -> sp.csc_matrix:
+    """The engine's counter matrix (bins x sources, CSC), in float64: what one spike of
+    a source adds to each per-core counter of its step, delivered like the synapses
+    (``counting.Counting``); with ``keep``, only those sources' columns (the others
+    empty).
 
     Per source: its synapses on each destination core (``tot``, the synaptic
     operations there); for a neuron, its messages (destination cores other than its
@@ -295,6 +350,7 @@ def build_count_matrix(eng: Engine, tot: sp.csr_matrix, ip: np.ndarray,
     are not bins here (there can be millions of pairs): ``counting.Counting`` makes
     them from the firing sources and ``src_pair``.
     """
+    tot, ip, neuron = eng._count_src
     c, n_src, n = eng.n_cores, eng.n_src, eng.N
     ar = np.arange(n_src, dtype=np.int64)
     inp_src = np.repeat(ar[n:], np.diff(ip[n:]))
@@ -307,26 +363,27 @@ def build_count_matrix(eng: Engine, tot: sp.csr_matrix, ip: np.ndarray,
          np.ones(inp_src.shape[0])),
         (ar[neuron], 3 * c + eng.src_core[neuron], np.ones(int(neuron.sum()))),
     ]
+    data, indices, indptr = tot.data, tot.indices, tot.indptr
+    if keep is not None:
+        kinds = [(r[keep[r]], k[keep[r]], v[keep[r]]) for r, k, v in kinds]
+        lens = np.diff(ip)
+        ent = np.repeat(keep, lens)
+        indptr = np.zeros(ip.shape[0], dtype=ip.dtype)
+        np.cumsum(lens * keep, out=indptr[1:])
+        data, indices = data[ent], indices[ent]
     rows = np.concatenate([k[0] for k in kinds])
     extra = sp.csr_matrix((np.concatenate([k[2] for k in kinds]).astype(np.float64),
                            (rows, np.concatenate([k[1] for k in kinds]))),
                           shape=(n_src, 4 * c))
     extra.sum_duplicates()
-    syn = sp.csr_matrix((tot.data.astype(np.float64), tot.indices, tot.indptr),
-                        shape=(n_src, c), copy=False)
+    syn = sp.csr_matrix((data.astype(np.float64), indices, indptr), shape=(n_src, c),
+                        copy=False)
     mat = sp.hstack([syn, extra], format="csr").T
     del syn, extra
     mat = sp.csc_matrix((mat.data, mat.indices, mat.indptr), shape=mat.shape, copy=False)
     mat.has_sorted_indices = True
     narrow_indices(mat)
-    eng.count_mat = mat
-    n_bins = 5 * c
-    # the per-step kernel reads it in float32 where every bin's largest possible
-    # step total (all sources firing) is exact there (< 2**24): less memory traffic
-    rowmax = abs_row_sums(mat.indices, mat.data, n_bins).max(initial=0)
-    eng.count_mat_step = cast_data(mat, np.float32) if rowmax < F32_EXACT else mat
-    eng.count_slices = {k: slice(i * c, (i + 1) * c)
-                         for i, k in enumerate(eng.COUNT_BINS)}
+    return mat
 
 
 def concat_active(bs: list, ss: list, ps: list) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -374,23 +431,39 @@ def _chunks(eng: Engine, it: type = np.int64):
             yield s0, s1, a, eng._noc_core[e0:e1].astype(it)
 
 
-def _leg_keys(eng: Engine, legs: tuple, c: int, ex: int) -> tuple[np.ndarray, np.ndarray]:
-    """Per inter-core entry (source core a, destination core b): the keys
-    ``a * ex + column(b)`` of its x leg and ``row(a) * n_cores + b`` of its y leg."""
-    if getattr(eng, "_leg_keys_cache", None) is None:
+def _leg_plan(eng: Engine, legs: tuple, c: int, ex: int
+              ) -> tuple[MeshPlan, np.ndarray, np.ndarray]:
+    """The mesh's :class:`~nmcompiler.backends.emulator.costs.MeshPlan` over the legs the
+    engine's inter-core entries use, and per entry (source core a, destination core b)
+    the plan's index of its x leg (key ``a * ex + column(b)``) and of its y leg (key
+    ``row(a) * n_cores + b``): built once per engine (two ints per entry)."""
+    if getattr(eng, "_leg_plan_cache", None) is None:
         ey = int(legs[1].max(initial=0)) + 1
         it = np.int64 if max(c * ex, c * ey) >= 2**31 else np.int32
         xc, yc = (v.astype(it) for v in legs)
         kx = np.empty(int(eng._noc_ptr[-1]), dtype=it)
         ky = np.empty_like(kx)
+        seen = (np.zeros(c * ex, dtype=bool), np.zeros(ey * c, dtype=bool))
+        spans = []
         for s0, s1, a, b in _chunks(eng, it):
             e0, e1 = int(eng._noc_ptr[s0]), int(eng._noc_ptr[s1])
+            spans.append((e0, e1))
             np.multiply(yc[a], c, out=ky[e0:e1])
             ky[e0:e1] += b
             np.multiply(a, ex, out=kx[e0:e1])
             kx[e0:e1] += xc[b]
-        eng._leg_keys_cache = (kx, ky)
-    return eng._leg_keys_cache
+            seen[0][kx[e0:e1]] = True
+            seen[1][ky[e0:e1]] = True
+        plan = eng.costs.mesh_plan(np.flatnonzero(seen[0]), np.flatnonzero(seen[1]))
+        del seen
+        # each entry's key becomes the plan's index of its leg, chunk by chunk
+        for k, size, keys in ((kx, c * ex, plan.x_keys), (ky, ey * c, plan.y_keys)):
+            at = np.zeros(size, dtype=it)
+            at[keys] = np.arange(keys.shape[0], dtype=it)
+            for e0, e1 in spans:
+                k[e0:e1] = at[k[e0:e1]]
+        eng._leg_plan_cache = (plan, kx, ky)
+    return eng._leg_plan_cache
 
 
 def source_costs(eng: Engine) -> None:
@@ -462,23 +535,23 @@ def link_totals(eng: Engine, fires: np.ndarray) -> np.ndarray:
     legs = tab.mesh_legs()
     if legs is not None:
         # x legs per (source core, column), y legs per (row, destination core): per chunk
-        # of sources one transposed sparse product over its entries keyed that way (the
-        # keys are made once per engine: two int32 per inter-core entry)
-        c, (ex, ey) = eng.n_cores, tab.target.noc.extent
-        keys = _leg_keys(eng, legs, c, ex)
-        it = keys[0].dtype
-        x_legs = np.zeros(c * ex)
-        y_legs = np.zeros(ey * c)
+        # of sources one transposed sparse product over its entries keyed by the legs'
+        # plan (made once per engine), then the plan's segment sums
+        c, (ex, _) = eng.n_cores, tab.target.noc.extent
+        plan, kx, ky = _leg_plan(eng, legs, c, ex)
+        it = kx.dtype
+        nx, ny = plan.x_keys.shape[0], plan.y_keys.shape[0]
+        x_legs, y_legs = np.zeros(nx), np.zeros(ny)
         ones = _ones(min(CHUNK, int(ip[-1])) + 1)
         for s0, s1 in _ranges(ip):
             e0, e1 = int(ip[s0]), int(ip[s1])
             if e1 == e0:
                 continue
             ap = (ip[s0:s1 + 1] - e0).astype(it)
-            f = np.ascontiguousarray(fires[s0:s1])
-            _st.csc_matvec(c * ex, s1 - s0, ap, keys[0][e0:e1], ones, f, x_legs)
-            _st.csc_matvec(ey * c, s1 - s0, ap, keys[1][e0:e1], ones, f, y_legs)
-        return tab.mesh_loads(x_legs.reshape(c, ex), y_legs.reshape(ey, c)).reshape(1, -1)
+            f = np.ascontiguousarray(fires[s0:s1], dtype=np.float64)
+            _st.csc_matvec(nx, s1 - s0, ap, kx[e0:e1], ones, f, x_legs)
+            _st.csc_matvec(ny, s1 - s0, ap, ky[e0:e1], ones, f, y_legs)
+        return tab.plan_loads(plan, x_legs, y_legs).reshape(1, -1)
     load = np.zeros(tab.n_links)
     for s0, s1, a, b in _chunks(eng):
         w = np.repeat(fires[s0:s1], np.diff(ip[s0:s1 + 1]))
@@ -526,7 +599,7 @@ def source_links(eng: Engine) -> sp.csr_matrix | None:
     where that matrix would be much larger than the counter matrix (long routes: the
     per-step link hops then go through the core pairs or stay run totals)."""
     if eng._src_link is None:
-        if eng.noc_hops_total > max(eng.count_mat.nnz, 100_000):
+        if eng.noc_hops_total > max(eng.count_nnz, 100_000):
             eng._src_link = False
         else:
             eng._attach_pairs()

@@ -60,7 +60,6 @@ from .sparse import (
     narrow_indices,
     part_coo,
     part_csc,
-    row_sums,
 )
 
 __all__ = ["Engine", "EngineResult"]
@@ -305,13 +304,10 @@ class Engine:
                     nmb = 8 if graded_src else 0
                 binary = int(nmb) == 0
                 shift = la.ACT_SHIFT + exp if e.weight_shift is None else e.weight_shift
-                mant = np.rint(w / 2.0**shift)
-                mode = e.sign_mode or la.sign_mode_of(mant)
-                w = la.prepare_weights(mant, num_weight_bits=e.num_weight_bits or 8,
-                                       sign_mode=mode).astype(np.float64)
-                if exp > 0:
-                    w = w * float(2**exp)
-                elif exp < 0:
+                w, _ = la.synapse_weights(w, weight_shift=shift, weight_exp=exp,
+                                          num_weight_bits=e.num_weight_bits or 8,
+                                          sign_mode=e.sign_mode or None)
+                if exp < 0:
                     m = net.size_of(proj.post)
                     seg_rows.append((n_rows, row_off, m, -exp))
                     row_off = n_rows
@@ -419,30 +415,8 @@ class Engine:
     # ------------------------------------------------------------------ counting
     def _build_counting(self) -> None:
         """Per source: its destination cores and synapses on each, then the counter matrix."""
-        c = self.n_cores
         n_src = self.n_src
-        # per source (a row) and destination core (a column): its synapses there, as a
-        # CSR matrix made from each group's CSC arrays (the sources' entries are already
-        # together; summing duplicates sorts each source's cores, which are mostly sorted)
-        direct = not self.segments
-        core32 = self.slot_core.astype(np.int32 if c < 2**31 else np.int64)
-        tot = None
-        if c == 1:  # one core: a source's synapses per core are its synapses
-            per = sum((np.diff(m.indptr).astype(np.int64) for *_, m in self.groups),
-                      np.zeros(n_src, dtype=np.int64))
-            has = np.flatnonzero(per)
-            ip = np.zeros(n_src + 1, dtype=np.int64)
-            ip[1:] = np.cumsum(per > 0)
-            tot = sp.csr_matrix((per[has], np.zeros(has.shape[0], dtype=np.int32), ip),
-                                shape=(n_src, c))
-        for _, _, _, m in self.groups if c > 1 else ():
-            rows = m.indices if direct else self.row_slot[m.indices]
-            s_ = sp.csr_matrix((np.ones(m.indices.shape[0], dtype=np.int32), core32[rows],
-                                m.indptr.copy()), shape=(n_src, c))  # summing rewrites it
-            s_.sum_duplicates()
-            tot = s_ if tot is None else tot + s_
-        if tot is None:
-            tot = sp.csr_matrix((n_src, c), dtype=np.int64)
+        tot = _cnt.synapses_per_core(self)
         tot.sum_duplicates()  # per source, its destination cores in order
         ip = tot.indptr.astype(np.int64)
         nnz = np.diff(ip)
@@ -459,11 +433,11 @@ class Engine:
         has_local[np.searchsorted(ip, loc, side="right") - 1] = 1
         #: per source: synapses (all cores), destination cores, messages (other cores),
         #: a local delivery (0 / 1); the counter matrix's column is made of them
-        self.sops_per_src = row_sums(tot.data, ip)
-        self._sops_len = nnz
+        self.sops_per_src = sum((np.diff(m.indptr) for *_, m in self.groups),
+                                np.zeros(n_src, dtype=np.int64)).astype(np.float64)
         self._src_msgs = np.where(neuron, nnz - has_local, 0)
         self._src_local = has_local
-        _cnt.build_count_matrix(self, tot, ip, neuron)
+        _cnt.count_layout(self, tot, ip, neuron)  # the counter matrix: made on first use
         # the inter-core entries (source, destination core), CSR over the sources: the
         # core pairs, the per-source costs and the messages per pair are made from them
         keep = ~local_mask
@@ -471,8 +445,9 @@ class Engine:
         keep[int(ip[self.N]):] = False  # an input's entries are not messages
         self._noc_ptr = np.zeros(n_src + 1, dtype=np.int64)
         np.cumsum(self._src_msgs, out=self._noc_ptr[1:])
-        self._noc_core = core[keep].astype(core32.dtype, copy=False)
-        del keep, tot, core, loc
+        self._noc_core = core[keep].astype(
+            np.int32 if self.n_cores < 2**31 else np.int64, copy=False)
+        del keep, core, loc
         self._pairs: np.ndarray | None = None
         self._src_pair: sp.csr_matrix | None = None
         self._pairs_attached = False
@@ -527,11 +502,39 @@ class Engine:
 
     #: counter rows ("bins") of the counter matrix, in this order, one per logical core
     COUNT_BINS = ("sops", "messages", "local", "input", "spikes")
-    #: the counter matrix (bins x sources; ``counting.build_count_matrix``), in float64
-    #: and as the per-step kernel reads it (float32 where exact), and each bin's rows
-    count_mat: sp.csc_matrix
-    count_mat_step: sp.csc_matrix
+    #: each bin's rows of the counter matrix, its entries, and the dtype the per-step
+    #: kernel reads it in (``counting.count_layout``)
     count_slices: dict[str, slice]
+    count_nnz: int
+    count_dtype: np.dtype
+    _count_mat: sp.csc_matrix | None = None
+    _count_mat_step: sp.csc_matrix | None = None
+
+    @property
+    def count_mat(self) -> sp.csc_matrix:
+        """The counter matrix (bins x sources; ``counting.build_count_matrix``) in
+        float64, made on first use: a run whose counters are folded into the synapse
+        walk by ``"pack"`` never needs it (docs/emulator.md, "Counters")."""
+        if self._count_mat is None:
+            self._count_mat = _cnt.build_count_matrix(self)
+        return self._count_mat
+
+    @count_mat.setter
+    def count_mat(self, mat: sp.csc_matrix) -> None:
+        self._count_mat = mat
+
+    @property
+    def count_mat_step(self) -> sp.csc_matrix:
+        """:attr:`count_mat` as the per-step kernel reads it (:attr:`count_dtype`)."""
+        if self._count_mat_step is None:
+            m = self.count_mat
+            self._count_mat_step = cast_data(m, np.float32) if (
+                self.count_dtype == np.float32) else m
+        return self._count_mat_step
+
+    @count_mat_step.setter
+    def count_mat_step(self, mat: sp.csc_matrix) -> None:
+        self._count_mat_step = mat
 
     # ------------------------------------------------------------------ running
     def run(

@@ -14,6 +14,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import scipy.sparse as sp
 
+from .counting import build_count_matrix
+from .sparse import cast_data, row_counts
+
 if TYPE_CHECKING:
     from .engine import Engine
 
@@ -42,7 +45,8 @@ class StackedCounts:
 
     Either way the counts arrive with the delivery, ``d`` steps after the spike, and go
     back to the spike's step; the spikes of the run's last ``d`` steps, never delivered,
-    are counted from ``tail`` at the end (:meth:`Counting.finish`). What is not folded
+    are counted at the end (:meth:`Counting.finish`: ``"pack"`` delivers them once more
+    into a scratch accumulator, ``"stack"`` reads ``tail``). What is not folded
     (inputs, graded spikes, sources without synapses, and with ``"pack"`` every bin but
     the synaptic operations) is counted from ``residual`` at the spike's step. The counts
     are the same integers either way.
@@ -63,15 +67,13 @@ class StackedCounts:
     carrier_delay: np.ndarray
     #: what is counted at the spike's step (None: nothing)
     residual: sp.csc_matrix | None
-    #: ``"stack"``: the counter matrix, for the run's last ``lag`` steps (``"pack"``:
-    #: the first ``Engine._sops_len`` entries of each column, its synaptic operations)
+    #: ``"stack"``: the counter matrix, for the run's last ``lag`` steps
     tail: sp.csc_matrix | None = None
-    #: ``"pack"``: the weight offset, and per accumulator row run the first row and its
-    #: core (rows ordered by core) or a (cores x rows) matrix summing rows per core
+    #: ``"pack"``: the weight offset, and per run of accumulator rows on one core its
+    #: first row and its core (None: one run per core, in core order)
     q: float = 0.0
     row_starts: np.ndarray | None = None
     row_cores: np.ndarray | None = None
-    row_sum: sp.csr_matrix | None = None
     #: ``"pack"``: per bin (``Engine.COUNT_BINS``) other than the synaptic operations,
     #: what one spike of each folded source adds on its own core (added per block from
     #: the log of firing sources, :meth:`Counting._flush`)
@@ -130,7 +132,7 @@ def _pack_offset(eng: Engine, mats: list, dtype: Any, unit: np.ndarray, folded: 
     for gi in folded:
         for r0, m in mats[gi]:
             idx = m.indices if every else m.indices[np.repeat(unit, np.diff(m.indptr))]
-            events[r0:r0 + m.shape[0]] += np.bincount(idx, minlength=m.shape[0])
+            events[r0:r0 + m.shape[0]] += row_counts(idx, m.shape[0])
     if (bound + q * float(events.max(initial=0))) / g >= 2.0 ** mant:
         return None
     return q
@@ -151,7 +153,7 @@ def pack_counts(eng: Engine, mats: list, dtype: Any, max_payload: float = 1.0
     """The ``"pack"`` :class:`StackedCounts` of ``mats`` in ``dtype`` for a run whose
     payloads reach ``max_payload`` (integer sums only), or None where it does not apply
     (see the class)."""
-    if not eng.integer or not eng.groups or eng.count_mat.nnz == 0:
+    if not eng.integer or not eng.groups or eng.count_nnz == 0:
         return None
     unit = _unit_sources(eng)
     folded: list[int] = []
@@ -184,20 +186,21 @@ def pack_counts(eng: Engine, mats: list, dtype: Any, max_payload: float = 1.0
             pm.has_sorted_indices = m.has_sorted_indices
             blocks.append((r0, pm))
         out_mats[gi] = blocks
-    cms = eng.count_mat_step
-    residual = _keep_columns(cms, ~unit, cms.dtype)
+    # counted at the spike's step: the columns of the other sources only (the whole
+    # counter matrix is not made)
+    residual = None
+    if bool((~unit).any()):
+        residual = build_count_matrix(eng, keep=~unit)
+        residual = cast_data(residual, eng.count_dtype) if residual.nnz else None
     st = StackedCounts(mode="pack", mats=out_mats, extra=[None] * len(mats), rows=0,
                        regions=[], lag=d, carrier_delay=np.where(unit, d, -1),
-                       residual=residual if residual.nnz else None, tail=None, q=q,
+                       residual=residual, tail=None, q=q,
                        own_core=own)
     row_core = eng.slot_core[eng.row_slot]
-    if bool(np.all(np.diff(row_core) >= 0)):
-        starts = np.flatnonzero(np.r_[True, row_core[1:] != row_core[:-1]])
-        st.row_starts, st.row_cores = starts, row_core[starts]
-    else:
-        st.row_sum = sp.csr_matrix((np.ones(row_core.shape[0]), (row_core,
-                                    np.arange(row_core.shape[0]))),
-                                   shape=(eng.n_cores, eng.n_rows))
+    starts = np.flatnonzero(np.r_[True, row_core[1:] != row_core[:-1]])
+    st.row_starts, st.row_cores = starts, row_core[starts]
+    if np.array_equal(st.row_cores, np.arange(eng.n_cores)):
+        st.row_cores = None  # one run per core, in core order
     return st
 
 
@@ -208,10 +211,9 @@ def stack_counts(eng: Engine, mats: list, dtype: Any,
     ``dtype``): the first of ``modes`` that applies (``"pack"``, ``"stack"``); None where
     none does or the counts would not be exact in ``dtype`` (then :class:`Counting`
     walks ``count_mat_step`` per step)."""
-    cm = eng.count_mat
-    if cm.nnz == 0 or not eng.groups:
+    if eng.count_nnz == 0 or not eng.groups:
         return None
-    if np.dtype(dtype) == np.float32 and eng.count_mat_step.dtype != np.float32:
+    if np.dtype(dtype) == np.float32 and eng.count_dtype != np.float32:
         return None  # some per-step counter could exceed float32's exact integers
     for mode in modes:
         if mode == "pack" and integer_inputs:
@@ -222,6 +224,7 @@ def stack_counts(eng: Engine, mats: list, dtype: Any,
             break
     else:
         return None
+    cm = eng.count_mat
     n_src, bins = eng.n_src, cm.shape[0]
     unit = _unit_sources(eng)
     carrier = np.full(n_src, -1, dtype=np.int64)

@@ -305,6 +305,8 @@ class PartEngine(Engine):
         self.count_mat = mat
         rowmax = np.bincount(mat.indices, weights=mat.data, minlength=n_bins).max(initial=0)
         self.count_mat_step = mat.astype(np.float32) if rowmax < F32_EXACT else mat
+        self.count_dtype = self.count_mat_step.dtype
+        self.count_nnz = int(mat.nnz)
         self.count_slices = {k: slice(i * c, (i + 1) * c)
                              for i, k in enumerate(self.COUNT_BINS)}
         pair_of = np.searchsorted(self.pairs, pair_key[noc])

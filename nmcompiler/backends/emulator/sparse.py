@@ -7,11 +7,13 @@ Every result equals the straightforward one (docs/emulator.md, "Build").
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import scipy.sparse as sp
 
-__all__ = ["cast_data", "integer_valued", "abs_row_sums", "sort_uniform_columns",
-           "row_sums", "narrow_indices", "part_csc", "part_coo", "F32_EXACT"]
+__all__ = ["cast_data", "integer_valued", "abs_row_sums", "row_counts", "sort_uniform_columns",
+           "narrow_indices", "part_csc", "part_coo", "F32_EXACT"]
 
 #: elements per block of the blockwise checks
 BLOCK = 1 << 20
@@ -19,7 +21,7 @@ BLOCK = 1 << 20
 F32_EXACT = 2.0**24
 
 
-def cast_data(mat: sp.csc_matrix, dtype: type) -> sp.csc_matrix:
+def cast_data(mat: sp.csc_matrix, dtype: Any) -> sp.csc_matrix:
     """``mat.astype(dtype)`` sharing ``indices`` and ``indptr`` (scipy copies them)."""
     out = sp.csc_matrix((mat.data.astype(dtype), mat.indices, mat.indptr), shape=mat.shape,
                         copy=False)
@@ -49,6 +51,16 @@ def abs_row_sums(indices: np.ndarray, data: np.ndarray, n_rows: int) -> np.ndarr
     return out
 
 
+def row_counts(indices: np.ndarray, n_rows: int) -> np.ndarray:
+    """``bincount(indices, minlength=n_rows)`` (int64) block by block: no full-size
+    conversion of the indices to the platform integer."""
+    out = np.zeros(n_rows, dtype=np.int64)
+    step = max(BLOCK, 8 * n_rows)
+    for i in range(0, indices.shape[0], step):
+        out += np.bincount(indices[i:i + step], minlength=n_rows)
+    return out
+
+
 def sort_uniform_columns(indices: np.ndarray, data: np.ndarray, indptr: np.ndarray,
                          n_rows: int) -> tuple[np.ndarray, np.ndarray] | None:
     """Rows sorted within every column, data alongside, where every column holds the
@@ -62,7 +74,7 @@ def sort_uniform_columns(indices: np.ndarray, data: np.ndarray, indptr: np.ndarr
     if k < 2 or not np.all(counts == k) or int(indptr[0]) != 0:
         return None
     bits = int(k - 1).bit_length()
-    kt = np.int32 if (n_rows << bits) < 2**31 else np.int64
+    kt = np.int32 if (n_rows << bits) < 2**31 and indices.shape[0] < 2**31 else np.int64
     if (n_rows << bits) >= 2**62:
         return None
     keys = indices.astype(kt).reshape(-1, k)
@@ -71,22 +83,11 @@ def sort_uniform_columns(indices: np.ndarray, data: np.ndarray, indptr: np.ndarr
     keys.sort(axis=1)
     keys = keys.reshape(-1)
     pos = keys & kt((1 << bits) - 1)
-    pos += np.repeat(np.arange(0, counts.shape[0] * k, k, dtype=kt), k)
+    pos.reshape(-1, k)[...] += np.arange(0, counts.shape[0] * k, k, dtype=kt)[:, None]
     out_data = data[pos]
     del pos
     keys >>= bits
     return keys.astype(indices.dtype, copy=False), out_data
-
-
-def row_sums(data: np.ndarray, ip: np.ndarray) -> np.ndarray:
-    """Per row of a CSR layout (``ip``), the sum of its ``data`` (float64; exact for
-    integer counts below 2**53)."""
-    out = np.zeros(ip.shape[0] - 1)
-    if data.shape[0]:
-        nz = np.flatnonzero(np.diff(ip))
-        out[nz] = np.add.reduceat(data, ip[nz], dtype=np.int64 if data.dtype.kind in "iu"
-                                  else np.float64)
-    return out
 
 
 def narrow_indices(mat: sp.spmatrix) -> None:

@@ -200,6 +200,31 @@ def prepare_weights(
     return w.astype(_I32)
 
 
+def synapse_weights(weights: np.ndarray, *, weight_shift: int, weight_exp: int,
+                    num_weight_bits: int = 8, sign_mode: str | None = None,
+                    block: int = 1 << 22) -> tuple[np.ndarray, str]:
+    """Float weights as Lava's Dense/Sparse apply them, in float64, and the sign mode:
+    mantissas ``rint(w / 2**weight_shift)``, :func:`prepare_weights` (the sign mode Lava
+    infers from the mantissas, :func:`sign_mode_of`, unless given), times
+    ``2**weight_exp`` where it is positive (a negative exponent shifts the sum, not each
+    weight). Computed ``block`` entries at a time into one output array (no full-size
+    temporaries); the values are those of the whole-array formulas."""
+    w = np.asarray(weights).reshape(-1)
+    scale = 2.0 ** int(weight_shift)
+    if sign_mode is None:
+        # rint is monotone: the mantissas' extremes are those of the extremes
+        lo_hi = (np.array([w.min(), w.max()]) if w.size else np.zeros(0)) / scale
+        sign_mode = sign_mode_of(np.rint(lo_hi))
+    out = np.empty(w.shape[0], dtype=np.float64)
+    for i in range(0, w.shape[0], block):
+        out[i:i + block] = prepare_weights(np.rint(w[i:i + block] / scale),
+                                           num_weight_bits=num_weight_bits,
+                                           sign_mode=sign_mode)
+    if weight_exp > 0:
+        out *= float(2 ** int(weight_exp))
+    return out.reshape(np.shape(weights)), sign_mode
+
+
 def effective_weights(weights: np.ndarray, weight_exp: int, **kw: Any) -> np.ndarray:
     """Per-synapse effective weight ``prepare_weights(w) * 2**weight_exp`` (float64).
 

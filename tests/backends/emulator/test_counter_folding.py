@@ -149,3 +149,26 @@ def test_packing_refused_where_the_sums_would_not_stay_exact(tmp_path, monkeypat
     out, modes = _runs(eng, x, steps, monkeypatch)
     assert modes[("pack",)] is None and modes[("pack", "stack")] == "stack"
     _assert_equal(out[()], out[("pack", "stack")])
+
+
+@pytest.mark.parametrize("base,graded", [("loihi2", False), ("spinnaker", True)])
+def test_a_packed_run_does_not_make_the_counter_matrix(base, graded, tmp_path):
+    """The counter matrix is made on first use: a ``"pack"`` run counts the inputs and
+    graded sources from their own columns only, and what the engine says of the matrix
+    before making it (entries, the kernel's dtype) is what the made matrix has."""
+    net, n_in = _one_delay_network(11, 1, graded=graded)
+    eng = _engine(net, tmp_path, base, 11)
+    steps = 9
+    x = {"in": (np.random.default_rng(11).random((steps, n_in)) < 0.5) * 1.0}
+    res = eng.run(x, steps)
+    st = eng.prepare_counting()
+    assert st is not None and st.mode == "pack" and st.residual is not None
+    assert eng._count_mat is None and res.counters["input"].sum() > 0
+    # the residual is the counter matrix's columns of the sources that are not packed
+    full = eng.count_mat
+    assert full.nnz == eng.count_nnz
+    free = st.carrier_delay < 0
+    np.testing.assert_array_equal(st.residual.toarray(), full.toarray() * free[None, :])
+    rowmax = np.abs(full).sum(axis=1).max()
+    assert eng.count_dtype == (np.float32 if rowmax < 2**24 else np.float64)
+    assert eng.count_mat_step.dtype == eng.count_dtype
