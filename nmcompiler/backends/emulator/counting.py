@@ -15,7 +15,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse import _sparsetools as _st
 
-from .sparse import F32_EXACT, abs_row_sums, narrow_indices, row_counts
+from .sparse import F32_EXACT, narrow_indices, row_counts
 
 if TYPE_CHECKING:
     from .costs import MeshPlan
@@ -322,7 +322,8 @@ def count_layout(eng: Engine, tot: sp.csr_matrix, ip: np.ndarray, neuron: np.nda
     n_inp = int(ip[-1] - ip[n])
     eng.count_nnz = int(tot.nnz + (eng._src_msgs > 0).sum() + (eng._src_local > 0).sum()
                         + n_inp + neuron.sum())
-    per_bin = [abs_row_sums(tot.indices, tot.data, c),
+    per_bin = [np.bincount(eng.slot_core[eng.row_slot], weights=eng.row_degree,
+                           minlength=c),
                np.bincount(eng.src_core[neuron], weights=eng._src_msgs[neuron], minlength=c),
                np.bincount(eng.src_core[neuron], weights=eng._src_local[neuron],
                            minlength=c),

@@ -60,6 +60,7 @@ from .sparse import (
     narrow_indices,
     part_coo,
     part_csc,
+    row_counts,
 )
 
 __all__ = ["Engine", "EngineResult"]
@@ -358,8 +359,10 @@ class Engine:
         self.max_delay = max((g[0] for g in self.groups), default=0)
         # exactness bound of float32 accumulation (per row: sum |w| x largest payload)
         absrow = np.zeros(n_rows)
+        self.row_degree = np.zeros(n_rows, dtype=np.int64)  # synapses per row
         for _, _, _, m in self.groups:
             absrow += abs_row_sums(m.indices, m.data, n_rows)
+            self.row_degree += row_counts(m.indices, n_rows)
         self.row_abs_max = float(absrow.max(initial=0.0))
         self.max_pop_payload = float(max(1, int(self.params.graded_max.max(initial=0))))
         self._mats32: list | None = None
@@ -527,9 +530,7 @@ class Engine:
     def count_mat_step(self) -> sp.csc_matrix:
         """:attr:`count_mat` as the per-step kernel reads it (:attr:`count_dtype`)."""
         if self._count_mat_step is None:
-            m = self.count_mat
-            self._count_mat_step = cast_data(m, np.float32) if (
-                self.count_dtype == np.float32) else m
+            self._count_mat_step = cast_data(self.count_mat, self.count_dtype)
         return self._count_mat_step
 
     @count_mat_step.setter

@@ -129,6 +129,9 @@ def _pack_offset(eng: Engine, mats: list, dtype: Any, unit: np.ndarray, folded: 
     q = max(q, 2.0 * g)
     events = np.zeros(eng.n_rows, dtype=np.int64)
     every = bool(unit.all())
+    if every and len(folded) == len(mats):  # every synapse is folded
+        events = eng.row_degree
+        folded = []
     for gi in folded:
         for r0, m in mats[gi]:
             idx = m.indices if every else m.indices[np.repeat(unit, np.diff(m.indptr))]
@@ -177,10 +180,10 @@ def pack_counts(eng: Engine, mats: list, dtype: Any, max_payload: float = 1.0
     for gi in folded:
         blocks = []
         for r0, m in mats[gi]:
-            data = m.data.copy()
             if every:
-                data += np.dtype(dtype).type(q)
+                data = np.add(m.data, np.dtype(dtype).type(q), dtype=m.data.dtype)
             else:
+                data = m.data.copy()
                 data[np.repeat(unit, np.diff(m.indptr))] += np.dtype(dtype).type(q)
             pm = sp.csc_matrix((data, m.indices, m.indptr), shape=m.shape, copy=False)
             pm.has_sorted_indices = m.has_sorted_indices

@@ -22,8 +22,10 @@ F32_EXACT = 2.0**24
 
 
 def cast_data(mat: sp.csc_matrix, dtype: Any) -> sp.csc_matrix:
-    """``mat.astype(dtype)`` sharing ``indices`` and ``indptr`` (scipy copies them)."""
-    out = sp.csc_matrix((mat.data.astype(dtype), mat.indices, mat.indptr), shape=mat.shape,
+    """``mat.astype(dtype)`` sharing ``indices`` and ``indptr`` (scipy copies them), and
+    ``data`` too where it is in ``dtype`` already."""
+    out = sp.csc_matrix((mat.data.astype(dtype, copy=False), mat.indices, mat.indptr),
+                        shape=mat.shape,
                         copy=False)
     out.has_sorted_indices = mat.has_sorted_indices
     out.has_canonical_format = mat.has_canonical_format
