@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from .folding import StackedCounts
 
 __all__ = ["Counting", "build_count_matrix", "count_layout", "synapses_per_core",
-           "concat_active", "core_pairs",
+           "own_core_entries", "concat_active", "core_pairs",
            "core_trees", "source_costs", "link_totals", "per_population", "source_pairs",
            "source_links"]
 
@@ -430,6 +430,28 @@ def _chunks(eng: Engine, it: type = np.int64):
         if e1 > e0:
             a = np.repeat(eng.src_core[s0:s1].astype(it), np.diff(ip[s0:s1 + 1]))
             yield s0, s1, a, eng._noc_core[e0:e1].astype(it)
+
+
+def own_core_entries(eng: Engine, core: np.ndarray, ip: np.ndarray
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """Per source, 1 where one of its destination cores (``core``, CSR by ``ip``) is its
+    own; and the neuron sources' other destination cores, in source order (CSR by
+    ``_noc_ptr``: their messages). A chunk of sources at a time (no temporaries the size
+    of the entries)."""
+    n = eng.N
+    has_local = np.zeros(eng.n_src, dtype=np.int64)
+    out = np.empty(int(ip[n]), dtype=np.int32 if eng.n_cores < 2**31 else np.int64)
+    own_core = eng.src_core.astype(core.dtype)
+    w = 0
+    for s0, s1 in _ranges(ip[:n + 1]):
+        e0, e1 = int(ip[s0]), int(ip[s1])
+        own = np.repeat(own_core[s0:s1], np.diff(ip[s0:s1 + 1])) == core[e0:e1]
+        hit = np.flatnonzero(own)
+        has_local[s0 + np.searchsorted(ip[s0:s1 + 1] - e0, hit, side="right") - 1] = 1
+        rest = core[e0:e1][~own]
+        out[w:w + rest.shape[0]] = rest
+        w += rest.shape[0]
+    return has_local, out[:w]
 
 
 def _leg_plan(eng: Engine, legs: tuple, c: int, ex: int

@@ -428,12 +428,10 @@ class Engine:
         src_core[:self.N] = self.slot_core
         self.src_core = src_core
         neuron = src_core >= 0
-        # the entry on the source's own core, if any (at most one per source)
-        local_mask = np.repeat(src_core.astype(core.dtype), nnz)
-        local_mask = local_mask == core
-        loc = np.flatnonzero(local_mask)
-        has_local = np.zeros(n_src, dtype=np.int64)
-        has_local[np.searchsorted(ip, loc, side="right") - 1] = 1
+        # the entry on the source's own core, if any (at most one per source), and the
+        # inter-core entries (source, destination core), CSR over the sources: the core
+        # pairs, the per-source costs and the messages per pair are made from them
+        has_local, self._noc_core = _cnt.own_core_entries(self, core, ip)
         #: per source: synapses (all cores), destination cores, messages (other cores),
         #: a local delivery (0 / 1); the counter matrix's column is made of them
         self.sops_per_src = sum((np.diff(m.indptr) for *_, m in self.groups),
@@ -441,16 +439,9 @@ class Engine:
         self._src_msgs = np.where(neuron, nnz - has_local, 0)
         self._src_local = has_local
         _cnt.count_layout(self, tot, ip, neuron)  # the counter matrix: made on first use
-        # the inter-core entries (source, destination core), CSR over the sources: the
-        # core pairs, the per-source costs and the messages per pair are made from them
-        keep = ~local_mask
-        del local_mask
-        keep[int(ip[self.N]):] = False  # an input's entries are not messages
         self._noc_ptr = np.zeros(n_src + 1, dtype=np.int64)
         np.cumsum(self._src_msgs, out=self._noc_ptr[1:])
-        self._noc_core = core[keep].astype(
-            np.int32 if self.n_cores < 2**31 else np.int64, copy=False)
-        del keep, core, loc
+        del core
         self._pairs: np.ndarray | None = None
         self._src_pair: sp.csr_matrix | None = None
         self._pairs_attached = False

@@ -64,11 +64,17 @@ def row_counts(indices: np.ndarray, n_rows: int) -> np.ndarray:
 
 
 def sort_uniform_columns(indices: np.ndarray, data: np.ndarray, indptr: np.ndarray,
-                         n_rows: int) -> tuple[np.ndarray, np.ndarray] | None:
+                         n_rows: int, *, in_place: bool = False
+                         ) -> tuple[np.ndarray, np.ndarray] | None:
     """Rows sorted within every column, data alongside, where every column holds the
     same number ``k`` of entries (fixed fan-out): one vectorised sort of the
     ``(n_cols, k)`` array of ``row << bits | position`` keys (ties keep their order).
-    None where the columns differ in length (then scipy sorts)."""
+    None where the columns differ in length (then scipy sorts).
+
+    The rows come back in the narrowest integer type that holds the keys (int32 up to
+    2**31 / 2**bits rows), the data in ``data`` itself with ``in_place`` (else a new
+    array); the data are moved a block of columns at a time, so the only full-size new
+    array is the rows' (fresh memory is slow to touch: docs/benchmarks.md)."""
     counts = np.diff(indptr)
     if counts.shape[0] == 0:
         return None
@@ -83,13 +89,17 @@ def sort_uniform_columns(indices: np.ndarray, data: np.ndarray, indptr: np.ndarr
     keys <<= bits
     keys |= np.arange(k, dtype=kt)
     keys.sort(axis=1)
-    keys = keys.reshape(-1)
-    pos = keys & kt((1 << bits) - 1)
-    pos.reshape(-1, k)[...] += np.arange(0, counts.shape[0] * k, k, dtype=kt)[:, None]
-    out_data = data[pos]
-    del pos
+    out = data if in_place else np.empty_like(data)
+    low = kt((1 << bits) - 1)
+    step = max(1, BLOCK // k)
+    for c0 in range(0, keys.shape[0], step):
+        kb = keys[c0:c0 + step]
+        pos = kb & low  # a column's positions, then the block's
+        pos += np.arange(0, kb.shape[0] * k, k, dtype=kt)[:, None]
+        blk = data[c0 * k:(c0 + kb.shape[0]) * k]
+        out[c0 * k:(c0 + kb.shape[0]) * k] = blk[pos.reshape(-1)]  # read before written
     keys >>= bits
-    return keys.astype(indices.dtype, copy=False), out_data
+    return keys.reshape(-1), out
 
 
 def narrow_indices(mat: sp.spmatrix) -> None:
@@ -114,8 +124,9 @@ def part_csc(part: tuple, n_rows: int, n_src: int) -> sp.csc_matrix:
     ip[:s0] = 0
     ip[s0:s0 + m + 1] = indptr
     ip[s0 + m + 1:] = nnz
-    srt = sort_uniform_columns(np.asarray(conn.indices), np.asarray(w, dtype=np.float64),
-                               indptr, n_rows)
+    data = np.asarray(w, dtype=np.float64)
+    srt = sort_uniform_columns(np.asarray(conn.indices), data, indptr, n_rows,
+                               in_place=not np.may_share_memory(data, conn.weight))
     if srt is not None:  # new arrays: the IR's are not touched
         ind, data = srt[0].astype(idx_t, copy=False), srt[1]
     else:

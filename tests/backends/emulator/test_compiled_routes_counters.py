@@ -21,7 +21,7 @@ from emu_nets import target_file
 
 from nmcompiler import ir
 from nmcompiler.api import compile as compile_network
-from nmcompiler.backends.emulator import EmulatorBackend
+from nmcompiler.backends.emulator import EmulatorBackend, counting
 from nmcompiler.backends.emulator.counting import link_totals
 
 
@@ -147,8 +147,14 @@ def _reference(cn, res, inputs):
     return messages, sops, hops
 
 
-@pytest.mark.parametrize("base", ["loihi2", "spinnaker"])
-def test_compiled_counters_and_link_hops_follow_the_routes(base, tmp_path, monkeypatch):
+@pytest.mark.parametrize("base,chunk", [("loihi2", None), ("spinnaker", None),
+                                        ("loihi2", 5), ("spinnaker", 5)])
+def test_compiled_counters_and_link_hops_follow_the_routes(base, chunk, tmp_path,
+                                                           monkeypatch):
+    """``chunk``: the engine's per-entry work (own-core entries, route costs, link legs)
+    done a few entries at a time, as on a network of 1e8 synapses."""
+    if chunk is not None:
+        monkeypatch.setattr(counting, "CHUNK", chunk)
     net, x = _net(1)
     # few neurons per core and (loihi2) several chips, so that routes cross many links
     path = target_file(tmp_path, f"small_{base}", 8, base=base)

@@ -8,6 +8,7 @@ import scipy.sparse as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from nmcompiler.backends.emulator import sparse
 from nmcompiler.backends.emulator.sparse import (
     abs_row_sums,
     cast_data,
@@ -26,15 +27,21 @@ def test_uniform_column_sort_equals_scipys_canonical_form(n_cols, k, n_rows, see
     ip = np.arange(0, (n_cols + 1) * k, k, dtype=np.int32)
     want = sp.csc_matrix((data.copy(), ind.copy(), ip.copy()), shape=(n_rows, n_cols))
     want.sum_duplicates()
-    srt = sort_uniform_columns(ind, data, ip, n_rows)
-    assert srt is not None
-    assert srt[0].dtype == ind.dtype
-    got = sp.csc_matrix((srt[1], srt[0], ip.copy()), shape=(n_rows, n_cols))
-    got.has_sorted_indices = True
-    got.sum_duplicates()
-    np.testing.assert_array_equal(got.indptr, want.indptr)
-    np.testing.assert_array_equal(got.indices, want.indices)
-    np.testing.assert_array_equal(got.data, want.data)
+    for in_place, block in ((False, sparse.BLOCK), (True, sparse.BLOCK), (True, 3 * k)):
+        arg = data.copy()
+        old, sparse.BLOCK = sparse.BLOCK, block  # blocks of 3 columns
+        try:
+            srt = sort_uniform_columns(ind, arg, ip, n_rows, in_place=in_place)
+        finally:
+            sparse.BLOCK = old
+        assert srt is not None
+        assert srt[0].dtype == ind.dtype and (srt[1] is arg) == in_place
+        got = sp.csc_matrix((srt[1], srt[0], ip.copy()), shape=(n_rows, n_cols))
+        got.has_sorted_indices = True
+        got.sum_duplicates()
+        np.testing.assert_array_equal(got.indptr, want.indptr)
+        np.testing.assert_array_equal(got.indices, want.indices)
+        np.testing.assert_array_equal(got.data, want.data)
 
 
 def test_uneven_columns_are_left_to_scipy():
