@@ -429,21 +429,29 @@ class MeshNoC(NoC):
 
     def _gather(self, right: np.ndarray, left: np.ndarray, up: np.ndarray,
                 down: np.ndarray) -> np.ndarray:
-        """Per-link load from the four direction grids (``right[y, x]``: x -> x+1, ...)."""
-        t = self.topo
-        ex, ey = self.extent
-        xy = np.asarray(self.node_coords(), dtype=np.int64)
-        links = np.asarray(self.links(), dtype=np.int64).reshape(-1, 2)
-        la, lb = xy[links[:, 0]], xy[links[:, 1]]
-        ddx = _signed(lb[:, 0] - la[:, 0], ex, bool(t.wrap[0]))
-        ddy = _signed(lb[:, 1] - la[:, 1], ey, bool(t.wrap[1]))
-        out = np.zeros(links.shape[0], dtype=np.int64)
-        xa, ya = la[:, 0], la[:, 1]
-        out = np.where((ddx == 1) & (ddy == 0), right[ya, xa], out)
-        out = np.where((ddx == -1) & (ddy == 0), left[ya, xa], out)
-        out = np.where((ddy == 1) & (ddx == 0), up[xa, ya], out)
-        out = np.where((ddy == -1) & (ddx == 0), down[xa, ya], out)
-        return out
+        """Per-link load from the four direction grids (``right[y, x]``: x -> x+1, ...):
+        where each link sits in the four grids side by side is found once (cached)."""
+        at = self._cache.get("gather_at")
+        if at is None:
+            t = self.topo
+            ex, ey = self.extent
+            xy = np.asarray(self.node_coords(), dtype=np.int64)
+            links = np.asarray(self.links(), dtype=np.int64).reshape(-1, 2)
+            la, lb = xy[links[:, 0]], xy[links[:, 1]]
+            ddx = _signed(lb[:, 0] - la[:, 0], ex, bool(t.wrap[0]))
+            ddy = _signed(lb[:, 1] - la[:, 1], ey, bool(t.wrap[1]))
+            xa, ya = la[:, 0], la[:, 1]
+            size = ex * ey
+            # right, left: [y, x]; up, down: [x, y]; a link in none of them: the zero cell
+            at = np.full(links.shape[0], 4 * size, dtype=np.int64)
+            at = np.where((ddx == 1) & (ddy == 0), ya * ex + xa, at)
+            at = np.where((ddx == -1) & (ddy == 0), size + ya * ex + xa, at)
+            at = np.where((ddy == 1) & (ddx == 0), 2 * size + xa * ey + ya, at)
+            at = np.where((ddy == -1) & (ddx == 0), 3 * size + xa * ey + ya, at)
+            self._cache["gather_at"] = at
+        flat = np.concatenate([np.asarray(g, dtype=np.int64).reshape(-1)
+                               for g in (right, left, up, down)] + [np.zeros(1, np.int64)])
+        return flat[at]
 
     def gather_loads(self, right: np.ndarray, left: np.ndarray, up: np.ndarray,
                      down: np.ndarray) -> np.ndarray:

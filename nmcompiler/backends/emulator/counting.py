@@ -73,7 +73,6 @@ class Counting:
                             dtype=eng.count_dtype)
         self.t0 = 0
         self._ev: np.ndarray | None = None
-        self._qev: np.ndarray | None = None
         self.log: list[tuple[int, np.ndarray, np.ndarray]] = []
         rows = steps if self.keep_core else 1
         # integer counters (exact): int32 per step where a step's count on a core stays
@@ -124,19 +123,22 @@ class Counting:
         row, added per core to the counters of step ``t - lag``."""
         st = self.stacked
         rows = acc[:, :self.eng.n_rows]
-        q = rows.dtype.type(st.q)
-        # a row holds S + q x events with |S| < q / 2: events = rint(row / q), exactly
-        # (a power-of-two scaling, no rounding), and S = row - q x events
+        # a row holds S + q x events with |S| < q / 2 and |row| < 2**(m-2) x q
+        # (folding._pack_offset): adding M = 1.5 x 2**(m-1) x q rounds it to the nearest
+        # multiple of q (the spacing of floats in [2**(m-1) q, 2**m q)), exactly
+        # q x events; subtracting M again is exact, and S = row - q x events
+        m = np.finfo(rows.dtype).nmant + 1
+        big = rows.dtype.type(1.5 * 2.0 ** (m - 1) * st.q)
         if self._ev is None or self._ev.shape != rows.shape:
-            self._ev, self._qev = np.empty_like(rows), np.empty_like(rows)
-        ev, qev = self._ev, self._qev
-        np.multiply(rows, 1 / q, out=ev)
-        np.rint(ev, out=ev)
-        np.multiply(ev, q, out=qev)
+            self._ev = np.empty_like(rows)
+        qev = self._ev
+        np.add(rows, big, out=qev)
+        qev -= big
         rows -= qev
         sl = self.eng.count_slices["sops"]
         dst = self.buf[t - self.lag - self.t0][:, sl]
-        runs = np.add.reduceat(ev, st.row_starts, axis=1)
+        runs = np.add.reduceat(qev, st.row_starts, axis=1)  # q x events per run of rows
+        runs *= rows.dtype.type(1.0 / st.q)
         if st.row_cores is None:
             dst += runs
         else:

@@ -35,7 +35,9 @@ class StackedCounts:
     * ``"pack"``: every such source's synapse weights carry ``+ q`` (a power of two above
       twice the largest possible row sum), so the accumulator of a row holds its weighted
       sum plus ``q`` times its synaptic events; :meth:`Counting.unpack` splits the two
-      exactly (``floor((acc + q/2) / q)``) before the neurons read the sums, and adds the
+      exactly (``q x events = (acc + M) - M``, ``M = 1.5 x 2**(m-1) x q`` with ``m`` the
+      dtype's mantissa bits: the float addition rounds to a multiple of ``q``) before the
+      neurons read the sums, and adds the
       events per core. Used where every such source's synapses share one delay ``d >= 1``
       and the packed sums stay exact integers in the accumulator's dtype (the weights'
       common power-of-two factor counts: the sums are its multiples).
@@ -136,8 +138,9 @@ def _pack_offset(eng: Engine, mats: list, dtype: Any, unit: np.ndarray, folded: 
         for r0, m in mats[gi]:
             idx = m.indices if every else m.indices[np.repeat(unit, np.diff(m.indptr))]
             events[r0:r0 + m.shape[0]] += row_counts(idx, m.shape[0])
-    if (bound + q * float(events.max(initial=0))) / g >= 2.0 ** mant:
-        return None
+    e_max = float(events.max(initial=0))
+    if (bound + q * e_max) / g >= 2.0 ** mant or e_max + 0.5 >= 2.0 ** (mant - 2):
+        return None  # (the second: Counting.unpack's rounding by adding 1.5 x 2**(m-1) q)
     return q
 
 

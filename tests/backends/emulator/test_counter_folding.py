@@ -172,3 +172,26 @@ def test_a_packed_run_does_not_make_the_counter_matrix(base, graded, tmp_path):
     rowmax = np.abs(full).sum(axis=1).max()
     assert eng.count_dtype == (np.float32 if rowmax < 2**24 else np.float64)
     assert eng.count_mat_step.dtype == eng.count_dtype
+
+
+@pytest.mark.parametrize("base", ["loihi2", "spinnaker"])
+def test_unpack_splits_rows_at_the_extremes_of_the_weighted_sum(base, tmp_path):
+    """A packed row holds ``S + q x events`` with ``|S| < q / 2``: the split must give
+    ``S`` and ``events`` back exactly for every such row, sums next to ``+- q / 2``
+    included (a random network's rows rarely come near them)."""
+    net, _ = _one_delay_network(12, 1, graded=False)
+    eng = _engine(net, tmp_path, base, 12)
+    st = eng.prepare_counting()
+    assert st is not None and st.mode == "pack"
+    q, n = st.q, eng.n_rows
+    rng = np.random.default_rng(12)
+    s = rng.integers(-(q // 2) + 1, q // 2, n).astype(float)
+    s[:4] = [q / 2 - 1, -(q / 2 - 1), 0.0, 1.0]
+    ev = rng.integers(0, 60, n).astype(float)
+    cnt = Counting(eng, 3, 1, stacked=st)
+    acc = (s + q * ev).astype(np.float32)[None, :]
+    assert np.array_equal(acc[0].astype(float), s + q * ev)  # exact in float32
+    cnt.unpack(st.lag, acc)
+    np.testing.assert_array_equal(acc[0], s)
+    want = np.bincount(eng.slot_core[eng.row_slot], weights=ev, minlength=eng.n_cores)
+    np.testing.assert_array_equal(cnt.buf[0, 0, eng.count_slices["sops"]], want)
