@@ -26,7 +26,7 @@ emulator's. The load average is printed at the start, after each size and at the
 Run: ``.venv/bin/python bench/emulator_speed.py [--write] [--quick] [--sizes N ...]
 [--compare-up-to N] [--brian2-targets numpy cython] [--targets loihi2 spinnaker]
 [--compiled-sizes N ...] [--compiled-steps T] [--compiled-steps-large T] [--repeats R]
-[--nest-up-to N] [--generic-build N] [--only-compiled]``.
+[--repeats-large R] [--nest-up-to N] [--generic-build N] [--only-compiled]``.
 
 The compiled rows take the user's path (``compile`` for ``loihi2`` / ``spinnaker``, their
 multi-chip variants ``loihi2:halapoint`` / ``spinnaker:spinn5x12`` where the network does
@@ -338,7 +338,8 @@ def compiled_section(args) -> None:
         counts = {}
         for tgt in args.targets:
             out = Path(tmp.name) / f"{tgt.replace(':', '_')}_{n}"
-            r = compiled_child(n, tgt, steps_c, min(args.repeats, 2) if big else args.repeats,
+            r = compiled_child(n, tgt, steps_c,
+                               min(args.repeats, args.repeats_large) if big else args.repeats,
                                out)
             r.update(n=n, k=k, steps=steps_c, load=_load())
             comp_rows.append(r)
@@ -375,7 +376,8 @@ def compiled_section(args) -> None:
         "compiled network (its partition, placement and routes), then runs with counters "
         "and the cost model on (time and energy per step, link hops, the backend's "
         "Counters) and off, interleaved (on, off, on, off, ...), "
-        f"{args.repeats} of each (at most 2 above 1e5 neurons); best wall and best CPU "
+        f"{args.repeats} of each (at most {args.repeats_large} above 1e5 neurons); best wall "
+        "and best CPU "
         "seconds of each; each row in its "
         "own process. Overhead = on / off - 1 (wall; CPU: the process's own CPU time, "
         "which other work on the shared machine inflates less). Events/s = synaptic "
@@ -465,6 +467,8 @@ def main() -> None:
                     help="steps of the compiled rows above 1e5 neurons")
     ap.add_argument("--repeats", type=int, default=3,
                     help="interleaved on / off run pairs per compiled row")
+    ap.add_argument("--repeats-large", type=int, default=3,
+                    help="at most this many run pairs per compiled row above 1e5 neurons")
     ap.add_argument("--nest-up-to", type=int, default=100_000,
                     help="run NEST on the compiled rows' network up to this size")
     ap.add_argument("--only-compiled", action="store_true",

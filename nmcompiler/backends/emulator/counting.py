@@ -73,6 +73,7 @@ class Counting:
                             dtype=eng.count_dtype)
         self.t0 = 0
         self._ev: np.ndarray | None = None
+        self._sops = eng.count_slices["sops"]
         self.log: list[tuple[int, np.ndarray, np.ndarray]] = []
         rows = steps if self.keep_core else 1
         # integer counters (exact): int32 per step where a step's count on a core stays
@@ -127,18 +128,18 @@ class Counting:
         # (folding._pack_offset): adding M = 1.5 x 2**(m-1) x q rounds it to the nearest
         # multiple of q (the spacing of floats in [2**(m-1) q, 2**m q)), exactly
         # q x events; subtracting M again is exact, and S = row - q x events
-        m = np.finfo(rows.dtype).nmant + 1
-        big = rows.dtype.type(1.5 * 2.0 ** (m - 1) * st.q)
         if self._ev is None or self._ev.shape != rows.shape:
+            m = np.finfo(rows.dtype).nmant + 1
             self._ev = np.empty_like(rows)
-        qev = self._ev
+            self._big = rows.dtype.type(1.5 * 2.0 ** (m - 1) * st.q)
+            self._inv_q = rows.dtype.type(1.0 / st.q)
+        qev, big = self._ev, self._big
         np.add(rows, big, out=qev)
         qev -= big
         rows -= qev
-        sl = self.eng.count_slices["sops"]
-        dst = self.buf[t - self.lag - self.t0][:, sl]
+        dst = self.buf[t - self.lag - self.t0][:, self._sops]
         runs = np.add.reduceat(qev, st.row_starts, axis=1)  # q x events per run of rows
-        runs *= rows.dtype.type(1.0 / st.q)
+        runs *= self._inv_q
         if st.row_cores is None:
             dst += runs
         else:
@@ -190,8 +191,8 @@ class Counting:
         blk = self.buf[:nb].astype(np.float64)  # exact integers either way
         c = eng.n_cores
         if log:
-            j = np.concatenate([np.full(s.shape[0], jj, dtype=np.int64)
-                                for jj, _, s in log])
+            j = np.repeat(np.array([jj for jj, _, _ in log], dtype=np.int64),
+                          [s.shape[0] for _, _, s in log])
             b = np.concatenate([bb for _, bb, _ in log])
             src = np.concatenate([s for _, _, s in log])
         else:
