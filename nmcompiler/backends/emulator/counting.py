@@ -152,7 +152,7 @@ class Counting:
         folded groups into a scratch accumulator and split as :meth:`unpack` splits a
         step's, booked to step ``t``."""
         st, eng = self.stacked, self.eng
-        blocks = [b for (d, binary, _, _), mats in zip(eng.groups, st.mats, strict=True)
+        blocks = [b for (d, *_), mats in zip(eng.groups, st.mats, strict=True)
                   if d == self.lag for b in mats]
         if not blocks:
             return
