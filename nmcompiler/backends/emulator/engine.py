@@ -511,6 +511,7 @@ class Engine:
         walk by ``"pack"`` never needs it (docs/emulator.md, "Counters")."""
         if self._count_mat is None:
             self._count_mat = _cnt.build_count_matrix(self)
+            self._count_src = None  # what it was made from: not needed again
         return self._count_mat
 
     @count_mat.setter

@@ -196,8 +196,10 @@ def pack_counts(eng: Engine, mats: list, dtype: Any, max_payload: float = 1.0
     # counter matrix is not made)
     residual = None
     if bool((~unit).any()):
-        residual = build_count_matrix(eng, keep=~unit)
-        residual = cast_data(residual, eng.count_dtype) if residual.nnz else None
+        residual = (_keep_columns(eng.count_mat_step, ~unit, eng.count_dtype)
+                    if eng._count_mat is not None else
+                    cast_data(build_count_matrix(eng, keep=~unit), eng.count_dtype))
+        residual = residual if residual.nnz else None
     st = StackedCounts(mode="pack", mats=out_mats, extra=[None] * len(mats), rows=0,
                        regions=[], lag=d, carrier_delay=np.where(unit, d, -1),
                        residual=residual, tail=None, q=q,
