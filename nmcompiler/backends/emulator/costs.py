@@ -127,7 +127,7 @@ class CostTables:
         self.pair_energy = np.zeros(0)
         self.pair_hops = np.zeros(0, dtype=np.int64)
         self._pair_link: sp.csr_matrix | None = None
-        self._core_xy: tuple[np.ndarray, ...] | None = None
+        self._legs: tuple[np.ndarray, np.ndarray] | None = None
         #: ``(n_cores, n_links)`` links of every core's multicast tree (multicast targets)
         self.core_link: sp.csr_matrix | None = None
         self.multicast = bool(target.noc.multicast_tables)
@@ -188,11 +188,7 @@ class CostTables:
         elif tab[0] == "mesh":
             t = noc.topo
             ex, ey = noc.extent
-            if self._core_xy is None:  # per logical core, its router's (column, row)
-                legs = self.mesh_legs()
-                assert legs is not None  # mesh tables: a mesh without holes
-                self._core_xy = tuple(v.astype(np.int32) for v in legs)
-            xc, yc = self._core_xy
+            xc, yc = self.mesh_legs()  # type: ignore[misc]
             ax = np.abs(_signed(xc[b] - xc[a], ex, bool(t.wrap[0])))
             ay = np.abs(_signed(yc[b] - yc[a], ey, bool(t.wrap[1])))
             hops = ax + ay
@@ -246,12 +242,15 @@ class CostTables:
         return self._pair_link
 
     def mesh_legs(self) -> tuple[np.ndarray, np.ndarray] | None:
-        """On a mesh without holes: ``(column, row)`` of every logical core's router, for
-        :meth:`mesh_loads`; None elsewhere."""
+        """On a mesh without holes: ``(column, row)`` of every logical core's router
+        (int32, made once), for :meth:`pair_costs` and :meth:`mesh_plan`; None
+        elsewhere."""
         if self._tables is None or self._tables[0] != "mesh":
             return None
-        xy = self.target.noc.node_coords()
-        return xy[self.node, 0], xy[self.node, 1]
+        if self._legs is None:
+            xy = np.asarray(self.target.noc.node_coords())
+            self._legs = (xy[self.node, 0].astype(np.int32), xy[self.node, 1].astype(np.int32))
+        return self._legs
 
     def mesh_plan(self, x_keys: np.ndarray, y_keys: np.ndarray) -> MeshPlan:
         """The fixed part of the loads of x-then-y unicast routes given by their legs

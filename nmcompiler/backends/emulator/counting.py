@@ -295,8 +295,7 @@ def synapses_per_core(eng: Engine) -> sp.csr_matrix:
     core32 = eng.slot_core.astype(np.int32 if c < 2**31 else np.int64)
     tot = None
     if c == 1:  # one core: a source's synapses per core are its synapses
-        per = sum((np.diff(m.indptr).astype(np.int64) for *_, m in eng.groups),
-                  np.zeros(n_src, dtype=np.int64))
+        per = eng.sops_per_src.astype(np.int64)
         has = np.flatnonzero(per)
         ip = np.zeros(n_src + 1, dtype=np.int64)
         ip[1:] = np.cumsum(per > 0)

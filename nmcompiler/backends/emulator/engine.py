@@ -419,6 +419,10 @@ class Engine:
     def _build_counting(self) -> None:
         """Per source: its destination cores and synapses on each, then the counter matrix."""
         n_src = self.n_src
+        #: per source: synapses (all cores); with destination cores, messages (other
+        #: cores) and a local delivery (0 / 1), the counter matrix's column is made of them
+        self.sops_per_src = sum((np.diff(m.indptr) for *_, m in self.groups),
+                                np.zeros(n_src, dtype=np.int64)).astype(np.float64)
         tot = _cnt.synapses_per_core(self)
         tot.sum_duplicates()  # per source, its destination cores in order
         ip = tot.indptr.astype(np.int64)
@@ -432,10 +436,6 @@ class Engine:
         # inter-core entries (source, destination core), CSR over the sources: the core
         # pairs, the per-source costs and the messages per pair are made from them
         has_local, self._noc_core = _cnt.own_core_entries(self, core, ip)
-        #: per source: synapses (all cores), destination cores, messages (other cores),
-        #: a local delivery (0 / 1); the counter matrix's column is made of them
-        self.sops_per_src = sum((np.diff(m.indptr) for *_, m in self.groups),
-                                np.zeros(n_src, dtype=np.int64)).astype(np.float64)
         self._src_msgs = np.where(neuron, nnz - has_local, 0)
         self._src_local = has_local
         _cnt.count_layout(self, tot, ip, neuron)  # the counter matrix: made on first use

@@ -129,15 +129,15 @@ def _pack_offset(eng: Engine, mats: list, dtype: Any, unit: np.ndarray, folded: 
     bound = eng.row_abs_max * max_payload
     q = 2.0 ** int(np.floor(np.log2(max(2.0 * bound, 1.0))) + 1)  # > 2 x bound
     q = max(q, 2.0 * g)
-    events = np.zeros(eng.n_rows, dtype=np.int64)
     every = bool(unit.all())
     if every and len(folded) == len(mats):  # every synapse is folded
         events = eng.row_degree
-        folded = []
-    for gi in folded:
-        for r0, m in mats[gi]:
-            idx = m.indices if every else m.indices[np.repeat(unit, np.diff(m.indptr))]
-            events[r0:r0 + m.shape[0]] += row_counts(idx, m.shape[0])
+    else:
+        events = np.zeros(eng.n_rows, dtype=np.int64)
+        for gi in folded:
+            for r0, m in mats[gi]:
+                idx = m.indices if every else m.indices[np.repeat(unit, np.diff(m.indptr))]
+                events[r0:r0 + m.shape[0]] += row_counts(idx, m.shape[0])
     e_max = float(events.max(initial=0))
     if (bound + q * e_max) / g >= 2.0 ** mant or e_max + 0.5 >= 2.0 ** (mant - 2):
         return None  # (the second: Counting.unpack's rounding by adding 1.5 x 2**(m-1) q)
