@@ -57,6 +57,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from nmcompiler import ir  # noqa: E402
 from nmcompiler.backends.emulator import engine_for  # noqa: E402
+from nmcompiler.backends.emulator.delivery import default_threads  # noqa: E402
 from nmcompiler.targets import load_target  # noqa: E402
 
 THETA = 100.5
@@ -388,7 +389,9 @@ def compiled_section(args) -> None:
         "first touch: those faults x this machine's cost per faulted page "
         f"({per_fault * 1e6:.2f} us, from writing {ft_bytes / 1e9:.1f} GB of fresh memory "
         f"in {ft[0]:.2f} s and again in {ft[1]:.2f} s). Per step: whether per-step, "
-        "per-core counters / link hops were kept or only run totals (docs/emulator.md).",
+        "per-core counters / link hops were kept or only run totals (docs/emulator.md). "
+        f"Delivery threads: {default_threads()} (docs/emulator.md, \"Threads\"; "
+        "`NMC_THREADS`, `--threads`); NEST runs on one.",
         "",
         "| neurons | target | cores | steps | spikes | synaptic events | compile (s) | engine "
         "build (s) | of which counter folding (s) | of which first touch (s) | on (s) | "
@@ -475,8 +478,13 @@ def main() -> None:
                     help="only the compiled rows (their own section of docs/benchmarks.md)")
     ap.add_argument("--generic-build", type=int, default=1_000_000,
                     help="also time the generic one-core engine build at this size (0: no)")
+    ap.add_argument("--threads", type=int, default=None,
+                    help="delivery threads of the emulator rows (NMC_THREADS; default: "
+                         "the engine's, the CPUs)")
     ap.add_argument("--child", nargs=5, default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.threads is not None:
+        os.environ["NMC_THREADS"] = str(args.threads)  # this process and its rows' children
     if args.child:
         import resource
 

@@ -42,6 +42,8 @@ class Divergence:
 
 def _as_tbn(x: np.ndarray) -> np.ndarray:
     x = np.asarray(x)
+    if x.dtype == np.bool_:  # the emulator's binary spikes: compared as 0 / 1
+        x = x.astype(np.float64)
     return x[:, None, :] if x.ndim == 2 else x
 
 

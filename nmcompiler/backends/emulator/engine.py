@@ -35,7 +35,6 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.sparse import _sparsetools as _st
 
 from nmcompiler.ir.connectivity import Sparse
 from nmcompiler.ir.errors import BackendError, InputError
@@ -51,6 +50,7 @@ from . import counting as _cnt
 from .arith import RESET_HARD, RESET_NONE, RESET_SOFT, SlotParams, make_arith
 from .costs import CostTables, evaluate
 from .counting import Counting, concat_active
+from .delivery import SplitDelivery, default_threads, deliver
 from .folding import StackedCounts, stack_counts
 from .sparse import (
     F32_EXACT,
@@ -493,6 +493,9 @@ class Engine:
     #: ``"stack"``); empty: the counter matrix is walked on its own every step. The
     #: counts are the same integers either way (tests/backends/emulator).
     COUNT_FOLDING: tuple[str, ...] = ("pack", "stack")
+    #: threads for a step's large synapse walks where the sums are exact (0: the
+    #: ``NMC_THREADS`` environment variable, else the CPUs; :mod:`.delivery`)
+    THREADS: int = 0
 
     #: counter rows ("bins") of the counter matrix, in this order, one per logical core
     COUNT_BINS = ("sops", "messages", "local", "input", "spikes")
@@ -561,7 +564,8 @@ class Engine:
             for nm, sl, sd, _ in self.noisy]
         # recording
         keys = [p.key for p in net.probes] + [k for k in probes if "." in k]
-        rec_out = {o.name: np.zeros((steps, batch, net.size_of(o.source)))
+        rec_out = {o.name: np.zeros((steps, batch, net.size_of(o.source)),
+                                    dtype=self.record_dtype(o.source, "out"))
                    for o in net.outputs.values()}
         rec_probe: dict[str, np.ndarray] = {}
         for key in dict.fromkeys(keys):
@@ -571,7 +575,8 @@ class Engine:
                                  rule="known probe", hint="use 'population.spikes', '.v' or '.u'")
             cplx = var == "v" and getattr(arith, "complex_v", False)
             rec_probe[key] = np.zeros((steps, batch, net.size_of(target)),
-                                      dtype=np.complex128 if cplx else np.float64)
+                                      dtype=np.complex128 if cplx
+                                      else self.record_dtype(target, var))
         ring_len = self.max_delay + 1
         ring: list[tuple[np.ndarray, np.ndarray, np.ndarray] | None] = [None] * ring_len
         # spikes are recorded from the step's firing list (zeros elsewhere): per spike
@@ -599,6 +604,11 @@ class Engine:
         self._a_buf = np.zeros((batch, self.N)) if self.segments else None
         arith.keep_u = any(k.endswith(".u") for k in rec_probe)
         in_items = [(self.src_off[nm], arrays[nm]) for nm in net.inputs if nm in arrays]
+        # integer sums below the dtype's exact integers: any summation order is exact
+        exact = (self.integer and int_in and batch == 1 and arith.a_bound
+                 < (F32_EXACT if acc_buf.dtype == np.float32 else 2.0**53))
+        n_thr = (self.THREADS or default_threads()) if exact else 1
+        split = SplitDelivery(n_thr, acc_buf.shape, acc_buf.dtype) if n_thr > 1 else None
         n_events = 0
         n_spikes = 0
         groups = [(g[0], g[1], g[2], m, xc)
@@ -624,7 +634,9 @@ class Engine:
                 if ent is not None:
                     for r0, blk in m:
                         n_events += self._deliver(acc[:, r0:r0 + blk.shape[0]], blk, ent,
-                                                  binary, batch, xc)
+                                                  binary, batch, xc, split=split, r0=r0)
+            if split is not None:
+                split.reduce(acc)
             if unpack is not None and t >= counting.lag:
                 unpack(t, acc)
             for lv, sl in enumerate(self.level_slices):
@@ -669,6 +681,8 @@ class Engine:
                 val = arith.state(var)[:, s0:s0 + m_]
                 arr[t] = np.real(val) if real else val
         wall = time.perf_counter() - t0
+        if split is not None:
+            split.close()
         counters: dict[str, np.ndarray] = {}
         costs = None
         per_step = {}
@@ -702,63 +716,28 @@ class Engine:
                                                   integer_inputs=integer_inputs)
         return self._stack_cache[key]
 
+    def record_dtype(self, pop: str, var: str) -> type:
+        """The dtype a run records ``pop``'s ``var`` in (``"out"``: its output): bool
+        for the spikes of a population whose spikes are binary (no graded payloads; 1/8
+        of float64's memory), else float64 (docs/cli.md, "Run outputs")."""
+        s0 = self.slot_off[pop]
+        m = self.net.size_of(pop)
+        spikes = var == "spikes" or (var == "out" and bool(self.params.spiking[s0:s0 + m].all()))
+        binary = not bool((self.params.graded_max[s0:s0 + m] > 0).any())
+        return np.bool_ if spikes and binary else np.float64
+
     def per_population(self, fires: np.ndarray) -> dict[str, dict[str, int]]:
         """The run's ``spikes``, ``synaptic_ops`` and ``messages`` by source (population
         or input) from ``fires``, firings per source (:func:`counting.per_population`)."""
         return _cnt.per_population(self, fires)
 
     def _deliver(self, acc: np.ndarray, m: sp.csc_matrix, ent: tuple, binary: bool,
-                 batch: int, extra: np.ndarray | None = None) -> int:
-        """Add the columns of ``m`` of the firing sources, times their payloads, to
-        ``acc``; return the synaptic events (the entries added, less ``extra[source]``
-        counter entries per source where ``m`` carries counters, :func:`stack_counts`).
-
-        Zero-copy gather: scipy's compiled ``csc_matvec(n_row, n_col, Ap, Ai, Ax, x, y)``
-        adds ``Ax[Ap[j]:Ap[j+1]] * x[j]`` into ``y`` for consecutive ``j``. Giving it
-        ``Ap = [s_0, e_0, s_1, e_1, ...]`` (start and end of each firing column, sources in
-        *descending* order) and ``x = [x_0, 0, x_1, 0, ...]`` makes the even "columns" the
-        firing ones and the odd ones the gaps ``[e_k, s_{k+1})``, which are empty because
-        ``s_{k+1} <= e_{k+1} <= s_k``: work is exactly the synaptic events, with no copy of
-        the selected synapses and no Python-level index validation.
-        """
-        b, src, pay = ent
-        idx_t = m.indptr.dtype
-        if batch == 1:
-            # a step's sources are delivered by several groups and counted: sort once
-            hit = getattr(self, "_order_cache", None)
-            if hit is not None and hit[0] is src:
-                order, cols = hit[1], hit[2]
-            else:
-                order = np.argsort(-src, kind="stable") if src.shape[0] > 1 else None
-                cols = src if order is None else src[order]
-                if self is not None:
-                    self._order_cache = (src, order, cols)
-            k = cols.shape[0]
-            ap = np.empty(2 * k, dtype=idx_t)
-            ap[0::2] = m.indptr[cols]
-            ap[1::2] = m.indptr[cols + 1]
-            x = np.zeros(2 * k, dtype=m.dtype)
-            if binary:
-                x[0::2] = 1.0
-            else:
-                x[0::2] = pay if order is None else pay[order]
-            _st.csc_matvec(m.shape[0], 2 * k - 1, ap, m.indices, m.data, x, acc[0])
-            n = int((ap[1::2] - ap[0::2]).sum())
-            return n if extra is None else n - int(extra[cols].sum())
-        ucols, inv = np.unique(src, return_inverse=True)
-        cols = ucols[::-1]
-        k = cols.shape[0]
-        ap = np.empty(2 * k, dtype=idx_t)
-        ap[0::2] = m.indptr[cols]
-        ap[1::2] = m.indptr[cols + 1]
-        x = np.zeros((2 * k, batch), dtype=m.dtype)
-        x[2 * (k - 1 - inv), b] = 1.0 if binary else pay
-        y = np.zeros((m.shape[0], batch), dtype=m.dtype)
-        _st.csc_matvecs(m.shape[0], 2 * k - 1, batch, ap, m.indices, m.data, x.ravel(),
-                        y.ravel())
-        acc += y.T
-        n = int((m.indptr[src + 1] - m.indptr[src]).sum())
-        return n if extra is None else n - int(extra[src].sum())
+                 batch: int, extra: np.ndarray | None = None, *,
+                 split: SplitDelivery | None = None, r0: int = 0) -> int:
+        """:func:`~nmcompiler.backends.emulator.delivery.deliver` (the synaptic events
+        of ``ent``'s firing sources through ``m`` into ``acc``), with this engine's sort
+        of a step's sources kept for its next groups."""
+        return deliver(acc, m, ent, binary, batch, extra, split=split, r0=r0, owner=self)
 
     def _activation(self, acc: np.ndarray, sl: slice) -> np.ndarray:
         """Synaptic input of slots ``sl`` (B, len) from the accumulator rows.

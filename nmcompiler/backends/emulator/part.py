@@ -118,6 +118,10 @@ class PartEngine(Engine):
         p, own = full.params, self.own
         self.pop_spiking = {nm: bool(p.spiking[lay.slot_off[nm]]) for nm in lay.pops
                             if self.net.populations[nm].size}
+        # the dtype of a population's recorded spikes (Engine.record_dtype)
+        self.pop_binary = {nm: not bool((p.graded_max[lay.slot_off[nm]:lay.slot_off[nm]
+                                                      + self.net.populations[nm].size]
+                                         > 0).any()) for nm in lay.pops}
         self.g_graded = p.graded_max > 0
         self.max_pop_payload = float(max(1, int(p.graded_max.max(initial=0))))
         self.integer_params = full.integer_params

@@ -1,0 +1,135 @@
+"""A step's synapse walks split over threads give the same run bit for bit.
+
+Where the sums are exact (integer weights and payloads within the accumulator's exact
+integers), the engine may walk one delivery's firing columns on several threads, each
+into its own accumulator, and add those up (docs/emulator.md, "Threads"). Outputs,
+counters, costs and synaptic events must equal the one-thread run's for every counter
+folding, and runs whose sums are not exact must not be split.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from emu_nets import placement, random_network, target_file
+from test_counter_folding import _assert_equal, _one_delay_network
+
+from nmcompiler.backends.emulator import engine_for
+from nmcompiler.backends.emulator.delivery import SplitDelivery, default_threads
+from nmcompiler.backends.emulator.engine import Engine
+from nmcompiler.passes.partition import partition
+from nmcompiler.targets import load_target
+
+
+def _engine(net, tmp_path, base, seed):
+    tgt = load_target(target_file(tmp_path, f"thr{seed}", 7, base=base))
+    part = partition(net, tgt, seed=seed)
+    return engine_for(net, tgt, partition=part, placement=placement(tgt, part.n_cores, seed))
+
+
+class _Spy(SplitDelivery):
+    """Counts the walks that were really cut into shares."""
+
+    splits = 0
+
+    def matvec(self, n_rows, r0, ap, indices, data, x, acc, n_events):
+        if self.threads >= 2 and n_events >= self.MIN_EVENTS and ap.shape[0] >= 4:
+            type(self).splits += 1
+        super().matvec(n_rows, r0, ap, indices, data, x, acc, n_events)
+
+
+@pytest.fixture
+def spy(monkeypatch):
+    import nmcompiler.backends.emulator.engine as eng_mod
+
+    monkeypatch.setattr(eng_mod, "SplitDelivery", _Spy)
+    monkeypatch.setattr(_Spy, "MIN_EVENTS", 1)
+    _Spy.splits = 0
+    return _Spy
+
+
+@pytest.mark.parametrize("base,delay,fold,seed", [
+    ("loihi2", 1, ("pack", "stack"), 0), ("spinnaker", 2, ("pack", "stack"), 1),
+    ("loihi2", 1, ("stack",), 2), ("spinnaker", 1, (), 3), ("emulator", 3, ("pack",), 4)])
+def test_threaded_walks_equal_one_thread(base, delay, fold, seed, tmp_path, monkeypatch,
+                                         spy):
+    net, n_in = _one_delay_network(seed, delay, graded=True)
+    eng = _engine(net, tmp_path, base, seed)
+    monkeypatch.setattr(eng, "COUNT_FOLDING", fold)
+    steps = 19
+    x = {"in": (np.random.default_rng(seed).random((steps, n_in)) < 0.5) * 1.0}
+    out = {}
+    for th in (1, 2, 3, 5):
+        monkeypatch.setattr(Engine, "THREADS", th)
+        before = spy.splits
+        out[th] = eng.run(x, steps, probes=("a.v", "b.spikes"), pair_msgs=True)
+        assert (spy.splits > before) == (th > 1), th  # the walks were really split
+    for th in (2, 3, 5):
+        _assert_equal(out[1], out[th])
+        for k, v in out[1].probes.items():
+            np.testing.assert_array_equal(out[th].probes[k], v, err_msg=k)
+
+
+def test_sums_that_are_not_exact_are_not_split(tmp_path, monkeypatch, spy):
+    """Fractional input payloads on the generic target: summed in float64 in one order."""
+    net, x = random_network(7)
+    eng = _engine(net, tmp_path, "emulator", 7)
+    steps = x["in"].shape[0]
+    monkeypatch.setattr(Engine, "THREADS", 3)
+    eng.run({"in": x["in"] * 0.3}, steps)
+    assert spy.splits == 0
+    eng.run(x, steps)  # integer payloads: split
+    assert spy.splits > 0
+
+
+def test_split_matvec_cuts_columns_by_events():
+    """Random integer columns of very different lengths: any thread count gives the
+    serial sums, each share gets about its part of the events, and the other threads'
+    accumulators are cleared by the reduction."""
+    rng = np.random.default_rng(0)
+    n_rows, n_cols = 500, 300
+    lens = rng.integers(0, 60, n_cols)
+    lens[::7] = 400
+    ptr = np.r_[0, np.cumsum(lens)].astype(np.int32)
+    m = sp.csc_matrix((rng.integers(-9, 10, ptr[-1]).astype(np.float32),
+                       rng.integers(0, n_rows, ptr[-1]).astype(np.int32), ptr),
+                      shape=(n_rows, n_cols))
+    cols = np.sort(rng.choice(n_cols, 120, replace=False))[::-1].astype(np.int32)
+    ap = np.empty(2 * cols.size, np.int32)
+    ap[0::2], ap[1::2] = m.indptr[cols], m.indptr[cols + 1]
+    x = np.zeros(2 * cols.size, np.float32)
+    x[0::2] = rng.integers(1, 4, cols.size)
+    want = m[:, cols] @ x[0::2]
+    n_ev = int((ap[1::2] - ap[0::2]).sum())
+    for th in (1, 2, 3, 8):
+        with SplitDelivery(th, (1, n_rows + 7), np.dtype(np.float32)) as sd:
+            sd.MIN_EVENTS = 1
+            acc = np.zeros((1, n_rows + 7), np.float32)
+            sd.matvec(n_rows, 7, ap, m.indices, m.data, x, acc[0, 7:], n_ev)
+            sd.reduce(acc)
+            np.testing.assert_array_equal(acc[0, 7:], want)
+            assert not acc[0, :7].any()
+            assert all(not b.any() for b in sd._bufs)
+    # with unit weights and payloads an accumulator's total is its share's events: each
+    # share is within one column of its part
+    ones = sp.csc_matrix((np.ones_like(m.data), m.indices, m.indptr), shape=m.shape)
+    xo = (x != 0).astype(np.float32)
+    for th in (2, 3, 8):
+        with SplitDelivery(th, (1, n_rows), np.dtype(np.float32)) as sd:
+            sd.MIN_EVENTS = 1
+            acc = np.zeros((1, n_rows), np.float32)
+            sd.matvec(n_rows, 0, ap, ones.indices, ones.data, xo, acc[0], n_ev)
+            shares = [int(acc.sum())] + [int(b.sum()) for b in sd._bufs]
+            assert sum(shares) == n_ev
+            assert max(abs(s - n_ev / th) for s in shares) <= lens.max()
+
+
+@pytest.mark.parametrize("env,want", [("3", 3), ("1", 1), ("0", None), ("x", None),
+                                      ("", None)])
+def test_default_threads_reads_nmc_threads(env, want, monkeypatch):
+    monkeypatch.setenv("NMC_THREADS", env)
+    got = default_threads()
+    assert got >= 1
+    if want is not None:
+        assert got == want
