@@ -152,16 +152,23 @@ def run_compiled(n, target, steps, repeats=2, counts_path=None):
     eng.prepare_counting()  # the counters' folding (a counted run's first call builds it)
     t_build = time.perf_counter() - t0
     faults = _faults() - f0
-    runs = {True: [], False: []}
+    from nmcompiler.backends.emulator.engine import Engine
+
+    # (counters on, threads: 0 = the engine's default, 1 = one thread with --one-thread-too)
+    modes = [(True, 0), (False, 0)]
+    if os.environ.get("NMC_BENCH_ONE_THREAD"):
+        modes += [(True, 1), (False, 1)]
+    runs: dict = {m: [] for m in modes}
     info = {}
     counts = None
     for _ in range(repeats):
-        for count in (True, False):
+        for count, th in modes:
+            Engine.THREADS = th
             t0, c0 = time.perf_counter(), time.process_time()
             res = eng.run({}, steps, count=count)
             rr = _result(eng, res, "emulator", {})
-            runs[count].append((time.perf_counter() - t0, time.process_time() - c0,
-                                res.synaptic_events, res.spikes))
+            runs[(count, th)].append((time.perf_counter() - t0, time.process_time() - c0,
+                                      res.synaptic_events, res.spikes))
             if counts is None:
                 counts = np.asarray(res.outputs["p"]).reshape(steps, -1).sum(axis=0)
             if count:
@@ -169,17 +176,21 @@ def run_compiled(n, target, steps, repeats=2, counts_path=None):
                         "per_step": bool(res.counters_per_step),
                         "links_per_step": bool(res.link_hops_per_step)}
             del res, rr
-    assert len({r[2:] for r in runs[True] + runs[False]}) == 1, "counters changed the run"
+    Engine.THREADS = 0
+    assert len({r[2:] for v in runs.values() for r in v}) == 1, \
+        "counters or threads changed the run"
     if counts_path is not None:
         np.save(counts_path, counts.astype(np.int64))
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
-    on_w, off_w = min(r[0] for r in runs[True]), min(r[0] for r in runs[False])
-    on_c, off_c = min(r[1] for r in runs[True]), min(r[1] for r in runs[False])
+    best = {m: (min(r[0] for r in v), min(r[1] for r in v)) for m, v in runs.items()}
+    one = {"on1": best[(True, 1)][0], "off1": best[(False, 1)][0]} if (True, 1) in best \
+        else {}
     return {"target": name, "cores": int(cn.partition.n_cores), "compile": t_compile,
-            "build": t_build, "build_engine": t_engine, "build_faults": faults, "on": on_w,
-            "off": off_w,
-            "on_cpu": on_c, "off_cpu": off_c, "events": runs[True][0][2],
-            "spikes": runs[True][0][3], "peak_gb": peak, **info}
+            "build": t_build, "build_engine": t_engine, "build_faults": faults,
+            "on": best[(True, 0)][0], "off": best[(False, 0)][0],
+            "on_cpu": best[(True, 0)][1], "off_cpu": best[(False, 0)][1],
+            "events": runs[(True, 0)][0][2], "spikes": runs[(True, 0)][0][3],
+            "peak_gb": peak, **one, **info}
 
 
 def compiled_child(n, target, steps, repeats, out: Path) -> dict:
@@ -391,18 +402,20 @@ def compiled_section(args) -> None:
         f"in {ft[0]:.2f} s and again in {ft[1]:.2f} s). Per step: whether per-step, "
         "per-core counters / link hops were kept or only run totals (docs/emulator.md). "
         f"Delivery threads: {default_threads()} (docs/emulator.md, \"Threads\"; "
-        "`NMC_THREADS`, `--threads`); NEST runs on one.",
+        "`NMC_THREADS`, `--threads`; a row whose accumulator fits a core's L2 cache "
+        "runs on one); \"1 thread\": the same row on one thread (`--one-thread-too`, "
+        "best of as many runs, interleaved with the others). NEST runs on one thread.",
         "",
         "| neurons | target | cores | steps | spikes | synaptic events | compile (s) | engine "
         "build (s) | of which counter folding (s) | of which first touch (s) | on (s) | "
         "off (s) | overhead | on CPU (s) | "
-        "off CPU (s) | overhead CPU | events/s (on) | per-step counters / link hops | "
-        "energy (J) | peak GB | load |",
-        "|---" * 21 + "|"]
+        "off CPU (s) | overhead CPU | events/s (on) | 1 thread: on / off (s) | "
+        "per-step counters / link hops | energy (J) | peak GB | load |",
+        "|---" * 22 + "|"]
     for r in comp_rows:
         if "failed" in r:
             body.append(f"| {r['n']:,} | {r['target']} | not run: {r['failed']} |"
-                        + " |" * 18 + f" {r['load']} |")
+                        + " |" * 19 + f" {r['load']} |")
             continue
         body.append(
             f"| {r['n']:,} | {r['target']} | {r['cores']:,} | {r['steps']} | "
@@ -411,7 +424,9 @@ def compiled_section(args) -> None:
             f"{r['on']:.3f} | {r['off']:.3f} | "
             f"{100 * (r['on'] / r['off'] - 1):+.0f}% | {r['on_cpu']:.3f} | "
             f"{r['off_cpu']:.3f} | {100 * (r['on_cpu'] / r['off_cpu'] - 1):+.0f}% | "
-            f"{r['events'] / r['on']:.3g} | {yn[r['per_step']]} / "
+            f"{r['events'] / r['on']:.3g} | "
+            + (f"{r['on1']:.3f} / {r['off1']:.3f} | " if "on1" in r else "- | ")
+            + f"{yn[r['per_step']]} / "
             f"{yn[r['links_per_step']]} | {r['energy_j']:.3g} | {r['peak_gb']:.1f} | "
             f"{r['load']} |")
     if nest_rows:
@@ -481,10 +496,15 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=None,
                     help="delivery threads of the emulator rows (NMC_THREADS; default: "
                          "the engine's, the CPUs)")
+    ap.add_argument("--one-thread-too", action="store_true",
+                    help="also run each compiled row on one thread (NMC_THREADS=1), "
+                         "interleaved with the others")
     ap.add_argument("--child", nargs=5, default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.threads is not None:
         os.environ["NMC_THREADS"] = str(args.threads)  # this process and its rows' children
+    if args.one_thread_too:
+        os.environ["NMC_BENCH_ONE_THREAD"] = "1"
     if args.child:
         import resource
 

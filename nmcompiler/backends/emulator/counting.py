@@ -15,6 +15,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse import _sparsetools as _st
 
+from .delivery import default_threads, helper_pool
 from .sparse import F32_EXACT, narrow_indices, row_counts
 
 if TYPE_CHECKING:
@@ -41,6 +42,9 @@ class Counting:
     """
 
     BLOCK_BYTES = 1 << 22
+    #: ``"pack"`` accumulators of at least this many rows are split in two halves at
+    #: once (:meth:`unpack`), one on a helper thread
+    UNPACK_SPLIT_ROWS = 1 << 18
 
     def __init__(self, eng: Engine, steps: int, batch: int, want_pairs: bool = False,
                  stacked: StackedCounts | None = None) -> None:
@@ -73,6 +77,7 @@ class Counting:
                             dtype=eng.count_dtype)
         self.t0 = 0
         self._ev: np.ndarray | None = None
+        self._halves: tuple | None = None
         self._sops = eng.count_slices["sops"]
         self.log: list[tuple[int, np.ndarray, np.ndarray]] = []
         rows = steps if self.keep_core else 1
@@ -133,18 +138,37 @@ class Counting:
             self._ev = np.empty_like(rows)
             self._big = rows.dtype.type(1.5 * 2.0 ** (m - 1) * st.q)
             self._inv_q = rows.dtype.type(1.0 / st.q)
-        qev, big = self._ev, self._big
-        np.add(rows, big, out=qev)
-        qev -= big
-        rows -= qev
+            # large accumulators: two halves cut at a run of rows, one on a helper thread
+            n_runs = st.row_starts.shape[0]
+            mid = int(np.searchsorted(st.row_starts, rows.shape[1] // 2))
+            self._halves = ((0, mid), (mid, n_runs)) if (
+                rows.shape[1] >= self.UNPACK_SPLIT_ROWS and default_threads() > 1
+                and 0 < mid < n_runs) else None
         dst = self.buf[t - self.lag - self.t0][:, self._sops]
-        runs = np.add.reduceat(qev, st.row_starts, axis=1)  # q x events per run of rows
+        if self._halves is None:
+            runs = self._split_rows(rows, 0, st.row_starts.shape[0])
+        else:
+            (a0, a1), (b0, b1) = self._halves
+            fut = helper_pool(1).submit(self._split_rows, rows, b0, b1)
+            runs = np.concatenate([self._split_rows(rows, a0, a1), fut.result()], axis=1)
         runs *= self._inv_q
         if st.row_cores is None:
             dst += runs
         else:
             for b in range(runs.shape[0]):
                 dst[b] += np.bincount(st.row_cores, weights=runs[b], minlength=dst.shape[1])
+
+    def _split_rows(self, rows: np.ndarray, r0: int, r1: int) -> np.ndarray:
+        """:meth:`unpack` on the runs ``r0:r1`` of rows (their rows split in place);
+        returns ``q x events`` per run."""
+        starts = self.stacked.row_starts  # type: ignore[union-attr]
+        lo = int(starts[r0])
+        hi = int(starts[r1]) if r1 < starts.shape[0] else rows.shape[1]
+        part, qev, big = rows[:, lo:hi], self._ev[:, lo:hi], self._big
+        np.add(part, big, out=qev)
+        qev -= big
+        part -= qev
+        return np.add.reduceat(qev, starts[r0:r1] - lo, axis=1)
 
     def _tail_pack(self, t: int, ent: tuple) -> None:
         """``"pack"``: the synaptic events of the folded sources ``ent`` of step ``t``
@@ -566,16 +590,25 @@ def link_totals(eng: Engine, fires: np.ndarray) -> np.ndarray:
         plan, kx, ky = _leg_plan(eng, legs, c, ex)
         it = kx.dtype
         nx, ny = plan.x_keys.shape[0], plan.y_keys.shape[0]
-        x_legs, y_legs = np.zeros(nx), np.zeros(ny)
         ones = _ones(min(CHUNK, int(ip[-1])) + 1)
-        for s0, s1 in _ranges(ip):
-            e0, e1 = int(ip[s0]), int(ip[s1])
-            if e1 == e0:
-                continue
-            ap = (ip[s0:s1 + 1] - e0).astype(it)
-            f = np.ascontiguousarray(fires[s0:s1], dtype=np.float64)
-            _st.csc_matvec(nx, s1 - s0, ap, kx[e0:e1], ones, f, x_legs)
-            _st.csc_matvec(ny, s1 - s0, ap, ky[e0:e1], ones, f, y_legs)
+
+        def walk(keys: np.ndarray, n_keys: int) -> np.ndarray:
+            out = np.zeros(n_keys)
+            for s0, s1 in _ranges(ip):
+                e0, e1 = int(ip[s0]), int(ip[s1])
+                if e1 > e0:
+                    ap = (ip[s0:s1 + 1] - e0).astype(it)
+                    f = np.ascontiguousarray(fires[s0:s1], dtype=np.float64)
+                    _st.csc_matvec(n_keys, s1 - s0, ap, keys[e0:e1], ones, f, out)
+            return out
+
+        # the two walks are apart (each sums in the same order on any thread)
+        if default_threads() > 1 and int(ip[-1]) >= CHUNK:
+            fut = helper_pool(1).submit(walk, kx, nx)
+            y_legs = walk(ky, ny)
+            x_legs = fut.result()
+        else:
+            x_legs, y_legs = walk(kx, nx), walk(ky, ny)
         return tab.plan_loads(plan, x_legs, y_legs).reshape(1, -1)
     load = np.zeros(tab.n_links)
     for s0, s1, a, b in _chunks(eng):

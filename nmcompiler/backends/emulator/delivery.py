@@ -25,10 +25,30 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse import _sparsetools as _st
 
-__all__ = ["SplitDelivery", "default_threads", "deliver"]
+__all__ = ["SplitDelivery", "default_threads", "deliver", "helper_pool"]
 
 #: the most threads a run uses when ``NMC_THREADS`` is not set
 MAX_DEFAULT_THREADS = 8
+
+
+_POOL: list[ThreadPoolExecutor] = []
+
+
+def _forget_pool() -> None:  # a forked child has none of the parent's threads
+    _POOL.clear()
+
+
+os.register_at_fork(after_in_child=_forget_pool)
+
+
+def helper_pool(workers: int) -> ThreadPoolExecutor:
+    """The process's pool of helper threads (made on first use, kept: its threads wait
+    idle between runs), with at least ``workers`` threads. Tasks on it never wait for
+    other tasks on it, so runs in several threads of the process may share it."""
+    if not _POOL or _POOL[0]._max_workers < workers:
+        _POOL[:] = [ThreadPoolExecutor(max_workers=max(int(workers), 1),
+                                       thread_name_prefix="nmc-helper")]
+    return _POOL[0]
 
 
 def default_threads() -> int:
@@ -53,20 +73,26 @@ class SplitDelivery:
     """The extra threads and accumulators of one run (see the module docstring).
 
     ``threads`` walks in all, the calling thread included; ``shape`` and ``dtype`` are the
-    engine's accumulator's. :meth:`close` ends the threads (a context manager does too);
-    they start on the first walk that is split."""
+    engine's accumulator's; the helper threads are :func:`helper_pool`'s.
+    :meth:`close` frees the helper accumulators (a context manager does too); they are
+    made on the first walk that is split."""
 
     #: a walk of fewer synaptic events runs on the calling thread (thread hand-off costs
     #: tens of microseconds; a walk of this size about a millisecond)
     MIN_EVENTS = 1 << 16
+    #: runs whose accumulator is smaller stay on one thread: it fits a core's L2 cache,
+    #: so the walk is bound by streaming the synapses and a second thread only adds its
+    #: hand-offs and reduction (on the 1e5-neuron benchmark, 0.4-0.8 MB, two threads were
+    #: as fast or up to 20% slower; at 1e6, 4 MB, 25-35% faster: docs/benchmarks.md)
+    MIN_ACC_BYTES = 2 << 20
 
     def __init__(self, threads: int, shape: tuple[int, int], dtype: np.dtype) -> None:
-        self.threads = int(threads)
+        big = int(np.prod(shape)) * np.dtype(dtype).itemsize >= self.MIN_ACC_BYTES
+        self.threads = int(threads) if big else 1
         self._shape = shape
         self._dtype = dtype
         self._bufs: list[np.ndarray] = []
         self._dirty = False
-        self._pool: ThreadPoolExecutor | None = None
 
     def __enter__(self) -> SplitDelivery:
         return self
@@ -75,16 +101,8 @@ class SplitDelivery:
         self.close()
 
     def close(self) -> None:
-        """End the threads and free the accumulators."""
-        if self._pool is not None:
-            self._pool.shutdown(wait=True)
-            self._pool = None
+        """Free the helper accumulators."""
         self._bufs = []
-
-    def __del__(self) -> None:  # a run that raised: its threads end with it
-        pool = getattr(self, "_pool", None)
-        if pool is not None:
-            pool.shutdown(wait=False)
 
     def matvec(self, n_rows: int, r0: int, ap: np.ndarray, indices: np.ndarray,
                data: np.ndarray, x: np.ndarray, acc: np.ndarray, n_events: int) -> None:
@@ -96,9 +114,8 @@ class SplitDelivery:
         if self.threads < 2 or n_events < self.MIN_EVENTS or k < 2:
             _st.csc_matvec(n_rows, 2 * k - 1, ap, indices, data, x, acc)
             return
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(max_workers=self.threads - 1,
-                                            thread_name_prefix="nmc-deliver")
+        pool = helper_pool(self.threads - 1)
+        if not self._bufs:
             self._bufs = [np.zeros(self._shape, dtype=self._dtype)
                           for _ in range(self.threads - 1)]
         cum = np.cumsum(ap[1::2] - ap[0::2])
@@ -108,7 +125,7 @@ class SplitDelivery:
         for j in range(1, self.threads):
             a, b = bounds[j], bounds[j + 1]
             if b > a:
-                futures.append(self._pool.submit(
+                futures.append(pool.submit(
                     _st.csc_matvec, n_rows, 2 * (b - a) - 1, ap[2 * a:2 * b], indices,
                     data, x[2 * a:2 * b], self._bufs[j - 1][0, r0:r0 + n_rows]))
         if bounds[1] > 0:

@@ -152,9 +152,13 @@ def _reference(cn, res, inputs):
 def test_compiled_counters_and_link_hops_follow_the_routes(base, chunk, tmp_path,
                                                            monkeypatch):
     """``chunk``: the engine's per-entry work (own-core entries, route costs, link legs)
-    done a few entries at a time, as on a network of 1e8 synapses."""
+    done a few entries at a time, as on a network of 1e8 synapses; its run-end link
+    totals then walk the x and y legs on two threads, and the ``pack`` split of the
+    accumulator runs in two halves."""
     if chunk is not None:
         monkeypatch.setattr(counting, "CHUNK", chunk)
+        monkeypatch.setattr(counting.Counting, "UNPACK_SPLIT_ROWS", 1)
+        monkeypatch.setenv("NMC_THREADS", "2")
     net, x = _net(1)
     # few neurons per core and (loihi2) several chips, so that routes cross many links
     path = target_file(tmp_path, f"small_{base}", 8, base=base)

@@ -45,6 +45,7 @@ def spy(monkeypatch):
 
     monkeypatch.setattr(eng_mod, "SplitDelivery", _Spy)
     monkeypatch.setattr(_Spy, "MIN_EVENTS", 1)
+    monkeypatch.setattr(_Spy, "MIN_ACC_BYTES", 0)
     _Spy.splits = 0
     return _Spy
 
@@ -71,6 +72,35 @@ def test_threaded_walks_equal_one_thread(base, delay, fold, seed, tmp_path, monk
             np.testing.assert_array_equal(out[th].probes[k], v, err_msg=k)
 
 
+@pytest.mark.parametrize("base", ["loihi2", "spinnaker"])
+def test_pack_split_in_halves_equals_the_plain_walk(base, tmp_path, monkeypatch):
+    """The ``pack`` split of a large accumulator runs in two halves (cut at a run of
+    rows of one core), one on a helper thread: the counters are the plain walk's."""
+    from nmcompiler.backends.emulator.counting import Counting
+
+    net, n_in = _one_delay_network(21, 1, graded=False)
+    eng = _engine(net, tmp_path, base, 21)
+    steps = 17
+    x = {"in": (np.random.default_rng(21).random((steps, n_in)) < 0.5) * 1.0}
+    monkeypatch.setattr(eng, "COUNT_FOLDING", ())
+    plain = eng.run(x, steps)
+    monkeypatch.setattr(eng, "COUNT_FOLDING", ("pack",))
+    monkeypatch.setenv("NMC_THREADS", "2")
+    monkeypatch.setattr(Counting, "UNPACK_SPLIT_ROWS", 1)
+    halves = []
+    orig = Counting._split_rows
+
+    def spy_rows(self, rows, r0, r1):
+        halves.append((r0, r1))
+        return orig(self, rows, r0, r1)
+
+    monkeypatch.setattr(Counting, "_split_rows", spy_rows)
+    packed = eng.run(x, steps)
+    assert eng.prepare_counting().mode == "pack"
+    assert any(r0 > 0 for r0, _ in halves)  # the second half was split apart
+    _assert_equal(plain, packed)
+
+
 def test_sums_that_are_not_exact_are_not_split(tmp_path, monkeypatch, spy):
     """Fractional input payloads on the generic target: summed in float64 in one order."""
     net, x = random_network(7)
@@ -81,6 +111,15 @@ def test_sums_that_are_not_exact_are_not_split(tmp_path, monkeypatch, spy):
     assert spy.splits == 0
     eng.run(x, steps)  # integer payloads: split
     assert spy.splits > 0
+
+
+def _small(threads, shape):
+    """A SplitDelivery that splits walks of any size."""
+    class Small(SplitDelivery):
+        MIN_EVENTS = 1
+        MIN_ACC_BYTES = 0
+
+    return Small(threads, shape, np.dtype(np.float32))
 
 
 def test_split_matvec_cuts_columns_by_events():
@@ -103,8 +142,7 @@ def test_split_matvec_cuts_columns_by_events():
     want = m[:, cols] @ x[0::2]
     n_ev = int((ap[1::2] - ap[0::2]).sum())
     for th in (1, 2, 3, 8):
-        with SplitDelivery(th, (1, n_rows + 7), np.dtype(np.float32)) as sd:
-            sd.MIN_EVENTS = 1
+        with _small(th, (1, n_rows + 7)) as sd:
             acc = np.zeros((1, n_rows + 7), np.float32)
             sd.matvec(n_rows, 7, ap, m.indices, m.data, x, acc[0, 7:], n_ev)
             sd.reduce(acc)
@@ -116,8 +154,7 @@ def test_split_matvec_cuts_columns_by_events():
     ones = sp.csc_matrix((np.ones_like(m.data), m.indices, m.indptr), shape=m.shape)
     xo = (x != 0).astype(np.float32)
     for th in (2, 3, 8):
-        with SplitDelivery(th, (1, n_rows), np.dtype(np.float32)) as sd:
-            sd.MIN_EVENTS = 1
+        with _small(th, (1, n_rows)) as sd:
             acc = np.zeros((1, n_rows), np.float32)
             sd.matvec(n_rows, 0, ap, ones.indices, ones.data, xo, acc[0], n_ev)
             shares = [int(acc.sum())] + [int(b.sum()) for b in sd._bufs]
@@ -128,8 +165,17 @@ def test_split_matvec_cuts_columns_by_events():
 @pytest.mark.parametrize("env,want", [("3", 3), ("1", 1), ("0", None), ("x", None),
                                       ("", None)])
 def test_default_threads_reads_nmc_threads(env, want, monkeypatch):
+    """A positive ``NMC_THREADS`` is the count; anything else falls back to the CPUs."""
     monkeypatch.setenv("NMC_THREADS", env)
     got = default_threads()
     assert got >= 1
     if want is not None:
         assert got == want
+
+
+def test_small_accumulators_stay_on_one_thread():
+    """An accumulator that fits a core's L2 cache is walked on the calling thread."""
+    assert SplitDelivery(4, (1, 1000), np.dtype(np.float32)).threads == 1
+    big = SplitDelivery.MIN_ACC_BYTES // 4
+    assert SplitDelivery(4, (1, big), np.dtype(np.float32)).threads == 4
+    assert SplitDelivery(4, (1, big - 1), np.dtype(np.float32)).threads == 1
