@@ -78,6 +78,9 @@ class Counting:
         self.t0 = 0
         self._ev: np.ndarray | None = None
         self._halves: tuple | None = None
+        #: blocks are counted on a helper thread where there is more than one CPU
+        self._threads = default_threads()
+        self._pending: Any = None
         self._sops = eng.count_slices["sops"]
         self.log: list[tuple[int, np.ndarray, np.ndarray]] = []
         rows = steps if self.keep_core else 1
@@ -205,14 +208,41 @@ class Counting:
 
     def _flush(self, nb: int) -> None:
         """Turn the buffer's first ``nb`` rows (steps ``t0 ..``) into counters and costs,
-        and move the rest (counts of later steps already arrived) to the front."""
-        eng, batch = self.eng, self.batch
-        t_end = self.t0 + nb
+        and move the rest (counts of later steps already arrived) to the front. The
+        rows and the block's log are taken here; the counters and costs are made from
+        them by :meth:`_block` on a helper thread while the run goes on (one block at a
+        time, in block order, so every sum is added in the same order as on one thread;
+        :meth:`wait` before reading them)."""
         log, later = self.log, []
         if self.lag:
             later = [e for e in log if e[0] >= nb]
             log = [e for e in log if e[0] < nb]
-        blk = self.buf[:nb].astype(np.float64)  # exact integers either way
+        blk = self.buf[:nb].astype(np.float64)  # exact integers either way (a copy)
+        t0 = self.t0
+        rest = self.buf.shape[0] - nb
+        if rest > 0:
+            self.buf[:rest] = self.buf[nb:]
+        self.buf[max(rest, 0):] = 0.0
+        self.log = [(jj - nb, bb, ss) for jj, bb, ss in later]
+        self.t0 = t0 + nb
+        self.wait()
+        if self._threads > 1:
+            self._pending = helper_pool(self._threads).submit(self._block, blk, log, t0)
+        else:
+            self._block(blk, log, t0)
+
+    def wait(self) -> None:
+        """Wait for the block being counted on a helper thread (and raise its error)."""
+        if self._pending is not None:
+            fut, self._pending = self._pending, None
+            fut.result()
+
+    def _block(self, blk: np.ndarray, log: list, t0: int) -> None:
+        """The counters and costs of the block of steps ``t0 ..`` from its buffer rows
+        ``blk`` (float64) and its log of firing sources."""
+        eng, batch = self.eng, self.batch
+        nb = blk.shape[0]
+        t_end = t0 + nb
         c = eng.n_cores
         if log:
             j = np.repeat(np.array([jj for jj, _, _ in log], dtype=np.int64),
@@ -249,7 +279,7 @@ class Counting:
             np.cumsum(np.bincount(rows, minlength=nb * batch), out=ip[1:])
             fm = sp.csr_matrix((np.ones(src.shape[0]), src if order is None else src[order],
                                 ip), shape=(nb * batch, eng.n_src))
-            self.pair_msgs[self.t0:t_end] = (fm @ eng.src_pair).toarray().reshape(
+            self.pair_msgs[t0:t_end] = (fm @ eng.src_pair).toarray().reshape(
                 nb, batch, -1)
         if self.stream is not None:
             noc = np.zeros(nb * batch)
@@ -262,20 +292,14 @@ class Counting:
                 noc[rows[starts]] = np.maximum.reduceat(lat, starts)
             noc = noc.reshape(nb, batch)
             hop_e = np.bincount(j, weights=eng.src_hop_energy[src], minlength=nb)
-            self.stream.add(self.t0, part, noc, hop_e, lh)
+            self.stream.add(t0, part, noc, hop_e, lh)
         if self.keep_core:
             for k, v in part.items():
                 if k != "updates" or not self.updates_view:
-                    self.core[k][self.t0:t_end] = v
+                    self.core[k][t0:t_end] = v
         else:
             for k, v in part.items():
                 self.core[k][0] += v.sum(axis=0).astype(np.int64)
-        rest = self.buf.shape[0] - nb
-        if rest > 0:
-            self.buf[:rest] = self.buf[nb:]
-        self.buf[max(rest, 0):] = 0.0
-        self.log = [(jj - nb, bb, ss) for jj, bb, ss in later]
-        self.t0 = t_end
 
     def finish(self, pending: Callable[[int], tuple | None] | None = None
                ) -> tuple[dict[str, np.ndarray], dict[str, Any] | None]:
@@ -299,6 +323,7 @@ class Counting:
                     self._tail_pack(t, sub)
         if self.steps > self.t0:
             self._flush(self.steps - self.t0)
+        self.wait()
         cnt = {"sops": self.core["sops"], "updates": self.core["updates"],
                **{k: self.core[k] for k in self.eng.COUNT_BINS if k != "sops"}}
         if self.pair_msgs is not None:
