@@ -18,6 +18,7 @@ is the same bit for bit whatever the number of threads. Walks of fewer than
 from __future__ import annotations
 
 import os
+import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
@@ -31,7 +32,9 @@ __all__ = ["SplitDelivery", "default_threads", "deliver", "helper_pool"]
 MAX_DEFAULT_THREADS = 8
 
 
-_POOL: list[ThreadPoolExecutor] = []
+#: the process's helper pool and its number of threads (empty until first use)
+_POOL: list[tuple[ThreadPoolExecutor, int]] = []
+_POOL_LOCK = threading.Lock()
 
 
 def _forget_pool() -> None:  # a forked child has none of the parent's threads
@@ -43,12 +46,18 @@ os.register_at_fork(after_in_child=_forget_pool)
 
 def helper_pool(workers: int) -> ThreadPoolExecutor:
     """The process's pool of helper threads (made on first use, kept: its threads wait
-    idle between runs), with at least ``workers`` threads. Tasks on it never wait for
-    other tasks on it, so runs in several threads of the process may share it."""
-    if not _POOL or _POOL[0]._max_workers < workers:
-        _POOL[:] = [ThreadPoolExecutor(max_workers=max(int(workers), 1),
-                                       thread_name_prefix="nmc-helper")]
-    return _POOL[0]
+    idle between runs), with at least ``workers`` threads (a larger pool replaces a
+    smaller one, whose threads end once idle). Tasks on it never wait for other tasks on
+    it, so runs in several threads of the process may share it."""
+    workers = max(int(workers), 1)
+    with _POOL_LOCK:
+        if not _POOL or _POOL[0][1] < workers:
+            old = _POOL[0][0] if _POOL else None
+            _POOL[:] = [(ThreadPoolExecutor(max_workers=workers,
+                                            thread_name_prefix="nmc-helper"), workers)]
+            if old is not None:
+                old.shutdown(wait=False)  # its queued tasks still run
+        return _POOL[0][0]
 
 
 def default_threads() -> int:

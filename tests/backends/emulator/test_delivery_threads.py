@@ -179,3 +179,18 @@ def test_small_accumulators_stay_on_one_thread():
     big = SplitDelivery.MIN_ACC_BYTES // 4
     assert SplitDelivery(4, (1, big), np.dtype(np.float32)).threads == 4
     assert SplitDelivery(4, (1, big - 1), np.dtype(np.float32)).threads == 1
+
+
+def test_helper_pool_grows_to_the_threads_asked_for():
+    """A pool asked for more threads than it has is replaced by one that has them: three
+    tasks that wait for each other all finish."""
+    import threading
+
+    from nmcompiler.backends.emulator.delivery import helper_pool
+
+    helper_pool(1)
+    pool = helper_pool(3)
+    barrier = threading.Barrier(3, timeout=20)
+    got = sorted(f.result(timeout=30) for f in [pool.submit(barrier.wait) for _ in range(3)])
+    assert got == [0, 1, 2]  # each of the three waited at the barrier on its own thread
+    assert helper_pool(2) is pool  # large enough: kept
