@@ -8,6 +8,8 @@ skipped, with the reason, when the Lava environment is absent.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import pytest
 
@@ -42,6 +44,10 @@ def test_synapse_weights_block_by_block_equal_the_whole_array(lo, hi, exp, nwb):
     shift = 6 + exp
     got, mode = la.synapse_weights(w, weight_shift=shift, weight_exp=exp,
                                    num_weight_bits=nwb, block=64)
+    with ThreadPoolExecutor(3) as pool:  # the blocks on threads: the same array
+        on_pool, _ = la.synapse_weights(w, weight_shift=shift, weight_exp=exp,
+                                        num_weight_bits=nwb, block=64, pool=pool)
+    np.testing.assert_array_equal(on_pool, got)
     mant = np.rint(w / 2.0**shift)
     assert mode == la.sign_mode_of(mant)
     want = la.prepare_weights(mant, num_weight_bits=nwb, sign_mode=mode).astype(float)

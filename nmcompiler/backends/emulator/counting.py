@@ -477,10 +477,16 @@ def _chunks(eng: Engine, it: type = np.int64):
     (source core ``a``, destination core ``b``), about :data:`CHUNK` entries each."""
     ip = eng._noc_ptr
     for s0, s1 in _ranges(ip):
-        e0, e1 = int(ip[s0]), int(ip[s1])
-        if e1 > e0:
-            a = np.repeat(eng.src_core[s0:s1].astype(it), np.diff(ip[s0:s1 + 1]))
-            yield s0, s1, a, eng._noc_core[e0:e1].astype(it)
+        if int(ip[s1]) > int(ip[s0]):
+            yield (s0, s1, *_chunk(eng, s0, s1, it))
+
+
+def _chunk(eng: Engine, s0: int, s1: int, it: type = np.int64
+           ) -> tuple[np.ndarray, np.ndarray]:
+    """The inter-core entries (source core, destination core) of sources ``s0:s1``."""
+    ip = eng._noc_ptr
+    a = np.repeat(eng.src_core[s0:s1].astype(it), np.diff(ip[s0:s1 + 1]))
+    return a, eng._noc_core[int(ip[s0]):int(ip[s1])].astype(it)
 
 
 def own_core_entries(eng: Engine, core: np.ndarray, ip: np.ndarray
@@ -548,10 +554,12 @@ def source_costs(eng: Engine) -> None:
     materialising any per-pair route (:meth:`CostTables.pair_costs`)."""
     tab = eng.costs
     ip = eng._noc_ptr
-    hops_total = 0.0
-    for s0, s1, a, b in _chunks(eng):
-        hops, lat, energy = tab.pair_costs(a, b)
-        hops_total += float(hops.sum())
+    tab.mesh_legs()  # made once here, before the chunks read it
+
+    def one(s0: int, s1: int) -> float:
+        if int(ip[s1]) == int(ip[s0]):
+            return 0.0
+        hops, lat, energy = tab.pair_costs(*_chunk(eng, s0, s1))
         cnt = np.diff(ip[s0:s1 + 1])
         full = np.flatnonzero(cnt)
         eng.src_latency[s0 + full] = np.maximum.reduceat(lat, ip[s0:s1][full] - ip[s0])
@@ -560,6 +568,19 @@ def source_costs(eng: Engine) -> None:
             m = sp.csr_matrix((energy, np.zeros(energy.shape[0], dtype=np.int32),
                                ip[s0:s1 + 1] - ip[s0]), shape=(s1 - s0, 1))
             eng.src_hop_energy[s0:s1] = m @ np.ones(1)
+        return float(hops.sum())
+
+    # chunks write apart; on several threads where there are several (the hop totals
+    # are added in chunk order either way)
+    ranges = list(_ranges(ip))
+    threads = default_threads()
+    if threads > 1 and len(ranges) > 1:
+        sums = list(helper_pool(threads).map(lambda r: one(*r), ranges))
+    else:
+        sums = [one(s0, s1) for s0, s1 in ranges]
+    hops_total = 0.0
+    for v in sums:
+        hops_total += v
     eng.noc_hops_total = hops_total
     tree_e = core_trees(tab, lambda: (eng.pair_src, eng.pair_dst))
     if tree_e is not None:

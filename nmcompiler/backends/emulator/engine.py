@@ -50,7 +50,7 @@ from . import counting as _cnt
 from .arith import RESET_HARD, RESET_NONE, RESET_SOFT, SlotParams, make_arith
 from .costs import CostTables, evaluate
 from .counting import Counting, concat_active
-from .delivery import SplitDelivery, default_threads, deliver
+from .delivery import SplitDelivery, default_threads, deliver, helper_pool
 from .folding import StackedCounts, stack_counts
 from .sparse import (
     F32_EXACT,
@@ -305,9 +305,11 @@ class Engine:
                     nmb = 8 if graded_src else 0
                 binary = int(nmb) == 0
                 shift = la.ACT_SHIFT + exp if e.weight_shift is None else e.weight_shift
+                threads = default_threads()
                 w, _ = la.synapse_weights(w, weight_shift=shift, weight_exp=exp,
                                           num_weight_bits=e.num_weight_bits or 8,
-                                          sign_mode=e.sign_mode or None)
+                                          sign_mode=e.sign_mode or None,
+                                          pool=helper_pool(threads) if threads > 1 else None)
                 if exp < 0:
                     m = net.size_of(proj.post)
                     seg_rows.append((n_rows, row_off, m, -exp))
@@ -343,7 +345,9 @@ class Engine:
         for key in sorted(parts):
             ps = parts[key]
             if all(isinstance(p[0], str) for p in ps):
-                mat = part_csc(ps[0], n_rows, self.n_src)
+                threads = default_threads()
+                mat = part_csc(ps[0], n_rows, self.n_src,
+                               pool=helper_pool(threads) if threads > 1 else None)
                 for p in ps[1:]:
                     mat = (mat + part_csc(p, n_rows, self.n_src)).tocsc()
                     mat.sum_duplicates()

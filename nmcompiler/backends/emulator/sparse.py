@@ -7,6 +7,7 @@ Every result equals the straightforward one (docs/emulator.md, "Build").
 
 from __future__ import annotations
 
+from concurrent.futures import Executor
 from typing import Any
 
 import numpy as np
@@ -64,7 +65,8 @@ def row_counts(indices: np.ndarray, n_rows: int) -> np.ndarray:
 
 
 def sort_uniform_columns(indices: np.ndarray, data: np.ndarray, indptr: np.ndarray,
-                         n_rows: int, *, in_place: bool = False
+                         n_rows: int, *, in_place: bool = False,
+                         pool: Executor | None = None
                          ) -> tuple[np.ndarray, np.ndarray] | None:
     """Rows sorted within every column, data alongside, where every column holds the
     same number ``k`` of entries (fixed fan-out): one vectorised sort of the
@@ -74,7 +76,9 @@ def sort_uniform_columns(indices: np.ndarray, data: np.ndarray, indptr: np.ndarr
     The rows come back in the narrowest integer type that holds the keys (int32 up to
     2**31 / 2**bits rows), the data in ``data`` itself with ``in_place`` (else a new
     array); the data are moved a block of columns at a time, so the only full-size new
-    array is the rows' (fresh memory is slow to touch: docs/benchmarks.md)."""
+    array is the rows' (fresh memory is slow to touch: docs/benchmarks.md). With
+    ``pool``, the blocks of columns are sorted and moved on its threads (each block
+    reads and writes only its own columns)."""
     counts = np.diff(indptr)
     if counts.shape[0] == 0:
         return None
@@ -86,19 +90,27 @@ def sort_uniform_columns(indices: np.ndarray, data: np.ndarray, indptr: np.ndarr
     if (n_rows << bits) >= 2**62:
         return None
     keys = indices.astype(kt).reshape(-1, k)
-    keys <<= bits
-    keys |= np.arange(k, dtype=kt)
-    keys.sort(axis=1)
     out = data if in_place else np.empty_like(data)
     low = kt((1 << bits) - 1)
     step = max(1, BLOCK // k)
-    for c0 in range(0, keys.shape[0], step):
+
+    def one(c0: int) -> None:
         kb = keys[c0:c0 + step]
+        kb <<= bits
+        kb |= np.arange(k, dtype=kt)
+        kb.sort(axis=1)
         pos = kb & low  # a column's positions, then the block's
         pos += np.arange(0, kb.shape[0] * k, k, dtype=kt)[:, None]
         blk = data[c0 * k:(c0 + kb.shape[0]) * k]
         out[c0 * k:(c0 + kb.shape[0]) * k] = blk[pos.reshape(-1)]  # read before written
-    keys >>= bits
+        kb >>= bits
+
+    starts = range(0, keys.shape[0], step)
+    if pool is not None and len(starts) > 1:
+        list(pool.map(one, starts))
+    else:
+        for c0 in starts:
+            one(c0)
     return keys.reshape(-1), out
 
 
@@ -109,7 +121,8 @@ def narrow_indices(mat: sp.spmatrix) -> None:
     mat.indices = mat.indices.astype(idx_t, copy=False)
 
 
-def part_csc(part: tuple, n_rows: int, n_src: int) -> sp.csc_matrix:
+def part_csc(part: tuple, n_rows: int, n_src: int, pool: Executor | None = None
+             ) -> sp.csc_matrix:
     """The engine's group matrix (``n_rows x n_src``) of one Sparse projection ``part``
     (``("csc", conn, row offset, first source, weights)``), from its own CSR-by-source arrays:
     its ``indptr`` padded to every source, its ``indices`` shifted to its rows
@@ -126,7 +139,8 @@ def part_csc(part: tuple, n_rows: int, n_src: int) -> sp.csc_matrix:
     ip[s0 + m + 1:] = nnz
     data = np.asarray(w, dtype=np.float64)
     srt = sort_uniform_columns(np.asarray(conn.indices), data, indptr, n_rows,
-                               in_place=not np.may_share_memory(data, conn.weight))
+                               in_place=not np.may_share_memory(data, conn.weight),
+                               pool=pool)
     if srt is not None:  # new arrays: the IR's are not touched
         ind, data = srt[0].astype(idx_t, copy=False), srt[1]
     else:

@@ -82,6 +82,7 @@ Resonate-and-fire exists only as ``PyRFModelFixed`` (tag ``fixed_pt``, not
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Any
 
@@ -202,13 +203,15 @@ def prepare_weights(
 
 def synapse_weights(weights: np.ndarray, *, weight_shift: int, weight_exp: int,
                     num_weight_bits: int = 8, sign_mode: str | None = None,
-                    block: int = 1 << 22) -> tuple[np.ndarray, str]:
+                    block: int = 1 << 22, pool: Executor | None = None
+                    ) -> tuple[np.ndarray, str]:
     """Float weights as Lava's Dense/Sparse apply them, in float64, and the sign mode:
     mantissas ``rint(w / 2**weight_shift)``, :func:`prepare_weights` (the sign mode Lava
     infers from the mantissas, :func:`sign_mode_of`, unless given), times
     ``2**weight_exp`` where it is positive (a negative exponent shifts the sum, not each
     weight). Computed ``block`` entries at a time into one output array (no full-size
-    temporaries); the values are those of the whole-array formulas."""
+    temporaries; the blocks on ``pool``'s threads where given: each writes its own
+    part); the values are those of the whole-array formulas."""
     w = np.asarray(weights).reshape(-1)
     scale = 2.0 ** int(weight_shift)
     if sign_mode is None:
@@ -216,10 +219,18 @@ def synapse_weights(weights: np.ndarray, *, weight_shift: int, weight_exp: int,
         lo_hi = (np.array([w.min(), w.max()]) if w.size else np.zeros(0)) / scale
         sign_mode = sign_mode_of(np.rint(lo_hi))
     out = np.empty(w.shape[0], dtype=np.float64)
-    for i in range(0, w.shape[0], block):
+
+    def one(i: int) -> None:
         out[i:i + block] = prepare_weights(np.rint(w[i:i + block] / scale),
                                            num_weight_bits=num_weight_bits,
                                            sign_mode=sign_mode)
+
+    starts = range(0, w.shape[0], block)
+    if pool is not None and len(starts) > 1:
+        list(pool.map(one, starts))
+    else:
+        for i in starts:
+            one(i)
     if weight_exp > 0:
         out *= float(2 ** int(weight_exp))
     return out.reshape(np.shape(weights)), sign_mode

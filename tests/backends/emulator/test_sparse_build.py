@@ -3,6 +3,8 @@ straightforward scipy / numpy computations they replace (docs/emulator.md, "Buil
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import scipy.sparse as sp
 from hypothesis import given, settings
@@ -16,6 +18,9 @@ from nmcompiler.backends.emulator.sparse import (
     sort_uniform_columns,
 )
 
+#: blocks of columns sorted and moved on three threads
+POOL = ThreadPoolExecutor(3)
+
 
 @settings(max_examples=60, deadline=None)
 @given(n_cols=st.integers(1, 40), k=st.integers(2, 130), n_rows=st.integers(1, 300),
@@ -27,11 +32,13 @@ def test_uniform_column_sort_equals_scipys_canonical_form(n_cols, k, n_rows, see
     ip = np.arange(0, (n_cols + 1) * k, k, dtype=np.int32)
     want = sp.csc_matrix((data.copy(), ind.copy(), ip.copy()), shape=(n_rows, n_cols))
     want.sum_duplicates()
-    for in_place, block in ((False, sparse.BLOCK), (True, sparse.BLOCK), (True, 3 * k)):
+    for in_place, block, pool in ((False, sparse.BLOCK, None), (True, sparse.BLOCK, None),
+                                  (True, 3 * k, None), (False, 3 * k, POOL),
+                                  (True, 2 * k, POOL)):
         arg = data.copy()
-        old, sparse.BLOCK = sparse.BLOCK, block  # blocks of 3 columns
+        old, sparse.BLOCK = sparse.BLOCK, block  # blocks of 3 (2) columns
         try:
-            srt = sort_uniform_columns(ind, arg, ip, n_rows, in_place=in_place)
+            srt = sort_uniform_columns(ind, arg, ip, n_rows, in_place=in_place, pool=pool)
         finally:
             sparse.BLOCK = old
         assert srt is not None
