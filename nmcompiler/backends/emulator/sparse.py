@@ -13,6 +13,8 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from nmcompiler.parallel import each
+
 __all__ = ["cast_data", "integer_valued", "abs_row_sums", "row_counts", "sort_uniform_columns",
            "narrow_indices", "part_csc", "part_coo", "F32_EXACT"]
 
@@ -105,12 +107,7 @@ def sort_uniform_columns(indices: np.ndarray, data: np.ndarray, indptr: np.ndarr
         out[c0 * k:(c0 + kb.shape[0]) * k] = blk[pos.reshape(-1)]  # read before written
         kb >>= bits
 
-    starts = range(0, keys.shape[0], step)
-    if pool is not None and len(starts) > 1:
-        list(pool.map(one, starts))
-    else:
-        for c0 in starts:
-            one(c0)
+    each(one, range(0, keys.shape[0], step), pool)
     return keys.reshape(-1), out
 
 

@@ -88,6 +88,8 @@ from typing import Any
 
 import numpy as np
 
+from nmcompiler.parallel import each
+
 from .base import Family
 
 __all__ = [
@@ -225,12 +227,7 @@ def synapse_weights(weights: np.ndarray, *, weight_shift: int, weight_exp: int,
                                            num_weight_bits=num_weight_bits,
                                            sign_mode=sign_mode)
 
-    starts = range(0, w.shape[0], block)
-    if pool is not None and len(starts) > 1:
-        list(pool.map(one, starts))
-    else:
-        for i in starts:
-            one(i)
+    each(one, range(0, w.shape[0], block), pool)
     if weight_exp > 0:
         out *= float(2 ** int(weight_exp))
     return out.reshape(np.shape(weights)), sign_mode
