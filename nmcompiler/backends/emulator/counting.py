@@ -15,7 +15,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse import _sparsetools as _st
 
-from .delivery import default_threads, helper_pool
+from .delivery import threads_pool
 from .sparse import F32_EXACT, narrow_indices, row_counts
 
 if TYPE_CHECKING:
@@ -79,7 +79,7 @@ class Counting:
         self._ev: np.ndarray | None = None
         self._halves: tuple | None = None
         #: blocks are counted on a helper thread where there is more than one CPU
-        self._threads = default_threads()
+        self._pool = threads_pool()
         self._pending: Any = None
         self._sops = eng.count_slices["sops"]
         self.log: list[tuple[int, np.ndarray, np.ndarray]] = []
@@ -145,14 +145,14 @@ class Counting:
             n_runs = st.row_starts.shape[0]
             mid = int(np.searchsorted(st.row_starts, rows.shape[1] // 2))
             self._halves = ((0, mid), (mid, n_runs)) if (
-                rows.shape[1] >= self.UNPACK_SPLIT_ROWS and default_threads() > 1
+                rows.shape[1] >= self.UNPACK_SPLIT_ROWS and self._pool is not None
                 and 0 < mid < n_runs) else None
         dst = self.buf[t - self.lag - self.t0][:, self._sops]
-        if self._halves is None:
+        if self._halves is None or self._pool is None:
             runs = self._split_rows(rows, 0, st.row_starts.shape[0])
         else:
             (a0, a1), (b0, b1) = self._halves
-            fut = helper_pool(1).submit(self._split_rows, rows, b0, b1)
+            fut = self._pool.submit(self._split_rows, rows, b0, b1)
             runs = np.concatenate([self._split_rows(rows, a0, a1), fut.result()], axis=1)
         runs *= self._inv_q
         if st.row_cores is None:
@@ -226,8 +226,8 @@ class Counting:
         self.log = [(jj - nb, bb, ss) for jj, bb, ss in later]
         self.t0 = t0 + nb
         self.wait()
-        if self._threads > 1:
-            self._pending = helper_pool(self._threads).submit(self._block, blk, log, t0)
+        if self._pool is not None:
+            self._pending = self._pool.submit(self._block, blk, log, t0)
         else:
             self._block(blk, log, t0)
 
@@ -573,9 +573,9 @@ def source_costs(eng: Engine) -> None:
     # chunks write apart; on several threads where there are several (the hop totals
     # are added in chunk order either way)
     ranges = list(_ranges(ip))
-    threads = default_threads()
-    if threads > 1 and len(ranges) > 1:
-        sums = list(helper_pool(threads).map(lambda r: one(*r), ranges))
+    pool = threads_pool()
+    if pool is not None and len(ranges) > 1:
+        sums = list(pool.map(lambda r: one(*r), ranges))
     else:
         sums = [one(s0, s1) for s0, s1 in ranges]
     hops_total = 0.0
@@ -649,8 +649,9 @@ def link_totals(eng: Engine, fires: np.ndarray) -> np.ndarray:
             return out
 
         # the two walks are apart (each sums in the same order on any thread)
-        if default_threads() > 1 and int(ip[-1]) >= CHUNK:
-            fut = helper_pool(1).submit(walk, kx, nx)
+        pool = threads_pool()
+        if pool is not None and int(ip[-1]) >= CHUNK:
+            fut = pool.submit(walk, kx, nx)
             y_legs = walk(ky, ny)
             x_legs = fut.result()
         else:

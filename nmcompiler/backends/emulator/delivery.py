@@ -26,7 +26,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse import _sparsetools as _st
 
-__all__ = ["SplitDelivery", "default_threads", "deliver", "helper_pool"]
+__all__ = ["SplitDelivery", "default_threads", "deliver", "helper_pool", "threads_pool"]
 
 #: the most threads a run uses when ``NMC_THREADS`` is not set
 MAX_DEFAULT_THREADS = 8
@@ -46,17 +46,15 @@ os.register_at_fork(after_in_child=_forget_pool)
 
 def helper_pool(workers: int) -> ThreadPoolExecutor:
     """The process's pool of helper threads (made on first use, kept: its threads wait
-    idle between runs), with at least ``workers`` threads (a larger pool replaces a
-    smaller one, whose threads end once idle). Tasks on it never wait for other tasks on
+    idle between runs), with at least ``workers`` threads. A larger pool replaces a
+    smaller one for later callers; the smaller one is not shut down, so whoever holds it
+    (a run under way) can still submit to it. Tasks on it never wait for other tasks on
     it, so runs in several threads of the process may share it."""
     workers = max(int(workers), 1)
     with _POOL_LOCK:
         if not _POOL or _POOL[0][1] < workers:
-            old = _POOL[0][0] if _POOL else None
             _POOL[:] = [(ThreadPoolExecutor(max_workers=workers,
                                             thread_name_prefix="nmc-helper"), workers)]
-            if old is not None:
-                old.shutdown(wait=False)  # its queued tasks still run
         return _POOL[0][0]
 
 
@@ -76,6 +74,13 @@ def default_threads() -> int:
     except (AttributeError, OSError):
         cpus = os.cpu_count() or 1
     return max(1, min(cpus, MAX_DEFAULT_THREADS))
+
+
+def threads_pool() -> ThreadPoolExecutor | None:
+    """:func:`helper_pool` with :func:`default_threads` threads where that is more than
+    one, else None (the work stays on the calling thread)."""
+    threads = default_threads()
+    return helper_pool(threads) if threads > 1 else None
 
 
 class SplitDelivery:
@@ -117,7 +122,7 @@ class SplitDelivery:
                data: np.ndarray, x: np.ndarray, acc: np.ndarray, n_events: int) -> None:
         """``csc_matvec(n_rows, len(ap) - 1, ap, indices, data, x, acc)`` (``acc`` the
         engine's accumulator's rows ``r0:r0 + n_rows``, sample 0), the column pairs of
-        ``ap`` / ``x`` (firing column, empty gap: :meth:`Engine._deliver`) cut into one
+        ``ap`` / ``x`` (firing column, empty gap: :func:`deliver`) cut into one
         share per thread of about ``n_events / threads`` events each."""
         k = ap.shape[0] // 2
         if self.threads < 2 or n_events < self.MIN_EVENTS or k < 2:
@@ -156,8 +161,8 @@ class SplitDelivery:
 
 
 def deliver(acc: np.ndarray, m: sp.csc_matrix, ent: tuple, binary: bool, batch: int,
-        extra: np.ndarray | None = None, *, split: SplitDelivery | None = None,
-        r0: int = 0, owner: Any = None) -> int:
+            extra: np.ndarray | None = None, *, split: SplitDelivery | None = None,
+            r0: int = 0, owner: Any = None) -> int:
     """Add the columns of ``m`` of the firing sources, times their payloads, to
     ``acc``; return the synaptic events (the entries added, less ``extra[source]``
     counter entries per source where ``m`` carries counters,

@@ -50,7 +50,7 @@ from . import counting as _cnt
 from .arith import RESET_HARD, RESET_NONE, RESET_SOFT, SlotParams, make_arith
 from .costs import CostTables, evaluate
 from .counting import Counting, concat_active
-from .delivery import SplitDelivery, default_threads, deliver, helper_pool
+from .delivery import SplitDelivery, default_threads, deliver, threads_pool
 from .folding import StackedCounts, stack_counts
 from .sparse import (
     F32_EXACT,
@@ -305,11 +305,10 @@ class Engine:
                     nmb = 8 if graded_src else 0
                 binary = int(nmb) == 0
                 shift = la.ACT_SHIFT + exp if e.weight_shift is None else e.weight_shift
-                threads = default_threads()
                 w, _ = la.synapse_weights(w, weight_shift=shift, weight_exp=exp,
                                           num_weight_bits=e.num_weight_bits or 8,
                                           sign_mode=e.sign_mode or None,
-                                          pool=helper_pool(threads) if threads > 1 else None)
+                                          pool=threads_pool())
                 if exp < 0:
                     m = net.size_of(proj.post)
                     seg_rows.append((n_rows, row_off, m, -exp))
@@ -345,9 +344,7 @@ class Engine:
         for key in sorted(parts):
             ps = parts[key]
             if all(isinstance(p[0], str) for p in ps):
-                threads = default_threads()
-                mat = part_csc(ps[0], n_rows, self.n_src,
-                               pool=helper_pool(threads) if threads > 1 else None)
+                mat = part_csc(ps[0], n_rows, self.n_src, pool=threads_pool())
                 for p in ps[1:]:
                     mat = (mat + part_csc(p, n_rows, self.n_src)).tocsc()
                     mat.sum_duplicates()
@@ -724,11 +721,16 @@ class Engine:
         """The dtype a run records ``pop``'s ``var`` in (``"out"``: its output): bool
         for the spikes of a population whose spikes are binary (no graded payloads; 1/8
         of float64's memory), else float64 (docs/cli.md, "Run outputs")."""
+        spiking, binary = self._pop_kind(pop)
+        spikes = var == "spikes" or (var == "out" and spiking)
+        return np.bool_ if spikes and binary else np.float64
+
+    def _pop_kind(self, pop: str) -> tuple[bool, bool]:
+        """Whether ``pop`` spikes, and whether its spikes are binary (no graded payload)."""
         s0 = self.slot_off[pop]
         m = self.net.size_of(pop)
-        spikes = var == "spikes" or (var == "out" and bool(self.params.spiking[s0:s0 + m].all()))
-        binary = not bool((self.params.graded_max[s0:s0 + m] > 0).any())
-        return np.bool_ if spikes and binary else np.float64
+        return (bool(self.params.spiking[s0:s0 + m].all()),
+                not bool((self.params.graded_max[s0:s0 + m] > 0).any()))
 
     def per_population(self, fires: np.ndarray) -> dict[str, dict[str, int]]:
         """The run's ``spikes``, ``synaptic_ops`` and ``messages`` by source (population

@@ -108,6 +108,11 @@ class PartEngine(Engine):
                         net.populations[nm].size) for nm, *_ in self.noisy_parts})
         self.net = None  # type: ignore[assignment]
 
+    def _pop_kind(self, pop: str) -> tuple[bool, bool]:
+        """:meth:`Engine._pop_kind` from the whole network's parameters (this part's
+        slots are only some of a population's)."""
+        return self.pop_spiking.get(pop, False), self.pop_binary[pop]
+
     # ------------------------------------------------------------------ parameters
     def _params_of(self, q: QuantizationInfo) -> None:
         """:meth:`Engine._build_params` on the whole network, then this part's slots."""

@@ -151,8 +151,7 @@ class PartRunner:
         self.mdtype = self.mats[0][0][1].dtype if self.mats else np.float64
         keys = list(dict.fromkeys(self.probe_keys + [k for k in probes if "." in k]))
         self.rec_out = {nm: np.zeros((steps, batch, e.pop_index[src].shape[0]),
-                                     dtype=np.bool_ if e.pop_spiking.get(src, False)
-                                     and e.pop_binary[src] else np.float64)
+                                     dtype=e.record_dtype(src, "out"))
                         for nm, src in self.out_meta}
         a_bound = e.row_abs_max * max(max_in, e.max_pop_payload)
         e._i32_direct = a_bound < 2**31  # the port sum's int32 cast (Engine._activation)
@@ -160,9 +159,7 @@ class PartRunner:
         cplx = getattr(self.arith, "complex_v", False)
         self.rec_probe = {k: np.zeros((steps, batch, e.pop_index[k.rsplit(".", 1)[0]].shape[0]),
                                       dtype=np.complex128 if (cplx and k.endswith(".v"))
-                                      else np.bool_ if (k.endswith(".spikes")
-                                                        and e.pop_binary[k.rsplit(".", 1)[0]])
-                                      else np.float64) for k in keys}
+                                      else e.record_dtype(*k.rsplit(".", 1))) for k in keys}
         self.ring_len = e.max_delay + 1
         self.ring: list[Any] = [None] * self.ring_len
         self.s_full = np.zeros((batch, e.N))
