@@ -26,7 +26,8 @@ emulator's. The load average is printed at the start, after each size and at the
 Run: ``.venv/bin/python bench/emulator_speed.py [--write] [--quick] [--sizes N ...]
 [--compare-up-to N] [--brian2-targets numpy cython] [--targets loihi2 spinnaker]
 [--compiled-sizes N ...] [--compiled-steps T] [--compiled-steps-large T] [--repeats R]
-[--repeats-large R] [--nest-up-to N] [--generic-build N] [--only-compiled]``.
+[--repeats-large R] [--nest-up-to N] [--generic-build N] [--only-compiled]
+[--threads T] [--one-thread-too]``.
 
 The compiled rows take the user's path (``compile`` for ``loihi2`` / ``spinnaker``, their
 multi-chip variants ``loihi2:halapoint`` / ``spinnaker:spinn5x12`` where the network does
