@@ -176,6 +176,32 @@ def test_float_conversions():
     np.testing.assert_allclose(wi * 2.0**e, [[0.5, -1.0], [2.0, 0.25]], atol=2**-6)
 
 
+def _bias_from_float_all_exponents(bias, scale):
+    """bias_from_float as every exponent's mantissa at once (an (n, 8) array)."""
+    b = np.asarray(bias, dtype=np.float64) * (2**la.ACT_SHIFT) / scale
+    mants = np.rint(b[..., None] / 2.0**np.arange(8))
+    fits = (mants >= -4096) & (mants <= 4095)
+    exp = np.where(fits.any(axis=-1), np.argmax(fits, axis=-1), 7).astype(np.int64)
+    return np.clip(np.rint(b / 2.0**exp), -4096, 4095).astype(np.int64), exp
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_bias_exponent_is_the_first_that_fits(seed):
+    """Per neuron the smallest exponent 0..7 whose mantissa fits 13 bits (7 where none
+    does), one exponent at a time, equals the all-exponents formulation."""
+    rng = np.random.default_rng(seed)
+    b = np.concatenate([rng.normal(0, 10.0 ** rng.integers(-3, 8), 200),
+                        [0.0, 4095.4, 4095.6, -4096.5, -4096.6, 1e12, -1e12, 8190.0, 8191.0,
+                         -8192.0, -8193.0, 524287.0, 524289.0]])
+    for scale in (1.0, 64.0, 0.37):
+        for arr in (b, b.reshape(-1, 1), np.asarray(b[3])):
+            mant, exp = la.bias_from_float(arr, scale)
+            want_m, want_e = _bias_from_float_all_exponents(arr, scale)
+            assert mant.shape == want_m.shape and exp.dtype == want_e.dtype
+            np.testing.assert_array_equal(mant, want_m)
+            np.testing.assert_array_equal(exp, want_e)
+
+
 # --------------------------------------------------------------------------------------
 # Lava comparison
 # --------------------------------------------------------------------------------------

@@ -54,13 +54,12 @@ from .delivery import SplitDelivery, default_threads, deliver, threads_pool
 from .folding import StackedCounts, stack_counts
 from .sparse import (
     F32_EXACT,
-    abs_row_sums,
     cast_data,
     integer_valued,
     narrow_indices,
     part_coo,
     part_csc,
-    row_counts,
+    row_sums,
 )
 
 __all__ = ["Engine", "EngineResult"]
@@ -362,8 +361,9 @@ class Engine:
         absrow = np.zeros(n_rows)
         self.row_degree = np.zeros(n_rows, dtype=np.int64)  # synapses per row
         for _, _, _, m in self.groups:
-            absrow += abs_row_sums(m.indices, m.data, n_rows)
-            self.row_degree += row_counts(m.indices, n_rows)
+            a, cnt = row_sums(m.indices, m.data, n_rows, pool=threads_pool())
+            absrow += a
+            self.row_degree += cnt
         self.row_abs_max = float(absrow.max(initial=0.0))
         self.max_pop_payload = float(max(1, int(self.params.graded_max.max(initial=0))))
         self._mats32: list | None = None

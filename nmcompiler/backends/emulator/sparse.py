@@ -15,7 +15,8 @@ import scipy.sparse as sp
 
 from nmcompiler.parallel import each
 
-__all__ = ["cast_data", "integer_valued", "abs_row_sums", "row_counts", "sort_uniform_columns",
+__all__ = ["cast_data", "integer_valued", "abs_row_sums", "row_counts", "row_sums",
+           "sort_uniform_columns",
            "narrow_indices", "part_csc", "part_coo", "F32_EXACT"]
 
 #: elements per block of the blockwise checks
@@ -64,6 +65,33 @@ def row_counts(indices: np.ndarray, n_rows: int) -> np.ndarray:
     for i in range(0, indices.shape[0], step):
         out += np.bincount(indices[i:i + step], minlength=n_rows)
     return out
+
+
+def row_sums(indices: np.ndarray, data: np.ndarray, n_rows: int,
+             pool: Executor | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """``(abs_row_sums(indices, data, n_rows), row_counts(indices, n_rows))`` in one
+    pass over the same blocks; with ``pool``, a wave of blocks at a time on its threads,
+    each wave's sums added in block order (so the float sums equal
+    :func:`abs_row_sums`' whatever the threads)."""
+    absrow = np.zeros(n_rows)
+    counts = np.zeros(n_rows, dtype=np.int64)
+    step = max(BLOCK, 8 * n_rows)
+    starts = list(range(0, indices.shape[0], step))
+
+    def one(i: int) -> tuple[np.ndarray, np.ndarray]:
+        idx = indices[i:i + step].astype(np.intp)  # (bincount would convert it twice)
+        return (np.bincount(idx, weights=np.abs(data[i:i + step]), minlength=n_rows),
+                np.bincount(idx, minlength=n_rows))
+
+    wave = 2 if pool is not None else 1
+    for w0 in range(0, len(starts), wave):
+        part = starts[w0:w0 + wave]
+        got = list(pool.map(one, part)) if pool is not None and len(part) > 1 else \
+            [one(i) for i in part]
+        for a, c in got:
+            absrow += a
+            counts += c
+    return absrow, counts
 
 
 def sort_uniform_columns(indices: np.ndarray, data: np.ndarray, indptr: np.ndarray,

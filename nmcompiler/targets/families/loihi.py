@@ -606,10 +606,13 @@ def bias_from_float(bias: Any, scale: float) -> tuple[np.ndarray, np.ndarray]:
     the smallest exponent 0..7 whose mantissa fits 13 bits (-4096..4095) is chosen.
     """
     b = np.asarray(bias, dtype=np.float64) * (2**ACT_SHIFT) / scale
-    exps = np.arange(8, dtype=_I64)
-    mants = np.rint(b[..., None] / 2.0**exps)
-    fits = (mants >= -4096) & (mants <= 4095)
-    exp = np.where(fits.any(axis=-1), np.argmax(fits, axis=-1), 7).astype(_I64)
+    exp = np.full(b.shape, 7, dtype=_I64)
+    open_ = np.ones(b.shape, dtype=bool)  # no exponent chosen yet
+    for e in range(8):  # the first that fits (one pass per exponent: no (n, 8) array)
+        m = np.rint(b / 2.0**e)
+        fit = (m >= -4096) & (m <= 4095) & open_
+        exp[fit] = e
+        open_ &= ~fit
     mant = np.clip(np.rint(b / 2.0**exp), -4096, 4095).astype(_I64)
     return mant, exp
 

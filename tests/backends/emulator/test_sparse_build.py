@@ -15,6 +15,8 @@ from nmcompiler.backends.emulator.sparse import (
     abs_row_sums,
     cast_data,
     integer_valued,
+    row_counts,
+    row_sums,
     sort_uniform_columns,
 )
 
@@ -72,3 +74,23 @@ def test_blockwise_checks_and_cast_equal_the_direct_ones(monkeypatch):
     c = cast_data(m, np.float32)
     assert np.shares_memory(c.indices, m.indices) and c.dtype == np.float32
     np.testing.assert_array_equal(c.toarray(), m.astype(np.float32).toarray())
+
+
+@settings(max_examples=40, deadline=None)
+@given(nnz=st.integers(0, 400), n_rows=st.integers(1, 30), block=st.integers(1, 50),
+       threads=st.booleans(), seed=st.integers(0, 2**31 - 1))
+def test_row_sums_equal_the_separate_blockwise_sums(nnz, n_rows, block, threads, seed):
+    """One pass (on threads, a wave of blocks at a time) gives the same float sums as
+    :func:`abs_row_sums` block by block, and the counts of :func:`row_counts`."""
+    rng = np.random.default_rng(seed)
+    ind = rng.integers(0, n_rows, nnz).astype(np.int32)
+    data = rng.normal(0, 1e3, nnz)  # non-integer: the order of the sums shows
+    old, sparse.BLOCK = sparse.BLOCK, block
+    try:
+        a, c = row_sums(ind, data, n_rows, pool=POOL if threads else None)
+        want_a, want_c = abs_row_sums(ind, data, n_rows), row_counts(ind, n_rows)
+    finally:
+        sparse.BLOCK = old
+    np.testing.assert_array_equal(a, want_a)
+    np.testing.assert_array_equal(c, want_c)
+    assert c.dtype == np.int64
