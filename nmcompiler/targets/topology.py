@@ -148,12 +148,20 @@ class NoC:
         return self._cache["hop_table"]
 
     def pair_hops(self, na: np.ndarray, nb: np.ndarray) -> np.ndarray:
-        """:meth:`node_hops` for many pairs: a lookup in :meth:`hop_table` when there are
-        more than ``4 n_nodes**2`` pairs, otherwise computed directly (int64)."""
+        """:meth:`node_hops` for many pairs: a lookup in :meth:`hop_table` when it is
+        built already (:meth:`hop_table`; a caller with many pairs in several calls
+        builds it first) or there are more than ``4 n_nodes**2`` pairs, otherwise
+        computed directly (int64)."""
         n = self.n_nodes
-        if n <= HOP_TABLE_MAX_NODES and na.size > 4 * n * n:
+        if n <= HOP_TABLE_MAX_NODES and ("hop_table" in self._cache or na.size > 4 * n * n):
             return self.hop_table()[na, nb].astype(np.int64)  # type: ignore[index]
         return np.asarray(self.node_hops(na, nb), dtype=np.int64)
+
+    def hop_table_pays(self, pairs: int) -> bool:
+        """Whether :meth:`hop_table` is worth building for ``pairs`` pairs looked up in
+        all (more than ``4 n_nodes**2``, and it is made at this size)."""
+        n = self.n_nodes
+        return n <= HOP_TABLE_MAX_NODES and pairs > 4 * n * n
 
     # ----------------------------------------------------------------- links
     def links(self) -> np.ndarray:

@@ -36,7 +36,8 @@ def test_prepare_weights_sign_modes():
 
 
 @pytest.mark.parametrize("lo,hi,exp,nwb", [(-900, 900, 0, 8), (0, 700, 2, 6),
-                                             (-700, 0, -1, 8), (-3, 3, 1, 7)])
+                                             (-700, 0, -1, 8), (-3, 3, 1, 7),
+                                             (-90000, 90000, 7, 8)])
 def test_synapse_weights_block_by_block_equal_the_whole_array(lo, hi, exp, nwb):
     """The engine's weights (mantissa, Lava's clip and truncation, 2**exp), made a few
     entries at a time, equal the whole-array formula, sign mode inferred as Lava does."""
@@ -48,6 +49,10 @@ def test_synapse_weights_block_by_block_equal_the_whole_array(lo, hi, exp, nwb):
         on_pool, _ = la.synapse_weights(w, weight_shift=shift, weight_exp=exp,
                                         num_weight_bits=nwb, block=64, pool=pool)
     np.testing.assert_array_equal(on_pool, got)
+    f32, _ = la.synapse_weights(w, weight_shift=shift, weight_exp=exp, num_weight_bits=nwb,
+                                block=64, dtype=np.float32)  # the engine's: exact there
+    assert f32.dtype == np.float32
+    np.testing.assert_array_equal(f32.astype(np.float64), got)
     mant = np.rint(w / 2.0**shift)
     assert mode == la.sign_mode_of(mant)
     want = la.prepare_weights(mant, num_weight_bits=nwb, sign_mode=mode).astype(float)

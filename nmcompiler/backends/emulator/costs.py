@@ -162,6 +162,17 @@ class CostTables:
             return ("uniform", _seq(self.link_time[0], m), _seq(self.link_energy[0], m))
         return None
 
+    def prepare_pairs(self, pairs: int) -> None:
+        """Before :meth:`pair_costs` is called for ``pairs`` pairs in all (in chunks,
+        perhaps on several threads): make what they read once, the mesh's legs, or where
+        hops are counted per router pair the NoC's hop table if it pays
+        (:meth:`nmcompiler.targets.topology.NoC.hop_table_pays`; the same numbers)."""
+        self.mesh_legs()
+        tab = self._tables
+        noc = self.target.noc
+        if tab is not None and tab[0] != "mesh" and noc.hop_table_pays(int(pairs)):
+            noc.hop_table()
+
     def pair_costs(self, a: np.ndarray, b: np.ndarray
                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(hops, latency_s, hop_energy_j)`` of a message from logical core ``a[k]`` to

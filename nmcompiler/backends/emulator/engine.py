@@ -46,6 +46,7 @@ from nmcompiler.ir.verify import effective_min_delay, verify, zero_delay_order
 from nmcompiler.quantization import PopulationQuant, ProjectionQuant, QuantizationInfo
 from nmcompiler.targets.families import loihi as la
 
+from . import core_counts as _cc
 from . import counting as _cnt
 from .arith import RESET_HARD, RESET_NONE, RESET_SOFT, SlotParams, make_arith
 from .costs import CostTables, evaluate
@@ -304,18 +305,29 @@ class Engine:
                     nmb = 8 if graded_src else 0
                 binary = int(nmb) == 0
                 shift = la.ACT_SHIFT + exp if e.weight_shift is None else e.weight_shift
+                # whole numbers below 2**9 x 2**exp: exact in float32 up to exp 15, the
+                # dtype the kernel reads them in where the sums are exact (no float64
+                # copy is made unless a run needs float64 sums)
                 w, _ = la.synapse_weights(w, weight_shift=shift, weight_exp=exp,
                                           num_weight_bits=e.num_weight_bits or 8,
                                           sign_mode=e.sign_mode or None,
-                                          pool=threads_pool())
+                                          pool=threads_pool(),
+                                          dtype=np.float32 if exp < 16 else np.float64)
+                whole = True
                 if exp < 0:
                     m = net.size_of(proj.post)
                     seg_rows.append((n_rows, row_off, m, -exp))
                     row_off = n_rows
                     n_rows += m
             elif fam in ("spinnaker", "speck"):
-                w = np.rint(w)
-            if integer and not integer_valued(w):  # as mod(w, 1) == 0, blockwise
+                whole = integer_valued(w)  # (blockwise, as mod(w, 1) == 0)
+                if not whole:
+                    w = np.rint(w)
+                    whole = True
+            else:
+                w = np.asarray(w, dtype=np.float64)
+                whole = False
+            if integer and not whole and not integer_valued(w):
                 integer = False
             lvl = self.pop_level[proj.post]
             if fast:
@@ -351,7 +363,9 @@ class Engine:
                 ps = [part_coo(p) if isinstance(p[0], str) else p for p in ps]
                 rows = np.concatenate([p[0] for p in ps])
                 cols = np.concatenate([p[1] for p in ps])
-                vals = np.concatenate([p[2] for p in ps]).astype(np.float64)
+                vals = np.concatenate([p[2] for p in ps])
+                vals = vals.astype(np.float32 if vals.dtype == np.float32 else np.float64,
+                                   copy=False)
                 mat = sp.csc_matrix((vals, (rows, cols)), shape=(n_rows, self.n_src))
                 mat.sum_duplicates()
             narrow_indices(mat)
@@ -400,7 +414,7 @@ class Engine:
         if cache is None:
             cache = []
             for *_, m in self.groups:
-                mm = cast_data(m, np.float32) if f32 else m
+                mm = cast_data(m, np.float32 if f32 else np.float64, pool=threads_pool())
                 blocks = []
                 if mm.shape[0] > self.BLOCK_ROWS and mm.nnz:
                     for r0 in range(0, mm.shape[0], self.BLOCK_ROWS):
@@ -424,7 +438,7 @@ class Engine:
         #: cores) and a local delivery (0 / 1), the counter matrix's column is made of them
         self.sops_per_src = sum((np.diff(m.indptr) for *_, m in self.groups),
                                 np.zeros(n_src, dtype=np.int64)).astype(np.float64)
-        tot = _cnt.synapses_per_core(self)
+        tot = _cc.synapses_per_core(self)
         tot.sum_duplicates()  # per source, its destination cores in order
         ip = tot.indptr.astype(np.int64)
         nnz = np.diff(ip)
@@ -436,7 +450,7 @@ class Engine:
         # the entry on the source's own core, if any (at most one per source), and the
         # inter-core entries (source, destination core), CSR over the sources: the core
         # pairs, the per-source costs and the messages per pair are made from them
-        has_local, self._noc_core = _cnt.own_core_entries(self, core, ip)
+        has_local, self._noc_core = _cc.own_core_entries(self, core, ip)
         self._src_msgs = np.where(neuron, nnz - has_local, 0)
         self._src_local = has_local
         _cnt.count_layout(self, tot, ip, neuron)  # the counter matrix: made on first use

@@ -15,7 +15,7 @@ import scipy.sparse as sp
 
 from nmcompiler.parallel import each
 
-__all__ = ["cast_data", "integer_valued", "abs_row_sums", "row_counts", "row_sums",
+__all__ = ["cast_data", "blockwise", "integer_valued", "abs_row_sums", "row_counts", "row_sums",
            "sort_uniform_columns",
            "narrow_indices", "part_csc", "part_coo", "F32_EXACT"]
 
@@ -25,14 +25,38 @@ BLOCK = 1 << 20
 F32_EXACT = 2.0**24
 
 
-def cast_data(mat: sp.csc_matrix, dtype: Any) -> sp.csc_matrix:
+def cast_data(mat: sp.csc_matrix, dtype: Any, pool: Executor | None = None
+              ) -> sp.csc_matrix:
     """``mat.astype(dtype)`` sharing ``indices`` and ``indptr`` (scipy copies them), and
-    ``data`` too where it is in ``dtype`` already."""
-    out = sp.csc_matrix((mat.data.astype(dtype, copy=False), mat.indices, mat.indptr),
-                        shape=mat.shape,
-                        copy=False)
+    ``data`` too where it is in ``dtype`` already; with ``pool``, large data are cast a
+    block at a time on its threads (the same values)."""
+    data = mat.data if mat.data.dtype == np.dtype(dtype) else \
+        blockwise(lambda x: x.astype(dtype), mat.data, dtype, pool)
+    out = sp.csc_matrix((data, mat.indices, mat.indptr), shape=mat.shape, copy=False)
     out.has_sorted_indices = mat.has_sorted_indices
     out.has_canonical_format = mat.has_canonical_format
+    return out
+
+
+#: elements per block of the element-wise passes run on threads (8 MiB of float64:
+#: temporaries from the heap, not fresh memory; see :func:`_row_step`)
+PASS_BLOCK = 1 << 20
+
+
+def blockwise(fn: Any, x: np.ndarray, dtype: Any, pool: Executor | None = None
+              ) -> np.ndarray:
+    """``fn(x)`` for an element-wise ``fn`` whose result is in ``dtype``, computed
+    :data:`PASS_BLOCK` elements at a time into one new array, the blocks on ``pool``'s
+    threads where given and there are several (each writes its own part: the values
+    of ``fn(x)``)."""
+    if pool is None or x.shape[0] <= PASS_BLOCK:
+        return fn(x)
+    out = np.empty(x.shape[0], dtype=dtype)
+
+    def one(i: int) -> None:
+        out[i:i + PASS_BLOCK] = fn(x[i:i + PASS_BLOCK])
+
+    each(one, range(0, x.shape[0], PASS_BLOCK), pool)
     return out
 
 
@@ -46,11 +70,19 @@ def integer_valued(w: np.ndarray) -> bool:
     return True
 
 
+def _row_step(n_rows: int) -> int:
+    """Entries per block of the per-row sums: a few times the rows (each block's sums
+    are a new array of ``n_rows``), at most 2**21 (the block's int64 / float64
+    temporaries stay below glibc's largest heap allocation, 32 MiB: a larger one is
+    fresh memory from the system each time, slow to touch)."""
+    return max(BLOCK, min(8 * n_rows, 1 << 21))
+
+
 def abs_row_sums(indices: np.ndarray, data: np.ndarray, n_rows: int) -> np.ndarray:
     """``bincount(indices, weights=abs(data))`` summed block by block (the same sums:
     bincount adds in entry order either way)."""
     out = np.zeros(n_rows)
-    step = max(BLOCK, 8 * n_rows)  # few blocks where the rows are many
+    step = _row_step(n_rows)
     for i in range(0, indices.shape[0], step):
         out += np.bincount(indices[i:i + step], weights=np.abs(data[i:i + step]),
                            minlength=n_rows)
@@ -61,7 +93,7 @@ def row_counts(indices: np.ndarray, n_rows: int) -> np.ndarray:
     """``bincount(indices, minlength=n_rows)`` (int64) block by block: no full-size
     conversion of the indices to the platform integer."""
     out = np.zeros(n_rows, dtype=np.int64)
-    step = max(BLOCK, 8 * n_rows)
+    step = _row_step(n_rows)
     for i in range(0, indices.shape[0], step):
         out += np.bincount(indices[i:i + step], minlength=n_rows)
     return out
@@ -75,7 +107,7 @@ def row_sums(indices: np.ndarray, data: np.ndarray, n_rows: int,
     :func:`abs_row_sums`' whatever the threads)."""
     absrow = np.zeros(n_rows)
     counts = np.zeros(n_rows, dtype=np.int64)
-    step = max(BLOCK, 8 * n_rows)
+    step = _row_step(n_rows)
     starts = list(range(0, indices.shape[0], step))
 
     def one(i: int) -> tuple[np.ndarray, np.ndarray]:
@@ -146,6 +178,13 @@ def narrow_indices(mat: sp.spmatrix) -> None:
     mat.indices = mat.indices.astype(idx_t, copy=False)
 
 
+def _weights(w: Any) -> np.ndarray:
+    """A group's weights: float32 ones as they are (the engine gives float32 only where
+    every weight is exact there), others in float64."""
+    w = np.asarray(w)
+    return w if w.dtype == np.float32 else w.astype(np.float64, copy=False)
+
+
 def part_csc(part: tuple, n_rows: int, n_src: int, pool: Executor | None = None
              ) -> sp.csc_matrix:
     """The engine's group matrix (``n_rows x n_src``) of one Sparse projection ``part``
@@ -162,7 +201,7 @@ def part_csc(part: tuple, n_rows: int, n_src: int, pool: Executor | None = None
     ip[:s0] = 0
     ip[s0:s0 + m + 1] = indptr
     ip[s0 + m + 1:] = nnz
-    data = np.asarray(w, dtype=np.float64)
+    data = _weights(w)
     srt = sort_uniform_columns(np.asarray(conn.indices), data, indptr, n_rows,
                                in_place=not np.may_share_memory(data, conn.weight),
                                pool=pool)
@@ -170,7 +209,7 @@ def part_csc(part: tuple, n_rows: int, n_src: int, pool: Executor | None = None
         ind, data = srt[0].astype(idx_t, copy=False), srt[1]
     else:
         ind = np.asarray(conn.indices).astype(idx_t)  # a copy: sorting must not touch it
-        data = np.asarray(w, dtype=np.float64)
+        data = _weights(w)
         if np.may_share_memory(data, conn.weight):
             data = data.copy()
     if row_off:

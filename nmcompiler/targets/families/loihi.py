@@ -205,22 +205,24 @@ def prepare_weights(
 
 def synapse_weights(weights: np.ndarray, *, weight_shift: int, weight_exp: int,
                     num_weight_bits: int = 8, sign_mode: str | None = None,
-                    block: int = 1 << 22, pool: Executor | None = None
-                    ) -> tuple[np.ndarray, str]:
+                    block: int = 1 << 20, pool: Executor | None = None,
+                    dtype: Any = np.float64) -> tuple[np.ndarray, str]:
     """Float weights as Lava's Dense/Sparse apply them, in float64, and the sign mode:
     mantissas ``rint(w / 2**weight_shift)``, :func:`prepare_weights` (the sign mode Lava
     infers from the mantissas, :func:`sign_mode_of`, unless given), times
     ``2**weight_exp`` where it is positive (a negative exponent shifts the sum, not each
     weight). Computed ``block`` entries at a time into one output array (no full-size
     temporaries; the blocks on ``pool``'s threads where given: each writes its own
-    part); the values are those of the whole-array formulas."""
+    part); the values are those of the whole-array formulas. ``dtype``: the output's
+    (float32 holds every one of these whole numbers, below 2**9 x 2**weight_exp,
+    exactly up to ``weight_exp`` 15)."""
     w = np.asarray(weights).reshape(-1)
     scale = 2.0 ** int(weight_shift)
     if sign_mode is None:
         # rint is monotone: the mantissas' extremes are those of the extremes
         lo_hi = (np.array([w.min(), w.max()]) if w.size else np.zeros(0)) / scale
         sign_mode = sign_mode_of(np.rint(lo_hi))
-    out = np.empty(w.shape[0], dtype=np.float64)
+    out = np.empty(w.shape[0], dtype=dtype)
 
     def one(i: int) -> None:
         out[i:i + block] = prepare_weights(np.rint(w[i:i + block] / scale),

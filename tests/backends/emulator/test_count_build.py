@@ -1,5 +1,5 @@
 """The counting build's per-source, per-core synapse counts and own-core split
-(nmcompiler.backends.emulator.counting) against the straightforward scipy / numpy
+(nmcompiler.backends.emulator.core_counts) against the straightforward scipy / numpy
 computations they replace (docs/emulator.md, "Build")."""
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ import scipy.sparse as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nmcompiler.backends.emulator import counting
-from nmcompiler.backends.emulator.counting import _core_runs, own_core_entries
+from nmcompiler.backends.emulator import core_counts, counting
+from nmcompiler.backends.emulator.core_counts import _core_runs, own_core_entries, synapses_per_core
 
 #: blocks of sources on three threads
 POOL = ThreadPoolExecutor(3)
@@ -103,12 +103,12 @@ def test_own_core_split_equals_the_direct_one(n, n_inputs, c, chunk, threads, se
     old, counting.CHUNK = counting.CHUNK, chunk
     pool = POOL if threads else None
     try:
-        orig = counting.threads_pool
-        counting.threads_pool = lambda: pool
+        orig = core_counts.threads_pool
+        core_counts.threads_pool = lambda: pool
         has_local, rest = own_core_entries(eng, core, ip)
     finally:
         counting.CHUNK = old
-        counting.threads_pool = orig
+        core_counts.threads_pool = orig
     want_local = np.zeros(n_src, dtype=np.int64)
     want_rest = []
     for s in range(n):
@@ -138,7 +138,7 @@ def test_engine_counts_equal_scipys_on_a_compiled_partition(partition):
     core = (np.arange(n) * c // n if partition == "blocks"
             else rng.integers(0, c, n))
     eng = Engine(net, neuron_core=core, n_cores=c)
-    tot = counting.synapses_per_core(eng)
+    tot = synapses_per_core(eng)
     m = eng.groups[0][3]
     want = _reference(m.indptr, m.indices, eng.slot_core.astype(np.int32), c)
     assert (tot != want).nnz == 0 and tot.has_canonical_format

@@ -103,3 +103,22 @@ def test_engine_equals_run_spec_on_many_cores(tmp_path):
                   placement=placement(tiny, part.n_cores, 5))
     for p in ("a", "b"):
         np.testing.assert_array_equal(got.probes[f"{p}.v"][:, 0], want[f"{p}/v"])
+
+
+def test_loihi_weights_are_kept_in_float32_and_widened_for_float64_sums():
+    """Loihi's weights (whole numbers below 2**16) are built in float32 (no float64 copy
+    of the synapses); a run whose sums need float64 (a large payload bound) reads a
+    float64 copy with the same values, one whose sums are exact in float32 the weights
+    themselves."""
+    from nmcompiler.backends.emulator.engine import Engine
+
+    _, net, _ = _spec_and_network(3)
+    eng = Engine(net, family="loihi")
+    assert all(m.dtype == np.float32 for *_, m in eng.groups)
+    f32 = eng._matrices(1.0)
+    wide = eng._matrices(2.0**40)
+    for (*_, m), b32, b64 in zip(eng.groups, f32, wide, strict=True):
+        assert np.shares_memory(b32[0][1].data, m.data)
+        assert b64[0][1].dtype == np.float64
+        np.testing.assert_array_equal(b64[0][1].data, m.data.astype(np.float64))
+        np.testing.assert_array_equal(b64[0][1].indices, m.indices)
