@@ -375,7 +375,8 @@ class Engine:
         absrow = np.zeros(n_rows)
         self.row_degree = np.zeros(n_rows, dtype=np.int64)  # synapses per row
         for _, _, _, m in self.groups:
-            a, cnt = row_sums(m.indices, m.data, n_rows, pool=threads_pool())
+            a, cnt = row_sums(m.indices, m.data, n_rows, pool=threads_pool(), whole=integer,
+                              n_cols=self.n_src)
             absrow += a
             self.row_degree += cnt
         self.row_abs_max = float(absrow.max(initial=0.0))

@@ -100,29 +100,61 @@ def row_counts(indices: np.ndarray, n_rows: int) -> np.ndarray:
 
 
 def row_sums(indices: np.ndarray, data: np.ndarray, n_rows: int,
-             pool: Executor | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """``(abs_row_sums(indices, data, n_rows), row_counts(indices, n_rows))`` in one
-    pass over the same blocks; with ``pool``, a wave of blocks at a time on its threads,
-    each wave's sums added in block order (so the float sums equal
-    :func:`abs_row_sums`' whatever the threads)."""
+             pool: Executor | None = None, *, whole: bool = False, n_cols: int = 0
+             ) -> tuple[np.ndarray, np.ndarray]:
+    """``(abs_row_sums(indices, data, n_rows), row_counts(indices, n_rows))`` of a
+    matrix with ``n_cols`` columns, in one pass over the same blocks; with ``pool``, a
+    wave of blocks at a time on its threads, each wave's sums added in block order (so
+    the float sums equal :func:`abs_row_sums`' whatever the threads).
+
+    With ``whole`` (every value a whole number) and each row holding at most one entry
+    per column (a canonical matrix), one ``bincount`` per block gives both: each entry
+    weighs ``|w| + 2**K`` with ``2**K`` above the largest possible row sum
+    ``max |w| x n_cols``, so a row's total is ``count x 2**K + sum |w|``, an exact
+    integer below 2**53 where ``2**K x (n_cols + 1) <= 2**53`` (else two bincounts)."""
     absrow = np.zeros(n_rows)
     counts = np.zeros(n_rows, dtype=np.int64)
     step = _row_step(n_rows)
     starts = list(range(0, indices.shape[0], step))
+    wave = 2 if pool is not None else 1
+
+    def waves(fn: Any):
+        for w0 in range(0, len(starts), wave):
+            part = starts[w0:w0 + wave]
+            yield from (pool.map(fn, part) if pool is not None and len(part) > 1
+                        else map(fn, part))
+
+    shift = 0.0
+    if whole and indices.shape[0]:
+        amax = max(waves(lambda i: float(np.abs(data[i:i + step]).max(initial=0.0))))
+        top = int(amax) * max(int(n_cols), 1)
+        k = top.bit_length()
+        if (1 << k) * (max(int(n_cols), 1) + 1) <= 2**53:
+            shift = float(1 << k)
+
+    if shift:
+        def packed(i: int) -> np.ndarray:
+            w = np.abs(data[i:i + step], dtype=np.float64)
+            w += shift
+            return np.bincount(indices[i:i + step].astype(np.intp), weights=w,
+                               minlength=n_rows)
+
+        tot = np.zeros(n_rows)
+        for t in waves(packed):
+            tot += t
+        cnt = np.floor(tot / shift)
+        counts[:] = cnt
+        np.subtract(tot, cnt * shift, out=absrow)
+        return absrow, counts
 
     def one(i: int) -> tuple[np.ndarray, np.ndarray]:
         idx = indices[i:i + step].astype(np.intp)  # (bincount would convert it twice)
         return (np.bincount(idx, weights=np.abs(data[i:i + step]), minlength=n_rows),
                 np.bincount(idx, minlength=n_rows))
 
-    wave = 2 if pool is not None else 1
-    for w0 in range(0, len(starts), wave):
-        part = starts[w0:w0 + wave]
-        got = list(pool.map(one, part)) if pool is not None and len(part) > 1 else \
-            [one(i) for i in part]
-        for a, c in got:
-            absrow += a
-            counts += c
+    for a_, c in waves(one):
+        absrow += a_
+        counts += c
     return absrow, counts
 
 
@@ -151,13 +183,15 @@ def sort_uniform_columns(indices: np.ndarray, data: np.ndarray, indptr: np.ndarr
     kt = np.int32 if (n_rows << bits) < 2**31 and indices.shape[0] < 2**31 else np.int64
     if (n_rows << bits) >= 2**62:
         return None
-    keys = indices.astype(kt).reshape(-1, k)
+    keys = np.empty((indices.shape[0] // k, k), dtype=kt)  # written block by block
+    src = indices.reshape(-1, k)
     out = data if in_place else np.empty_like(data)
     low = kt((1 << bits) - 1)
     step = max(1, BLOCK // k)
 
     def one(c0: int) -> None:
         kb = keys[c0:c0 + step]
+        kb[...] = src[c0:c0 + step]
         kb <<= bits
         kb |= np.arange(k, dtype=kt)
         kb.sort(axis=1)

@@ -94,3 +94,29 @@ def test_row_sums_equal_the_separate_blockwise_sums(nnz, n_rows, block, threads,
     np.testing.assert_array_equal(a, want_a)
     np.testing.assert_array_equal(c, want_c)
     assert c.dtype == np.int64
+
+
+@settings(max_examples=40, deadline=None)
+@given(n_cols=st.integers(1, 40), n_rows=st.integers(1, 30), big=st.sampled_from([9, 30, 50]),
+       block=st.integers(1, 50), threads=st.booleans(), f32=st.booleans(),
+       seed=st.integers(0, 2**31 - 1))
+def test_packed_row_sums_of_whole_weights_equal_the_two_bincounts(n_cols, n_rows, big,
+                                                                  block, threads, f32,
+                                                                  seed):
+    """Whole weights: one bincount of ``|w| + 2**K`` per block gives the same sums and
+    counts (weights up to 2**big: the packing is used only where it is exact)."""
+    rng = np.random.default_rng(seed)
+    m = sp.random(n_rows, n_cols, density=0.5, format="csc", random_state=seed % 2**32)
+    m.data = rng.integers(-2**big, 2**big, m.nnz).astype(np.float64)
+    if f32:
+        m.data = np.clip(m.data, -2**23, 2**23).astype(np.float32)
+    old, sparse.BLOCK = sparse.BLOCK, block
+    try:
+        a, c = row_sums(m.indices, m.data, n_rows, pool=POOL if threads else None,
+                        whole=True, n_cols=n_cols)
+        want_a, want_c = row_sums(m.indices, m.data.astype(np.float64), n_rows)
+    finally:
+        sparse.BLOCK = old
+    np.testing.assert_array_equal(a, want_a)
+    np.testing.assert_array_equal(c, want_c)
+    np.testing.assert_array_equal(c, np.diff(m.tocsr().indptr))
