@@ -15,6 +15,8 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse import _sparsetools as _st
 
+from nmcompiler.parallel import each
+
 from .delivery import threads_pool
 from .sparse import F32_EXACT, narrow_indices, row_counts
 
@@ -478,24 +480,35 @@ def _leg_plan(eng: Engine, legs: tuple, c: int, ex: int
         kx = np.empty(int(eng._noc_ptr[-1]), dtype=it)
         ky = np.empty_like(kx)
         seen = (np.zeros(c * ex, dtype=bool), np.zeros(ey * c, dtype=bool))
-        spans = []
-        for s0, s1, a, b in _chunks(eng, it):
-            e0, e1 = int(eng._noc_ptr[s0]), int(eng._noc_ptr[s1])
-            spans.append((e0, e1))
+        ip = eng._noc_ptr
+        ranges = [(s0, s1) for s0, s1 in _ranges(ip) if int(ip[s1]) > int(ip[s0])]
+        spans = [(int(ip[s0]), int(ip[s1])) for s0, s1 in ranges]
+        pool = threads_pool()
+
+        def keys_of(r: tuple[int, int]) -> None:  # (chunks write apart; "seen" is a set)
+            s0, s1 = r
+            a, b = _chunk(eng, s0, s1, it)
+            e0, e1 = int(ip[s0]), int(ip[s1])
             np.multiply(yc[a], c, out=ky[e0:e1])
             ky[e0:e1] += b
             np.multiply(a, ex, out=kx[e0:e1])
             kx[e0:e1] += xc[b]
             seen[0][kx[e0:e1]] = True
             seen[1][ky[e0:e1]] = True
+
+        each(keys_of, ranges, pool)
         plan = eng.costs.mesh_plan(np.flatnonzero(seen[0]), np.flatnonzero(seen[1]))
         del seen
         # each entry's key becomes the plan's index of its leg, chunk by chunk
         for k, size, keys in ((kx, c * ex, plan.x_keys), (ky, ey * c, plan.y_keys)):
             at = np.zeros(size, dtype=it)
             at[keys] = np.arange(keys.shape[0], dtype=it)
-            for e0, e1 in spans:
-                k[e0:e1] = at[k[e0:e1]]
+
+            def index_of(sp_: tuple[int, int], k: np.ndarray = k, at: np.ndarray = at
+                         ) -> None:
+                k[sp_[0]:sp_[1]] = at[k[sp_[0]:sp_[1]]]
+
+            each(index_of, spans, pool)
         eng._leg_plan_cache = (plan, kx, ky)
     return eng._leg_plan_cache
 
