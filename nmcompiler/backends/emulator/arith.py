@@ -455,8 +455,11 @@ class SpinnakerArith(Arith):
 
     def step(self, a: np.ndarray, sl: slice, noise: np.ndarray | None) -> None:  # noqa: D102
         p = self.p
-        aq = np.rint(a).astype(np.int64)
         du_zero, lam_one, all_spike = self._shortcuts(sl)
+        if du_zero and lam_one and self.refr is None:
+            self._step_in_place(a, sl, all_spike)
+            return None
+        aq = np.rint(a).astype(np.int64)
         if du_zero:
             u = self._wrap(aq)
         else:
@@ -491,6 +494,35 @@ class SpinnakerArith(Arith):
             self.refr[:, sl] = np.where(fire, p.refractory[sl], np.maximum(r - 1, 0))
         self.fired = fire
         return None  # binary spikes: the engine reads ``fired`` (and ``fired_idx``)
+
+    def _step_in_place(self, a: np.ndarray, sl: slice, all_spike: bool) -> None:
+        """:meth:`step` where every current decays fully, every ``lam`` is 1 and no
+        neuron has a refractory period: the same numbers, computed in the state arrays
+        themselves (``u = a``, ``v = wrap(v + u + bias)``, reset where ``v >= theta``)
+        with no temporaries of the slots' size but the spike mask; ``u``'s overflow
+        check is skipped where the sums' bound (``a_bound``) keeps it within 32 bits."""
+        u = self.u[:, sl]
+        np.rint(a, out=u, casting="unsafe")  # whole numbers: exact in int64
+        if not self.a_bound < 2**31:
+            w = self._wrap(u)
+            if w is not u:
+                u[...] = w
+        v = self.v[:, sl]
+        v += u
+        v += self.bias[sl]
+        w = self._wrap(v)
+        if w is not v:
+            v[...] = w
+        fire = v >= self.theta[sl]
+        if not all_spike:
+            fire &= self.p.spiking[sl]
+        if fire.shape[0] == 1:
+            idx = np.flatnonzero(fire[0])
+            v[0, idx] = self.vres[sl][idx]
+            self.fired_idx = idx
+        else:
+            v[fire] = np.broadcast_to(self.vres[sl], fire.shape)[fire]
+        self.fired = fire
 
 
 # -------------------------------------------------------------------------- speck

@@ -40,7 +40,7 @@ def synapses_per_core(eng: Engine) -> sp.csr_matrix:
         ip[1:] = np.cumsum(per > 0)
         tot = sp.csr_matrix((per[has], np.zeros(has.shape[0], dtype=np.int32), ip),
                             shape=(n_src, c))
-    row_core = core32 if direct else core32[eng.row_slot]
+    row_core: np.ndarray = core32 if direct else core32[eng.row_slot]
     monotone = c > 1 and bool(np.all(row_core[1:] >= row_core[:-1]))
     pool = threads_pool()
     for _, _, _, m in eng.groups if c > 1 else ():

@@ -217,6 +217,8 @@ def _drive(compiled: Any, runners: list, masks: list, slices: list, split: str,
     sums = _gather([call(r, "summary") for r in runners])
     integer = all(s["integer"] for s in sums)
     row_abs_max = max(s["row_abs_max"] for s in sums)
+    unit = min(s["weight_unit"] for s in sums)  # the whole network's (inf: no weights)
+    weight_unit = 1.0 if unit == float("inf") else unit
     if split == "chips":
         nc, _ = neuron_cores(net, compiled.partition)
         exports, imports = _routes(net, n_cores, nc, masks, sums)
@@ -246,7 +248,8 @@ def _drive(compiled: Any, runners: list, masks: list, slices: list, split: str,
         tree_e = core_trees(tables, lambda: np.divmod(
             np.unique(np.concatenate([np.asarray(s["pairs"]) for s in fig])), n_cores))
     _gather([call(r, "configure", integer=integer, row_abs_max=row_abs_max,
-                  exports=exports[w], imports=imports[w], tree_energy=tree_e)
+                  weight_unit=weight_unit, exports=exports[w], imports=imports[w],
+                  tree_energy=tree_e)
              for w, r in enumerate(runners)])
     n_neur = sum(s["n_neurons"] for s in fig)
     keep_link = _keep_link(steps, n_links, fig, n_neur, multicast=tree_e is not None)

@@ -30,7 +30,6 @@ from __future__ import annotations
 import time
 import zlib
 from dataclasses import dataclass, field
-from types import SimpleNamespace
 from typing import Any, Callable, Mapping
 
 import numpy as np
@@ -42,7 +41,7 @@ from nmcompiler.ir.expand import projection_coo
 from nmcompiler.ir.models import Reset, canonical
 from nmcompiler.ir.network import Network
 from nmcompiler.ir.simulate import normalise_inputs
-from nmcompiler.ir.verify import effective_min_delay, verify, zero_delay_order
+from nmcompiler.ir.verify import verify
 from nmcompiler.quantization import PopulationQuant, ProjectionQuant, QuantizationInfo
 from nmcompiler.targets.families import loihi as la
 
@@ -53,6 +52,7 @@ from .costs import CostTables, evaluate
 from .counting import Counting, concat_active
 from .delivery import SplitDelivery, default_threads, deliver, threads_pool
 from .folding import StackedCounts, stack_counts
+from .slots import slot_layout
 from .sparse import (
     F32_EXACT,
     cast_data,
@@ -60,6 +60,7 @@ from .sparse import (
     narrow_indices,
     part_coo,
     part_csc,
+    pow2_factor,
     row_sums,
 )
 
@@ -89,49 +90,6 @@ class EngineResult:
     link_hops_per_step: bool = True
     #: per source (population or input): ``spikes``, ``synaptic_ops``, ``messages``
     per_population: dict[str, dict[str, int]] = field(default_factory=dict)
-
-
-def slot_layout(net: Network) -> SimpleNamespace:
-    """The engine's slot order (zero-delay level, then network order).
-
-    Returns ``pops`` (slot order), ``slot_off``, ``level``, ``level_bounds``, ``src_off``,
-    ``n`` (neurons), ``n_src`` (neurons + input channels) and ``slot_global`` (slot ->
-    neuron index in network order); :class:`Engine` and the distributed parts use it.
-    """
-    order = zero_delay_order(net)
-    level = {name: 0 for name in order}
-    for name in order:
-        for proj in net.projections.values():
-            if proj.post == name and proj.pre in net.populations and \
-                    effective_min_delay(proj) == 0:
-                level[name] = max(level[name], level[proj.pre] + 1)
-    n_levels = 1 + max(level.values(), default=0)
-    names = list(net.populations)
-    pops = sorted(names, key=lambda n: (level[n], names.index(n)))
-    slot_off, off = {}, 0
-    for name in pops:
-        slot_off[name] = off
-        off += net.populations[name].size
-    n = off
-    bounds = [0] * (n_levels + 1)
-    for name in pops:
-        bounds[level[name] + 1] = slot_off[name] + net.populations[name].size
-    for k in range(1, n_levels + 1):
-        bounds[k] = max(bounds[k], bounds[k - 1])
-    src_off = dict(slot_off)
-    for name, inp in net.inputs.items():
-        src_off[name] = off
-        off += inp.size
-    net_off, k = {}, 0
-    for name in names:
-        net_off[name] = k
-        k += net.populations[name].size
-    slot_global = np.empty(n, dtype=np.int64)
-    for name in names:
-        s0, m = slot_off[name], net.populations[name].size
-        slot_global[s0:s0 + m] = np.arange(net_off[name], net_off[name] + m)
-    return SimpleNamespace(pops=pops, slot_off=slot_off, level=level, level_bounds=bounds,
-                           src_off=src_off, n=n, n_src=off, slot_global=slot_global)
 
 
 def check_inputs(net: Any, inputs: Mapping[str, np.ndarray] | None, steps: int | None,
@@ -380,6 +338,7 @@ class Engine:
             absrow += a
             self.row_degree += cnt
         self.row_abs_max = float(absrow.max(initial=0.0))
+        self._weight_unit: float | None = None
         self.max_pop_payload = float(max(1, int(self.params.graded_max.max(initial=0))))
         self._mats32: list | None = None
         self._mats_cache: dict[str, list] = {}
@@ -409,7 +368,7 @@ class Engine:
         block stay in cache (cache blocking); the sums are the same.
         """
         f32 = (self.integer and integer_inputs
-               and self.row_abs_max * max_payload < F32_EXACT)
+               and self.sums_exact(self.row_abs_max * max_payload, np.float32))
         key = "f32" if f32 else "f64"
         cache = self._mats_cache.get(key)
         if cache is None:
@@ -430,6 +389,26 @@ class Engine:
             if f32:
                 self._mats32 = cache  # type: ignore[assignment]
         return cache
+
+    @property
+    def weight_unit(self) -> float:
+        """The largest power of two dividing every weight (whole weights; 1 where there
+        are none): every sum of whole payloads times weights is a multiple of it. Made on
+        first use (one pass over the weights, on the helper threads)."""
+        if self._weight_unit is None:
+            pool = threads_pool()
+            self._weight_unit = min((pow2_factor(m.data, pool) for *_, m in self.groups
+                                     if m.nnz), default=1.0) if self.integer else 1.0
+        return self._weight_unit
+
+    def sums_exact(self, bound: float, dtype: Any) -> bool:
+        """Whether sums of whole payloads times the (whole) weights, at most ``bound`` in
+        magnitude, are exact in ``dtype`` in any order: below the dtype's exact integers
+        (2**24 in float32, 2**53 in float64), or below that many multiples of
+        :attr:`weight_unit` (every partial sum is one; fixed-point weights such as
+        SpiNNaker's s16.15 are multiples of a large power of two)."""
+        limit = F32_EXACT if np.dtype(dtype) == np.float32 else 2.0**53
+        return bool(bound < limit) or (self.integer and bound < limit * self.weight_unit)
 
     # ------------------------------------------------------------------ counting
     def _build_counting(self) -> None:
@@ -621,8 +600,8 @@ class Engine:
         arith.keep_u = any(k.endswith(".u") for k in rec_probe)
         in_items = [(self.src_off[nm], arrays[nm]) for nm in net.inputs if nm in arrays]
         # integer sums below the dtype's exact integers: any summation order is exact
-        exact = (self.integer and int_in and batch == 1 and arith.a_bound
-                 < (F32_EXACT if acc_buf.dtype == np.float32 else 2.0**53))
+        exact = (self.integer and int_in and batch == 1
+                 and self.sums_exact(arith.a_bound, acc_buf.dtype))
         n_thr = (self.THREADS or default_threads()) if exact else 1
         split = SplitDelivery(n_thr, acc_buf.shape, acc_buf.dtype) if n_thr > 1 else None
         n_events = 0

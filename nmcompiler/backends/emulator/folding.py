@@ -16,7 +16,7 @@ import scipy.sparse as sp
 
 from .counting import build_count_matrix
 from .delivery import threads_pool
-from .sparse import PASS_BLOCK, blockwise, cast_data, row_counts
+from .sparse import blockwise, cast_data, row_counts
 
 if TYPE_CHECKING:
     from .engine import Engine
@@ -108,22 +108,6 @@ def _unit_sources(eng: Engine) -> np.ndarray:
     return unit
 
 
-def _pow2_factor(data: np.ndarray, pool: Any = None) -> float:
-    """The largest power of two dividing every (integer) value of ``data`` (1 if none):
-    the lowest set bit of the bitwise OR of the values, block by block (on ``pool``'s
-    threads where given; OR is order-free)."""
-    def one(i: int) -> int:
-        blk = np.abs(data[i:i + PASS_BLOCK]).astype(np.int64)
-        return int(np.bitwise_or.reduce(blk)) if blk.size else 0
-
-    starts = range(0, data.shape[0], PASS_BLOCK)
-    acc = 0
-    for v in (pool.map(one, starts) if pool is not None and len(starts) > 1
-              else map(one, starts)):
-        acc |= v
-    return float(acc & -acc) if acc else 1.0
-
-
 def _pack_offset(eng: Engine, mats: list, dtype: Any, unit: np.ndarray, folded: list,
                  max_payload: float) -> float | None:
     """``q`` of ``"pack"``: a power of two above twice the largest row sum, or None where
@@ -131,9 +115,7 @@ def _pack_offset(eng: Engine, mats: list, dtype: Any, unit: np.ndarray, folded: 
     (every partial sum is a multiple of the weights' common power-of-two factor ``g``
     and at most ``|S|max + q x events`` in magnitude)."""
     mant = 24 if np.dtype(dtype) == np.float32 else 53
-    pool = threads_pool()
-    g = min((_pow2_factor(m.data, pool) for blocks in mats for _, m in blocks if m.nnz),
-            default=1.0)
+    g = eng.weight_unit  # (the blocks hold the groups' weights)
     bound = eng.row_abs_max * max_payload
     q = 2.0 ** int(np.floor(np.log2(max(2.0 * bound, 1.0))) + 1)  # > 2 x bound
     q = max(q, 2.0 * g)

@@ -34,8 +34,10 @@ from nmcompiler.targets.families import loihi as la
 
 from .arith import SlotParams, make_arith
 from .costs import CostTables
-from .engine import Engine, slot_layout
-from .sparse import F32_EXACT, narrow_indices
+from .delivery import threads_pool
+from .engine import Engine
+from .slots import slot_layout
+from .sparse import F32_EXACT, narrow_indices, pow2_factor
 
 __all__ = ["PartEngine", "slot_layout"]
 
@@ -51,6 +53,10 @@ class PartEngine(Engine):
         own_cores: ``(n_cores,)`` bool: the cores this part holds.
         target: the Target (for the cost tables) or None; ``physical`` its placement.
     """
+
+    #: the whole network's :attr:`Engine.weight_unit` (:meth:`set_global`; a part's own
+    #: weights are not the network's)
+    _weight_unit: float | None = 1.0
 
     # the engine's core pairs are built on first use from its own inter-core entries; a
     # part holds only its share of them and sets them itself (plain attributes here)
@@ -260,11 +266,22 @@ class PartEngine(Engine):
             w = w * float(2**exp)
         return int(nmb) == 0, w, min(exp, 0)
 
-    def set_global(self, *, integer: bool, row_abs_max: float) -> None:
+    def local_weight_unit(self) -> float:
+        """The largest power of two dividing every weight of this part (whole weights;
+        inf where it has none, 1 where they are not whole)."""
+        if not self.integer_local:
+            return 1.0
+        pool = threads_pool()
+        return min((pow2_factor(m.data, pool) for *_, m in self.groups if m.nnz),
+                   default=float("inf"))
+
+    def set_global(self, *, integer: bool, row_abs_max: float, weight_unit: float = 1.0
+                   ) -> None:
         """The whole network's exactness figures (the accumulation dtype and the
         arithmetic's bounds must be the single-process engine's)."""
         self.integer = integer
         self.row_abs_max = row_abs_max
+        self._weight_unit = weight_unit
         self._mats_cache = {}
         self._mats32 = None
 

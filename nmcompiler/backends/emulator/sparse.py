@@ -15,9 +15,9 @@ import scipy.sparse as sp
 
 from nmcompiler.parallel import each
 
-__all__ = ["cast_data", "blockwise", "integer_valued", "abs_row_sums", "row_counts", "row_sums",
-           "sort_uniform_columns",
-           "narrow_indices", "part_csc", "part_coo", "F32_EXACT"]
+__all__ = ["cast_data", "blockwise", "pow2_factor", "integer_valued", "abs_row_sums",
+           "row_counts", "row_sums", "sort_uniform_columns", "narrow_indices", "part_csc",
+           "part_coo", "F32_EXACT"]
 
 #: elements per block of the blockwise checks
 BLOCK = 1 << 20
@@ -58,6 +58,22 @@ def blockwise(fn: Any, x: np.ndarray, dtype: Any, pool: Executor | None = None
 
     each(one, range(0, x.shape[0], PASS_BLOCK), pool)
     return out
+
+
+def pow2_factor(data: np.ndarray, pool: Executor | None = None) -> float:
+    """The largest power of two dividing every (integer) value of ``data`` (1 if none):
+    the lowest set bit of the bitwise OR of the values, block by block (on ``pool``'s
+    threads where given; OR is order-free)."""
+    def one(i: int) -> int:
+        blk = np.abs(data[i:i + PASS_BLOCK]).astype(np.int64)
+        return int(np.bitwise_or.reduce(blk)) if blk.size else 0
+
+    starts = range(0, data.shape[0], PASS_BLOCK)
+    acc = 0
+    for v in (pool.map(one, starts) if pool is not None and len(starts) > 1
+              else map(one, starts)):
+        acc |= v
+    return float(acc & -acc) if acc else 1.0
 
 
 def integer_valued(w: np.ndarray) -> bool:

@@ -43,7 +43,8 @@ class PartRunner:
         needed = cols[(cols < lay.n)]
         needed = needed[~own[needed]]
         return {"needed": needed, "cross_delay": e.cross_delay, "integer": e.integer_local,
-                "row_abs_max": e.row_abs_max_local, "max_delay": e.max_delay,
+                "row_abs_max": e.row_abs_max_local, "weight_unit": e.local_weight_unit(),
+                "max_delay": e.max_delay,
                 "nnz_parts": e.nnz_parts, "hops_estimate": e.hops_estimate,
                 "pairs": e.pairs, "n_neurons": e.N, "n_synapses": int(sum(
                     g[3].nnz for g in e.groups)), "state_bytes": self.state_bytes()}
@@ -64,14 +65,15 @@ class PartRunner:
 
     def configure(self, *, integer: bool, row_abs_max: float,
                   exports: Mapping[int, np.ndarray], imports: Mapping[int, np.ndarray],
-                  tree_energy: np.ndarray | None = None) -> None:
-        """The whole network's exactness figures, and per other part the global sources
+                  tree_energy: np.ndarray | None = None, weight_unit: float = 1.0) -> None:
+        """The whole network's exactness figures (with the largest power of two dividing
+        all of its weights, :attr:`Engine.weight_unit`), and per other part the global sources
         to send there (``exports``) and receive from there (``imports``), ascending. On
         multicast targets ``tree_energy`` is, per logical core, the hop energy of one
         packet along the core's multicast tree (the whole network's trees, which one part
         cannot build from its own pairs): an own neuron's spike costs its core's."""
         e = self.eng
-        e.set_global(integer=integer, row_abs_max=row_abs_max)
+        e.set_global(integer=integer, row_abs_max=row_abs_max, weight_unit=weight_unit)
         self.tree_e = None if tree_energy is None else np.asarray(tree_energy,
                                                                   dtype=np.float64)
         if self.tree_e is not None:

@@ -194,3 +194,42 @@ def test_helper_pool_grows_to_the_threads_asked_for():
     got = sorted(f.result(timeout=30) for f in [pool.submit(barrier.wait) for _ in range(3)])
     assert got == [0, 1, 2]  # each of the three waited at the barrier on its own thread
     assert helper_pool(2) is pool  # large enough: kept
+
+
+@pytest.mark.parametrize("base", ["emulator", "spinnaker"])
+def test_multiples_of_a_power_of_two_are_summed_in_float32(base, tmp_path, monkeypatch,
+                                                           spy):
+    """Weights that are whole multiples of 2**20 (as fixed-point weights are of a power
+    of two) with row sums above 2**24: every partial sum is a multiple of 2**20 below
+    2**24 x 2**20, so float32 sums (split over threads) are exact: the same run as with
+    float64 sums."""
+    from nmcompiler import ir
+
+    rng = np.random.default_rng(5)
+    unit, n_in = 2.0**20, 6
+    net = ir.Network("unit")
+    net.input("in", n_in)
+    for name, n in {"a": 40, "b": 30}.items():
+        net.population(name, n, ir.IF(theta=4.5 * unit, bias=unit))
+        net.output(name)
+    net.connect("in", "a", ir.Dense(weight=rng.integers(0, 4, (40, n_in)) * unit), delay=1)
+    for pre, post in (("a", "a"), ("a", "b"), ("b", "a"), ("b", "b")):
+        shape = (net.size_of(post), net.size_of(pre))
+        w = np.where(rng.random(shape) < 0.7, rng.integers(-3, 4, shape), 0) * unit
+        net.connect(pre, post, ir.Sparse.from_dense(w), delay=1)
+    net = ir.verify(net)
+    eng = _engine(net, tmp_path, base, 5)
+    steps = 23
+    x = {"in": (np.random.default_rng(5).random((steps, n_in)) < 0.6) * 1.0}
+    assert eng.row_abs_max >= 2**24 and eng.weight_unit >= 2.0**20
+    assert eng._matrices(1.0)[0][0][1].dtype == np.float32
+    monkeypatch.setattr(Engine, "THREADS", 3)
+    fast = eng.run(x, steps, probes=("a.v",), pair_msgs=True)
+    assert spy.splits > 0
+    wide = _engine(net, tmp_path, base, 5)
+    wide._weight_unit = 1.0  # as before: float64 sums above 2**24
+    assert wide._matrices(1.0)[0][0][1].dtype == np.float64
+    slow = wide.run(x, steps, probes=("a.v",), pair_msgs=True)
+    _assert_equal(slow, fast)
+    np.testing.assert_array_equal(fast.probes["a.v"], slow.probes["a.v"])
+    assert sum(int(np.asarray(v).sum()) for v in fast.outputs.values()) > 0
