@@ -27,8 +27,8 @@ def synapses_per_core(eng: Engine) -> sp.csr_matrix:
     """Per source (a row) and destination core (a column): its synapses there, as a
     canonical CSR matrix (cores sorted and unique per source) made from each group's CSC
     arrays. :func:`_core_runs` where it applies (the accumulator rows' cores never
-    decrease, or every source has the same number of synapses); else scipy's
-    ``sum_duplicates`` sorts and sums each source's cores."""
+    decrease, or padding every source's column to the longest does not more than double
+    the entries); else scipy's ``sum_duplicates`` sorts and sums each source's cores."""
     c, n_src = eng.n_cores, eng.n_src
     direct = not eng.segments
     core32 = eng.slot_core.astype(np.int32 if c < 2**31 else np.int64)
@@ -78,9 +78,8 @@ def _core_runs(indptr: np.ndarray, indices: np.ndarray, row_core: np.ndarray, c:
     nnz = int(ip[-1])
     n_runs = np.zeros(n_src, dtype=np.int64)
     out_core = np.empty(nnz, dtype=np.int32 if c < 2**31 else np.int64)
-    big = int(lens.max(initial=0))  # a run is at most a column long
-    out_len = np.empty(nnz, dtype=np.uint8 if big < 2**8 else np.uint16 if big < 2**16
-                       else np.int64)
+    out_len = np.empty(nnz, dtype=np.uint8 if k < 2**8 else np.uint16 if k < 2**16
+                       else np.int64)  # (a run is at most a column long)
 
     def runs(r: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
         s0, s1 = r
