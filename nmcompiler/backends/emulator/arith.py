@@ -482,12 +482,7 @@ class SpinnakerArith(Arith):
             fire &= p.spiking[sl]
         if in_ref is not None:
             fire &= ~in_ref
-        if fire.shape[0] == 1:
-            idx = np.flatnonzero(fire[0])
-            v_star[0, idx] = self.vres[sl][idx]
-            self.fired_idx = idx
-        else:
-            v_star[fire] = np.broadcast_to(self.vres[sl], fire.shape)[fire]
+        self._reset(v_star, fire, sl)
         self.v[:, sl] = v_star
         if self.refr is not None:
             r = self.refr[:, sl]
@@ -516,13 +511,18 @@ class SpinnakerArith(Arith):
         fire = v >= self.theta[sl]
         if not all_spike:
             fire &= self.p.spiking[sl]
+        self._reset(v, fire, sl)
+        self.fired = fire
+
+    def _reset(self, v: np.ndarray, fire: np.ndarray, sl: slice) -> None:
+        """Hard reset of the firing slots' ``v`` (in place) to ``v_reset``; with one
+        sample, their indices as ``fired_idx``."""
         if fire.shape[0] == 1:
             idx = np.flatnonzero(fire[0])
             v[0, idx] = self.vres[sl][idx]
             self.fired_idx = idx
         else:
             v[fire] = np.broadcast_to(self.vres[sl], fire.shape)[fire]
-        self.fired = fire
 
 
 # -------------------------------------------------------------------------- speck
