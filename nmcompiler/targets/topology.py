@@ -152,8 +152,7 @@ class NoC:
         built already (:meth:`hop_table`; a caller with many pairs in several calls
         builds it first) or there are more than ``4 n_nodes**2`` pairs, otherwise
         computed directly (int64)."""
-        n = self.n_nodes
-        if n <= HOP_TABLE_MAX_NODES and ("hop_table" in self._cache or na.size > 4 * n * n):
+        if "hop_table" in self._cache or self.hop_table_pays(na.size):
             return self.hop_table()[na, nb].astype(np.int64)  # type: ignore[index]
         return np.asarray(self.node_hops(na, nb), dtype=np.int64)
 

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import scipy.sparse as sp
 
-from nmcompiler.parallel import each
+from nmcompiler.parallel import each, ordered
 
 from . import counting
 from .delivery import default_threads, threads_pool
@@ -114,8 +114,7 @@ def _core_runs(indptr: np.ndarray, indices: np.ndarray, row_core: np.ndarray, c:
     step = default_threads() if pool is not None else 1
     for i in range(0, len(ranges), step):
         wave = ranges[i:i + step]
-        got = list(pool.map(runs, wave)) if pool is not None and len(wave) > 1 else \
-            [runs(r) for r in wave]
+        got = list(ordered(runs, wave, pool))
         spans = []
         for rc, ln in got:
             spans.append((w, rc, ln))

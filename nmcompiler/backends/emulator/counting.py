@@ -15,7 +15,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse import _sparsetools as _st
 
-from nmcompiler.parallel import each
+from nmcompiler.parallel import each, ordered
 
 from .delivery import threads_pool
 from .sparse import F32_EXACT, narrow_indices, row_counts
@@ -539,14 +539,8 @@ def source_costs(eng: Engine) -> None:
 
     # chunks write apart; on several threads where there are several (the hop totals
     # are added in chunk order either way)
-    ranges = list(_ranges(ip))
-    pool = threads_pool()
-    if pool is not None and len(ranges) > 1:
-        sums = list(pool.map(lambda r: one(*r), ranges))
-    else:
-        sums = [one(s0, s1) for s0, s1 in ranges]
     hops_total = 0.0
-    for v in sums:
+    for v in ordered(lambda r: one(*r), list(_ranges(ip)), threads_pool()):
         hops_total += v
     eng.noc_hops_total = hops_total
     tree_e = core_trees(tab, lambda: (eng.pair_src, eng.pair_dst))

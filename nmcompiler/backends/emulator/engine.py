@@ -56,11 +56,12 @@ from .slots import slot_layout
 from .sparse import (
     F32_EXACT,
     cast_data,
+    group_weights,
     integer_valued,
     narrow_indices,
     part_coo,
     part_csc,
-    pow2_factor,
+    pow2_unit,
     row_sums,
 )
 
@@ -321,9 +322,7 @@ class Engine:
                 ps = [part_coo(p) if isinstance(p[0], str) else p for p in ps]
                 rows = np.concatenate([p[0] for p in ps])
                 cols = np.concatenate([p[1] for p in ps])
-                vals = np.concatenate([p[2] for p in ps])
-                vals = vals.astype(np.float32 if vals.dtype == np.float32 else np.float64,
-                                   copy=False)
+                vals = group_weights(np.concatenate([p[2] for p in ps]))
                 mat = sp.csc_matrix((vals, (rows, cols)), shape=(n_rows, self.n_src))
                 mat.sum_duplicates()
             narrow_indices(mat)
@@ -396,9 +395,9 @@ class Engine:
         are none): every sum of whole payloads times weights is a multiple of it. Made on
         first use (one pass over the weights, on the helper threads)."""
         if self._weight_unit is None:
-            pool = threads_pool()
-            self._weight_unit = min((pow2_factor(m.data, pool) for *_, m in self.groups
-                                     if m.nnz), default=1.0) if self.integer else 1.0
+            unit = pow2_unit((m.data for *_, m in self.groups), threads_pool()) \
+                if self.integer else 1.0
+            self._weight_unit = 1.0 if unit == float("inf") else unit
         return self._weight_unit
 
     def sums_exact(self, bound: float, dtype: Any) -> bool:

@@ -37,7 +37,7 @@ from .costs import CostTables
 from .delivery import threads_pool
 from .engine import Engine
 from .slots import slot_layout
-from .sparse import F32_EXACT, narrow_indices, pow2_factor
+from .sparse import F32_EXACT, narrow_indices, pow2_unit
 
 __all__ = ["PartEngine", "slot_layout"]
 
@@ -271,9 +271,7 @@ class PartEngine(Engine):
         inf where it has none, 1 where they are not whole)."""
         if not self.integer_local:
             return 1.0
-        pool = threads_pool()
-        return min((pow2_factor(m.data, pool) for *_, m in self.groups if m.nnz),
-                   default=float("inf"))
+        return pow2_unit((m.data for *_, m in self.groups), threads_pool())
 
     def set_global(self, *, integer: bool, row_abs_max: float, weight_unit: float = 1.0
                    ) -> None:

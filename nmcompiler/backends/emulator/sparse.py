@@ -13,9 +13,10 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from nmcompiler.parallel import each
+from nmcompiler.parallel import each, ordered
 
-__all__ = ["cast_data", "blockwise", "pow2_factor", "integer_valued", "abs_row_sums",
+__all__ = ["cast_data", "blockwise", "pow2_factor", "pow2_unit", "group_weights",
+           "integer_valued", "abs_row_sums",
            "row_counts", "row_sums", "sort_uniform_columns", "narrow_indices", "part_csc",
            "part_coo", "F32_EXACT"]
 
@@ -68,12 +69,16 @@ def pow2_factor(data: np.ndarray, pool: Executor | None = None) -> float:
         blk = np.abs(data[i:i + PASS_BLOCK]).astype(np.int64)
         return int(np.bitwise_or.reduce(blk)) if blk.size else 0
 
-    starts = range(0, data.shape[0], PASS_BLOCK)
     acc = 0
-    for v in (pool.map(one, starts) if pool is not None and len(starts) > 1
-              else map(one, starts)):
+    for v in ordered(one, range(0, data.shape[0], PASS_BLOCK), pool):
         acc |= v
     return float(acc & -acc) if acc else 1.0
+
+
+def pow2_unit(arrays: Any, pool: Executor | None = None) -> float:
+    """The largest power of two dividing every value of the non-empty ``arrays`` (whole
+    numbers; :func:`pow2_factor`), inf where all are empty."""
+    return min((pow2_factor(a, pool) for a in arrays if a.shape[0]), default=float("inf"))
 
 
 def integer_valued(w: np.ndarray) -> bool:
@@ -131,14 +136,10 @@ def row_sums(indices: np.ndarray, data: np.ndarray, n_rows: int,
     absrow = np.zeros(n_rows)
     counts = np.zeros(n_rows, dtype=np.int64)
     step = _row_step(n_rows)
-    starts = list(range(0, indices.shape[0], step))
-    wave = 2 if pool is not None else 1
+    starts = range(0, indices.shape[0], step)
 
-    def waves(fn: Any):
-        for w0 in range(0, len(starts), wave):
-            part = starts[w0:w0 + wave]
-            yield from (pool.map(fn, part) if pool is not None and len(part) > 1
-                        else map(fn, part))
+    def waves(fn: Any) -> Any:  # two blocks' sums held at a time
+        return ordered(fn, starts, pool, wave=2)
 
     shift = 0.0
     if whole and indices.shape[0]:
@@ -228,7 +229,7 @@ def narrow_indices(mat: sp.spmatrix) -> None:
     mat.indices = mat.indices.astype(idx_t, copy=False)
 
 
-def _weights(w: Any) -> np.ndarray:
+def group_weights(w: Any) -> np.ndarray:
     """A group's weights: float32 ones as they are (the engine gives float32 only where
     every weight is exact there), others in float64."""
     w = np.asarray(w)
@@ -251,7 +252,7 @@ def part_csc(part: tuple, n_rows: int, n_src: int, pool: Executor | None = None
     ip[:s0] = 0
     ip[s0:s0 + m + 1] = indptr
     ip[s0 + m + 1:] = nnz
-    data = _weights(w)
+    data = group_weights(w)
     srt = sort_uniform_columns(np.asarray(conn.indices), data, indptr, n_rows,
                                in_place=not np.may_share_memory(data, conn.weight),
                                pool=pool)
@@ -259,7 +260,7 @@ def part_csc(part: tuple, n_rows: int, n_src: int, pool: Executor | None = None
         ind, data = srt[0].astype(idx_t, copy=False), srt[1]
     else:
         ind = np.asarray(conn.indices).astype(idx_t)  # a copy: sorting must not touch it
-        data = _weights(w)
+        data = group_weights(w)
         if np.may_share_memory(data, conn.weight):
             data = data.copy()
     if row_off:
